@@ -1,0 +1,4 @@
+import type { RegisterCommand } from "../program.js";
+
+/** Every `leapp` subcommand, in the order `leapp --help` lists them. One file per command group. */
+export const commands: RegisterCommand[] = [];

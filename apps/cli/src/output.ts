@@ -1,0 +1,120 @@
+import { SingleBar } from "cli-progress";
+
+export type ProgressMode = "auto" | "tty" | "json" | "none";
+
+export interface GlobalOptions {
+  json: boolean;
+  progress: ProgressMode;
+  debug: boolean;
+}
+
+export interface Streams {
+  stdout: { write(s: string): unknown };
+  stderr: { write(s: string): unknown; isTTY?: boolean };
+}
+
+/** A unit of long work, shown as a bar on a TTY or as JSON lines on stderr. */
+export interface Progress {
+  update(done: number, total: number): void;
+  finish(): void;
+}
+
+/**
+ * The one place a command writes to the user. With --json, `result` prints exactly one JSON
+ * document on stdout and all text goes nowhere; without, `result` prints the human rendering.
+ */
+export class Output {
+  #printed = false;
+  constructor(
+    readonly options: GlobalOptions,
+    readonly streams: Streams = process,
+  ) {}
+
+  /** Print the command's result: `data` as JSON with --json, else `text(data)`. Once per command. */
+  result<T>(data: T, text: (data: T) => string): void {
+    if (this.#printed) throw new Error("a command printed two results");
+    this.#printed = true;
+    if (this.options.json) this.streams.stdout.write(JSON.stringify(data, null, 2) + "\n");
+    else {
+      const rendered = text(data);
+      this.streams.stdout.write(rendered.endsWith("\n") || rendered === "" ? rendered : rendered + "\n");
+    }
+  }
+
+  /** Human-only remarks (warnings, hints) on stderr; silent with --json so stdout stays one document. */
+  note(message: string): void {
+    if (!this.options.json) this.streams.stderr.write(message + "\n");
+  }
+
+  progress(task: string): Progress {
+    const mode = this.#progressMode();
+    if (mode === "json") return jsonProgress(task, this.streams.stderr);
+    if (mode === "tty") return barProgress(task, this.streams.stderr);
+    return { update() {}, finish() {} };
+  }
+
+  #progressMode(): Exclude<ProgressMode, "auto"> {
+    if (this.options.progress !== "auto") return this.options.progress;
+    return this.streams.stderr.isTTY ? "tty" : "none";
+  }
+}
+
+function jsonProgress(task: string, stderr: Streams["stderr"]): Progress {
+  let last = 0;
+  let lastDone = -1;
+  let lastTotal = 0;
+  const emit = (done: number, total: number, event: "progress" | "end") =>
+    stderr.write(JSON.stringify({ event, task, done, total }) + "\n");
+  return {
+    update(done, total) {
+      lastDone = done;
+      lastTotal = total;
+      const now = Date.now();
+      // At most ten lines a second: consumers want a heartbeat, not a flood.
+      if (now - last >= 100 || done === total) {
+        last = now;
+        emit(done, total, "progress");
+      }
+    },
+    finish() {
+      emit(Math.max(lastDone, 0), lastTotal, "end");
+    },
+  };
+}
+
+function barProgress(task: string, stderr: Streams["stderr"]): Progress {
+  const bar = new SingleBar({
+    format: `${task} [{bar}] {percentage}% | {doneHuman} / {totalHuman}`,
+    stream: stderr as NodeJS.WritableStream,
+    hideCursor: true,
+    clearOnComplete: false,
+  });
+  let started = false;
+  return {
+    update(done, total) {
+      const payload = { doneHuman: formatBytes(done), totalHuman: formatBytes(total) };
+      if (!started) {
+        bar.start(total, done, payload);
+        started = true;
+      } else {
+        bar.setTotal(total);
+        bar.update(done, payload);
+      }
+    },
+    finish() {
+      if (started) bar.stop();
+    },
+  };
+}
+
+/** 1536 → "1.5 KiB": binary units, as qemu-img prints them. */
+export function formatBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let v = n;
+  let i = 0;
+  while (Math.abs(v) >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[i]}`;
+}

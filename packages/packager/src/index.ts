@@ -1,0 +1,2 @@
+// @leapp/packager exports nothing yet: its writers arrive with the packaging work (see README).
+export {};
