@@ -72,3 +72,25 @@ export function sliceDevice(parent: BlockDevice, start: number, length: number):
     async close() {},
   };
 }
+
+/** How a driver opens the files its image refers to (backing files, vmdk extents). */
+export interface OpenContext {
+  /** Open for writing too (raw and qcow2 only). */
+  writable: boolean;
+  /**
+   * Opens a file this image depends on — a backing file — with loop detection and a depth limit.
+   * `format` is the one the image names, or undefined to probe.
+   */
+  openBacking(path: string, format: DiskFormat | undefined): Promise<BlockDevice>;
+}
+
+/** A disk format driver: one file per format, detected by content and never by file name. */
+export interface FormatDriver {
+  readonly format: DiskFormat;
+  /**
+   * Whether a file is in this format, from its first and last bytes (up to 64 KiB each; fewer
+   * for a small file) and its size.
+   */
+  probe(head: Uint8Array, tail: Uint8Array, fileSize: number): boolean;
+  open(path: string, context: OpenContext): Promise<BlockDevice>;
+}

@@ -1,2 +1,2 @@
 export { StorageError, type StorageErrorCode } from "./errors.js";
-export { checkRange, sliceDevice, type BlockDevice, type DiskFormat, type Extent, type ExtentKind } from "./block-device.js";
+export { checkRange, sliceDevice, type BlockDevice, type DiskFormat, type Extent, type ExtentKind, type FormatDriver, type OpenContext } from "./block-device.js";
