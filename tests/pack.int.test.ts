@@ -1,0 +1,80 @@
+// Each public package must work alone from npm: pack it as pnpm publishes it, install the tarballs
+// into a scratch project outside the workspace, then import every package at run time (ESM) and
+// compile a file against its types with tsc.
+import { execFile } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const exec = promisify(execFile);
+const repo = fileURLToPath(new URL("..", import.meta.url));
+const packagesDir = join(repo, "packages");
+const publicPackages = readdirSync(packagesDir)
+  .map((dir) => ({ dir: join(packagesDir, dir), manifest: JSON.parse(readFileSync(join(packagesDir, dir, "package.json"), "utf8")) }))
+  .filter((p) => !p.manifest.private);
+
+let scratch = "";
+
+describe("packages installed from their tarballs", () => {
+  beforeAll(async () => {
+    scratch = mkdtempSync(join(tmpdir(), "leapp-pack-"));
+    const tarballs: Record<string, string> = {};
+    for (const p of publicPackages) {
+      if (!existsSync(join(p.dir, "dist", "index.js"))) throw new Error(`${p.manifest.name} is not built: run 'pnpm build' first`);
+      const { stdout } = await exec("pnpm", ["pack", "--pack-destination", scratch], { cwd: p.dir });
+      const tgz = stdout.trim().split("\n").pop()!.trim();
+      tarballs[p.manifest.name] = `file:${tgz.startsWith("/") ? tgz : join(scratch, tgz)}`;
+    }
+    const typesNode = JSON.parse(readFileSync(join(repo, "package.json"), "utf8")).devDependencies["@types/node"];
+    writeFileSync(
+      join(scratch, "package.json"),
+      JSON.stringify({ name: "leapp-pack-check", private: true, type: "module", dependencies: { ...tarballs, "@types/node": typesNode } }, null, 2),
+    );
+    // Outside the workspace, with npm: what a user gets. Install scripts are skipped (ssh2's optional native binding).
+    await exec("npm", ["install", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"], { cwd: scratch, maxBuffer: 1 << 24 });
+  }, 600_000);
+
+  afterAll(() => {
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it("ships only dist, README and package.json, with the workspace protocol replaced", async () => {
+    for (const p of publicPackages) {
+      const installed = JSON.parse(readFileSync(join(scratch, "node_modules", p.manifest.name, "package.json"), "utf8"));
+      expect(JSON.stringify(installed)).not.toContain("workspace:");
+      const files = readdirSync(join(scratch, "node_modules", p.manifest.name)).filter((f) => f !== "node_modules").sort();
+      expect(files).toEqual(["README.md", "dist", "package.json"]);
+    }
+  });
+
+  it("imports every package at run time with plain Node ESM", async () => {
+    const names = publicPackages.map((p) => p.manifest.name);
+    const script = `
+      const names = ${JSON.stringify(names)};
+      const out = {};
+      for (const n of names) out[n] = Object.keys(await import(n)).sort();
+      console.log(JSON.stringify(out));`;
+    writeFileSync(join(scratch, "import-all.mjs"), script);
+    const { stdout } = await exec(process.execPath, ["import-all.mjs"], { cwd: scratch });
+    const exported: Record<string, string[]> = JSON.parse(stdout);
+    for (const p of publicPackages) {
+      // What the installed package exports at run time is what its source index exports.
+      const source = await import(join(p.dir, "src", "index.ts"));
+      expect(exported[p.manifest.name], p.manifest.name).toEqual(Object.keys(source).sort());
+    }
+  });
+
+  it("type-checks a consumer against every package's .d.ts", async () => {
+    const lines = publicPackages.map((p, i) => `import * as p${i} from "${p.manifest.name}";\nexport const k${i}: string[] = Object.keys(p${i});`);
+    writeFileSync(join(scratch, "consumer.ts"), lines.join("\n") + "\n");
+    writeFileSync(
+      join(scratch, "tsconfig.json"),
+      JSON.stringify({ compilerOptions: { module: "NodeNext", moduleResolution: "NodeNext", target: "ES2022", strict: true, noEmit: true, types: ["node"] }, files: ["consumer.ts"] }),
+    );
+    const tsc = join(repo, "node_modules", "typescript", "bin", "tsc");
+    await expect(exec(process.execPath, [tsc, "-p", scratch])).resolves.toBeDefined();
+  });
+});
