@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+// The main job's output: runs the `leapp` command on the built sample guest, section by section,
+// exactly as a user would type it.
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const repo = fileURLToPath(new URL("..", import.meta.url));
+const cli = join(repo, "apps", "cli", "dist", "cli.js");
+const sample = process.argv[2];
+if (!sample) {
+  process.stderr.write("usage: show-sample.mjs SAMPLE_DIR (the folder scripts/build-sample.mjs prints)\n");
+  process.exit(2);
+}
+const disk = join(sample, "disk.img");
+const domain = join(sample, "domain.xml");
+
+const sections = [
+  ["The disk image", ["storage", "info", disk]],
+  ["The source VM, from its Xen domain XML", ["source", domain]],
+  ["Inside the guest", ["inspect", disk]],
+  ["The same VM as a KVM guest (libvirt domain XML)", ["source", domain, "--libvirt-xml"]],
+];
+
+const bold = process.stdout.isTTY ? (s) => `\x1b[1m${s}\x1b[0m` : (s) => s;
+process.stdout.write(`${bold("leapp on the sample guest")} (samples/el6-xen: a CentOS 6 LAMP server from a Xen host)\n${sample}\n`);
+for (const [title, args] of sections) {
+  const shown = args.map((a) => (a.startsWith(sample) ? a.replace(sample, "$SAMPLE") : a)).join(" ");
+  process.stdout.write(`\n${bold(`── ${title}`)}\n$ leapp ${shown}\n`);
+  const r = spawnSync(process.execPath, [cli, ...args], { stdio: "inherit", env: { ...process.env, SAMPLE: sample } });
+  if (r.status !== 0) {
+    process.stderr.write(`leapp ${args[0]} failed (exit ${r.status ?? r.signal})\n`);
+    process.exit(r.status ?? 1);
+  }
+}
