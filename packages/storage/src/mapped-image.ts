@@ -1,0 +1,279 @@
+// Shared plumbing for the block-mapped image formats (vmdk, vdi, vhdx, vpc): an image file with
+// bounded positional reads, and a device whose virtual disk is cut into equal blocks, each
+// located by a table (data at a file offset, zero, unallocated, or compressed).
+import { open, type FileHandle } from "node:fs/promises";
+import { checkRange, type BlockDevice, type DiskFormat, type Extent, type ExtentKind } from "./block-device.js";
+import { StorageError } from "./errors.js";
+
+/** The largest metadata table or descriptor any driver reads into memory in one piece. */
+export const MAX_METADATA_BYTES = 512 * 1024 * 1024;
+
+/** An image file opened read-only; reads are positional, so concurrent reads are safe. */
+export class ImageFile {
+  private closed = false;
+  private constructor(
+    readonly path: string,
+    private readonly handle: FileHandle,
+    readonly size: number,
+  ) {}
+
+  static async open(path: string): Promise<ImageFile> {
+    let handle: FileHandle;
+    try {
+      handle = await open(path, "r");
+    } catch (cause) {
+      const missing = (cause as NodeJS.ErrnoException).code === "ENOENT";
+      throw new StorageError(
+        missing ? "STORAGE_BACKING_MISSING" : "STORAGE_CORRUPT",
+        missing ? `${path} does not exist; check the path (and, for an extent or backing file, that it sits beside the image)` : `cannot open ${path}: ${(cause as Error).message}`,
+        { cause, path },
+      );
+    }
+    try {
+      const stat = await handle.stat();
+      if (!stat.isFile() && !stat.isBlockDevice()) throw new StorageError("STORAGE_UNSUPPORTED", `${path} is not a regular file`, { path });
+      return new ImageFile(path, handle, stat.size);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+  }
+
+  /** Reads metadata that must lie wholly inside the file (a header, a table). */
+  async readExact(buffer: Uint8Array, position: number, what: string): Promise<void> {
+    this.assertOpen();
+    if (!Number.isSafeInteger(position) || position < 0 || position + buffer.length > this.size) {
+      throw new StorageError(
+        "STORAGE_TRUNCATED",
+        `${this.path}: the ${what} (${buffer.length} bytes at ${position}) lies past the end of the ${this.size}-byte file; the image is truncated or its header is corrupt`,
+        { path: this.path },
+      );
+    }
+    await this.readFully(buffer, position);
+  }
+
+  /** Reads `length` bytes of metadata; `length` is bounded by MAX_METADATA_BYTES. */
+  async readBytes(position: number, length: number, what: string): Promise<Buffer> {
+    if (!Number.isSafeInteger(length) || length < 0 || length > MAX_METADATA_BYTES) {
+      throw new StorageError("STORAGE_CORRUPT", `${this.path}: the ${what} claims ${length} bytes, more than leapp accepts; the header is corrupt`, { path: this.path });
+    }
+    const buffer = Buffer.allocUnsafe(length);
+    await this.readExact(buffer, position, what);
+    return buffer;
+  }
+
+  /**
+   * Reads guest data. Data must start inside the file; a block whose tail runs past the end reads
+   * as zeros there (as qemu does), which also serves files whose last block was never filled.
+   */
+  async readData(buffer: Uint8Array, position: number): Promise<void> {
+    this.assertOpen();
+    if (!Number.isSafeInteger(position) || position < 0 || (position >= this.size && buffer.length > 0)) {
+      throw new StorageError("STORAGE_CORRUPT", `${this.path}: a data block at offset ${position} lies past the end of the ${this.size}-byte file; the image is truncated or its tables are corrupt`, { path: this.path });
+    }
+    const inFile = Math.min(buffer.length, this.size - position);
+    await this.readFully(buffer.subarray(0, inFile), position);
+    buffer.fill(0, inFile);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.handle.close();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StorageError("STORAGE_CLOSED", `${this.path} is closed`, { path: this.path });
+  }
+
+  private async readFully(buffer: Uint8Array, position: number): Promise<void> {
+    let done = 0;
+    while (done < buffer.length) {
+      const { bytesRead } = await this.handle.read(buffer, done, buffer.length - done, position + done);
+      if (bytesRead === 0) {
+        // The file shrank under us; what is missing reads as zeros rather than stale bytes.
+        buffer.fill(0, done);
+        return;
+      }
+      done += bytesRead;
+    }
+  }
+}
+
+/** Where one block of the virtual disk lives. */
+export type BlockLocation =
+  | { kind: "data"; fileOffset: number }
+  | { kind: "compressed"; fileOffset: number }
+  | { kind: "zero" }
+  | { kind: "unallocated" };
+
+export interface MappedImageOptions {
+  format: DiskFormat;
+  /** Virtual size in bytes. */
+  size: number;
+  /** Bytes per block (a power of two). */
+  blockSize: number;
+  file: ImageFile;
+  /** Where block `index` lives; may load tables lazily. */
+  locate(index: number): BlockLocation | Promise<BlockLocation>;
+  /** Reads compressed blocks, each into its `target` (exactly `blockSize` bytes). */
+  readCompressed?(blocks: { fileOffset: number; target: Uint8Array }[]): Promise<void>;
+  /** Where unallocated blocks read from (a parent disk); zeros when absent. */
+  backing?: BlockDevice;
+  /** Extra cleanup on close (other files of the image). */
+  onClose?(): Promise<void>;
+}
+
+/** Reads of contiguous data blocks are merged up to this many bytes per file read. */
+const MAX_MERGED_READ = 8 * 1024 * 1024;
+
+/** A read-only device over a block table, the core of every block-mapped image driver. */
+export function mappedImage(options: MappedImageOptions): BlockDevice {
+  const { size, blockSize, file, backing } = options;
+  let closed = false;
+  const assertOpen = (): void => {
+    if (closed) throw new StorageError("STORAGE_CLOSED", `${file.path} is closed`, { path: file.path });
+  };
+  const kindOf = (location: BlockLocation): ExtentKind =>
+    location.kind === "data" || location.kind === "compressed" ? "data" : location.kind;
+
+  return {
+    format: options.format,
+    size,
+    writable: false,
+    async read(buffer, position) {
+      assertOpen();
+      checkRange(size, position, buffer.length);
+      const pending: Promise<void>[] = [];
+      const compressed: { fileOffset: number; target: Uint8Array }[] = [];
+      const partials: { whole: Uint8Array; within: number; target: Uint8Array }[] = [];
+      // A run of blocks whose data follow each other in the file, read with one call.
+      let run: { fileOffset: number; start: number; end: number } | undefined;
+      const flushRun = (): void => {
+        if (run) pending.push(file.readData(buffer.subarray(run.start, run.end), run.fileOffset));
+        run = undefined;
+      };
+      let done = 0;
+      while (done < buffer.length) {
+        const virtual = position + done;
+        const index = Math.floor(virtual / blockSize);
+        const within = virtual - index * blockSize;
+        const length = Math.min(blockSize - within, buffer.length - done);
+        const location = await options.locate(index);
+        if (location.kind === "data") {
+          const fileOffset = location.fileOffset + within;
+          if (run && run.fileOffset + (run.end - run.start) === fileOffset && run.end - run.start + length <= MAX_MERGED_READ) {
+            run.end += length;
+          } else {
+            flushRun();
+            run = { fileOffset, start: done, end: done + length };
+          }
+        } else {
+          flushRun();
+          const target = buffer.subarray(done, done + length);
+          if (location.kind === "compressed") {
+            if (!options.readCompressed) throw new StorageError("STORAGE_CORRUPT", `${file.path}: unexpected compressed block`, { path: file.path });
+            if (length === blockSize) compressed.push({ fileOffset: location.fileOffset, target });
+            else {
+              const whole = new Uint8Array(blockSize);
+              compressed.push({ fileOffset: location.fileOffset, target: whole });
+              partials.push({ whole, within, target });
+            }
+          } else if (location.kind === "unallocated" && backing) {
+            pending.push(readBacking(backing, target, virtual));
+          } else {
+            target.fill(0);
+          }
+        }
+        done += length;
+      }
+      flushRun();
+      if (compressed.length > 0 && options.readCompressed) pending.push(options.readCompressed(compressed));
+      await Promise.all(pending);
+      for (const { whole, within, target } of partials) target.set(whole.subarray(within, within + target.length));
+    },
+    async *extents(start = 0, length = size - start) {
+      assertOpen();
+      checkRange(size, start, length);
+      let current: Extent | undefined;
+      const end = start + length;
+      let position = start;
+      while (position < end) {
+        const index = Math.floor(position / blockSize);
+        const blockEnd = Math.min((index + 1) * blockSize, end);
+        const location = await options.locate(index);
+        const pieces: Extent[] =
+          location.kind === "unallocated" && backing
+            ? await collect(backing.extents(position, Math.min(blockEnd, backing.size) - position), position, blockEnd)
+            : [{ offset: position, length: blockEnd - position, kind: kindOf(location) }];
+        for (const piece of pieces) {
+          if (current && current.kind === piece.kind) current.length += piece.length;
+          else {
+            if (current) yield current;
+            current = { ...piece };
+          }
+        }
+        position = blockEnd;
+      }
+      if (current) yield current;
+    },
+    async write() {
+      throw new StorageError("STORAGE_READ_ONLY", `${file.path}: ${options.format} images are read-only in leapp; convert to qcow2 to write`, { path: file.path });
+    },
+    async flush() {},
+    async close() {
+      if (closed) return;
+      closed = true;
+      await file.close();
+      await options.onClose?.();
+      await backing?.close();
+    },
+  };
+}
+
+/** Reads a range from a parent disk that may be smaller than this one (the rest is zeros). */
+async function readBacking(backing: BlockDevice, target: Uint8Array, position: number): Promise<void> {
+  const inParent = Math.max(0, Math.min(target.length, backing.size - position));
+  if (inParent > 0) await backing.read(target.subarray(0, inParent), position);
+  target.fill(0, inParent);
+}
+
+/** A parent's extents over [from, to), the part past the parent's end being unallocated. */
+async function collect(source: AsyncIterable<Extent>, from: number, to: number): Promise<Extent[]> {
+  const pieces: Extent[] = [];
+  let reached = from;
+  if (from < to) {
+    try {
+      for await (const e of source) {
+        pieces.push(e);
+        reached = e.offset + e.length;
+      }
+    } catch (error) {
+      // A parent shorter than `from` has nothing to say about this range.
+      if (!(error instanceof StorageError && error.code === "STORAGE_OUT_OF_RANGE")) throw error;
+    }
+  }
+  if (reached < to) pieces.push({ offset: reached, length: to - reached, kind: "unallocated" });
+  return pieces;
+}
+
+/** Whether `n` is a power of two within [min, max]. */
+export function isPowerOfTwoIn(n: number, min: number, max: number): boolean {
+  return Number.isSafeInteger(n) && n >= min && n <= max && 2 ** Math.round(Math.log2(n)) === n;
+}
+
+/** A 64-bit unsigned field as a number, rejecting values beyond 2^53 as corrupt. */
+export function safeU64(value: bigint, what: string, path: string): number {
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new StorageError("STORAGE_CORRUPT", `${path}: the ${what} (${value}) is absurdly large; the header is corrupt`, { path });
+  }
+  return Number(value);
+}
+
+export function corrupt(path: string, detail: string): StorageError {
+  return new StorageError("STORAGE_CORRUPT", `${path}: ${detail}; the image is corrupt (check it with \`qemu-img check\` or recreate it)`, { path });
+}
+
+export function unsupported(path: string, detail: string): StorageError {
+  return new StorageError("STORAGE_UNSUPPORTED", `${path}: ${detail}`, { path });
+}
