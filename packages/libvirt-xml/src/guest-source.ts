@@ -1,5 +1,5 @@
 /** The hypervisor a source VM ran on (virt-v2v's "source hypervisor"). */
-export type Hypervisor = "kvm" | "qemu" | "xen" | "vmware" | "vbox" | "hyperv" | "lxc" | "uml" | "openvz" | "bhyve" | "physical" | "unknown";
+export type Hypervisor = "kvm" | "qemu" | "xen" | "vmware" | "vbox" | "hyperv" | "lxc" | "uml" | "openvz" | "bhyve" | "physical" | "test" | "unknown";
 
 export type Firmware = "bios" | "uefi" | "unknown";
 
@@ -17,6 +17,9 @@ export interface SourceDisk {
   /** Controller index and unit/slot on it, when known. */
   controller: number | undefined;
   slot: number | undefined;
+  /** Where the data lives, as libvirt's disk `type` says (file, block, network, volume, dir). */
+  sourceType?: string | undefined;
+  readonly?: boolean | undefined;
 }
 
 export interface SourceRemovable {
@@ -64,4 +67,16 @@ export interface GuestSource {
   disks: SourceDisk[];
   removables: SourceRemovable[];
   nics: SourceNic[];
+  /** Guest OS type as libvirt names it: `hvm` (full virtualization), `xen`/`linux` (Xen PV), `exe`. */
+  osType?: string | undefined;
+  /** Architecture and machine type the source declared (x86_64, pc-i440fx-…, q35…). */
+  arch?: string | undefined;
+  machine?: string | undefined;
+  /** Xen PV boot: a host-side bootloader (pygrub) or a direct kernel/initrd/cmdline. */
+  bootloader?: string | undefined;
+  kernel?: string | undefined;
+  initrd?: string | undefined;
+  cmdline?: string | undefined;
+  /** Video adapter model (vga, qxl, cirrus, virtio…), when there is one. */
+  video?: string | undefined;
 }
