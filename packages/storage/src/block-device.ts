@@ -29,7 +29,9 @@ export interface BlockDevice {
   read(buffer: Uint8Array, position: number): Promise<void>;
   /**
    * The allocation map of [start, start+length) (default: the whole disk), in order, covering the
-   * range exactly; adjacent extents of one kind are merged.
+   * range exactly; adjacent extents of one kind are merged. It describes the content as `read`
+   * returns it, through the whole backing chain: a range a backing file holds data for is `data`
+   * even where the top image does not allocate it.
    */
   extents(start?: number, length?: number): AsyncIterable<Extent>;
   /** Writes `data` at `position` (writable devices only; STORAGE_READ_ONLY otherwise). */
@@ -37,6 +39,30 @@ export interface BlockDevice {
   /** Makes written data and metadata durable. */
   flush(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Optional facts about the image for `diskInfo` (cluster size, compat, the backing file name as
+   * the image records it…). Drivers fill in what their format has; everything is optional.
+   */
+  readonly details?: FormatDetails;
+}
+
+/** What a driver can tell `diskInfo` about its image beyond the `BlockDevice` basics. */
+export interface FormatDetails {
+  /** Allocation unit of the format in bytes (qcow2 cluster, vmdk grain, vdi block…). */
+  clusterSize?: number;
+  /** Format version, as qemu-img names it (qcow2: "0.10" or "1.1"). */
+  compat?: string;
+  /** The backing (parent) file name exactly as the image records it. */
+  backingFile?: string;
+  /** The backing file's format as the image records it, if it does. */
+  backingFormat?: DiskFormat;
+  /**
+   * Bytes the image takes on the host, when it is more than its own file's allocated blocks
+   * (e.g. a vmdk descriptor with separate extent files). Default: the file's allocated blocks.
+   */
+  actualSize?: number;
+  /** Other format-specific facts worth reporting (qemu-img's "format-specific" data). */
+  specific?: Record<string, string | number | boolean>;
 }
 
 /** Throws unless [position, position+length) lies inside a device of `size` bytes. */

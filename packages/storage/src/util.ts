@@ -1,0 +1,66 @@
+import type { FileHandle } from "node:fs/promises";
+import { StorageError } from "./errors.js";
+
+const ZERO = Buffer.alloc(1 << 20);
+
+/** Whether every byte of `data` is zero (memcmp against a shared zero page, so it runs at memory speed). */
+export function isZero(data: Uint8Array): boolean {
+  const view = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  for (let at = 0; at < view.length; at += ZERO.length) {
+    const n = Math.min(ZERO.length, view.length - at);
+    if (!view.subarray(at, at + n).equals(ZERO.subarray(0, n))) return false;
+  }
+  return true;
+}
+
+/**
+ * Reads exactly `length` bytes at `position` of a file into `buffer` at `offset`. A file shorter
+ * than that is a STORAGE_TRUNCATED error naming `path` and `what` was being read.
+ */
+export async function readExactly(
+  file: FileHandle,
+  buffer: Uint8Array,
+  offset: number,
+  length: number,
+  position: number,
+  path: string,
+  what = "data",
+): Promise<void> {
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await file.read(buffer, offset + done, length - done, position + done);
+    if (bytesRead === 0) {
+      throw new StorageError("STORAGE_TRUNCATED", `${path}: the file ends before the ${what} at byte ${position + done}; the image is truncated or damaged`, { path });
+    }
+    done += bytesRead;
+  }
+}
+
+/** Writes all of `data` at `position`. */
+export async function writeFully(file: FileHandle, data: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await file.write(data, done, data.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+/** Reads up to `length` bytes at `position`; fewer at the end of the file. */
+export async function readUpTo(file: FileHandle, length: number, position: number): Promise<Uint8Array> {
+  const buffer = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await file.read(buffer, done, length - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return buffer.subarray(0, done);
+}
+
+/** Appends an extent to a list, merging it with the previous one when they are adjacent and of one kind. */
+export function pushExtent(list: { offset: number; length: number; kind: string }[], offset: number, length: number, kind: string): void {
+  if (length <= 0) return;
+  const last = list[list.length - 1];
+  if (last && last.kind === kind && last.offset + last.length === offset) last.length += length;
+  else list.push({ offset, length, kind });
+}
