@@ -1,1 +1,69 @@
-export {};
+// @leapp/zoo — disk images of realistic legacy guests, made with the real tools and cached by the
+// hash of their recipe, for the tests of every leapp package.
+import { existsSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { cached, recipeHash, tempName } from "./cache.js";
+import { ZooError } from "./errors.js";
+import type { ZooContainer, ZooGuest, ZooGuestName } from "./expected.js";
+import { el6Xen } from "./guests/el6-xen.js";
+import type { GuestRecipe } from "./guests/recipe.js";
+import { run } from "./run.js";
+import { renameSync } from "node:fs";
+
+export type { ZooApplication, ZooContainer, ZooExpected, ZooFilesystem, ZooGuest, ZooGuestName, ZooHypervisorTool, ZooInterface, ZooKernel } from "./expected.js";
+export { ZooError, type ZooErrorCode } from "./errors.js";
+export { cacheRoot } from "./cache.js";
+
+const recipes: Partial<Record<ZooGuestName, GuestRecipe>> = {
+  "el6-xen": el6Xen,
+};
+
+export const zooGuestNames: ZooGuestName[] = ["el6-xen", "el7-vmware", "el9-like", "debian-12"];
+export const zooContainers: ZooContainer[] = ["raw", "qcow2", "vmdk", "vhdx"];
+
+/** Which test tier can afford to build a guest: debian-12 (debootstrap) is slow-tier only. */
+export function zooTier(name: ZooGuestName): "integration" | "slow" {
+  return name === "debian-12" ? "slow" : "integration";
+}
+
+function recipeFor(name: ZooGuestName): GuestRecipe {
+  const recipe = recipes[name];
+  if (!recipe) throw new ZooError("ZOO_UNKNOWN_GUEST", `no zoo guest '${name}': choose one of ${zooGuestNames.join(", ")}`);
+  return recipe;
+}
+
+const qemuFormat: Record<Exclude<ZooContainer, "raw">, string[]> = {
+  qcow2: ["-O", "qcow2"],
+  vmdk: ["-O", "vmdk", "-o", "subformat=streamOptimized"],
+  vhdx: ["-O", "vhdx"],
+};
+
+/** The raw disk converted to `container` next to it (once; later calls reuse it). */
+function convert(raw: string, container: Exclude<ZooContainer, "raw">): string {
+  const out = raw.replace(/\.raw$/, `.${container}`);
+  if (existsSync(out)) return out;
+  const temp = tempName(out);
+  try {
+    run("qemu-img", ["convert", "-f", "raw", ...qemuFormat[container], raw, temp]);
+    renameSync(temp, out);
+  } finally {
+    rmSync(temp, { force: true });
+  }
+  return out;
+}
+
+/**
+ * Builds (or finds in the cache) the zoo guest `name` and returns its disks in `container`
+ * format (default raw), its root tree and what inspecting it must report.
+ */
+export async function buildZooGuest(name: ZooGuestName, container: ZooContainer = "raw"): Promise<ZooGuest> {
+  const recipe = recipeFor(name);
+  if (!zooContainers.includes(container)) throw new ZooError("ZOO_BAD_INPUT", `unknown container '${container}': choose one of ${zooContainers.join(", ")}`);
+  const dir = await cached(`${name}-${recipeHash(recipe.inputs)}`, async (temp) => {
+    await recipe.build(temp);
+    rmSync(join(temp, "work"), { recursive: true, force: true });
+  });
+  const rawDisks = Array.from({ length: recipe.diskCount }, (_, i) => join(dir, `disk${i + 1}.raw`));
+  const disks = container === "raw" ? rawDisks : rawDisks.map((d) => convert(d, container));
+  return { name, container, disks, rawDisks, rootTree: join(dir, "root"), expected: structuredClone(recipe.expected) };
+}

@@ -1,0 +1,120 @@
+// el6-xen: a CentOS 6.10 LAMP server as it ran as a Xen PV guest — the project's sample guest
+// (samples/el6-xen/root) plus what a real one holds besides: a BDB rpm database of real headers,
+// binaries' ELF headers, the usual empty directories. One disk: MBR, ext4 root, swap.
+import { chmodSync, cpSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { repoRoot } from "../cache.js";
+import { MiB, splitTree, writeDisk } from "../disk.js";
+import { elfExecutableX8664 } from "../elf.js";
+import { makeExt4, makeSwap } from "../filesystems.js";
+import { allRpmPackages, el6Packages } from "../rpm-catalog.js";
+import { buildRpms, exportHeaders, installIntoSqliteDb, rpmFileName } from "../rpm-build.js";
+import { writeBdbPackages } from "../rpmdb-bdb.js";
+import { mkGuestDirs, writeGuestFile } from "../tree.js";
+import { rpmApplications, type GuestRecipe } from "./recipe.js";
+
+const sampleRoot = join(repoRoot, "samples", "el6-xen", "root");
+
+const layout = {
+  diskSize: 72 * MiB,
+  rootStart: 1 * MiB,
+  rootSize: 54 * MiB,
+  swapStart: 55 * MiB,
+  swapSize: 16 * MiB,
+  rootUuid: "3c1f5a2e-8d47-4b6a-9e10-6a2f8c4d7b91",
+  swapUuid: "a7e4c2d9-51b8-4f3e-8a6d-0c9b2e7f1d35",
+  diskId: "0x000c3a5e",
+};
+
+const pvopsKernel = "2.6.32-754.35.1.el6.x86_64";
+const xenKernel = "2.6.18-419.el5xen";
+
+/** Writes the guest's rpm database: headers installed by the real rpm, stored the CentOS 6 way. */
+export async function writeRpmdbBdb(root: string, catalog: typeof el6Packages, workDir: string): Promise<void> {
+  const rpms = await buildRpms(allRpmPackages);
+  const sqliteDb = join(workDir, "rpmdb-sqlite");
+  installIntoSqliteDb(sqliteDb, catalog.map((p) => join(rpms, rpmFileName(p))));
+  mkdirSync(join(root, "var/lib/rpm"), { recursive: true });
+  writeBdbPackages(join(root, "var/lib/rpm/Packages"), exportHeaders(sqliteDb));
+}
+
+async function build(dir: string): Promise<void> {
+  const root = join(dir, "root");
+  const work = join(dir, "work");
+  mkdirSync(work);
+  cpSync(sampleRoot, root, { recursive: true, verbatimSymlinks: true });
+  chmodSync(root, 0o755);
+  mkGuestDirs(root, ["/bin", "/sbin", "/lib64", "/dev", "/proc", "/sys", "/home", "/mnt", "/media", "/opt", "/srv", "/selinux", "/usr/bin", "/usr/sbin", "/usr/lib64", "/usr/libexec/openssh", "/var/log/httpd", "/var/lib/mysql", "/var/run", "/var/empty/sshd", "/var/lock/subsys", `/lib/modules/${pvopsKernel}/kernel`, `/lib/modules/${xenKernel}/kernel`]);
+  mkGuestDirs(root, ["/tmp"], 0o1777);
+  chmodSync(join(root, "root"), 0o550);
+  chmodSync(join(root, "etc/shadow"), 0o000);
+  for (const bin of ["/bin/bash", "/bin/ls", "/usr/sbin/httpd", "/usr/sbin/sshd", "/usr/libexec/mysqld", "/usr/bin/php"]) writeGuestFile(root, bin, elfExecutableX8664(), 0o755);
+  writeGuestFile(root, "/etc/sysconfig/selinux", "SELINUX=disabled\nSELINUXTYPE=targeted\n");
+  await writeRpmdbBdb(root, el6Packages, work);
+
+  const { dirs, restore } = splitTree(root, ["/"], join(work, "split"));
+  const rootFs = join(work, "root.ext4");
+  makeExt4(rootFs, layout.rootSize, dirs.get("/") ?? root, {
+    uuid: layout.rootUuid,
+    label: "",
+    // CentOS 6's mke2fs: no metadata_csum, no 64bit.
+    features: "^metadata_csum,^64bit,^orphan_file,^metadata_csum_seed",
+  });
+  restore();
+  const swap = join(work, "swap");
+  makeSwap(swap, layout.swapSize, { uuid: layout.swapUuid, label: "" });
+  writeDisk(join(dir, "disk1.raw"), {
+    label: "dos",
+    id: layout.diskId,
+    size: layout.diskSize,
+    partitions: [
+      { start: layout.rootStart, size: layout.rootSize, type: "83", bootable: true, content: rootFs },
+      { start: layout.swapStart, size: layout.swapSize, type: "82", content: swap },
+    ],
+  });
+}
+
+export const el6Xen: GuestRecipe = {
+  name: "el6-xen",
+  tier: "integration",
+  inputs: [sampleRoot],
+  diskCount: 1,
+  build,
+  expected: {
+    osType: "linux",
+    distro: "centos",
+    productName: "CentOS release 6.10 (Final)",
+    majorVersion: 6,
+    minorVersion: 10,
+    arch: "x86_64",
+    hostname: "web01.example.com",
+    packageFormat: "rpm",
+    packageManagement: "yum",
+    osinfo: "centos6.10",
+    root: "/dev/sda1",
+    mountpoints: { "/": "/dev/sda1" },
+    filesystems: [
+      { device: "/dev/sda1", type: "ext4", uuid: layout.rootUuid, label: "" },
+      { device: "/dev/sda2", type: "swap", uuid: layout.swapUuid, label: "" },
+    ],
+    applications: rpmApplications(el6Packages),
+    packageDatabase: { format: "bdb", path: "/var/lib/rpm/Packages" },
+    firmware: "bios",
+    bootloader: "grub",
+    kernels: [
+      { version: xenKernel, path: `/boot/vmlinuz-${xenKernel}`, initrd: `/boot/initrd-${xenKernel}.img`, xen: true },
+      { version: pvopsKernel, path: `/boot/vmlinuz-${pvopsKernel}`, initrd: `/boot/initramfs-${pvopsKernel}.img`, xen: false },
+    ],
+    defaultKernel: pvopsKernel,
+    hypervisorTools: [
+      { hypervisor: "xen", what: "kernel-xen" },
+      { hypervisor: "xen", what: "xenblk" },
+      { hypervisor: "xen", what: "xennet" },
+    ],
+    initSystem: "sysv",
+    services: ["crond", "httpd", "mysqld", "network", "sshd"],
+    interfaces: [
+      { name: "eth0", configFile: "/etc/sysconfig/network-scripts/ifcfg-eth0", configFormat: "ifcfg", method: "static", address: "192.0.2.10/24", gateway: "192.0.2.1", mac: "00:16:3e:5d:c7:9e", onBoot: true },
+    ],
+  },
+};

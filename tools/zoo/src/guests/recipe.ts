@@ -1,0 +1,20 @@
+import type { ZooExpected, ZooGuestName } from "../expected.js";
+import type { RpmPackageSpec } from "../rpm-build.js";
+
+/** How one zoo guest is made. `build` fills `dir` with `root/` (the tree) and `disk1.raw`…. */
+export interface GuestRecipe {
+  name: ZooGuestName;
+  tier: "integration" | "slow";
+  /** Folders outside tools/zoo/src whose content the guest is made from (part of its cache key). */
+  inputs: string[];
+  diskCount: number;
+  expected: ZooExpected;
+  build(dir: string): Promise<void>;
+}
+
+/** expected.applications for an rpm catalog, sorted by name then version. */
+export function rpmApplications(catalog: RpmPackageSpec[]): ZooExpected["applications"] {
+  return catalog
+    .map(({ name, epoch, version, release, arch, summary }) => ({ name, epoch, version, release, arch, summary }))
+    .sort((a, b) => (a.name === b.name ? a.version.localeCompare(b.version) : a.name < b.name ? -1 : 1));
+}
