@@ -1,0 +1,433 @@
+import type { Application } from "./application.js";
+import { parseBlsEntry, parseDefaultGrub, parseGrub2Cfg, parseGrubEnv, parseGrubLegacy, pickDefault } from "./boot-config.js";
+import { parseDpkgStatus } from "./dpkg-status.js";
+import { architectureProbes, elfArchitecture } from "./elf.js";
+import { InspectError } from "./errors.js";
+import { canonicalMountpoint, isIgnoredFstabEntry, parseFstab, resolveFstabSpec } from "./fstab.js";
+import type { GuestContext, InspectableGuest } from "./guest-source.js";
+import type { GuestFS } from "./guestfs.js";
+import { parseDebianInterfaces, parseIfcfg, parseNetplan, parseNmKeyfile, type NetworkInterfaceConfig } from "./network-config.js";
+import { osinfoShortId, packageFormatOf, packageManagementOf, parseLsbRelease, parseOsRelease, parseReleaseFile, releaseFiles, type OsIdentity } from "./os-release.js";
+import { SMALL_FILE_BYTES, PACKAGE_DB_BYTES } from "./read-limits.js";
+import type { BootConfiguration, EnabledService, HypervisorTool, InspectionReport, InstalledKernel, OperatingSystem } from "./report.js";
+import { readRpmDb, rpmDbLocations } from "./rpmdb.js";
+import { decodeText, firstLine, parseShellVars } from "./text.js";
+
+/** Most directory entries looked at in any one guest directory. */
+const MAX_DIR_ENTRIES = 10_000;
+/** Most small files read from one directory (ifcfg-*, BLS entries, modprobe.d…). */
+const MAX_FILES_PER_DIR = 500;
+
+/** Errors that mean the source itself failed, not that one guest file is odd: they end the inspection. */
+const fatalCodes = new Set(["INSPECT_CLOSED", "INSPECT_SSH", "INSPECT_SSH_HOST_KEY"]);
+
+/** Reads a guest defensively: a missing, huge or strange file is a missing fact, never a crash. */
+class GuestReader {
+  readonly warnings: string[] = [];
+  constructor(readonly fs: GuestFS) {}
+
+  #soft(err: unknown, what: string): undefined {
+    if (err instanceof InspectError) {
+      if (fatalCodes.has(err.code)) throw err;
+      if (err.code !== "INSPECT_NOT_FOUND" && err.code !== "INSPECT_NOT_A_DIRECTORY") this.warnings.push(`${what}: ${err.message}`);
+      return undefined;
+    }
+    throw err;
+  }
+
+  async isFile(path: string): Promise<boolean> {
+    try {
+      return (await this.fs.stat(path)).type === "file";
+    } catch (err) {
+      return this.#soft(err, path) ?? false;
+    }
+  }
+
+  async isDir(path: string): Promise<boolean> {
+    try {
+      return (await this.fs.stat(path)).type === "directory";
+    } catch (err) {
+      return this.#soft(err, path) ?? false;
+    }
+  }
+
+  async readlink(path: string): Promise<string | undefined> {
+    try {
+      const st = await this.fs.lstat(path);
+      return st.type === "symlink" ? await this.fs.readlink(path) : undefined;
+    } catch (err) {
+      return this.#soft(err, path);
+    }
+  }
+
+  async bytes(path: string, maxBytes = SMALL_FILE_BYTES): Promise<Uint8Array | undefined> {
+    try {
+      const st = await this.fs.stat(path);
+      if (st.type !== "file") return undefined;
+      return await this.fs.readFile(path, { maxBytes });
+    } catch (err) {
+      return this.#soft(err, path);
+    }
+  }
+
+  async text(path: string, maxBytes = SMALL_FILE_BYTES): Promise<string | undefined> {
+    const b = await this.bytes(path, maxBytes);
+    return b === undefined ? undefined : decodeText(b);
+  }
+
+  async list(path: string): Promise<string[]> {
+    try {
+      const names = await this.fs.readdir(path);
+      return names.slice(0, MAX_DIR_ENTRIES).sort();
+    } catch (err) {
+      return this.#soft(err, path) ?? [];
+    }
+  }
+}
+
+/** libguestfs's test for a Linux root: /etc, a /bin (or usr-merged link), and fstab or hosts. */
+export async function looksLikeLinuxRoot(fs: GuestFS): Promise<boolean> {
+  const r = new GuestReader(fs);
+  if (!(await r.isDir("/etc"))) return false;
+  const bin = (await r.isDir("/bin")) || (await r.readlink("/bin")) === "usr/bin" || (await r.isDir("/usr/bin")) || (await r.isDir("/lib"));
+  if (!bin) return false;
+  return (await r.isFile("/etc/fstab")) || (await r.isFile("/etc/hosts"));
+}
+
+export interface InspectOptions {
+  /** Skip the package database (faster when only the OS is wanted). */
+  applications?: boolean;
+}
+
+/**
+ * Inspects a guest as virt-inspector does — OS, version, architecture, hostname, mountpoints,
+ * filesystems, packages — and adds what a migration needs: kernels, the default boot entry,
+ * hypervisor tools, enabled services, network configuration, and live facts for live sources.
+ */
+export async function inspect(guest: GuestFS | InspectableGuest, options: InspectOptions = {}): Promise<InspectionReport> {
+  const context: GuestContext = "context" in guest ? guest.context : { kind: "directory", location: [] };
+  const r = new GuestReader(guest);
+  if (!(await looksLikeLinuxRoot(guest))) {
+    throw new InspectError("INSPECT_NO_OS", `no operating system found in ${context.location.join(", ") || "the guest"}: there is no Linux root (/etc with fstab or hosts, and /bin)`);
+  }
+  const ident = await identify(r);
+  const arch = await architecture(r);
+  const hostname = await findHostname(r);
+  const hasDnf = await r.isFile("/usr/bin/dnf");
+  const os: OperatingSystem = {
+    type: "linux",
+    distro: ident.distro,
+    productName: ident.productName,
+    majorVersion: ident.majorVersion,
+    minorVersion: ident.minorVersion,
+    osinfo: osinfoShortId(ident),
+    arch,
+    hostname,
+    packageFormat: packageFormatOf(ident.distro),
+    packageManagement: packageManagementOf(ident.distro, ident.majorVersion, hasDnf),
+  };
+  const { mountpoints, filesystems } = await mounts(r, context);
+  const applications = options.applications === false ? [] : await listApplications(r, os.packageFormat);
+  const kernels = await listKernels(r);
+  const boot = await bootConfiguration(r);
+  const report: InspectionReport = {
+    source: { kind: context.kind, location: context.location },
+    root: context.rootDevice ?? "/",
+    os,
+    mountpoints,
+    filesystems,
+    applications,
+    kernels,
+    boot,
+    hypervisorTools: await hypervisorTools(r, kernels, applications),
+    services: await enabledServices(r),
+    network: await networkConfiguration(r),
+    warnings: r.warnings,
+  };
+  if (context.listeningPorts) report.live = { listeningPorts: await context.listeningPorts() };
+  return report;
+}
+
+async function identify(r: GuestReader): Promise<OsIdentity> {
+  const osRelease = await r.text("/etc/os-release");
+  const fromOsRelease = osRelease === undefined ? undefined : parseOsRelease(osRelease);
+  if (fromOsRelease) return fromOsRelease;
+  const lsb = await r.text("/etc/lsb-release");
+  const fromLsb = lsb === undefined ? undefined : parseLsbRelease(lsb);
+  if (fromLsb) return fromLsb;
+  for (const path of releaseFiles) {
+    if (!(await r.isFile(path))) continue;
+    const text = (await r.text(path)) ?? "";
+    const found = parseReleaseFile(path, text);
+    if (found) return found;
+  }
+  return { distro: "unknown", productName: undefined, majorVersion: 0, minorVersion: 0 };
+}
+
+async function architecture(r: GuestReader): Promise<string | undefined> {
+  for (const path of architectureProbes) {
+    if (!(await r.isFile(path))) continue;
+    // Only the ELF header matters, but GuestFS reads whole files: bound it to a sane binary size.
+    const bytes = await r.bytes(path, 32 * 1024 * 1024);
+    const arch = bytes && elfArchitecture(bytes.subarray(0, 64));
+    if (arch) return arch;
+  }
+  return undefined;
+}
+
+async function findHostname(r: GuestReader): Promise<string | undefined> {
+  for (const path of ["/etc/HOSTNAME", "/etc/hostname"]) {
+    const text = await r.text(path);
+    const line = text === undefined ? "" : firstLine(text).trim();
+    if (line !== "") return line;
+  }
+  const network = await r.text("/etc/sysconfig/network");
+  const h = network === undefined ? undefined : parseShellVars(network).get("HOSTNAME");
+  return h === undefined || h === "" ? undefined : h;
+}
+
+async function mounts(r: GuestReader, context: GuestContext): Promise<Pick<InspectionReport, "mountpoints" | "filesystems">> {
+  const text = (await r.text("/etc/fstab")) ?? "";
+  const volumes = context.volumes;
+  const root = context.rootDevice;
+  const mountpoints = new Map<string, string>();
+  const used = new Map<string, string | undefined>(); // device → fstab vfstype
+  if (root) {
+    mountpoints.set("/", root);
+    used.set(root, undefined);
+  }
+  for (const e of parseFstab(text)) {
+    if (isIgnoredFstabEntry(e)) continue;
+    const mp = canonicalMountpoint(e.mountpoint);
+    let device: string | undefined;
+    if (volumes) device = resolveFstabSpec(e.spec, volumes, context.diskCount ?? 1, root);
+    // Without block devices (a tree, a live host) the fstab spec itself names the filesystem.
+    else if (e.spec.startsWith("/dev/") || /^(UUID|LABEL|PARTUUID)=/.test(e.spec)) device = e.spec;
+    if (device === undefined) continue;
+    if (!used.has(device)) used.set(device, e.vfstype);
+    if (mp.startsWith("/") && !(mp === "/" && root)) mountpoints.set(mp, device);
+  }
+  const mountpointList = [...mountpoints].map(([mountpoint, device]) => ({ device, mountpoint })).sort((a, b) => a.mountpoint.length - b.mountpoint.length || a.mountpoint.localeCompare(b.mountpoint));
+  const filesystems = [...used].map(([device, vfstype]) => {
+    const v = volumes?.find((x) => x.device === device);
+    const fs: InspectionReport["filesystems"][number] = { device };
+    const type = v ? v.fsType : vfstype;
+    if (type) fs.type = type;
+    if (v?.label) fs.label = v.label;
+    if (v?.uuid) fs.uuid = v.uuid;
+    return fs;
+  });
+  filesystems.sort((a, b) => a.device.localeCompare(b.device));
+  return { mountpoints: mountpointList, filesystems };
+}
+
+async function listApplications(r: GuestReader, format: string | undefined): Promise<Application[]> {
+  let apps: Application[] = [];
+  if (format === "rpm" || format === undefined) {
+    for (const { path, format: dbFormat } of rpmDbLocations) {
+      if (!(await r.isFile(path))) continue;
+      const data = await r.bytes(path, PACKAGE_DB_BYTES);
+      if (!data) continue;
+      try {
+        apps = await readRpmDb(data, dbFormat);
+      } catch (err) {
+        if (!(err instanceof InspectError)) throw err;
+        r.warnings.push(`${path}: ${err.message}`);
+        continue;
+      }
+      break;
+    }
+  }
+  if ((format === "deb" || format === undefined) && apps.length === 0) {
+    const status = await r.text("/var/lib/dpkg/status", PACKAGE_DB_BYTES);
+    if (status !== undefined) apps = parseDpkgStatus(status);
+  }
+  return apps.sort((a, b) => a.name.localeCompare(b.name) || a.version.localeCompare(b.version) || a.arch.localeCompare(b.arch));
+}
+
+async function listKernels(r: GuestReader): Promise<InstalledKernel[]> {
+  const modules = new Set(await r.list("/lib/modules"));
+  const kernels: InstalledKernel[] = [];
+  for (const name of await r.list("/boot")) {
+    const m = /^(?:vmlinuz|vmlinux|kernel)-(.+)$/.exec(name);
+    if (!m || name.endsWith(".hmac")) continue;
+    const version = m[1] as string;
+    if (version.includes("rescue")) continue;
+    kernels.push({ version, path: `/boot/${name}`, modules: modules.has(version), xen: /xen/i.test(version) });
+  }
+  return kernels;
+}
+
+async function bootConfiguration(r: GuestReader): Promise<BootConfiguration | undefined> {
+  const grubenvText = (await r.text("/boot/grub2/grubenv")) ?? (await r.text("/boot/grub/grubenv"));
+  const savedEntry = grubenvText === undefined ? undefined : parseGrubEnv(grubenvText).get("saved_entry");
+  const defaultsText = await r.text("/etc/default/grub");
+  const grubDefault = defaultsText === undefined ? undefined : parseDefaultGrub(defaultsText).get("GRUB_DEFAULT");
+
+  const efiDirs = (await r.list("/boot/efi/EFI")).map((d) => `/boot/efi/EFI/${d}/grub.cfg`);
+  for (const path of ["/boot/grub2/grub.cfg", "/boot/grub/grub.cfg", ...efiDirs]) {
+    const text = await r.text(path);
+    if (text === undefined) continue;
+    const cfg = parseGrub2Cfg(text);
+    // EFI stubs only point at the real grub.cfg; skip one without entries unless it uses BLS.
+    if (cfg.entries.length === 0 && !cfg.usesBls) continue;
+    const selector = grubDefault ?? cfg.defaultSet;
+    if (cfg.usesBls) {
+      const entries = [];
+      for (const name of (await r.list("/boot/loader/entries")).filter((n) => n.endsWith(".conf")).slice(0, MAX_FILES_PER_DIR)) {
+        const body = await r.text(`/boot/loader/entries/${name}`);
+        if (body !== undefined) entries.push(parseBlsEntry(name.slice(0, -5), body));
+      }
+      // grub's blscfg lists entries newest version first.
+      entries.sort((a, b) => compareVersions(b.version ?? b.id ?? "", a.version ?? a.id ?? ""));
+      const all = [...entries, ...cfg.entries];
+      return { loader: "grub2-bls", config: path, entries: all, default: pickDefault(all, selector, savedEntry) };
+    }
+    return { loader: "grub2", config: path, entries: cfg.entries, default: pickDefault(cfg.entries, selector, savedEntry) };
+  }
+  for (const path of ["/boot/grub/grub.conf", "/boot/grub/menu.lst", "/etc/grub.conf"]) {
+    const text = await r.text(path);
+    if (text === undefined) continue;
+    const cfg = parseGrubLegacy(text);
+    return { loader: "grub", config: path, entries: cfg.entries, default: pickDefault(cfg.entries, cfg.default, undefined) };
+  }
+  return undefined;
+}
+
+/** rpmvercmp-like ordering of version strings: digit runs numerically, letters lexically. */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.match(/\d+|[A-Za-z]+/g) ?? [];
+  const pb = b.match(/\d+|[A-Za-z]+/g) ?? [];
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const x = pa[i];
+    const y = pb[i];
+    if (x === undefined) return -1;
+    if (y === undefined) return 1;
+    const nx = /^\d/.test(x);
+    const ny = /^\d/.test(y);
+    if (nx && ny) {
+      const d = Number(x) - Number(y);
+      if (d !== 0) return d < 0 ? -1 : 1;
+    } else if (nx !== ny) return nx ? 1 : -1;
+    else if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
+}
+
+const toolPackages: Record<string, HypervisorTool["hypervisor"]> = {
+  "xe-guest-utilities": "xen",
+  "xe-guest-utilities-xenstore": "xen",
+  "kernel-xen": "xen",
+  "xen-tools": "xen",
+  "open-vm-tools": "vmware",
+  "open-vm-tools-desktop": "vmware",
+  "vmware-tools": "vmware",
+  "vmware-tools-core": "vmware",
+  "virtualbox-guest-additions": "virtualbox",
+  "virtualbox-guest-utils": "virtualbox",
+  "virtualbox-guest-x11": "virtualbox",
+  "hyperv-daemons": "hyperv",
+  "hypervkvpd": "hyperv",
+  "hyperv-tools": "hyperv",
+  "hyperv-daemons-license": "hyperv",
+  "qemu-guest-agent": "kvm",
+  "spice-vdagent": "kvm",
+};
+
+const toolFiles: { path: string; hypervisor: HypervisorTool["hypervisor"]; name: string }[] = [
+  { path: "/usr/sbin/xe-daemon", hypervisor: "xen", name: "xe-daemon" },
+  { path: "/usr/bin/vmtoolsd", hypervisor: "vmware", name: "vmtoolsd" },
+  { path: "/etc/vmware-tools", hypervisor: "vmware", name: "VMware Tools configuration" },
+  { path: "/usr/bin/vmware-toolbox-cmd", hypervisor: "vmware", name: "vmware-toolbox-cmd" },
+  { path: "/usr/sbin/VBoxService", hypervisor: "virtualbox", name: "VBoxService" },
+  { path: "/usr/sbin/hv_kvp_daemon", hypervisor: "hyperv", name: "hv_kvp_daemon" },
+  { path: "/usr/sbin/hypervkvpd", hypervisor: "hyperv", name: "hypervkvpd" },
+  { path: "/usr/bin/qemu-ga", hypervisor: "kvm", name: "qemu-ga" },
+];
+
+async function hypervisorTools(r: GuestReader, kernels: InstalledKernel[], apps: Application[]): Promise<HypervisorTool[]> {
+  const found: HypervisorTool[] = [];
+  const add = (t: HypervisorTool) => {
+    if (!found.some((f) => f.hypervisor === t.hypervisor && f.name === t.name && f.evidence === t.evidence)) found.push(t);
+  };
+  for (const k of kernels) if (k.xen) add({ hypervisor: "xen", name: `kernel ${k.version}`, evidence: k.path });
+  for (const a of apps) {
+    const hv = toolPackages[a.name];
+    if (hv) add({ hypervisor: hv, name: a.name, evidence: "package" });
+  }
+  for (const t of toolFiles) {
+    if ((await r.isFile(t.path)) || (await r.isDir(t.path))) add({ hypervisor: t.hypervisor, name: t.name, evidence: t.path });
+  }
+  for (const name of await r.list("/opt")) {
+    if (/^VBoxGuestAdditions/.test(name)) add({ hypervisor: "virtualbox", name, evidence: `/opt/${name}` });
+  }
+  // Driver aliases (xenblk, xennet, vmxnet, hv_*) in modprobe configuration.
+  const modprobeFiles = ["/etc/modprobe.conf", ...(await r.list("/etc/modprobe.d")).filter((n) => n.endsWith(".conf")).slice(0, MAX_FILES_PER_DIR).map((n) => `/etc/modprobe.d/${n}`)];
+  for (const path of modprobeFiles) {
+    const text = await r.text(path);
+    if (text === undefined) continue;
+    for (const m of text.matchAll(/^\s*alias\s+(\S+)\s+(\S+)/gm)) {
+      const driver = m[2] as string;
+      const hv = /^xen/.test(driver) ? "xen" : /^(vmxnet|vmw_|pvscsi|mptspi)/.test(driver) ? "vmware" : /^hv_/.test(driver) ? "hyperv" : /^virtio/.test(driver) ? "kvm" : undefined;
+      if (hv) add({ hypervisor: hv, name: `${driver} (alias ${m[1]})`, evidence: path });
+    }
+  }
+  return found;
+}
+
+async function enabledServices(r: GuestReader): Promise<EnabledService[]> {
+  const services = new Map<string, EnabledService>();
+  const add = (name: string, manager: EnabledService["manager"], target: string) => {
+    const key = `${manager}:${name}`;
+    const s = services.get(key) ?? { name, manager, targets: [] };
+    if (!s.targets.includes(target)) s.targets.push(target);
+    services.set(key, s);
+  };
+  // systemd: enabled units are symlinks in *.wants directories.
+  for (const base of ["/etc/systemd/system"]) {
+    for (const dir of await r.list(base)) {
+      if (!dir.endsWith(".wants")) continue;
+      for (const unit of (await r.list(`${base}/${dir}`)).slice(0, MAX_FILES_PER_DIR)) add(unit, "systemd", dir.slice(0, -6));
+    }
+  }
+  // SysV: S-links in rcN.d; the runlevel that counts is inittab's initdefault (3 if unknown).
+  const rcBase = (await r.isDir("/etc/rc.d/rc3.d")) ? "/etc/rc.d" : "/etc";
+  for (const level of ["1", "2", "3", "4", "5"]) {
+    for (const link of await r.list(`${rcBase}/rc${level}.d`)) {
+      const m = /^S\d{1,3}(.+)$/.exec(link);
+      if (m) add(m[1] as string, "sysv", `runlevel ${level}`);
+    }
+  }
+  // Upstart jobs that start on an event.
+  for (const job of (await r.list("/etc/init")).filter((n) => n.endsWith(".conf")).slice(0, MAX_FILES_PER_DIR)) {
+    const text = await r.text(`/etc/init/${job}`);
+    if (text !== undefined && /^\s*start\s+on\b/m.test(text)) add(job.slice(0, -5), "upstart", "start on");
+  }
+  return [...services.values()].sort((a, b) => a.manager.localeCompare(b.manager) || a.name.localeCompare(b.name));
+}
+
+async function networkConfiguration(r: GuestReader): Promise<NetworkInterfaceConfig[]> {
+  const out: NetworkInterfaceConfig[] = [];
+  const dir = "/etc/sysconfig/network-scripts";
+  for (const name of (await r.list(dir)).filter((n) => /^ifcfg-/.test(n) && !n.endsWith("~") && !n.endsWith(".bak")).slice(0, MAX_FILES_PER_DIR)) {
+    const text = await r.text(`${dir}/${name}`);
+    if (text !== undefined) out.push(parseIfcfg(`${dir}/${name}`, text));
+  }
+  const interfaces = await r.text("/etc/network/interfaces");
+  if (interfaces !== undefined) out.push(...parseDebianInterfaces("/etc/network/interfaces", interfaces));
+  for (const name of (await r.list("/etc/network/interfaces.d")).slice(0, MAX_FILES_PER_DIR)) {
+    const text = await r.text(`/etc/network/interfaces.d/${name}`);
+    if (text !== undefined) out.push(...parseDebianInterfaces(`/etc/network/interfaces.d/${name}`, text));
+  }
+  for (const name of (await r.list("/etc/netplan")).filter((n) => n.endsWith(".yaml")).slice(0, MAX_FILES_PER_DIR)) {
+    const text = await r.text(`/etc/netplan/${name}`);
+    if (text !== undefined) out.push(...parseNetplan(`/etc/netplan/${name}`, text));
+  }
+  const nm = "/etc/NetworkManager/system-connections";
+  for (const name of (await r.list(nm)).slice(0, MAX_FILES_PER_DIR)) {
+    const text = await r.text(`${nm}/${name}`);
+    const cfg = text === undefined ? undefined : parseNmKeyfile(`${nm}/${name}`, text);
+    if (cfg) out.push(cfg);
+  }
+  return out;
+}
