@@ -1,4 +1,7 @@
 import type { RegisterCommand } from "../program.js";
+import { registerSource } from "./source.js";
 
 /** Every `leapp` subcommand, in the order `leapp --help` lists them. One file per command group. */
-export const commands: RegisterCommand[] = [];
+export const commands: RegisterCommand[] = [
+  registerSource,
+];

@@ -1,0 +1,79 @@
+import type { Command } from "commander";
+import { readSource, type GuestSource, type SourceFormat } from "@leapp/libvirt-xml";
+import type { Cli, RegisterCommand } from "../program.js";
+
+/** `leapp source FILE`: the source VM's facts, as `virt-v2v --print-source` shows them. */
+export interface SourceFacts {
+  name: string;
+  hypervisor: string;
+  memoryBytes: number;
+  vcpus: number;
+  firmware: string;
+  secureBoot: boolean;
+  disks: { bus: string | null; format: string | null; path: string | null }[];
+  removables: { type: "cdrom" | "floppy"; bus: string | null; slot: number | null }[];
+  nics: { kind: "network" | "bridge" | "user"; name: string | null; mac: string | null; model: string | null }[];
+}
+
+/** The JSON contract of `leapp source --json`: exactly these keys, null where the source says nothing. */
+export function sourceFacts(source: GuestSource): SourceFacts {
+  return {
+    name: source.name,
+    hypervisor: source.hypervisor,
+    memoryBytes: source.memoryBytes,
+    vcpus: source.vcpus,
+    firmware: source.firmware,
+    secureBoot: source.secureBoot,
+    disks: source.disks.map((d) => ({ bus: d.bus ?? null, format: d.format ?? null, path: d.path ?? null })),
+    removables: source.removables.map((r) => ({ type: r.type, bus: r.bus ?? null, slot: r.slot ?? null })),
+    nics: source.nics.map((n) => ({ kind: n.kind, name: n.name ?? null, mac: n.mac ?? null, model: n.model ?? null })),
+  };
+}
+
+/** The human rendering, laid out like virt-v2v's --print-source so the two can be compared by eye. */
+export function sourceText(source: GuestSource, format: SourceFormat): string {
+  const cpu = source.cpu;
+  const topology =
+    cpu.sockets === undefined && cpu.cores === undefined && cpu.threads === undefined
+      ? ""
+      : `sockets: ${cpu.sockets ?? "?"} cores/socket: ${cpu.cores ?? "?"} threads/core: ${cpu.threads ?? "?"}`;
+  const display = source.display ? `${source.display.type}${source.display.listen ? ` listening on ${source.display.listen}` : ""}${source.display.port ? ` port ${source.display.port}` : ""}` : "";
+  const lines = [
+    `    source name: ${source.name}`,
+    `  source format: ${format}`,
+    `hypervisor type: ${source.hypervisor}`,
+    `       VM genid: ${source.genid ?? ""}`,
+    `         memory: ${source.memoryBytes} (bytes)`,
+    `       nr vCPUs: ${source.vcpus}`,
+    `     CPU vendor: ${cpu.vendor ?? ""}`,
+    `      CPU model: ${cpu.model ?? ""}`,
+    `   CPU topology: ${topology}`,
+    `   CPU features: ${source.features.join(",")}`,
+    `       firmware: ${source.firmware}`,
+    `UEFI secureboot: ${source.secureBoot}`,
+    `        display: ${display}`,
+    `          sound: ${source.sound ?? ""}`,
+    "disks:",
+    ...source.disks.map((d) => `\t${d.path ?? "(no file)"}${d.format ? ` (${d.format})` : ""}${d.bus ? ` [${d.bus}]` : ""}`),
+    "removable media:",
+    ...source.removables.map((r) => `\t${r.type === "cdrom" ? "CD-ROM" : "Floppy"}${r.bus ? ` [${r.bus}]` : ""}${r.slot !== undefined ? ` in slot ${r.slot}` : ""}`),
+    "NICs:",
+    ...source.nics.map((n) => {
+      const kind = n.kind === "network" ? "Network" : n.kind === "bridge" ? "Bridge" : "User";
+      return `\t${kind}${n.name !== undefined ? ` ${JSON.stringify(n.name)}` : ""}${n.mac ? ` mac: ${n.mac}` : ""}${n.model ? ` [${n.model}]` : ""}`;
+    }),
+  ];
+  return lines.join("\n");
+}
+
+export const registerSource: RegisterCommand = (program: Command, cli: Cli) => {
+  program
+    .command("source")
+    .description("read a VM's metadata (libvirt XML, OVF, OVA, VMX, Xen cfg; detected by content) and print the source facts")
+    .argument("<file>", "the metadata file, an .ova, or a directory holding an unpacked OVA")
+    .action(async (file: string, _options: unknown, cmd: Command) => {
+      const out = cli.output(cmd);
+      const { format, source } = await readSource(file);
+      out.result(sourceFacts(source), () => sourceText(source, format));
+    });
+};
