@@ -118,8 +118,11 @@ export interface MappedImageOptions {
   locate(index: number): BlockLocation | Promise<BlockLocation>;
   /** Reads compressed blocks, each into its `target` (exactly `blockSize` bytes). */
   readCompressed?(blocks: { fileOffset: number; target: Uint8Array }[]): Promise<void>;
-  /** Where unallocated blocks read from (a parent disk); zeros when absent. */
-  backing?: BlockDevice;
+  /**
+   * Where unallocated blocks read from (a parent disk, at `offset` plus the position in this
+   * device); zeros when absent. The caller owns the parent and closes it.
+   */
+  backing?: { device: BlockDevice; offset: number };
   /** Extra cleanup on close (other files of the image). */
   onClose?(): Promise<void>;
 }
@@ -129,7 +132,9 @@ const MAX_MERGED_READ = 8 * 1024 * 1024;
 
 /** A read-only device over a block table, the core of every block-mapped image driver. */
 export function mappedImage(options: MappedImageOptions): BlockDevice {
-  const { size, blockSize, file, backing } = options;
+  const { size, blockSize, file } = options;
+  const backing = options.backing?.device;
+  const backingOffset = options.backing?.offset ?? 0;
   let closed = false;
   const assertOpen = (): void => {
     if (closed) throw new StorageError("STORAGE_CLOSED", `${file.path} is closed`, { path: file.path });
@@ -180,7 +185,7 @@ export function mappedImage(options: MappedImageOptions): BlockDevice {
               partials.push({ whole, within, target });
             }
           } else if (location.kind === "unallocated" && backing) {
-            pending.push(readBacking(backing, target, virtual));
+            pending.push(readBacking(backing, target, backingOffset + virtual));
           } else {
             target.fill(0);
           }
@@ -204,7 +209,7 @@ export function mappedImage(options: MappedImageOptions): BlockDevice {
         const location = await options.locate(index);
         const pieces: Extent[] =
           location.kind === "unallocated" && backing
-            ? await collect(backing.extents(position, Math.min(blockEnd, backing.size) - position), position, blockEnd)
+            ? await parentExtents(backing, backingOffset, position, blockEnd)
             : [{ offset: position, length: blockEnd - position, kind: kindOf(location) }];
         for (const piece of pieces) {
           if (current && current.kind === piece.kind) current.length += piece.length;
@@ -226,7 +231,6 @@ export function mappedImage(options: MappedImageOptions): BlockDevice {
       closed = true;
       await file.close();
       await options.onClose?.();
-      await backing?.close();
     },
   };
 }
@@ -238,22 +242,17 @@ async function readBacking(backing: BlockDevice, target: Uint8Array, position: n
   target.fill(0, inParent);
 }
 
-/** A parent's extents over [from, to), the part past the parent's end being unallocated. */
-async function collect(source: AsyncIterable<Extent>, from: number, to: number): Promise<Extent[]> {
+/**
+ * The parent's allocation map of [from, to) of this device, the parent's range starting at
+ * `offset + from`; what lies past the parent's end is unallocated.
+ */
+async function parentExtents(parent: BlockDevice, offset: number, from: number, to: number): Promise<Extent[]> {
   const pieces: Extent[] = [];
-  let reached = from;
-  if (from < to) {
-    try {
-      for await (const e of source) {
-        pieces.push(e);
-        reached = e.offset + e.length;
-      }
-    } catch (error) {
-      // A parent shorter than `from` has nothing to say about this range.
-      if (!(error instanceof StorageError && error.code === "STORAGE_OUT_OF_RANGE")) throw error;
-    }
+  const inParent = Math.max(0, Math.min(to - from, parent.size - (offset + from)));
+  if (inParent > 0) {
+    for await (const e of parent.extents(offset + from, inParent)) pieces.push({ offset: e.offset - offset, length: e.length, kind: e.kind });
   }
-  if (reached < to) pieces.push({ offset: reached, length: to - reached, kind: "unallocated" });
+  if (from + inParent < to) pieces.push({ offset: from + inParent, length: to - from - inParent, kind: "unallocated" });
   return pieces;
 }
 
