@@ -3,6 +3,10 @@ import type { DiskFormat, FormatDriver } from "./block-device.js";
 import { StorageError } from "./errors.js";
 import { qcow2Driver } from "./qcow2.js";
 import { rawDriver } from "./raw.js";
+import { vdiDriver } from "./vdi.js";
+import { vhdxDriver } from "./vhdx.js";
+import { vmdkDriver } from "./vmdk.js";
+import { vpcDriver } from "./vpc.js";
 import { readUpTo } from "./util.js";
 
 /**
@@ -12,6 +16,10 @@ import { readUpTo } from "./util.js";
  */
 export const formatDrivers: FormatDriver[] = [
   qcow2Driver,
+  vmdkDriver,
+  vdiDriver,
+  vhdxDriver,
+  vpcDriver,
   rawDriver,
 ];
 

@@ -14,3 +14,7 @@ export { detectFormat, driverFor, formatDrivers, PROBE_BYTES } from "./formats.j
 export { openDisk, DEFAULT_MAX_CHAIN_LENGTH, type OpenDiskOptions } from "./open-disk.js";
 export { rawDriver } from "./raw.js";
 export { qcow2Driver } from "./qcow2.js";
+export { vmdkDriver } from "./vmdk.js";
+export { vdiDriver } from "./vdi.js";
+export { vhdxDriver } from "./vhdx.js";
+export { vpcDriver } from "./vpc.js";
