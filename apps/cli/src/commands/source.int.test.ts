@@ -1,0 +1,159 @@
+// `leapp source` on OVAs packed the way virt-v2v's own tests pack them: the corpus's OVF
+// descriptors with real VMDKs (qemu-img), archived with the real tar (ustar, GNU and pax formats,
+// subfolders, gzip-compressed disks) and manifests written from the real sha1sum/sha256sum.
+// Every fact is compared with what virt-v2v printed for the same OVA.
+import { execFileSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { compareFacts, listCorpusCases, parsePrintSource } from "@leapp/libvirt-xml";
+import { run } from "../program.js";
+import { captureStreams } from "../test-streams.js";
+import { ExitCode } from "../errors.js";
+import type { SourceFacts } from "./source.js";
+
+const repoRoot = fileURLToPath(new URL("../../../..", import.meta.url));
+const corpus = join(repoRoot, "..", "shared", "corpus", "virt-v2v");
+const haveCorpus = existsSync(corpus);
+const work = mkdtempSync(join(tmpdir(), "leapp-ova-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function sh(command: string, args: string[], cwd = work): string {
+  return execFileSync(command, args, { cwd, encoding: "utf8" });
+}
+
+/** `SHA1(name)= hex` lines, as ovftool writes them, from the real sha1sum/sha256sum. */
+function manifest(dir: string, files: string[], algorithm: "SHA1" | "SHA256"): string {
+  const tool = algorithm === "SHA1" ? "sha1sum" : "sha256sum";
+  return files.map((f) => `${algorithm}(${f})= ${sh(tool, [f], dir).split(" ")[0]}\n`).join("");
+}
+
+/** The files of an OVA in `dir`: the descriptor, the disks it references (real VMDKs), a manifest. */
+function stage(name: string, ovf: string, options: { gzip?: boolean; snapshots?: boolean; algorithm?: "SHA1" | "SHA256" } = {}): { dir: string; files: string[] } {
+  const dir = join(work, name);
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(ovf, join(dir, `${name}.ovf`));
+  const text = readFileSync(ovf, "utf8");
+  const hrefs = [...text.matchAll(/ovf:href="([^"]+)"/g)].map((m) => m[1]!);
+  const files = [`${name}.ovf`];
+  for (const href of hrefs) {
+    const vmdk = href.replace(/\.gz$/, "");
+    sh("qemu-img", ["create", "-q", "-f", "vmdk", "-o", "subformat=streamOptimized", join(dir, vmdk), "16M"]);
+    if (href.endsWith(".gz")) sh("gzip", ["-n", vmdk], dir);
+    files.push(href);
+    if (options.snapshots) {
+      // VMware exports snapshot chains as the disk plus numbered deltas beside it.
+      for (const n of ["000000001", "000000002"]) {
+        writeFileSync(join(dir, `${href}.${n}`), `snapshot ${n}\n`);
+        files.push(`${href}.${n}`);
+      }
+    }
+  }
+  writeFileSync(join(dir, `${name}.mf`), manifest(dir, files, options.algorithm ?? "SHA1"));
+  return { dir, files: [`${name}.ovf`, `${name}.mf`, ...files.slice(1)] };
+}
+
+function tar(ova: string, dir: string, members: string[], format: "ustar" | "gnu" | "pax" = "ustar"): string {
+  sh("tar", [`--format=${format}`, "-cf", ova, "-C", dir, ...members]);
+  return ova;
+}
+
+async function leapp(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const io = captureStreams();
+  const code = await run(args, io);
+  return { code, out: io.out(), err: io.err() };
+}
+
+async function factsOf(path: string): Promise<SourceFacts> {
+  const r = await leapp("source", path, "--json");
+  if (r.code !== ExitCode.ok) throw new Error(`leapp source ${path} exited ${r.code}: ${r.out}${r.err}`);
+  return JSON.parse(r.out) as SourceFacts;
+}
+
+/** How virt-v2v's test for each OVF input packed its OVA. */
+function packings(name: string, ovf: string): { label: string; ova: string; entryPrefix: string }[] {
+  const short = name.replace(/^test-i-ova-/, "");
+  switch (short) {
+    case "formats": {
+      const { dir, files } = stage(name, ovf);
+      return (["ustar", "gnu", "pax"] as const).map((format) => ({ label: `tar --format=${format}`, ova: tar(join(work, `${name}-${format}.ova`), dir, files, format), entryPrefix: "" }));
+    }
+    case "gz": {
+      const { dir, files } = stage(name, ovf, { gzip: true });
+      return [{ label: "gzip-compressed disk", ova: tar(join(work, `${name}.ova`), dir, files), entryPrefix: "" }];
+    }
+    case "snapshots": {
+      const { dir, files } = stage(name, ovf, { snapshots: true, algorithm: "SHA256" });
+      return [{ label: "disk with snapshot deltas, SHA256 manifest", ova: tar(join(work, `${name}.ova`), dir, files), entryPrefix: "" }];
+    }
+    case "subfolders": {
+      const { dir, files } = stage(name, ovf);
+      const parent = join(work, `${name}-parent`);
+      mkdirSync(parent, { recursive: true });
+      sh("cp", ["-r", dir, join(parent, "subfolder")]);
+      return [
+        { label: "files in a subfolder", ova: tar(join(work, `${name}.ova`), parent, files.map((f) => `subfolder/${f}`)), entryPrefix: "subfolder/" },
+        { label: "unpacked OVA directory", ova: parent, entryPrefix: "" },
+      ];
+    }
+    default: {
+      const { dir, files } = stage(name, ovf);
+      return [{ label: "plain tar", ova: tar(join(work, `${name}.ova`), dir, files), entryPrefix: "" }];
+    }
+  }
+}
+
+describe.skipIf(!haveCorpus)("leapp source on OVAs built from the virt-v2v corpus", () => {
+  const cases = haveCorpus ? listCorpusCases(readdirSync(corpus), corpus).filter((c) => c.format === "ovf") : [];
+  const totals = { ovas: 0, facts: 0 };
+
+  it.each(cases.map((c) => [c.name, c] as const))("%s", async (name, c) => {
+    const expected = parsePrintSource(readFileSync(c.expected, "utf8"));
+    for (const packing of packings(name, c.input)) {
+      const facts = await factsOf(packing.ova);
+      const result = compareFacts(expected, facts);
+      expect(result.mismatches, packing.label).toEqual([]);
+      totals.facts += result.checked;
+      totals.ovas++;
+      // Each disk is named by its entry in the archive (virt-v2v's .expected2 shows the same).
+      for (const disk of facts.disks) expect(disk.path, packing.label).toMatch(/\.vmdk(\.gz)?$/);
+      if (packing.entryPrefix !== "") for (const disk of facts.disks) expect(disk.path).toMatch(new RegExp(`^${packing.entryPrefix}`));
+    }
+  });
+
+  it("covers every OVF input with an .expected", () => {
+    expect(cases.length).toBeGreaterThanOrEqual(6);
+    console.log(`virt-v2v corpus as OVA: ${cases.length} inputs, ${totals.ovas} archives, ${totals.facts} facts matched`);
+  });
+
+  it("refuses an OVA whose disk does not match the manifest", async () => {
+    const ovf = join(corpus, "test-i-ova-tar.ovf");
+    const { dir, files } = stage("tampered", ovf, { algorithm: "SHA256" });
+    // Change one byte of the disk after the manifest was written.
+    const disk = join(dir, "disk1.vmdk");
+    const bytes = readFileSync(disk);
+    bytes[bytes.length - 1] ^= 0xff;
+    writeFileSync(disk, bytes);
+    const r = await leapp("source", tar(join(work, "tampered.ova"), dir, files), "--json");
+    expect(r.code).toBe(ExitCode.input);
+    expect(JSON.parse(r.out)).toMatchObject({ error: { code: "LIBVIRT_XML_CHECKSUM" } });
+  });
+
+  it("refuses an OVA with an entry pointing outside the archive", async () => {
+    const ovf = join(corpus, "test-i-ova-tar.ovf");
+    const { dir } = stage("escape", ovf);
+    // -P keeps the `..` in the member name, as a hostile archive would have it.
+    sh("tar", ["-cPf", join(work, "escape.ova"), "-C", dir, "escape.ovf", "../escape/disk1.vmdk"]);
+    const r = await leapp("source", join(work, "escape.ova"));
+    expect(r.code).toBe(ExitCode.input);
+    expect(r.err).toContain("LIBVIRT_XML_PATH_ESCAPE");
+  });
+});
+
+describe.runIf(!haveCorpus)("leapp source on OVAs built from the virt-v2v corpus", () => {
+  it("is skipped: the corpus is absent", () => {
+    console.log(`skipped: ${corpus} is absent`);
+  });
+});
