@@ -21,3 +21,9 @@ export {
   type XmlText,
 } from "./xml.js";
 export { parseDomainXml, readDomainXml, serializeDomainXml, slotFromDeviceName, type DomainDocument } from "./domain-xml.js";
+export { parseVmx, decodeVmx, readVmx, VMX_LIMITS, type ReadVmxOptions, type VmxFile } from "./vmx.js";
+export { parseXenConfig, readXenConfig, XEN_CONFIG_LIMITS, type XenConfig, type XenValue } from "./xen-config.js";
+export { confineHref, parseOvf, readOvf, ResourceType, unitBytes, type OvfDescriptor, type OvfFile, type ReadOvfOptions } from "./ovf.js";
+export { OVA_LIMITS, readOva, readOvaDirectory, type OvaDisk, type OvaEntry, type OvaSource } from "./ova.js";
+export { detectFormat, MAX_METADATA_BYTES, readSource, readSourceBytes, type SourceFormat, type SourceRead } from "./read-source.js";
+export { compareFacts, expectedForm, listCorpusCases, parsePrintSource, parseTargetDisks, type CorpusCase, type FactComparison, type PrintedSource, type ReportedSource } from "./corpus.js";
