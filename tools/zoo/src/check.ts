@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { getPackages, getPackagesSqlite } from "@snyk/rpm-parser";
 import type { ZooApplication } from "./expected.js";
+import { byNameVersionRelease } from "./nevra.js";
 import { run, runText } from "./run.js";
 
 export interface SfdiskPartition {
@@ -38,7 +39,7 @@ export interface ApplicationNevra {
 }
 
 function nevraSort(a: ApplicationNevra[]): ApplicationNevra[] {
-  return a.sort((x, y) => (x.name === y.name ? x.version.localeCompare(y.version) : x.name < y.name ? -1 : 1));
+  return a.sort(byNameVersionRelease);
 }
 
 export function nevraOf(apps: ZooApplication[]): ApplicationNevra[] {
@@ -63,4 +64,22 @@ export function rpmQueryPackages(dbPath: string, backend: "sqlite" | "bdb_ro"): 
       return { name, epoch: Number(epoch), version, release, arch, summary };
     }),
   ) as Array<ApplicationNevra & { summary: string }>;
+}
+
+/** Attaches `length` bytes of `file` from `offset` to a read-only loop device for the duration of `use`. */
+export async function withLoopDevice<T>(file: string, offset: number, length: number, use: (device: string) => Promise<T> | T): Promise<T> {
+  const device = runText("losetup", ["--find", "--show", "--read-only", "--offset", String(offset), "--sizelimit", String(length), file]).trim();
+  try {
+    return await use(device);
+  } finally {
+    run("losetup", ["--detach", device]);
+  }
+}
+
+/** A report of the real lvm2 tools (pvs, vgs, lvs) run on one device only, as JSON rows. */
+export function lvmReport(tool: "pvs" | "vgs" | "lvs", device: string, fields: string, extra: string[] = []): Array<Record<string, string>> {
+  const out = runText(tool, ["--devices", device, "--readonly", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", fields, ...extra]);
+  const report = (JSON.parse(out) as { report: Array<Record<string, Array<Record<string, string>>>> }).report[0] ?? {};
+  const rows = Object.values(report)[0];
+  return rows ?? [];
 }

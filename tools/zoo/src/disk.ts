@@ -19,6 +19,8 @@ export interface PartitionPlan {
   name?: string;
   /** Image file to copy into the partition. */
   content?: string;
+  /** Or pieces: `length` bytes of `file` from `fileOffset` to `offset` within the partition. */
+  pieces?: Array<{ file: string; fileOffset: number; length: number; offset: number }>;
 }
 
 export interface DiskPlan {
@@ -42,17 +44,20 @@ export function sfdiskScript(plan: DiskPlan): string {
   return `${out.join("\n")}\n`;
 }
 
-/** Copies `file` into the open `fd` at `offset`, skipping all-zero MiB blocks. */
-export function copySparse(fd: number, file: string, offset: number): void {
+/**
+ * Copies `length` bytes of `file` from `fileOffset` into the open `fd` at `offset` (the whole file
+ * by default), skipping all-zero MiB blocks so the target stays sparse.
+ */
+export function copySparse(fd: number, file: string, offset: number, fileOffset = 0, length = Number.MAX_SAFE_INTEGER): void {
   const src = openSync(file, "r");
   const buf = Buffer.alloc(MiB);
   try {
-    let pos = 0;
-    for (;;) {
-      const n = readSync(src, buf, 0, buf.length, pos);
+    let done = 0;
+    while (done < length) {
+      const n = readSync(src, buf, 0, Math.min(buf.length, length - done), fileOffset + done);
       if (n === 0) break;
-      if (buf.subarray(0, n).some((x) => x !== 0)) writeSync(fd, buf, 0, n, offset + pos);
-      pos += n;
+      if (buf.subarray(0, n).some((x) => x !== 0)) writeSync(fd, buf, 0, n, offset + done);
+      done += n;
     }
   } finally {
     closeSync(src);
@@ -64,7 +69,10 @@ export function writeDisk(path: string, plan: DiskPlan): void {
   run("sfdisk", ["--no-reread", "--no-tell-kernel", "-q", path], { input: sfdiskScript(plan) });
   const fd = openSync(path, "r+");
   try {
-    for (const p of plan.partitions) if (p.content) copySparse(fd, p.content, p.start);
+    for (const p of plan.partitions) {
+      if (p.content) copySparse(fd, p.content, p.start);
+      for (const piece of p.pieces ?? []) copySparse(fd, piece.file, p.start + piece.offset, piece.fileOffset, piece.length);
+    }
   } finally {
     closeSync(fd);
   }

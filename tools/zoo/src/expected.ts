@@ -83,7 +83,7 @@ export interface ZooExpected {
   root: string;
   /** fstab mountpoint → device (libguestfs names, swap and pseudo filesystems left out). */
   mountpoints: Record<string, string>;
-  /** Every filesystem, in device order. */
+  /** Every filesystem, sorted by device name. */
   filesystems: ZooFilesystem[];
   /** Every installed package, sorted by name. */
   applications: ZooApplication[];

@@ -21,6 +21,7 @@ export const el6Packages: RpmPackageSpec[] = [
 export const el7Packages: RpmPackageSpec[] = [
   { name: "centos-release", epoch: 0, version: "7", release: "9.2009.1.el7.centos", arch: "x86_64", summary: "CentOS Linux release file", license: gpl2, files: ["/etc/centos-release"] },
   { name: "systemd", epoch: 0, version: "219", release: "78.el7_9.9", arch: "x86_64", summary: "A System and Service Manager", license: "LGPLv2+ and MIT and GPLv2+" },
+  { name: "kernel", epoch: 0, version: "3.10.0", release: "1127.el7", arch: "x86_64", summary: "The Linux kernel", license: gpl2 },
   { name: "kernel", epoch: 0, version: "3.10.0", release: "1160.el7", arch: "x86_64", summary: "The Linux kernel", license: gpl2 },
   { name: "grub2", epoch: 1, version: "2.02", release: "0.87.el7.centos.7", arch: "x86_64", summary: "Bootloader with support for Linux, Multiboot and more", license: "GPLv3+" },
   { name: "open-vm-tools", epoch: 0, version: "11.0.5", release: "3.el7_9.9", arch: "x86_64", summary: "Open Virtual Machine Tools for virtual machines hosted on VMware", license: "GPLv2", files: ["/usr/bin/vmtoolsd", "/usr/lib/systemd/system/vmtoolsd.service"] },

@@ -7,11 +7,10 @@ import { repoRoot } from "../cache.js";
 import { MiB, splitTree, writeDisk } from "../disk.js";
 import { elfExecutableX8664 } from "../elf.js";
 import { makeExt4, makeSwap } from "../filesystems.js";
-import { allRpmPackages, el6Packages } from "../rpm-catalog.js";
-import { buildRpms, exportHeaders, installIntoSqliteDb, rpmFileName } from "../rpm-build.js";
-import { writeBdbPackages } from "../rpmdb-bdb.js";
+import { el6Packages } from "../rpm-catalog.js";
 import { mkGuestDirs, writeGuestFile } from "../tree.js";
 import { rpmApplications, type GuestRecipe } from "./recipe.js";
+import { writeRpmdbBdb } from "./rpmdb.js";
 
 const sampleRoot = join(repoRoot, "samples", "el6-xen", "root");
 
@@ -28,15 +27,6 @@ const layout = {
 
 const pvopsKernel = "2.6.32-754.35.1.el6.x86_64";
 const xenKernel = "2.6.18-419.el5xen";
-
-/** Writes the guest's rpm database: headers installed by the real rpm, stored the CentOS 6 way. */
-export async function writeRpmdbBdb(root: string, catalog: typeof el6Packages, workDir: string): Promise<void> {
-  const rpms = await buildRpms(allRpmPackages);
-  const sqliteDb = join(workDir, "rpmdb-sqlite");
-  installIntoSqliteDb(sqliteDb, catalog.map((p) => join(rpms, rpmFileName(p))));
-  mkdirSync(join(root, "var/lib/rpm"), { recursive: true });
-  writeBdbPackages(join(root, "var/lib/rpm/Packages"), exportHeaders(sqliteDb));
-}
 
 async function build(dir: string): Promise<void> {
   const root = join(dir, "root");

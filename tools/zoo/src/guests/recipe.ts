@@ -1,4 +1,5 @@
 import type { ZooExpected, ZooGuestName } from "../expected.js";
+import { byNameVersionRelease } from "../nevra.js";
 import type { RpmPackageSpec } from "../rpm-build.js";
 
 /** How one zoo guest is made. `build` fills `dir` with `root/` (the tree) and `disk1.raw`…. */
@@ -12,9 +13,9 @@ export interface GuestRecipe {
   build(dir: string): Promise<void>;
 }
 
-/** expected.applications for an rpm catalog, sorted by name then version. */
+/** expected.applications for an rpm catalog, sorted by name, version, release. */
 export function rpmApplications(catalog: RpmPackageSpec[]): ZooExpected["applications"] {
   return catalog
     .map(({ name, epoch, version, release, arch, summary }) => ({ name, epoch, version, release, arch, summary }))
-    .sort((a, b) => (a.name === b.name ? a.version.localeCompare(b.version) : a.name < b.name ? -1 : 1));
+    .sort(byNameVersionRelease);
 }
