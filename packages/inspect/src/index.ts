@@ -1,2 +1,16 @@
 export { InspectError, type InspectErrorCode } from "./errors.js";
 export type { FileType, Filesystem, GuestFS, GuestStat, ReadFileOptions } from "./guestfs.js";
+export type { GuestContext, GuestVolume, InspectableGuest } from "./guest-source.js";
+export { openDirectoryGuest } from "./directory-guest.js";
+export { openImageGuest, type OpenImageOptions } from "./image-guest.js";
+export { openSshGuest, type SshGuestOptions } from "./ssh-guest.js";
+export { openGuest, type OpenGuestOptions } from "./open-guest.js";
+export { inspect, type InspectOptions } from "./inspect.js";
+export type { BootConfiguration, EnabledService, HypervisorTool, InitSystem, InspectionReport, InstalledKernel, OperatingSystem } from "./report.js";
+export type { Application } from "./application.js";
+export type { BootEntry } from "./boot-config.js";
+export type { NetworkInterfaceConfig } from "./network-config.js";
+export type { ListeningPort } from "./listening-ports.js";
+export type { Distro } from "./os-release.js";
+export { toVirtInspectorXml } from "./virt-inspector-xml.js";
+export { sha256Fingerprint } from "./known-hosts.js";

@@ -9,7 +9,8 @@ import type { GuestFS } from "./guestfs.js";
 import { parseDebianInterfaces, parseIfcfg, parseNetplan, parseNmKeyfile, type NetworkInterfaceConfig } from "./network-config.js";
 import { osinfoShortId, packageFormatOf, packageManagementOf, parseLsbRelease, parseOsRelease, parseReleaseFile, releaseFiles, type OsIdentity } from "./os-release.js";
 import { SMALL_FILE_BYTES, PACKAGE_DB_BYTES } from "./read-limits.js";
-import type { BootConfiguration, EnabledService, HypervisorTool, InspectionReport, InstalledKernel, OperatingSystem } from "./report.js";
+import type { BootEntry } from "./boot-config.js";
+import type { BootConfiguration, EnabledService, HypervisorTool, InitSystem, InspectionReport, InstalledKernel, OperatingSystem } from "./report.js";
 import { readRpmDb, rpmDbLocations } from "./rpmdb.js";
 import { decodeText, firstLine, parseShellVars } from "./text.js";
 
@@ -130,6 +131,7 @@ export async function inspect(guest: GuestFS | InspectableGuest, options: Inspec
   const applications = options.applications === false ? [] : await listApplications(r, os.packageFormat);
   const kernels = await listKernels(r);
   const boot = await bootConfiguration(r);
+  const init = await initSystem(r);
   const report: InspectionReport = {
     source: { kind: context.kind, location: context.location },
     root: context.rootDevice ?? "/",
@@ -139,8 +141,9 @@ export async function inspect(guest: GuestFS | InspectableGuest, options: Inspec
     applications,
     kernels,
     boot,
+    init,
     hypervisorTools: await hypervisorTools(r, kernels, applications),
-    services: await enabledServices(r),
+    services: await enabledServices(r, init),
     network: await networkConfiguration(r),
     warnings: r.warnings,
   };
@@ -253,7 +256,14 @@ async function listKernels(r: GuestReader): Promise<InstalledKernel[]> {
     if (!m || name.endsWith(".hmac")) continue;
     const version = m[1] as string;
     if (version.includes("rescue")) continue;
-    kernels.push({ version, path: `/boot/${name}`, modules: modules.has(version), xen: /xen/i.test(version) });
+    let initrd: string | undefined;
+    for (const candidate of [`initramfs-${version}.img`, `initrd-${version}.img`, `initrd.img-${version}`, `initrd-${version}`]) {
+      if (await r.isFile(`/boot/${candidate}`)) {
+        initrd = `/boot/${candidate}`;
+        break;
+      }
+    }
+    kernels.push({ version, path: `/boot/${name}`, initrd, modules: modules.has(version), xen: /xen/i.test(version) });
   }
   return kernels;
 }
@@ -281,17 +291,23 @@ async function bootConfiguration(r: GuestReader): Promise<BootConfiguration | un
       // grub's blscfg lists entries newest version first.
       entries.sort((a, b) => compareVersions(b.version ?? b.id ?? "", a.version ?? a.id ?? ""));
       const all = [...entries, ...cfg.entries];
-      return { loader: "grub2-bls", config: path, entries: all, default: pickDefault(all, selector, savedEntry) };
+      return withDefaultKernel({ loader: "grub2-bls", config: path, entries: all, default: pickDefault(all, selector, savedEntry) });
     }
-    return { loader: "grub2", config: path, entries: cfg.entries, default: pickDefault(cfg.entries, selector, savedEntry) };
+    return withDefaultKernel({ loader: "grub2", config: path, entries: cfg.entries, default: pickDefault(cfg.entries, selector, savedEntry) });
   }
   for (const path of ["/boot/grub/grub.conf", "/boot/grub/menu.lst", "/etc/grub.conf"]) {
     const text = await r.text(path);
     if (text === undefined) continue;
     const cfg = parseGrubLegacy(text);
-    return { loader: "grub", config: path, entries: cfg.entries, default: pickDefault(cfg.entries, cfg.default, undefined) };
+    return withDefaultKernel({ loader: "grub", config: path, entries: cfg.entries, default: pickDefault(cfg.entries, cfg.default, undefined) });
   }
   return undefined;
+}
+
+function withDefaultKernel(boot: Omit<BootConfiguration, "defaultKernel"> & { default: BootEntry | undefined }): BootConfiguration {
+  const file = boot.default?.kernel?.split("/").pop();
+  const m = file === undefined ? null : /^(?:vmlinuz|vmlinux|kernel)-(.+)$/.exec(file);
+  return { ...boot, defaultKernel: boot.default?.version ?? (m ? (m[1] as string) : undefined) };
 }
 
 /** rpmvercmp-like ordering of version strings: digit runs numerically, letters lexically. */
@@ -350,7 +366,7 @@ async function hypervisorTools(r: GuestReader, kernels: InstalledKernel[], apps:
   const add = (t: HypervisorTool) => {
     if (!found.some((f) => f.hypervisor === t.hypervisor && f.name === t.name && f.evidence === t.evidence)) found.push(t);
   };
-  for (const k of kernels) if (k.xen) add({ hypervisor: "xen", name: `kernel ${k.version}`, evidence: k.path });
+  for (const k of kernels) if (k.xen) add({ hypervisor: "xen", name: `xen kernel ${k.version}`, evidence: k.path });
   for (const a of apps) {
     const hv = toolPackages[a.name];
     if (hv) add({ hypervisor: hv, name: a.name, evidence: "package" });
@@ -369,39 +385,64 @@ async function hypervisorTools(r: GuestReader, kernels: InstalledKernel[], apps:
     for (const m of text.matchAll(/^\s*alias\s+(\S+)\s+(\S+)/gm)) {
       const driver = m[2] as string;
       const hv = /^xen/.test(driver) ? "xen" : /^(vmxnet|vmw_|pvscsi|mptspi)/.test(driver) ? "vmware" : /^hv_/.test(driver) ? "hyperv" : /^virtio/.test(driver) ? "kvm" : undefined;
-      if (hv) add({ hypervisor: hv, name: `${driver} (alias ${m[1]})`, evidence: path });
+      if (hv) add({ hypervisor: hv, name: driver, evidence: `${path} (alias ${m[1]})` });
     }
   }
   return found;
 }
 
-async function enabledServices(r: GuestReader): Promise<EnabledService[]> {
+/** Which init the guest boots with, and its default target or runlevel. */
+async function initSystem(r: GuestReader): Promise<InitSystem> {
+  const initLink = (await r.readlink("/sbin/init")) ?? (await r.readlink("/usr/sbin/init")) ?? "";
+  const hasSystemd = /systemd/.test(initLink) || (await r.isFile("/usr/lib/systemd/systemd")) || (await r.isFile("/lib/systemd/systemd"));
+  if (hasSystemd) {
+    const target = (await r.readlink("/etc/systemd/system/default.target"))?.split("/").pop();
+    return { type: "systemd", default: target ?? "graphical.target" };
+  }
+  const inittab = await r.text("/etc/inittab");
+  const level = inittab === undefined ? undefined : /^[^#:\n]*:(\d):initdefault:/m.exec(inittab)?.[1];
+  if (inittab !== undefined || (await r.isDir("/etc/rc.d/rc3.d")) || (await r.isDir("/etc/rc3.d"))) return { type: "sysv", default: level ?? "3" };
+  if (await r.isDir("/etc/init")) return { type: "upstart", default: level ?? "2" };
+  return { type: undefined, default: undefined };
+}
+
+/** Targets a default target pulls in (the chain systemd's stock targets follow). */
+function targetsReachedFrom(target: string): Set<string> {
+  const chain = ["graphical.target", "multi-user.target", "basic.target", "sysinit.target", "local-fs.target"];
+  const i = chain.indexOf(target);
+  return new Set(i < 0 ? [target, ...chain.slice(1)] : chain.slice(i));
+}
+
+async function enabledServices(r: GuestReader, init: InitSystem): Promise<EnabledService[]> {
   const services = new Map<string, EnabledService>();
-  const add = (name: string, manager: EnabledService["manager"], target: string) => {
+  const add = (name: string, manager: EnabledService["manager"], target: string, atBoot: boolean) => {
     const key = `${manager}:${name}`;
-    const s = services.get(key) ?? { name, manager, targets: [] };
+    const s = services.get(key) ?? { name, manager, targets: [], atBoot: false };
     if (!s.targets.includes(target)) s.targets.push(target);
+    s.atBoot ||= atBoot;
     services.set(key, s);
   };
   // systemd: enabled units are symlinks in *.wants directories.
-  for (const base of ["/etc/systemd/system"]) {
-    for (const dir of await r.list(base)) {
-      if (!dir.endsWith(".wants")) continue;
-      for (const unit of (await r.list(`${base}/${dir}`)).slice(0, MAX_FILES_PER_DIR)) add(unit, "systemd", dir.slice(0, -6));
+  const reached = targetsReachedFrom(init.type === "systemd" ? (init.default ?? "multi-user.target") : "");
+  for (const dir of await r.list("/etc/systemd/system")) {
+    if (!dir.endsWith(".wants")) continue;
+    const target = dir.slice(0, -6);
+    for (const unit of (await r.list(`/etc/systemd/system/${dir}`)).slice(0, MAX_FILES_PER_DIR)) {
+      add(unit, "systemd", target, init.type === "systemd" && reached.has(target));
     }
   }
-  // SysV: S-links in rcN.d; the runlevel that counts is inittab's initdefault (3 if unknown).
+  // SysV: S-links in rcN.d.
   const rcBase = (await r.isDir("/etc/rc.d/rc3.d")) ? "/etc/rc.d" : "/etc";
   for (const level of ["1", "2", "3", "4", "5"]) {
     for (const link of await r.list(`${rcBase}/rc${level}.d`)) {
       const m = /^S\d{1,3}(.+)$/.exec(link);
-      if (m) add(m[1] as string, "sysv", `runlevel ${level}`);
+      if (m) add(m[1] as string, "sysv", level, init.type !== "systemd" && init.default === level);
     }
   }
   // Upstart jobs that start on an event.
   for (const job of (await r.list("/etc/init")).filter((n) => n.endsWith(".conf")).slice(0, MAX_FILES_PER_DIR)) {
     const text = await r.text(`/etc/init/${job}`);
-    if (text !== undefined && /^\s*start\s+on\b/m.test(text)) add(job.slice(0, -5), "upstart", "start on");
+    if (text !== undefined && /^\s*start\s+on\b/m.test(text)) add(job.slice(0, -5), "upstart", "start on", init.type === "upstart");
   }
   return [...services.values()].sort((a, b) => a.manager.localeCompare(b.manager) || a.name.localeCompare(b.name));
 }
@@ -412,6 +453,14 @@ async function networkConfiguration(r: GuestReader): Promise<NetworkInterfaceCon
   for (const name of (await r.list(dir)).filter((n) => /^ifcfg-/.test(n) && !n.endsWith("~") && !n.endsWith(".bak")).slice(0, MAX_FILES_PER_DIR)) {
     const text = await r.text(`${dir}/${name}`);
     if (text !== undefined) out.push(parseIfcfg(`${dir}/${name}`, text));
+  }
+  // RHEL-family guests often set the default gateway once, in /etc/sysconfig/network.
+  const sysconfigNetwork = await r.text("/etc/sysconfig/network");
+  const globalVars = sysconfigNetwork === undefined ? undefined : parseShellVars(sysconfigNetwork);
+  const globalGateway = globalVars?.get("GATEWAY");
+  const gatewayDev = globalVars?.get("GATEWAYDEV");
+  for (const cfg of out) {
+    if (cfg.gateway === undefined && globalGateway && cfg.method === "static" && cfg.name !== "lo" && (gatewayDev === undefined || gatewayDev === cfg.name)) cfg.gateway = globalGateway;
   }
   const interfaces = await r.text("/etc/network/interfaces");
   if (interfaces !== undefined) out.push(...parseDebianInterfaces("/etc/network/interfaces", interfaces));
@@ -429,5 +478,6 @@ async function networkConfiguration(r: GuestReader): Promise<NetworkInterfaceCon
     const cfg = text === undefined ? undefined : parseNmKeyfile(`${nm}/${name}`, text);
     if (cfg) out.push(cfg);
   }
-  return out;
+  // The loopback interface is the same on every guest; it tells a migration nothing.
+  return out.filter((c) => c.name !== "lo" && c.method !== "loopback");
 }

@@ -17,6 +17,7 @@ export interface InspectionReport {
   applications: Application[];
   kernels: InstalledKernel[];
   boot: BootConfiguration | undefined;
+  init: InitSystem;
   hypervisorTools: HypervisorTool[];
   services: EnabledService[];
   network: NetworkInterfaceConfig[];
@@ -46,6 +47,8 @@ export interface InstalledKernel {
   version: string;
   /** Guest path of the kernel image. */
   path: string;
+  /** Its initrd/initramfs (guest path), if there is one. */
+  initrd: string | undefined;
   /** Whether /lib/modules/VERSION exists. */
   modules: boolean;
   /** A Xen (PV) kernel, as el5's kernel-xen. */
@@ -58,6 +61,14 @@ export interface BootConfiguration {
   config: string;
   entries: BootEntry[];
   default: BootEntry | undefined;
+  /** Version of the kernel the default entry boots (from its kernel file name). */
+  defaultKernel: string | undefined;
+}
+
+export interface InitSystem {
+  type: "systemd" | "sysv" | "upstart" | undefined;
+  /** systemd: the default target (`multi-user.target`); SysV/upstart: the default runlevel (`3`). */
+  default: string | undefined;
 }
 
 export interface HypervisorTool {
@@ -71,6 +82,8 @@ export interface HypervisorTool {
 export interface EnabledService {
   name: string;
   manager: "systemd" | "sysv" | "upstart";
-  /** systemd: the targets that want it; sysv: the runlevels it starts in. */
+  /** systemd: the targets that want it; sysv: the runlevels it starts in (`3`). */
   targets: string[];
+  /** Started when the guest boots to its default target or runlevel. */
+  atBoot: boolean;
 }

@@ -1,0 +1,277 @@
+import { readFile } from "node:fs/promises";
+import { Client, type ConnectConfig, type SFTPWrapper, type Stats } from "ssh2";
+import { InspectError } from "./errors.js";
+import type { InspectableGuest } from "./guest-source.js";
+import type { FileType, GuestStat } from "./guestfs.js";
+import { checkKnownHosts, sha256Fingerprint } from "./known-hosts.js";
+import { parseProcNetTcp, type ListeningPort } from "./listening-ports.js";
+import type { PhysicalTree } from "./physical-tree.js";
+import { DEFAULT_MAX_BYTES } from "./read-limits.js";
+import { resolvingGuestFS } from "./resolving-guestfs.js";
+import { decodeText } from "./text.js";
+
+export interface SshGuestOptions {
+  /** Private key file for key authentication. */
+  identity: string;
+  passphrase?: string;
+  /** known_hosts file the host key must be listed in… */
+  knownHosts?: string;
+  /** …or the host key's pinned fingerprint, `SHA256:…` as `ssh-keygen -lf` prints it. */
+  fingerprint?: string;
+  /** Read through `sudo -n` (files only root may read: /etc/shadow, rpmdb on some hosts). */
+  sudo?: boolean;
+  /** Inspect the tree under this remote directory instead of the host's `/` (a chroot, a container root). */
+  root?: string;
+  /** Connection timeout in milliseconds (default 20 s). */
+  timeoutMs?: number;
+}
+
+/** Most bytes one remote command may print before we stop it. */
+const MAX_COMMAND_OUTPUT = 16 * 1024 * 1024;
+
+function sshError(message: string, cause?: unknown): InspectError {
+  return new InspectError("INSPECT_SSH", message, cause === undefined ? {} : { cause });
+}
+
+/** `'it'\''s'`: a word the remote shell takes literally. */
+function shellQuote(s: string): string {
+  return "'" + s.replace(/'/g, "'\\''") + "'";
+}
+
+/**
+ * A live Linux host over SSH: files through SFTP (or `sudo -n` commands), symlinks resolved by us
+ * in guest space, plus what only a running host can tell (listening TCP ports). The host key is
+ * always checked — against a known_hosts file or a pinned SHA256 fingerprint — and never accepted
+ * blindly: a mismatch is INSPECT_SSH_HOST_KEY before any credential is sent.
+ */
+export async function openSshGuest(url: string, options: SshGuestOptions): Promise<InspectableGuest> {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch (err) {
+    throw sshError(`${url} is not an ssh:// URL; write ssh://user@host[:port]`, err);
+  }
+  if (parsed.protocol !== "ssh:" || parsed.hostname === "" || parsed.username === "") throw sshError(`${url} is not an ssh://user@host[:port] URL`);
+  if (parsed.password !== "") throw sshError("passwords in ssh:// URLs are not supported; use key authentication (--identity)");
+  const host = parsed.hostname.replace(/^\[(.*)\]$/, "$1");
+  const port = parsed.port === "" ? 22 : Number(parsed.port);
+  const username = decodeURIComponent(parsed.username);
+  if (options.knownHosts === undefined && options.fingerprint === undefined) {
+    throw new InspectError("INSPECT_SSH_HOST_KEY", "the host key cannot be checked: give a known_hosts file (--known-hosts) or the key's SHA256 fingerprint (--fingerprint)");
+  }
+  if (options.fingerprint !== undefined && !/^SHA256:[A-Za-z0-9+/]{43}$/.test(options.fingerprint)) {
+    throw new InspectError("INSPECT_SSH_HOST_KEY", `${options.fingerprint} is not a SHA256 fingerprint; copy it from 'ssh-keygen -lf KEY' (SHA256:…)`);
+  }
+  let privateKey: Buffer;
+  let knownHostsText: string | undefined;
+  try {
+    privateKey = await readFile(options.identity);
+    if (options.knownHosts !== undefined) knownHostsText = await readFile(options.knownHosts, "utf8");
+  } catch (err) {
+    throw sshError(`cannot read ${options.knownHosts !== undefined && (err as { path?: string }).path === options.knownHosts ? "the known_hosts file" : "the identity file"}: ${(err as Error).message}`, err);
+  }
+
+  let hostKeyProblem: string | undefined;
+  const verify = (key: Buffer): boolean => {
+    const fp = sha256Fingerprint(key);
+    if (options.fingerprint !== undefined) {
+      if (fp === options.fingerprint) return true;
+      hostKeyProblem = `the host key of ${host}:${port} is ${fp}, not the pinned ${options.fingerprint}: the host is not the one you meant, or its key changed — check it with its administrator`;
+      return false;
+    }
+    const verdict = checkKnownHosts(knownHostsText ?? "", host, port, key);
+    if (verdict === "match") return true;
+    hostKeyProblem =
+      verdict === "unknown"
+        ? `${host}:${port} is not in ${options.knownHosts} (its key is ${fp}); add it there after checking the fingerprint`
+        : verdict === "revoked"
+          ? `the host key of ${host}:${port} (${fp}) is marked @revoked in ${options.knownHosts}`
+          : `the host key of ${host}:${port} (${fp}) does not match ${options.knownHosts}: the host is not the one you meant, or its key changed`;
+    return false;
+  };
+
+  const client = new Client();
+  const config: ConnectConfig = {
+    host,
+    port,
+    username,
+    privateKey,
+    hostVerifier: verify,
+    readyTimeout: options.timeoutMs ?? 20_000,
+    tryKeyboard: false,
+  };
+  if (options.passphrase !== undefined) config.passphrase = options.passphrase;
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) => {
+      client.removeListener("ready", onReady);
+      if (hostKeyProblem !== undefined) reject(new InspectError("INSPECT_SSH_HOST_KEY", hostKeyProblem, { cause: err }));
+      else reject(sshError(`cannot connect to ${host}:${port} as ${username}: ${err.message}`, err));
+    };
+    const onReady = () => {
+      client.removeListener("error", onError);
+      resolve();
+    };
+    client.once("error", onError);
+    client.once("ready", onReady);
+    client.connect(config);
+  });
+  // Later connection errors surface through the pending operation; keep the process alive.
+  client.on("error", () => {});
+
+  const exec = (command: string, maxBytes = MAX_COMMAND_OUTPUT): Promise<{ code: number; stdout: Buffer; stderr: string }> =>
+    new Promise((resolve, reject) => {
+      client.exec(command, (err, stream) => {
+        if (err) return reject(sshError(`cannot run a command on ${host}: ${err.message}`, err));
+        const chunks: Buffer[] = [];
+        let size = 0;
+        let stderr = "";
+        let tooLarge = false;
+        stream.on("data", (d: Buffer) => {
+          size += d.length;
+          if (size > maxBytes) {
+            tooLarge = true;
+            stream.close();
+            return;
+          }
+          chunks.push(d);
+        });
+        stream.stderr.on("data", (d: Buffer) => {
+          if (stderr.length < 4096) stderr += d.toString("utf8");
+        });
+        stream.on("close", (code: number | null) => {
+          if (tooLarge) reject(new InspectError("INSPECT_TOO_LARGE", `output of a command on ${host} is larger than ${maxBytes} bytes`));
+          else resolve({ code: code ?? -1, stdout: Buffer.concat(chunks), stderr });
+        });
+      });
+    });
+
+  const rootPrefix = (options.root ?? "/").replace(/\/+$/, "");
+  const remote = (path: string) => (rootPrefix === "" ? path : path === "/" ? rootPrefix : rootPrefix + path);
+  let tree: PhysicalTree;
+  if (options.sudo) tree = sudoTree(exec, remote);
+  else {
+    const sftp = await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((err, s) => (err ? reject(sshError(`SFTP is not available on ${host}: ${err.message}`, err)) : resolve(s))));
+    tree = sftpTree(sftp, remote);
+  }
+  const guest = resolvingGuestFS({
+    ...tree,
+    async close() {
+      client.end();
+    },
+  });
+  const location = `ssh://${username}@${host.includes(":") ? `[${host}]` : host}${port === 22 ? "" : `:${port}`}${options.root ? options.root : ""}`;
+  return Object.assign(guest, {
+    context: {
+      kind: "ssh" as const,
+      location: [location],
+      async listeningPorts(): Promise<ListeningPort[]> {
+        const ports: ListeningPort[] = [];
+        for (const protocol of ["tcp", "tcp6"] as const) {
+          const { code, stdout } = await exec(`cat /proc/net/${protocol}`);
+          if (code === 0) ports.push(...parseProcNetTcp(decodeText(stdout), protocol));
+        }
+        return ports;
+      },
+    },
+  });
+}
+
+function typeOf(st: { mode: number }): FileType {
+  switch (st.mode & 0o170000) {
+    case 0o100000: return "file";
+    case 0o040000: return "directory";
+    case 0o120000: return "symlink";
+    case 0o020000: return "chardev";
+    case 0o060000: return "blockdev";
+    case 0o010000: return "fifo";
+    case 0o140000: return "socket";
+    default: return "unknown";
+  }
+}
+
+/** An SFTP status error as the InspectError it means. */
+function sftpError(err: unknown, path: string): InspectError {
+  const code = (err as { code?: unknown }).code;
+  if (code === 2) return new InspectError("INSPECT_NOT_FOUND", `${path} does not exist on the host`, { path, cause: err });
+  if (code === 3) return new InspectError("INSPECT_UNSUPPORTED", `permission denied reading ${path} on the host; connect as a user who can read it, or use sudo`, { path, cause: err });
+  return new InspectError("INSPECT_SSH", `SFTP failed on ${path}: ${(err as Error).message}`, { path, cause: err });
+}
+
+function sftpTree(sftp: SFTPWrapper, remote: (p: string) => string): PhysicalTree {
+  const call = <T>(path: string, f: (cb: (err: Error | null | undefined, v: T) => void) => void): Promise<T> =>
+    new Promise((resolve, reject) => f((err, v) => (err ? reject(sftpError(err, path)) : resolve(v))));
+  const toStat = (st: Stats): GuestStat => ({ type: typeOf(st), mode: st.mode & 0o7777, size: st.size, uid: st.uid, gid: st.gid, mtimeMs: st.mtime * 1000 });
+  return {
+    async lstat(path) {
+      return toStat(await call<Stats>(path, (cb) => sftp.lstat(remote(path), cb)));
+    },
+    async readdir(path) {
+      const list = await call<{ filename: string }[]>(path, (cb) => sftp.readdir(remote(path), cb));
+      return list.map((e) => e.filename).filter((n) => n !== "." && n !== "..");
+    },
+    async readlink(path) {
+      return call<string>(path, (cb) => sftp.readlink(remote(path), cb));
+    },
+    async readFile(path, options = {}) {
+      const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+      const handle = await call<Buffer>(path, (cb) => sftp.open(remote(path), "r", cb));
+      try {
+        const st = await call<Stats>(path, (cb) => sftp.fstat(handle, cb));
+        if (typeOf(st) === "directory") throw new InspectError("INSPECT_IS_A_DIRECTORY", `${path} is a directory on the host, not a file`, { path });
+        if (typeOf(st) !== "file") throw new InspectError("INSPECT_UNSUPPORTED", `${path} is not a regular file on the host`, { path });
+        if (st.size > maxBytes) throw new InspectError("INSPECT_TOO_LARGE", `${path} on the host is ${st.size} bytes, more than the ${maxBytes} allowed`, { path });
+        const buffer = Buffer.alloc(st.size);
+        let got = 0;
+        while (got < buffer.length) {
+          const n = await call<number>(path, (cb) => sftp.read(handle, buffer, got, Math.min(buffer.length - got, 256 * 1024), got, (err, bytesRead) => cb(err, bytesRead)));
+          if (n === 0) break;
+          got += n;
+        }
+        return new Uint8Array(buffer.buffer, buffer.byteOffset, got);
+      } finally {
+        await new Promise<void>((resolve) => sftp.close(handle, () => resolve()));
+      }
+    },
+    async close() {
+      sftp.end();
+    },
+  };
+}
+
+type Exec = (command: string, maxBytes?: number) => Promise<{ code: number; stdout: Buffer; stderr: string }>;
+
+/** The same reads as commands under `sudo -n` (never prompting: a password prompt would hang). */
+function sudoTree(exec: Exec, remote: (p: string) => string): PhysicalTree {
+  const run = async (path: string, command: string, maxBytes?: number) => {
+    const r = await exec(`sudo -n ${command}`, maxBytes);
+    if (r.code !== 0) {
+      if (/No such file|cannot stat|not found/i.test(r.stderr)) throw new InspectError("INSPECT_NOT_FOUND", `${path} does not exist on the host`, { path });
+      if (/password is required|not allowed|sudoers/i.test(r.stderr)) throw new InspectError("INSPECT_SSH", `sudo refused on the host (${r.stderr.trim()}); allow passwordless sudo for this user or drop --sudo`, { path });
+      throw new InspectError("INSPECT_NOT_FOUND", `cannot read ${path} on the host: ${r.stderr.trim()}`, { path });
+    }
+    return r.stdout;
+  };
+  return {
+    async lstat(path) {
+      const out = decodeText(await run(path, `stat -c '%f %s %u %g %Y' -- ${shellQuote(remote(path))}`)).trim().split(" ");
+      const mode = parseInt(out[0] ?? "0", 16);
+      return { type: typeOf({ mode }), mode: mode & 0o7777, size: Number(out[1]), uid: Number(out[2]), gid: Number(out[3]), mtimeMs: Number(out[4]) * 1000 };
+    },
+    async readdir(path) {
+      const out = await run(path, `find ${shellQuote(remote(path))} -mindepth 1 -maxdepth 1 -printf '%f\\0'`);
+      return decodeText(out).split("\0").filter((n) => n !== "");
+    },
+    async readlink(path) {
+      return decodeText(await run(path, `readlink -- ${shellQuote(remote(path))}`)).replace(/\n$/, "");
+    },
+    async readFile(path, options = {}) {
+      const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+      const st = await this.lstat(path);
+      if (st.type === "directory") throw new InspectError("INSPECT_IS_A_DIRECTORY", `${path} is a directory on the host, not a file`, { path });
+      if (st.type !== "file") throw new InspectError("INSPECT_UNSUPPORTED", `${path} is not a regular file on the host`, { path });
+      if (st.size > maxBytes) throw new InspectError("INSPECT_TOO_LARGE", `${path} on the host is ${st.size} bytes, more than the ${maxBytes} allowed`, { path });
+      return new Uint8Array(await run(path, `head -c ${maxBytes} -- ${shellQuote(remote(path))}`, maxBytes + 1));
+    },
+    async close() {},
+  };
+}

@@ -1,0 +1,80 @@
+import type { InspectionReport } from "./report.js";
+
+/** Values virt-inspector's schema accepts; anything else is left out rather than invalid. */
+const schemaDistros = new Set([
+  "alpinelinux", "altlinux", "archlinux", "buildroot", "centos", "cirros", "coreos", "debian", "fedora", "freebsd", "freedos",
+  "frugalware", "gentoo", "kalilinux", "kylin", "linuxmint", "mageia", "mandriva", "meego", "msdos", "neokylin", "netbsd",
+  "openbsd", "openmandriva", "opensuse", "oraclelinux", "pardus", "pldlinux", "redhat-based", "rhel", "scientificlinux",
+  "slackware", "sles", "suse-based", "ttylinux", "ubuntu", "voidlinux", "windows",
+]);
+const schemaPackageFormats = new Set(["apk", "deb", "ebuild", "pacman", "pisi", "pkgsrc", "rpm", "xbps"]);
+const schemaPackageManagers = new Set(["apk", "apt", "dnf", "pacman", "pisi", "portage", "up2date", "urpmi", "xbps", "yum", "zypper"]);
+
+/** XML text escaping; control characters a guest may put in a summary are dropped (XML 1.0 forbids them). */
+function esc(s: string): string {
+  return s
+    // eslint-disable-next-line no-control-regex
+    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/g, "")
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/"/g, "&quot;");
+}
+
+/**
+ * The report as virt-inspector's XML (`<operatingsystems>`), in its element order and with its
+ * conventions: epoch only when non-zero, empty versions left out, mountpoints shortest first. The
+ * facts virt-inspector does not know (kernels, boot, services…) are not in it; use the JSON.
+ */
+export function toVirtInspectorXml(report: InspectionReport): string {
+  const os = report.os;
+  const out: string[] = ['<?xml version="1.0"?>', "<operatingsystems>", "  <operatingsystem>"];
+  const el = (indent: number, name: string, value: string | number | undefined) => {
+    if (value !== undefined && value !== "") out.push(`${" ".repeat(indent)}<${name}>${esc(String(value))}</${name}>`);
+  };
+  el(4, "root", report.root);
+  // The schema has no "unknown" name: an unidentified Linux root is still Linux.
+  el(4, "name", os.type === "unknown" ? "linux" : os.type);
+  el(4, "arch", os.arch);
+  if (schemaDistros.has(os.distro)) el(4, "distro", os.distro);
+  el(4, "product_name", os.productName);
+  el(4, "major_version", os.majorVersion);
+  el(4, "minor_version", os.minorVersion);
+  if (os.packageFormat && schemaPackageFormats.has(os.packageFormat)) el(4, "package_format", os.packageFormat);
+  if (os.packageManagement && schemaPackageManagers.has(os.packageManagement)) el(4, "package_management", os.packageManagement);
+  el(4, "hostname", os.hostname);
+  el(4, "osinfo", os.osinfo);
+
+  const mountpoints = report.mountpoints.length > 0 ? report.mountpoints : [{ device: report.root, mountpoint: "/" }];
+  out.push("    <mountpoints>");
+  for (const m of mountpoints) out.push(`      <mountpoint dev="${esc(m.device)}">${esc(m.mountpoint)}</mountpoint>`);
+  out.push("    </mountpoints>");
+
+  const filesystems = report.filesystems.length > 0 ? report.filesystems : [{ device: report.root }];
+  out.push("    <filesystems>");
+  for (const f of filesystems) {
+    out.push(`      <filesystem dev="${esc(f.device)}">`);
+    el(8, "type", f.type);
+    el(8, "label", f.label);
+    el(8, "uuid", f.uuid);
+    out.push("      </filesystem>");
+  }
+  out.push("    </filesystems>");
+
+  out.push("    <applications>");
+  for (const a of report.applications) {
+    out.push("      <application>");
+    el(8, "name", a.name);
+    if (a.epoch !== 0) el(8, "epoch", a.epoch);
+    el(8, "version", a.version);
+    el(8, "release", a.release);
+    el(8, "arch", a.arch);
+    el(8, "url", a.url);
+    el(8, "source_package", a.sourcePackage);
+    el(8, "summary", a.summary);
+    out.push("      </application>");
+  }
+  out.push("    </applications>");
+  out.push("  </operatingsystem>", "</operatingsystems>");
+  return out.join("\n") + "\n";
+}
