@@ -96,6 +96,7 @@ export function decodeVmx(bytes: Uint8Array): string {
   const head = Buffer.from(bytes.subarray(start, Math.min(bytes.length, start + 65_536))).toString("latin1");
   const match = /^[ \t]*\.encoding[ \t]*=[ \t]*"?([A-Za-z0-9_.:\-]{1,40})"?/im.exec(head);
   const label = match?.[1] ?? "UTF-8";
+  if (windows1252Labels.has(label.toLowerCase())) return decodeWindows1252(bytes.subarray(start));
   let decoder: TextDecoder;
   try {
     decoder = new TextDecoder(label, { fatal: true });
@@ -107,6 +108,20 @@ export function decodeVmx(bytes: Uint8Array): string {
   } catch (err) {
     throw new LibvirtXmlError("LIBVIRT_XML_MALFORMED", `the .vmx is not valid ${label} text (binary data or a wrong .encoding line)`, { cause: err });
   }
+}
+
+// Node's TextDecoder decodes "windows-1252" as ISO-8859-1 (0x80–0x9F become control characters),
+// so the encoding VMware writes on Western Windows hosts is decoded here, per the WHATWG table.
+const windows1252Labels = new Set(["windows-1252", "cp1252", "x-cp1252", "latin1", "iso-8859-1", "iso8859-1", "us-ascii", "ascii"]);
+const windows1252High = "\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178";
+
+function decodeWindows1252(bytes: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 8192) {
+    const chunk = bytes.subarray(i, i + 8192);
+    out += String.fromCharCode(...Array.from(chunk, (b) => (b >= 0x80 && b <= 0x9f ? windows1252High.charCodeAt(b - 0x80) : b)));
+  }
+  return out;
 }
 
 /** Reads a .vmx (bytes or text) into the normalized GuestSource, with virt-v2v's semantics. */
