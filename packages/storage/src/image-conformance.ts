@@ -2,38 +2,14 @@
  * Test support for the vmdk, vdi, vhdx and vpc conformance and fuzz tests. Not part of the public
  * API (not exported from index.ts): it runs the real qemu-img, our oracle.
  */
-import { execFile } from "node:child_process";
-import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { copyFile, open, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { expect } from "vitest";
-import type { BlockDevice, FormatDriver, OpenContext } from "./block-device.js";
+import type { BlockDevice, DiskFormat, OpenContext } from "./block-device.js";
 import { StorageError } from "./errors.js";
-
-/** Runs the real qemu-img; fails (never skips) when it is missing (Debian: qemu-utils). */
-export function qemu(...args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile("qemu-img", args, { maxBuffer: 64 << 20, encoding: "utf8" }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`qemu-img ${args.join(" ")} failed: ${stderr || error.message}`));
-      else resolve(stdout);
-    });
-  });
-}
-
-/** A fresh temporary directory; the caller removes it (see `withTempDir`). */
-export function tempDir(): Promise<string> {
-  return mkdtemp(join(tmpdir(), "leapp-formats-"));
-}
-
-/** Runs `body` with a fresh temporary directory, removed afterwards. */
-export async function withTempDir<T>(body: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await tempDir();
-  try {
-    return await body(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
+import { detectFormat } from "./formats.js";
+import { openDisk } from "./open-disk.js";
+import { qemuImg, scratchDir } from "./testing.js";
 
 /** A small deterministic PRNG (mulberry32), so every fixture and fuzz run is reproducible. */
 export function seededRandom(seed: number): () => number {
@@ -128,16 +104,107 @@ export async function expectDeviceEqualsRaw(device: BlockDevice, rawPath: string
   }
 }
 
-/** Opens `image` with `driver` and checks its content against `qemu-img convert -O raw`. */
-export async function expectDriverMatchesQemu(driver: FormatDriver, image: string, context = directContext()): Promise<void> {
-  await withTempDir(async (dir) => {
+/**
+ * The conformance check of one image: `detectFormat` names `format`, and the whole virtual
+ * content read through `openDisk` equals `qemu-img convert -O raw` byte for byte, with an
+ * allocation map that covers the disk and calls nothing zero that is not.
+ */
+export async function expectConformsToQemu(image: string, format: DiskFormat): Promise<void> {
+  expect(await detectFormat(image), `detected format of ${image}`).toBe(format);
+  const dir = await scratchDir("leapp-conformance-");
+  try {
     const raw = join(dir, "qemu.raw");
-    await qemu("convert", "-f", driver.format, "-O", "raw", image, raw);
-    const device = await driver.open(image, context);
+    await qemuImg("convert", "-f", format, "-O", "raw", image, raw);
+    const device = await openDisk(image);
     try {
+      expect(device.format).toBe(format);
       await expectDeviceEqualsRaw(device, raw);
     } finally {
       await device.close();
     }
-  });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Converts a raw file to `format` with qemu-img (`options` as for -o) and returns the image path. */
+export async function qemuConvert(raw: string, dir: string, format: DiskFormat, options: string, name = `disk.${format}`): Promise<string> {
+  const image = join(dir, name);
+  await qemuImg("convert", "-f", "raw", "-O", format, ...(options ? ["-o", options] : []), raw, image);
+  return image;
+}
+
+/** Whether `run` either succeeds or throws a StorageError; anything else is rethrown. */
+export async function storageErrorOrSuccess(run: () => Promise<void>): Promise<StorageError | undefined> {
+  try {
+    await run();
+    return undefined;
+  } catch (error) {
+    if (error instanceof StorageError) return error;
+    throw error;
+  }
+}
+
+/**
+ * Opens an image and reads all its data (what the allocation map calls data, up to `limit`
+ * bytes, in 1 MiB reads) — what a copy would do. For the bad-input and fuzz tests.
+ */
+export async function openAndReadAll(image: string, format: DiskFormat, limit = 256 * 1024 * 1024): Promise<void> {
+  const device = await openDisk(image, { format });
+  try {
+    const buffer = new Uint8Array(1 << 20);
+    let budget = limit;
+    for await (const extent of device.extents()) {
+      if (extent.kind !== "data") continue;
+      for (let at = extent.offset; at < extent.offset + extent.length && budget > 0; at += buffer.length) {
+        const n = Math.min(buffer.length, extent.offset + extent.length - at);
+        await device.read(buffer.subarray(0, n), at);
+        budget -= n;
+      }
+    }
+  } finally {
+    await device.close();
+  }
+}
+
+/** Asserts that opening and reading an image fails with a StorageError of one of `codes`. */
+export async function expectStorageError(image: string, format: DiskFormat, ...codes: string[]): Promise<StorageError> {
+  const error = await storageErrorOrSuccess(() => openAndReadAll(image, format));
+  expect(error, `${image} should fail with ${codes.join(" or ")}`).toBeInstanceOf(StorageError);
+  expect(codes).toContain(error!.code);
+  return error!;
+}
+
+/** An edit of a file: overwrite bytes at `offset` with what `write` puts into a copy of them. */
+export type Patch = [offset: number, length: number, write: (bytes: Buffer) => void];
+
+/** Copies `source` to `target` and applies `patches` to the copy (offsets < 0 count from the end). */
+export async function patchedCopy(source: string, target: string, patches: Patch[]): Promise<string> {
+  await copyFile(source, target);
+  const file = await open(target, "r+");
+  try {
+    const size = (await file.stat()).size;
+    for (const [offset, length, write] of patches) {
+      const at = offset < 0 ? size + offset : offset;
+      const bytes = Buffer.alloc(length);
+      await file.read(bytes, 0, length, at);
+      write(bytes);
+      await file.write(bytes, 0, length, at);
+    }
+  } finally {
+    await file.close();
+  }
+  return target;
+}
+
+/** Reads `length` bytes at `offset` of a file. */
+export async function readAt(path: string, offset: number, length: number): Promise<Buffer> {
+  const file = await open(path, "r");
+  try {
+    const bytes = Buffer.alloc(length);
+    await file.read(bytes, 0, length, offset);
+    return bytes;
+  } finally {
+    await file.close();
+  }
 }
