@@ -78,7 +78,10 @@ class Parser {
     const m = /^[+-]?(0[xX][0-9a-fA-F]{1,16}|\d{1,20}(\.\d{1,20})?)(?![A-Za-z0-9_.])/.exec(this.text.slice(this.#pos, this.#pos + 64));
     if (m) {
       this.#pos += m[0].length;
-      return Number(m[0].replace(/^\+/, ""));
+      const negative = m[0].startsWith("-");
+      const n = Number(m[0].replace(/^[+-]/, ""));
+      if (!Number.isSafeInteger(n) && !(m[2] !== undefined && Number.isFinite(n))) this.#fail(`the number ${m[0]} is too large`);
+      return negative ? -n : n;
     }
     return this.#fail("expected a string, a number or a list (other Python expressions are not supported)");
   }
