@@ -5,6 +5,7 @@ export {
   childElements,
   element,
   findPath,
+  formatXml,
   firstChild,
   localName,
   parseXml,
@@ -21,6 +22,7 @@ export {
   type XmlText,
 } from "./xml.js";
 export { parseDomainXml, readDomainXml, serializeDomainXml, slotFromDeviceName, type DomainDocument } from "./domain-xml.js";
+export { buildDomain, writeDomainXml, type TargetDisk, type WriteDomainOptions } from "./write-domain.js";
 export { parseVmx, decodeVmx, readVmx, VMX_LIMITS, type ReadVmxOptions, type VmxFile } from "./vmx.js";
 export { parseXenConfig, readXenConfig, XEN_CONFIG_LIMITS, type XenConfig, type XenValue } from "./xen-config.js";
 export { confineHref, parseOvf, readOvf, ResourceType, unitBytes, type OvfDescriptor, type OvfFile, type ReadOvfOptions } from "./ovf.js";

@@ -377,3 +377,44 @@ export function element(name: string, attributes: Record<string, string | number
     children: children.map((c) => (typeof c === "string" ? { type: "text", value: c } : c)),
   };
 }
+
+/**
+ * Writes a freshly built element tree indented by two spaces, the way libvirt prints XML.
+ * Elements holding text stay on one line; whitespace-only text from the tree is ignored.
+ */
+export function formatXml(root: XmlElement, declaration = false): string {
+  const parts: string[] = declaration ? ['<?xml version="1.0" encoding="UTF-8"?>\n'] : [];
+  formatElement(root, "", parts);
+  return parts.join("");
+}
+
+function formatElement(el: XmlElement, indent: string, parts: string[]): void {
+  const children = el.children.filter((c) => c.type !== "text" || c.value.trim() !== "");
+  parts.push(`${indent}<${el.name}${writeAttributes(el.attributes, "'")}`);
+  if (children.length === 0) {
+    parts.push("/>\n");
+    return;
+  }
+  if (children.some((c) => c.type === "text" || c.type === "cdata")) {
+    parts.push(">");
+    for (const c of children) writeNode(c, parts);
+    parts.push(`</${el.name}>\n`);
+    return;
+  }
+  parts.push(">\n");
+  for (const c of children) {
+    if (c.type === "element") formatElement(c, indent + "  ", parts);
+    else {
+      parts.push(indent + "  ");
+      writeNode(c, parts);
+      parts.push("\n");
+    }
+  }
+  parts.push(`${indent}</${el.name}>\n`);
+}
+
+/** True when `s` holds only characters XML 1.0 can carry (no control characters, no lone surrogates). */
+export function isXmlSafe(s: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  return !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s);
+}

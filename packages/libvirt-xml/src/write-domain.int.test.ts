@@ -1,0 +1,130 @@
+// Every document writeDomainXml produces must be accepted by libvirt itself: its RNG schema
+// (virt-xml-validate) and the test driver's define (virsh -c test:///default).
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { virtInstallCorpus } from "../../../bench/libvirt-xml/virt-install-corpus.mjs";
+import { readDomainXml } from "./domain-xml.js";
+import type { GuestSource } from "./guest-source.js";
+import { writeDomainXml, type WriteDomainOptions } from "./write-domain.js";
+
+const run = promisify(execFile);
+const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
+const v2vCorpus = join(repoRoot, "..", "shared", "corpus", "virt-v2v");
+let work = "";
+let sources: { name: string; source: GuestSource }[] = [];
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), "leapp-write-domain-"));
+  sources = (await virtInstallCorpus()).map((c) => ({ name: `virt-install/${c.name}`, source: readDomainXml(c.xml) }));
+  if (existsSync(v2vCorpus)) {
+    for (const f of readdirSync(v2vCorpus).filter((f) => f.endsWith(".xml.in"))) {
+      sources.push({ name: `virt-v2v/${f}`, source: readDomainXml(readFileSync(join(v2vCorpus, f), "utf8")) });
+    }
+  } else {
+    console.warn(`${v2vCorpus} is absent: writing only from the virt-install corpus and built sources`);
+  }
+  sources.push(...builtSources());
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** Sources as the foreign readers produce them: Xen PV, VMware, odd buses, odd models. */
+function builtSources(): { name: string; source: GuestSource }[] {
+  const base: GuestSource = {
+    name: "built",
+    hypervisor: "vmware",
+    genid: undefined,
+    memoryBytes: 2 * 1024 ** 3,
+    vcpus: 4,
+    cpu: { vendor: "Intel", model: "Skylake-Client", sockets: 2, cores: 2, threads: 1 },
+    features: ["acpi", "apic", "pae"],
+    firmware: "bios",
+    secureBoot: false,
+    display: undefined,
+    sound: "es1371",
+    disks: [
+      { path: "[datastore1] vm/vm.vmdk", format: "vmdk", bus: "scsi", targetDev: undefined, controller: 0, slot: 0 },
+      { path: "/srv/vm/data.vmdk", format: "vmdk", bus: "nvme", targetDev: undefined, controller: 0, slot: 1 },
+    ],
+    removables: [
+      { type: "cdrom", bus: "ide", slot: 2, path: undefined },
+      { type: "floppy", bus: undefined, slot: 0, path: "/srv/vm/floppy.flp" },
+    ],
+    nics: [
+      { kind: "bridge", name: "VM Network", mac: "00:50:56:AB:CD:EF", model: "vmxnet3" },
+      { kind: "network", name: undefined, mac: undefined, model: "e1000" },
+      { kind: "user", name: undefined, mac: "52:54:00:12:34:56", model: "pcnet" },
+    ],
+  };
+  const xen: GuestSource = {
+    ...base,
+    name: "xen-pv",
+    hypervisor: "xen",
+    osType: "linux",
+    bootloader: "/usr/bin/pygrub",
+    cpu: { vendor: undefined, model: undefined, sockets: undefined, cores: undefined, threads: undefined },
+    vcpus: 1,
+    sound: undefined,
+    disks: [{ path: "/dev/vg/xen-root", format: undefined, bus: "xen", targetDev: "xvda", controller: undefined, slot: undefined }],
+    removables: [],
+    nics: [{ kind: "bridge", name: "xenbr0", mac: "00:16:3e:01:02:03", model: undefined }],
+  };
+  const uefi: GuestSource = { ...base, name: "uefi-sb", firmware: "uefi", secureBoot: true, display: { type: "spice", listen: "0.0.0.0", port: 5900 }, video: "qxl" };
+  return [
+    { name: "built/vmware", source: base },
+    { name: "built/xen-pv", source: xen },
+    { name: "built/uefi-sb", source: uefi },
+  ];
+}
+
+const optionSets: { label: string; options: WriteDomainOptions }[] = [
+  { label: "defaults", options: {} },
+  { label: "qemu pc keep", options: { type: "qemu", machine: "pc", diskBus: "keep", nicModel: "keep", graphics: "vnc", cdromBus: "ide", firmware: "bios", secureBoot: false } },
+  { label: "qemu q35 uefi spice scsi", options: { type: "qemu", machine: "q35", firmware: "uefi", graphics: "spice", diskBus: "scsi", cdromBus: "scsi", nicModel: "e1000e" } },
+  { label: "secure boot sata headless", options: { type: "qemu", secureBoot: true, diskBus: "sata", graphics: "none", listen: "0.0.0.0" } },
+];
+
+async function accepted(file: string): Promise<void> {
+  await run("virt-xml-validate", [file, "domain"]);
+  const { stdout } = await run("virsh", ["-c", "test:///default", "define", file]);
+  expect(stdout).toMatch(/defined/);
+}
+
+describe("writeDomainXml: libvirt accepts every document", () => {
+  it("for every source and option set", async () => {
+    let n = 0;
+    for (const { name, source } of sources) {
+      for (const { label, options } of optionSets) {
+        // Sources with relative or datastore paths get their converted disks mapped, as a conversion would.
+        const disks = source.disks.map((_, i) => ({ path: `/var/lib/libvirt/images/${source.name}-${i}.qcow2`, format: "qcow2" }));
+        const xml = writeDomainXml(source, { baseDir: "/var/lib/libvirt/images", disks, ...options });
+        const file = join(work, `${n++}.xml`);
+        writeFileSync(file, xml);
+        try {
+          await accepted(file);
+        } catch (err) {
+          throw new Error(`${name} with ${label} was refused: ${(err as { stderr?: string }).stderr ?? String(err)}\n${xml}`);
+        }
+        const back = readDomainXml(xml);
+        expect(back.nics.map((nic) => nic.mac?.toLowerCase())).toEqual(source.nics.map((nic) => nic.mac?.toLowerCase()));
+        expect(back.disks.length).toBe(source.disks.length);
+        expect(back.removables.map((r) => r.type)).toEqual(source.removables.map((r) => r.type));
+      }
+    }
+    expect(n).toBeGreaterThanOrEqual(120);
+  });
+
+  it("the source's own paths when they are absolute", async () => {
+    const source = readDomainXml((await virtInstallCorpus()).find((c) => c.name === "sata-cdrom-sata")?.xml ?? "");
+    const xml = writeDomainXml(source, { type: "qemu" });
+    const file = join(work, "own-paths.xml");
+    writeFileSync(file, xml);
+    await accepted(file);
+    expect(xml).toContain("<source file='/var/lib/libvirt/images/w.qcow2'/>");
+    expect(xml).toContain("<source file='/srv/iso/win10.iso'/>");
+  });
+});
