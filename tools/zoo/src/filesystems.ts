@@ -52,7 +52,7 @@ export interface VfatOptions {
 
 export function makeVfat(image: string, size: number, tree: string, o: VfatOptions): void {
   sparseFile(image, size);
-  run("mkfs.vfat", ["-F", "32", "-i", o.volumeId, "-n", o.label, image]);
+  run("mkfs.vfat", ["-F", "32", "-i", o.volumeId, ...(o.label === "" ? [] : ["-n", o.label]), image]);
   const entries = readdirSync(tree).map((n) => join(tree, n));
   if (entries.length > 0) run("mcopy", ["-s", "-p", "-m", "-i", image, ...entries, "::/"], { env: { MTOOLS_SKIP_CHECK: "1", SOURCE_DATE_EPOCH: FAKE_TIME } });
 }

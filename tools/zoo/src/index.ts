@@ -7,6 +7,7 @@ import { ZooError } from "./errors.js";
 import type { ZooContainer, ZooGuest, ZooGuestName } from "./expected.js";
 import { el6Xen } from "./guests/el6-xen.js";
 import { el7Vmware } from "./guests/el7-vmware.js";
+import { el9Like } from "./guests/el9-like.js";
 import type { GuestRecipe } from "./guests/recipe.js";
 import { run } from "./run.js";
 import { renameSync } from "node:fs";
@@ -18,6 +19,7 @@ export { cacheRoot } from "./cache.js";
 const recipes: Partial<Record<ZooGuestName, GuestRecipe>> = {
   "el6-xen": el6Xen,
   "el7-vmware": el7Vmware,
+  "el9-like": el9Like,
 };
 
 export const zooGuestNames: ZooGuestName[] = ["el6-xen", "el7-vmware", "el9-like", "debian-12"];

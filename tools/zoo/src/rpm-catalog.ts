@@ -35,6 +35,7 @@ export const el7Packages: RpmPackageSpec[] = [
 export const el9Packages: RpmPackageSpec[] = [
   { name: "rocky-release", epoch: 0, version: "9.4", release: "1.7.el9", arch: "noarch", summary: "Rocky Linux release files", license: "BSD-3-Clause", files: ["/etc/rocky-release"] },
   { name: "systemd", epoch: 0, version: "252", release: "32.el9_4", arch: "x86_64", summary: "System and Service Manager", license: "LGPLv2+ and MIT and GPLv2+" },
+  { name: "kernel-core", epoch: 0, version: "5.14.0", release: "362.24.1.el9_3", arch: "x86_64", summary: "The Linux kernel", license: "GPL-2.0-only" },
   { name: "kernel-core", epoch: 0, version: "5.14.0", release: "427.13.1.el9_4", arch: "x86_64", summary: "The Linux kernel", license: "GPL-2.0-only" },
   { name: "grub2-efi-x64", epoch: 1, version: "2.06", release: "77.el9.rocky.0.1", arch: "x86_64", summary: "GRUB for EFI systems", license: "GPLv3+" },
   { name: "shim-x64", epoch: 0, version: "15.8", release: "3.el9", arch: "x86_64", summary: "First-stage UEFI bootloader", license: "BSD" },
