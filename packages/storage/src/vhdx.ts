@@ -57,7 +57,7 @@ const CRC32C_TABLE = (() => {
 export function crc32c(data: Uint8Array, skip = -1): number {
   let crc = 0xffffffff;
   for (let i = 0; i < data.length; i++) {
-    const byte = i >= skip && i < skip + 4 ? 0 : data[i]!;
+    const byte = skip >= 0 && i >= skip && i < skip + 4 ? 0 : data[i]!;
     crc = CRC32C_TABLE[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
   }
   return (crc ^ 0xffffffff) >>> 0;
