@@ -14,3 +14,8 @@ export type { ListeningPort } from "./listening-ports.js";
 export type { Distro } from "./os-release.js";
 export { toVirtInspectorXml } from "./virt-inspector-xml.js";
 export { sha256Fingerprint } from "./known-hosts.js";
+export { scanDisks } from "./scan.js";
+export { diskName, mapperName, openFilesystem, type Volume } from "./volumes.js";
+export { readPartitionTable, type Partition, type PartitionTable } from "./partitions.js";
+export { identify, type FsType, type Identity } from "./identify.js";
+export { ExtFilesystem, openExt } from "./ext.js";
