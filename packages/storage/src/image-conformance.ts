@@ -10,6 +10,7 @@ import { StorageError } from "./errors.js";
 import { detectFormat } from "./formats.js";
 import { openDisk } from "./open-disk.js";
 import { qemuImg, scratchDir } from "./testing.js";
+import { isZero } from "./util.js";
 
 /** A small deterministic PRNG (mulberry32), so every fixture and fuzz run is reproducible. */
 export function seededRandom(seed: number): () => number {
@@ -95,7 +96,7 @@ export async function expectDeviceEqualsRaw(device: BlockDevice, rawPath: string
         const n = Math.min(chunk, next - at);
         buffer.fill(1);
         await raw.read(buffer, 0, n, at);
-        expect(buffer.subarray(0, n).every((b) => b === 0), `${extent.kind} range at ${at} reads as zeros in qemu-img's output`).toBe(true);
+        expect(isZero(buffer.subarray(0, n)), `${extent.kind} range at ${at} reads as zeros in qemu-img's output`).toBe(true);
       }
     }
     expect(next, "extents cover the whole disk").toBe(device.size);
