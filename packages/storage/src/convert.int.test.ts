@@ -1,0 +1,142 @@
+import { createHash } from "node:crypto";
+import { readFile, open } from "node:fs/promises";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { compareDisks } from "./compare.js";
+import { convertDisk } from "./convert.js";
+import { diskInfo } from "./info.js";
+import { openDisk } from "./open-disk.js";
+import { createOverlay } from "./overlay.js";
+import { createQcow2 } from "./qcow2-create.js";
+import { expectSameContentAsQemu, qemuImg, scratchDir } from "./testing.js";
+
+async function fileSha256(path: string): Promise<string> {
+  return createHash("sha256").update(await readFile(path)).digest("hex");
+}
+
+/** `qemu-img check` of a qcow2 image: must report neither errors nor leaks. */
+async function expectCleanCheck(path: string): Promise<void> {
+  const report = JSON.parse(await qemuImg("check", "--output=json", path)) as Record<string, unknown>;
+  expect(report["check-errors"], `check errors in ${path}`).toBe(0);
+  expect(report["corruptions"] ?? 0, `corruptions in ${path}`).toBe(0);
+  expect(report["leaks"] ?? 0, `leaks in ${path}`).toBe(0);
+}
+
+async function makeSource(path: string, size: number): Promise<void> {
+  const handle = await open(path, "w");
+  await handle.truncate(size);
+  let seed = 99;
+  const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  for (let i = 0; i < 30; i++) {
+    const length = 1 + Math.floor(random() * 400_000);
+    const at = Math.floor(random() * (size - length));
+    const data = Buffer.alloc(length);
+    if (i % 3) for (let j = 0; j < length; j++) data[j] = Math.floor(random() * 256);
+    else data.fill(`pattern ${i};`);
+    await handle.write(data, 0, length, at);
+  }
+  await handle.close();
+}
+
+let dir: string;
+let sourceRaw: string;
+const SIZE = 32 * 1024 * 1024 + 3 * 512;
+
+beforeAll(async () => {
+  dir = await scratchDir();
+  sourceRaw = join(dir, "source.raw");
+  await makeSource(sourceRaw, SIZE);
+});
+
+describe("createQcow2", () => {
+  it.each([512, 4096, 65536, 2097152])("creates an empty image qemu-img finds clean (cluster %i)", async (cs) => {
+    const path = join(dir, `empty-${cs}.qcow2`);
+    await createQcow2(path, { size: 5 * 1024 * 1024 * 1024, clusterSize: cs });
+    await expectCleanCheck(path);
+    const info = JSON.parse(await qemuImg("info", "--output=json", path)) as Record<string, unknown>;
+    expect(info["virtual-size"]).toBe(5 * 1024 * 1024 * 1024);
+    expect(info["cluster-size"]).toBe(cs);
+    await expect(createQcow2(path, { size: 1024 })).rejects.toMatchObject({ code: "STORAGE_TARGET_EXISTS" });
+  });
+});
+
+describe("convertDisk", () => {
+  const sources: [string, string[]][] = [
+    ["raw", []],
+    ["qcow2", ["-O", "qcow2"]],
+    ["compressed qcow2", ["-O", "qcow2", "-c"]],
+    ["vmdk", ["-O", "vmdk"]],
+  ];
+  it.each(sources)("converts %s to qcow2 and raw, byte-identical and clean", async (name, args) => {
+    let source = sourceRaw;
+    if (args.length) {
+      source = join(dir, `src-${name.replace(/\W+/g, "-")}`);
+      await qemuImg("convert", "-f", "raw", ...args, sourceRaw, source);
+    }
+    for (const [format, compress] of [["qcow2", false], ["qcow2", true], ["raw", false]] as const) {
+      const target = join(dir, `out-${name.replace(/\W+/g, "-")}-${format}${compress ? "-c" : ""}`);
+      const seen: number[] = [];
+      const result = await convertDisk(source, target, { format, compress, onProgress: (done) => seen.push(done) });
+      expect(result.virtualSize).toBe(SIZE);
+      expect(seen.at(-1)).toBe(SIZE);
+      if (format === "qcow2") await expectCleanCheck(target);
+      await qemuImg("compare", source, target);
+      await expectSameContentAsQemu(target);
+      expect(await compareDisks(source, target)).toMatchObject({ identical: true });
+    }
+  });
+
+  it("converts a 100 GiB sparse qcow2 in well under a second", async () => {
+    const huge = join(dir, "huge.qcow2");
+    await qemuImg("create", "-q", "-f", "qcow2", huge, "100G");
+    const target = join(dir, "huge-out.qcow2");
+    const started = Date.now();
+    const result = await convertDisk(huge, target);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(result.dataBytes).toBe(0);
+    await expectCleanCheck(target);
+    await qemuImg("compare", huge, target);
+  });
+
+  it("refuses to overwrite a target unless asked", async () => {
+    const target = join(dir, "exists.raw");
+    await convertDisk(sourceRaw, target, { format: "raw" });
+    await expect(convertDisk(sourceRaw, target, { format: "raw" })).rejects.toMatchObject({ code: "STORAGE_TARGET_EXISTS" });
+    await convertDisk(sourceRaw, target, { format: "raw", overwrite: true });
+  });
+});
+
+describe("createOverlay and writes", () => {
+  it.each(["raw", "qcow2"])("writes through an overlay on a %s base; the base is untouched", async (baseFormat) => {
+    const base = join(dir, `base.${baseFormat}`);
+    await qemuImg("convert", "-f", "raw", "-O", baseFormat, sourceRaw, base);
+    const before = await fileSha256(base);
+    const overlay = join(dir, `overlay-on-${baseFormat}.qcow2`);
+    await createOverlay(base, overlay);
+    const info = await diskInfo(overlay);
+    expect(info.backing).toEqual([{ path: base, format: baseFormat }]);
+    const device = await openDisk(overlay, { writable: true });
+    await device.write(Buffer.alloc(100_000, 0x7e), 1_000_000); // unaligned, partial clusters
+    await device.write(Buffer.alloc(65536, 0x11), 65536 * 40); // one whole cluster
+    await device.write(Buffer.from("end of disk"), SIZE - 11);
+    await device.close();
+    await expectCleanCheck(overlay);
+    expect(await fileSha256(base)).toBe(before);
+    // qemu-img reads our overlay as the base with our writes on top.
+    const expected = join(dir, `expected-${baseFormat}.raw`);
+    await qemuImg("convert", "-f", "raw", "-O", "raw", sourceRaw, expected);
+    await qemuIo(expected, "raw", ["write -P 0x7e 1000000 100000", `write -P 0x11 ${65536 * 40} 65536`]);
+    const handle = await open(expected, "r+");
+    await handle.write(Buffer.from("end of disk"), 0, 11, SIZE - 11);
+    await handle.close();
+    await qemuImg("compare", overlay, expected);
+    await expectSameContentAsQemu(overlay);
+    expect(await compareDisks(overlay, base)).toMatchObject({ identical: false, firstDifference: 1_000_000 });
+  });
+});
+
+async function qemuIo(path: string, format: string, commands: string[]): Promise<void> {
+  const { execFile } = await import("node:child_process");
+  const args = ["-f", format, ...commands.flatMap((c) => ["-c", c]), path];
+  await new Promise<void>((resolve, reject) => execFile("qemu-io", args, (err, _o, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve())));
+}
