@@ -68,7 +68,7 @@ export interface ZooExpected {
   osType: "linux";
   /** libguestfs distro id: centos, rocky, debian. */
   distro: "centos" | "rocky" | "debian";
-  /** libguestfs product name: the release file's first line, or PRETTY_NAME. */
+  /** libguestfs product name: os-release PRETTY_NAME, or the release file's first line when os-release lacks the minor version (CentOS, Debian). */
   productName: string;
   majorVersion: number;
   minorVersion: number;

@@ -107,25 +107,30 @@ export function installIntoSqliteDb(dbPath: string, rpmFiles: string[]): void {
 const HEADER_MAGIC = Buffer.from([0x8e, 0xad, 0xe8, 0x01, 0, 0, 0, 0]);
 
 /**
- * The installed header blobs of a database (`rpmdb --exportdb`: each header with its 8-byte
- * magic), in install order, without the magic — the form rpm's BDB `Packages` values take.
+ * Splits a stream of headers, each with its 8-byte magic (what `rpmdb --exportdb` writes), into
+ * header blobs without the magic — the form rpm's BDB `Packages` values take. Bounded: a stream
+ * that lies about a length is refused, never over-read.
  */
-export function exportHeaders(dbPath: string): Buffer[] {
-  const stream = run("rpmdb", ["--exportdb", "--dbpath", dbPath]);
+export function splitHeaderStream(stream: Buffer): Buffer[] {
   const headers: Buffer[] = [];
   let at = 0;
   while (at < stream.length) {
     if (at + 16 > stream.length || !stream.subarray(at, at + 8).equals(HEADER_MAGIC)) {
-      throw new ZooError("ZOO_TOOL_FAILED", `rpmdb --exportdb: no header magic at byte ${at}`);
+      throw new ZooError("ZOO_TOOL_FAILED", `rpm header stream: no header magic at byte ${at}`);
     }
     const indexCount = stream.readUInt32BE(at + 8);
     const dataLength = stream.readUInt32BE(at + 12);
     const end = at + 16 + indexCount * 16 + dataLength;
     if (indexCount > 100_000 || dataLength > 64 * 1024 * 1024 || end > stream.length) {
-      throw new ZooError("ZOO_TOOL_FAILED", `rpmdb --exportdb: header at byte ${at} runs past the end`);
+      throw new ZooError("ZOO_TOOL_FAILED", `rpm header stream: the header at byte ${at} runs past the end`);
     }
     headers.push(Buffer.from(stream.subarray(at + 8, end)));
     at = end;
   }
   return headers;
+}
+
+/** The installed headers of a database, in install order. */
+export function exportHeaders(dbPath: string): Buffer[] {
+  return splitHeaderStream(run("rpmdb", ["--exportdb", "--dbpath", dbPath]));
 }

@@ -216,7 +216,8 @@ export const el7Vmware: GuestRecipe = {
   expected: {
     osType: "linux",
     distro: "centos",
-    productName: "CentOS Linux 7 (Core)",
+    // os-release has no minor version, so libguestfs takes name and version from centos-release.
+    productName: "CentOS Linux release 7.9.2009 (Core)",
     majorVersion: 7,
     minorVersion: 9,
     arch: "x86_64",
