@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { pack, type Headers } from "tar-stream";
+import { pack, type Header } from "tar-stream";
 import { afterAll, describe, expect, it } from "vitest";
 import { LibvirtXmlError } from "./errors.js";
 import { readOva, readOvaDirectory } from "./ova.js";
@@ -27,18 +27,19 @@ const ovf = (href = "disk1.vmdk", compression = "") => `<?xml version="1.0" enco
 </Envelope>
 `;
 
-type Entry = { name: string; data?: string | Buffer; type?: Headers["type"]; linkname?: string };
+type Entry = { name: string; data?: string | Buffer; type?: Header["type"]; linkname?: string };
 let counter = 0;
 
 async function ova(entries: Entry[]): Promise<string> {
   const p = pack();
   const chunks: Buffer[] = [];
-  p.on("data", (c: Buffer) => chunks.push(c));
-  const done = new Promise((resolve) => p.on("end", resolve));
+  p.on("data", (c: unknown) => chunks.push(c as Buffer));
+  const done = new Promise<void>((resolve) => p.on("end", () => resolve()));
   for (const e of entries) {
-    const header: Headers = { name: e.name, type: e.type ?? "file" };
+    const header: Partial<Header> & { name: string } = { name: e.name, type: e.type ?? "file" };
     if (e.linkname !== undefined) header.linkname = e.linkname;
-    p.entry(header, e.type === "symlink" ? undefined : (e.data ?? ""));
+    if (e.type === "symlink") p.entry(header);
+    else p.entry(header, e.data ?? "");
   }
   p.finalize();
   await done;
@@ -70,8 +71,12 @@ describe("readOva", () => {
 
   it("accepts ./ prefixes and gzip-compressed disks the OVF declares", async () => {
     const gz = gzipSync(disk);
-    const r = await readOva(await ova([{ name: "./vm.ovf", data: ovf("disk1.vmdk.gz", ' ovf:compression="gzip"') }, { name: "./disk1.vmdk.gz", data: gz }]));
-    expect(r.disks).toEqual([{ entry: "disk1.vmdk.gz", size: gz.length, compression: "gzip", capacityBytes: 1024 ** 3 }]);
+    const file = await ova([{ name: "./vm.ovf", data: ovf("disk1.vmdk.gz", ' ovf:compression="gzip"') }, { name: "./disk1.vmdk.gz", data: gz }]);
+    const r = await readOva(file);
+    expect(r.disks).toEqual([{ entry: "disk1.vmdk.gz", size: gz.length, offset: expect.any(Number) as number, compression: "gzip", capacityBytes: 1024 ** 3 }]);
+    // The offset is where the disk's bytes really are in the archive.
+    const offset = r.disks[0]!.offset!;
+    expect(readFileSync(file).subarray(offset, offset + gz.length).equals(gz)).toBe(true);
   });
 
   it("refuses a manifest mismatch, and a manifest naming a file that is not there", async () => {

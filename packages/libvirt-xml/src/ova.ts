@@ -24,6 +24,8 @@ export interface OvaEntry {
   /** Path inside the archive (or relative to the directory), `/`-separated. */
   name: string;
   size: number;
+  /** Where the entry's data starts in the tar (undefined for a directory): a reader can open it in place. */
+  offset: number | undefined;
   /** The entry starts with the gzip magic bytes. */
   gzip: boolean;
 }
@@ -32,6 +34,8 @@ export interface OvaDisk {
   /** The disk's entry, as the OVF references it (relative to the OVA root). */
   entry: string;
   size: number;
+  /** Where the disk's data starts in the tar, undefined for a directory. */
+  offset: number | undefined;
   /** `gzip` when the OVF says the file is compressed. */
   compression: string | undefined;
   capacityBytes: number | undefined;
@@ -76,7 +80,7 @@ export async function readOvaDirectory(dir: string): Promise<OvaSource> {
     if (relative(root, real).startsWith("..") || relative(root, real).startsWith(sep)) {
       throw new LibvirtXmlError("LIBVIRT_XML_PATH_ESCAPE", `${name} in the OVA directory is a link to ${real}, outside it; refusing to read it`);
     }
-    await addEntry(collected, name, (await lstat(real)).size, createReadStream(real));
+    await addEntry(collected, name, (await lstat(real)).size, createReadStream(real), undefined);
   }
   return finish(collected, (entry) => join(root, ...entry.split("/")));
 }
@@ -118,7 +122,8 @@ async function collectTar(path: string): Promise<Collected> {
         entry.resume();
         continue;
       }
-      await addEntry(collected, name, header.size ?? 0, entry as AsyncIterable<Buffer>);
+      // The data follows the entry's 512-byte header.
+      await addEntry(collected, name, header.size ?? 0, entry as AsyncIterable<Buffer>, entry.offset + 512);
     }
   } catch (err) {
     input.destroy();
@@ -144,7 +149,7 @@ function confineEntryName(raw: string, base = "", linkOf?: string): string {
   return parts.filter((p) => p !== "" && p !== ".").join("/");
 }
 
-async function addEntry(collected: Collected, name: string, size: number, stream: AsyncIterable<Buffer | Uint8Array>): Promise<void> {
+async function addEntry(collected: Collected, name: string, size: number, stream: AsyncIterable<Buffer | Uint8Array>, offset: number | undefined): Promise<void> {
   const lower = name.toLowerCase();
   const isText = lower.endsWith(".ovf") || lower.endsWith(".mf");
   if (isText && size > OVA_LIMITS.maxDescriptorBytes) {
@@ -168,6 +173,7 @@ async function addEntry(collected: Collected, name: string, size: number, stream
   collected.entries.set(name, {
     name,
     size: seen,
+    offset,
     gzip: head[0] === 0x1f && head[1] === 0x8b,
     digests: { sha1: hashes.sha1.digest("hex"), sha256: hashes.sha256.digest("hex"), sha512: hashes.sha512.digest("hex") },
   });
@@ -200,7 +206,7 @@ function finish(collected: Collected, diskPath: (entry: string) => string): OvaS
       if (!entry.gzip) throw new LibvirtXmlError("LIBVIRT_XML_INVALID", `the OVF says ${file.href} is gzip-compressed, but it does not start with the gzip header`);
     }
     disk.path = diskPath(entryName);
-    disks.push({ entry: entryName, size: entry.size, compression: file.compression ?? (entry.gzip ? "gzip" : undefined), capacityBytes: descriptor.diskCapacities[i] });
+    disks.push({ entry: entryName, size: entry.size, offset: entry.offset, compression: file.compression ?? (entry.gzip ? "gzip" : undefined), capacityBytes: descriptor.diskCapacities[i] });
   });
   return {
     source: descriptor.source,
@@ -208,7 +214,7 @@ function finish(collected: Collected, diskPath: (entry: string) => string): OvaS
     manifest,
     checksumsVerified,
     disks,
-    entries: [...collected.entries.values()].map(({ name, size, gzip }) => ({ name, size, gzip })),
+    entries: [...collected.entries.values()].map(({ name, size, offset, gzip }) => ({ name, size, offset, gzip })),
   };
 }
 

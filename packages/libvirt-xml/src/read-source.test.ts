@@ -41,8 +41,8 @@ describe("readSource", () => {
   it("reads an OVA from its tar magic, and a directory as an unpacked OVA", async () => {
     const p = pack();
     const chunks: Buffer[] = [];
-    p.on("data", (c: Buffer) => chunks.push(c));
-    const done = new Promise((resolve) => p.on("end", resolve));
+    p.on("data", (c: unknown) => chunks.push(c as Buffer));
+    const done = new Promise<void>((resolve) => p.on("end", () => resolve()));
     p.entry({ name: "o.ovf" }, ovf);
     p.finalize();
     await done;

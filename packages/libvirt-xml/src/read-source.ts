@@ -5,7 +5,7 @@ import { LibvirtXmlError } from "./errors.js";
 import type { GuestSource } from "./guest-source.js";
 import { readOva, readOvaDirectory, type OvaSource } from "./ova.js";
 import { readOvf } from "./ovf.js";
-import { decodeVmx, readVmx } from "./vmx.js";
+import { decodeVmx, hasControlCharacter, readVmx } from "./vmx.js";
 import { readXenConfig } from "./xen-config.js";
 
 export type SourceFormat = "libvirt" | "ovf" | "ova" | "vmx" | "xen";
@@ -80,10 +80,10 @@ export function detectFormat(bytes: Uint8Array): SourceFormat | undefined {
     if (local === "Envelope") return "ovf";
     return undefined;
   }
-  if (/[\u0000-\u0008\u000e-\u001f]/.test(text)) return undefined;
+  if (hasControlCharacter(text)) return undefined;
   const settings = text.split(/\r?\n/).filter((l) => !/^\s*(#|$)/.test(l));
   // A .vmx has dotted keys with double-quoted values; VMware always writes .encoding or config.version.
-  const vmxLines = settings.filter((l) => /^\s*[A-Za-z0-9_.:\-]+\s*=\s*"[^"]*"\s*$/.test(l)).length;
+  const vmxLines = settings.filter((l) => /^\s*[A-Za-z0-9_.:-]+\s*=\s*"[^"]*"\s*$/.test(l)).length;
   if (/^\s*(\.encoding|config\.version|virtualhw\.version|displayname)\s*=\s*"/im.test(text) && vmxLines >= settings.length / 2) return "vmx";
   // A Xen cfg: Python-style assignments with a name and at least one domain setting.
   if (/^\s*name\s*=\s*['"]/m.test(text) && /^\s*(memory|vcpus|disk|vif|builder|type|kernel|bootloader|maxmem)\s*=/m.test(text)) return "xen";

@@ -22,7 +22,7 @@ export interface ReadVmxOptions {
   fallbackName?: string;
 }
 
-const keyPattern = /^[A-Za-z0-9_.:\-]+$/;
+const keyPattern = /^[A-Za-z0-9_.:-]+$/;
 
 /** Parses a .vmx (bytes or already-decoded text) into a lowercased key → value map. */
 export function parseVmx(input: Uint8Array | string): VmxFile {
@@ -36,7 +36,7 @@ export function parseVmx(input: Uint8Array | string): VmxFile {
     const line = raw.trim();
     if (line === "" || line.startsWith("#")) return;
     // Control characters (NUL, escape, …) never occur in a text .vmx: this is a binary file.
-    if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(line)) {
+    if (hasControlCharacter(line)) {
       throw new LibvirtXmlError("LIBVIRT_XML_MALFORMED", `VMX line ${lineNo} contains binary data: this is not a VMware .vmx text file`);
     }
     const eq = line.indexOf("=");
@@ -58,6 +58,15 @@ export function parseVmx(input: Uint8Array | string): VmxFile {
     values.set(lower, value);
   });
   return values;
+}
+
+/** True when `s` holds a C0 control character other than tab, or DEL. */
+export function hasControlCharacter(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) || c === 0x7f) return true;
+  }
+  return false;
 }
 
 /** A value: `"quoted"` (with `|XX` hex escapes) or a bare word, optionally followed by a `#` comment. */
@@ -94,7 +103,7 @@ export function decodeVmx(bytes: Uint8Array): string {
   let start = 0;
   if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) start = 3;
   const head = Buffer.from(bytes.subarray(start, Math.min(bytes.length, start + 65_536))).toString("latin1");
-  const match = /^[ \t]*\.encoding[ \t]*=[ \t]*"?([A-Za-z0-9_.:\-]{1,40})"?/im.exec(head);
+  const match = /^[ \t]*\.encoding[ \t]*=[ \t]*"?([A-Za-z0-9_.:-]{1,40})"?/im.exec(head);
   const label = match?.[1] ?? "UTF-8";
   if (windows1252Labels.has(label.toLowerCase())) return decodeWindows1252(bytes.subarray(start));
   let decoder: TextDecoder;
