@@ -19,3 +19,4 @@ export { diskName, mapperName, openFilesystem, type Volume } from "./volumes.js"
 export { readPartitionTable, type Partition, type PartitionTable } from "./partitions.js";
 export { identify, type FsType, type Identity } from "./identify.js";
 export { ExtFilesystem, openExt } from "./ext.js";
+export { XfsFilesystem, openXfs } from "./xfs.js";

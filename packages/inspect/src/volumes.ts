@@ -3,6 +3,7 @@ import { InspectError } from "./errors.js";
 import { openExt } from "./ext.js";
 import type { Filesystem } from "./guestfs.js";
 import type { FsType } from "./identify.js";
+import { openXfs } from "./xfs.js";
 
 /** One block device of a guest, named and identified as libguestfs/blkid would. */
 export interface Volume {
@@ -47,6 +48,8 @@ export async function openFilesystem(volume: Volume): Promise<Filesystem> {
     case "ext3":
     case "ext4":
       return openExt(volume.block);
+    case "xfs":
+      return openXfs(volume.block);
     default:
       throw new InspectError(
         "INSPECT_UNSUPPORTED",
