@@ -29,3 +29,5 @@ export { confineHref, parseOvf, readOvf, ResourceType, unitBytes, type OvfDescri
 export { OVA_LIMITS, readOva, readOvaDirectory, type OvaDisk, type OvaEntry, type OvaSource } from "./ova.js";
 export { detectFormat, MAX_METADATA_BYTES, readSource, readSourceBytes, type SourceFormat, type SourceRead } from "./read-source.js";
 export { compareFacts, expectedForm, listCorpusCases, parsePrintSource, parseTargetDisks, type CorpusCase, type FactComparison, type PrintedSource, type ReportedSource } from "./corpus.js";
+export { buildNetwork, formatIpv4, parseIpv4, parseNetworksYaml, writeNetworkXml, type NetworkHost, type NetworkMode, type NetworkSpec } from "./network.js";
+export { writeDnsmasqConfig, writeDnsmasqHosts, type DnsmasqPaths } from "./dnsmasq.js";
