@@ -140,3 +140,38 @@ async function qemuIo(path: string, format: string, commands: string[]): Promise
   const args = ["-f", format, ...commands.flatMap((c) => ["-c", c]), path];
   await new Promise<void>((resolve, reject) => execFile("qemu-io", args, (err, _o, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve())));
 }
+
+describe("storage strategies", () => {
+  it("maps source disks to targets for copy, snapshot and in-place, and creates them on request", async () => {
+    const { planStorage } = await import("./strategy.js");
+    const { mkdir, stat } = await import("node:fs/promises");
+    const a = join(dir, "strategy", "one", "disk.img");
+    const b = join(dir, "strategy", "two", "disk.img");
+    await mkdir(join(dir, "strategy", "one"), { recursive: true });
+    await mkdir(join(dir, "strategy", "two"), { recursive: true });
+    await qemuImg("convert", "-f", "raw", "-O", "qcow2", sourceRaw, a);
+    await qemuImg("convert", "-f", "raw", "-O", "raw", sourceRaw, b);
+    const before = [await fileSha256(a), await fileSha256(b)];
+    const out = join(dir, "strategy", "out");
+    await mkdir(out);
+
+    const copy = await planStorage([a, b], { strategy: "copy", targetDir: out, format: "raw" });
+    expect(copy.map((m) => m.target)).toEqual([join(out, "disk.raw"), join(out, "disk-2.raw")]);
+    await expect(stat(copy[0]!.target)).rejects.toMatchObject({ code: "ENOENT" }); // a plan writes nothing
+    for (const m of copy) await m.create();
+    for (const m of copy) await qemuImg("compare", m.source, m.target);
+
+    const snap = await planStorage([a, b], { strategy: "snapshot", targetDir: out });
+    expect(snap.map((m) => m.target)).toEqual([join(out, "disk.overlay.qcow2"), join(out, "disk-2.overlay.qcow2")]);
+    for (const m of snap) await m.create();
+    for (const m of snap) {
+      await qemuImg("compare", m.source, m.target);
+      expect((await diskInfo(m.target)).backing[0]?.path).toBe(m.source);
+    }
+
+    const inPlace = await planStorage([a, b], { strategy: "in-place" });
+    expect(inPlace.map((m) => [m.target, m.targetFormat])).toEqual([[a, "qcow2"], [b, "raw"]]);
+    expect([await fileSha256(a), await fileSha256(b)]).toEqual(before);
+    await expect(planStorage([a], { strategy: "copy" })).rejects.toMatchObject({ code: "STORAGE_UNSUPPORTED" });
+  });
+});

@@ -84,7 +84,6 @@ export async function createQcow2(path: string, options: CreateQcow2Options): Pr
     backingName = encoder.encode(options.backingFile);
     if (backingName.length === 0 || backingName.length > MAX_BACKING_NAME) throw invalid(`the backing file name must be 1 to ${MAX_BACKING_NAME} bytes long`);
     if (options.backingFormat) {
-      if (!v3 && false) throw invalid("unreachable");
       extension(EXT_BACKING_FORMAT, encoder.encode(options.backingFormat));
     }
   }

@@ -1,0 +1,78 @@
+import { basename, extname, join, resolve } from "node:path";
+import type { DiskFormat } from "./block-device.js";
+import { StorageError } from "./errors.js";
+import { convertDisk } from "./convert.js";
+import { detectFormat } from "./formats.js";
+import { createOverlay } from "./overlay.js";
+
+/**
+ * How a conversion gets its target disks, as in virt-v2v:
+ * - `copy`: a new image converted from the source (the source is only read);
+ * - `snapshot`: a qcow2 overlay backed by the untouched source (fast; the source must stay);
+ * - `in-place`: the source itself (no copy; the caller accepts that it will be changed).
+ */
+export type StorageStrategy = "copy" | "snapshot" | "in-place";
+
+export interface StoragePlanOptions {
+  strategy: StorageStrategy;
+  /** Where `copy` and `snapshot` put their targets (required for them, ignored for in-place). */
+  targetDir?: string;
+  /** `copy` only: the target format (default qcow2) and compression. */
+  format?: "raw" | "qcow2";
+  compress?: boolean;
+}
+
+/** One source disk mapped to its target. */
+export interface MappedDisk {
+  source: string;
+  target: string;
+  /** Format the target has once created. */
+  targetFormat: DiskFormat;
+  strategy: StorageStrategy;
+  /** Creates the target (convert, overlay, or nothing for in-place). Throws if it already exists. */
+  create(onProgress?: (done: number, total: number) => void): Promise<void>;
+}
+
+/**
+ * Maps each source disk to its target location for a strategy. Nothing is written until
+ * `create` is called on a mapping, so a plan is also a dry run. Target names come from the
+ * source names, made unique (two `disk.img` in different folders become `disk` and `disk-2`).
+ */
+export async function planStorage(sources: readonly string[], options: StoragePlanOptions): Promise<MappedDisk[]> {
+  const { strategy } = options;
+  if (strategy !== "in-place" && options.targetDir === undefined) {
+    throw new StorageError("STORAGE_UNSUPPORTED", `the ${strategy} strategy needs a target directory`);
+  }
+  if (strategy === "in-place" && (options.format !== undefined || options.compress)) {
+    throw new StorageError("STORAGE_UNSUPPORTED", "the in-place strategy keeps the source as it is: no target format or compression");
+  }
+  const used = new Set<string>();
+  const plan: MappedDisk[] = [];
+  for (const raw of sources) {
+    const source = resolve(raw);
+    const sourceFormat = await detectFormat(source);
+    if (strategy === "in-place") {
+      plan.push({ source, target: source, targetFormat: sourceFormat, strategy, create: async () => {} });
+      continue;
+    }
+    const targetFormat = strategy === "snapshot" ? "qcow2" : (options.format ?? "qcow2");
+    const stem = uniqueStem(basename(source, extname(source)) || "disk", used);
+    const suffix = strategy === "snapshot" ? ".overlay.qcow2" : `.${targetFormat}`;
+    const target = join(resolve(options.targetDir!), stem + suffix);
+    const create =
+      strategy === "snapshot"
+        ? async () => createOverlay(source, target)
+        : async (onProgress?: (done: number, total: number) => void) => {
+            await convertDisk(source, target, { format: targetFormat, compress: options.compress ?? false, ...(onProgress ? { onProgress } : {}) });
+          };
+    plan.push({ source, target, targetFormat, strategy, create });
+  }
+  return plan;
+}
+
+function uniqueStem(stem: string, used: Set<string>): string {
+  let candidate = stem;
+  for (let n = 2; used.has(candidate); n++) candidate = `${stem}-${n}`;
+  used.add(candidate);
+  return candidate;
+}
