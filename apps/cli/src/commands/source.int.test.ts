@@ -21,7 +21,7 @@ const work = mkdtempSync(join(tmpdir(), "leapp-ova-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 function sh(command: string, args: string[], cwd = work): string {
-  return execFileSync(command, args, { cwd, encoding: "utf8" });
+  return execFileSync(command, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 }
 
 /** `SHA1(name)= hex` lines, as ovftool writes them, from the real sha1sum/sha256sum. */
@@ -134,7 +134,7 @@ describe.skipIf(!haveCorpus)("leapp source on OVAs built from the virt-v2v corpu
     // Change one byte of the disk after the manifest was written.
     const disk = join(dir, "disk1.vmdk");
     const bytes = readFileSync(disk);
-    bytes[bytes.length - 1] ^= 0xff;
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 1) ^ 0xff, bytes.length - 1);
     writeFileSync(disk, bytes);
     const r = await leapp("source", tar(join(work, "tampered.ova"), dir, files), "--json");
     expect(r.code).toBe(ExitCode.input);
@@ -155,5 +155,35 @@ describe.skipIf(!haveCorpus)("leapp source on OVAs built from the virt-v2v corpu
 describe.runIf(!haveCorpus)("leapp source on OVAs built from the virt-v2v corpus", () => {
   it("is skipped: the corpus is absent", () => {
     console.log(`skipped: ${corpus} is absent`);
+  });
+});
+
+describe("leapp source --libvirt-xml", () => {
+  const xen = join(work, "guest.cfg");
+  writeFileSync(xen, "name = 'xen-guest'\nmemory = 1024\nvcpus = 2\nbootloader = 'pygrub'\ndisk = ['phy:/dev/vg0/guest,xvda,w', 'file:/srv/guest.iso,hdc:cdrom,r']\nvif = ['mac=00:16:3e:01:02:03,bridge=xenbr0']\n");
+  const inputs = [xen, ...(haveCorpus ? ["test-i-vmx-1.vmx", "test-i-vmx-7.vmx", "test-i-ova-formats.ovf", "test-print-source.xml.in"].map((f) => join(corpus, f)) : [])];
+
+  it.each(inputs.map((f) => [f.split("/").pop()!, f] as const))("%s: a domain libvirt validates and defines", async (name, input) => {
+    let file = input;
+    if (file.endsWith(".in")) {
+      file = join(work, name.replace(/\.in$/, ""));
+      writeFileSync(file, readFileSync(input, "utf8").replaceAll("@abs_top_builddir@", work));
+    }
+    const r = await leapp("source", file, "--libvirt-xml");
+    expect(r.code, r.err).toBe(ExitCode.ok);
+    expect(r.out).toMatch(/^<domain type='kvm'/m);
+    const xml = join(work, `${name}.domain.xml`);
+    writeFileSync(xml, r.out);
+    sh("virt-xml-validate", [xml, "domain"]);
+    expect(sh("virsh", ["-c", "test:///default", "define", xml])).toMatch(/defined/);
+    // The MACs the source had are kept.
+    const facts = await factsOf(file);
+    for (const nic of facts.nics) if (nic.mac) expect(r.out).toContain(nic.mac);
+  });
+
+  it("prints one JSON document with --json", async () => {
+    const r = await leapp("source", xen, "--libvirt-xml", "--json");
+    expect(r.code).toBe(ExitCode.ok);
+    expect((JSON.parse(r.out) as { libvirtXml: string }).libvirtXml).toContain("<name>xen-guest</name>");
   });
 });

@@ -1,5 +1,6 @@
+import { dirname, resolve } from "node:path";
 import type { Command } from "commander";
-import { readSource, type GuestSource, type SourceFormat } from "@leapp/libvirt-xml";
+import { readSource, writeDomainXml, type GuestSource, type SourceFormat } from "@leapp/libvirt-xml";
 import type { Cli, RegisterCommand } from "../program.js";
 
 /** `leapp source FILE`: the source VM's facts, as `virt-v2v --print-source` shows them. */
@@ -71,9 +72,17 @@ export const registerSource: RegisterCommand = (program: Command, cli: Cli) => {
     .command("source")
     .description("read a VM's metadata (libvirt XML, OVF, OVA, VMX, Xen cfg; detected by content) and print the source facts")
     .argument("<file>", "the metadata file, an .ova, or a directory holding an unpacked OVA")
-    .action(async (file: string, _options: unknown, cmd: Command) => {
+    .option("--libvirt-xml", "print the KVM libvirt domain XML for this source instead of its facts")
+    .action(async (file: string, options: { libvirtXml?: boolean }, cmd: Command) => {
       const out = cli.output(cmd);
       const { format, source } = await readSource(file);
+      if (options.libvirtXml) {
+        // OVA disks are archive entries: the domain points where they land when unpacked beside the .ova.
+        if (format === "ova") out.note(`note: the disks are inside ${file}; unpack it in ${dirname(resolve(file))} before defining this domain`);
+        const xml = writeDomainXml(source, { baseDir: dirname(resolve(file)) });
+        out.result({ libvirtXml: xml }, (r) => r.libvirtXml);
+        return;
+      }
       out.result(sourceFacts(source), () => sourceText(source, format));
     });
 };
