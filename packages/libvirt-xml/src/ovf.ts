@@ -236,9 +236,11 @@ function readDiskSection(envelope: XmlElement, files: Map<string, OvfFile>): Map
     if (id === undefined) continue;
     const fileRef = attr(disk, "fileRef");
     const capacity = attr(disk, "capacity");
+    const file = fileRef === undefined ? undefined : files.get(fileRef);
     disks.set(id, {
-      file: fileRef === undefined ? undefined : files.get(fileRef),
-      format: formatFromUri(attr(disk, "format")),
+      file,
+      // Without ovf:format, the file name is the only hint.
+      format: formatFromUri(attr(disk, "format"), file?.href.replace(/\.gz$/i, "")),
       capacity: capacity === undefined ? undefined : quantityBytes(capacity, attr(disk, "capacityAllocationUnits") ?? "byte", "a disk capacity"),
     });
   }

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { compareFacts, listCorpusCases, parsePrintSource } from "@leapp/libvirt-xml";
+import { compareFacts, listCorpusCases, parsePrintSource, readOva } from "@leapp/libvirt-xml";
 import { run } from "../program.js";
 import { captureStreams } from "../test-streams.js";
 import { ExitCode } from "../errors.js";
@@ -126,6 +126,21 @@ describe.skipIf(!haveCorpus)("leapp source on OVAs built from the virt-v2v corpu
   it("covers every OVF input with an .expected", () => {
     expect(cases.length).toBeGreaterThanOrEqual(6);
     console.log(`virt-v2v corpus as OVA: ${cases.length} inputs, ${totals.ovas} archives, ${totals.facts} facts matched`);
+  });
+
+  it("verifies a manifest mixing SHA1 and SHA256 lines in ovftool's and coreutils' --tag spellings", async () => {
+    const { dir, files } = stage("checksums", join(corpus, "test-i-ova-checksums.ovf"));
+    const tagged = sh("sha256sum", ["--tag", "disk.vmdk"], dir); // "SHA256 (disk.vmdk) = …"
+    writeFileSync(join(dir, "checksums.mf"), manifest(dir, ["checksums.ovf"], "SHA1") + tagged);
+    const ova = tar(join(work, "checksums.ova"), dir, files);
+    expect((await readOva(ova)).checksumsVerified).toBe(2);
+    expect(await factsOf(ova)).toMatchObject({ name: "ova-test", disks: [{ bus: "scsi", format: "vmdk", path: "disk.vmdk" }] });
+  });
+
+  it("reads an OVA whose files belong to root and are readable by no one else", async () => {
+    const { dir, files } = stage("as-root", join(corpus, "test-i-ova-as-root.ovf"));
+    sh("tar", ["--format=gnu", "--owner=root", "--group=root", "--mode=0400", "-cf", join(work, "as-root.ova"), "-C", dir, ...files]);
+    expect(await factsOf(join(work, "as-root.ova"))).toMatchObject({ name: "ova-test", hypervisor: "vmware" });
   });
 
   it("refuses an OVA whose disk does not match the manifest", async () => {
