@@ -1,7 +1,9 @@
 import type { RegisterCommand } from "../program.js";
 import { registerSource } from "./source.js";
+import { registerNet } from "./net.js";
 
 /** Every `leapp` subcommand, in the order `leapp --help` lists them. One file per command group. */
 export const commands: RegisterCommand[] = [
   registerSource,
+  registerNet,
 ];
