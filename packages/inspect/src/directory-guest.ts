@@ -1,4 +1,4 @@
-import { constants } from "node:fs";
+import { constants, type Stats } from "node:fs";
 import { lstat, open, readdir, readlink, realpath } from "node:fs/promises";
 import { InspectError } from "./errors.js";
 import type { FileType, GuestStat } from "./guestfs.js";
@@ -82,7 +82,7 @@ function hostTree(root: string): PhysicalTree {
   };
 }
 
-function toGuestStat(st: import("node:fs").Stats): GuestStat {
+function toGuestStat(st: Stats): GuestStat {
   let type: FileType = "unknown";
   if (st.isFile()) type = "file";
   else if (st.isDirectory()) type = "directory";

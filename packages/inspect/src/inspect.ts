@@ -12,7 +12,7 @@ import { SMALL_FILE_BYTES, PACKAGE_DB_BYTES } from "./read-limits.js";
 import type { BootEntry } from "./boot-config.js";
 import type { BootConfiguration, EnabledService, HypervisorTool, InitSystem, InspectionReport, InstalledKernel, OperatingSystem } from "./report.js";
 import { readRpmDb, rpmDbLocations } from "./rpmdb.js";
-import { decodeText, firstLine, parseShellVars } from "./text.js";
+import { decodeText, firstLine, isUpstartJobStartedOnEvent, parseModprobeAliases, parseShellVars } from "./text.js";
 
 /** Most directory entries looked at in any one guest directory. */
 const MAX_DIR_ENTRIES = 10_000;
@@ -245,7 +245,9 @@ async function listApplications(r: GuestReader, format: string | undefined): Pro
     const status = await r.text("/var/lib/dpkg/status", PACKAGE_DB_BYTES);
     if (status !== undefined) apps = parseDpkgStatus(status);
   }
-  return apps.sort((a, b) => a.name.localeCompare(b.name) || a.version.localeCompare(b.version) || a.arch.localeCompare(b.arch));
+  // By name in byte order (as `LC_ALL=C rpm -qa | sort`), then oldest version first.
+  const byBytes = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+  return apps.sort((a, b) => byBytes(a.name, b.name) || a.epoch - b.epoch || compareVersions(a.version, b.version) || compareVersions(a.release, b.release) || byBytes(a.arch, b.arch));
 }
 
 async function listKernels(r: GuestReader): Promise<InstalledKernel[]> {
@@ -382,10 +384,9 @@ async function hypervisorTools(r: GuestReader, kernels: InstalledKernel[], apps:
   for (const path of modprobeFiles) {
     const text = await r.text(path);
     if (text === undefined) continue;
-    for (const m of text.matchAll(/^\s*alias\s+(\S+)\s+(\S+)/gm)) {
-      const driver = m[2] as string;
+    for (const { alias, driver } of parseModprobeAliases(text)) {
       const hv = /^xen/.test(driver) ? "xen" : /^(vmxnet|vmw_|pvscsi|mptspi)/.test(driver) ? "vmware" : /^hv_/.test(driver) ? "hyperv" : /^virtio/.test(driver) ? "kvm" : undefined;
-      if (hv) add({ hypervisor: hv, name: driver, evidence: `${path} (alias ${m[1]})` });
+      if (hv) add({ hypervisor: hv, name: driver, evidence: `${path} (alias ${alias})` });
     }
   }
   return found;
@@ -442,7 +443,7 @@ async function enabledServices(r: GuestReader, init: InitSystem): Promise<Enable
   // Upstart jobs that start on an event.
   for (const job of (await r.list("/etc/init")).filter((n) => n.endsWith(".conf")).slice(0, MAX_FILES_PER_DIR)) {
     const text = await r.text(`/etc/init/${job}`);
-    if (text !== undefined && /^\s*start\s+on\b/m.test(text)) add(job.slice(0, -5), "upstart", "start on", init.type === "upstart");
+    if (text !== undefined && isUpstartJobStartedOnEvent(text)) add(job.slice(0, -5), "upstart", "start on", init.type === "upstart");
   }
   return [...services.values()].sort((a, b) => a.manager.localeCompare(b.manager) || a.name.localeCompare(b.name));
 }

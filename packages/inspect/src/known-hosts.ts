@@ -19,7 +19,9 @@ function hostPatternMatches(pattern: string, name: string): boolean {
     const mac = createHmac("sha1", Buffer.from(salt, "base64")).update(name).digest("base64");
     return mac === hash;
   }
-  // Wildcards as OpenSSH allows them (* and ?); negations are handled by the caller.
+  // Wildcards as OpenSSH allows them (* and ?); negations are handled by the caller. A pattern
+  // with many wildcards could make the regular expression backtrack for ages: such lines are ignored.
+  if (pattern.length > 255 || (pattern.match(/[*?]/g)?.length ?? 0) > 8) return false;
   const re = new RegExp("^" + pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".") + "$", "i");
   return re.test(name);
 }

@@ -109,7 +109,9 @@ export function parseNetplan(file: string, text: string): NetworkInterfaceConfig
   let current: NetworkInterfaceConfig | undefined;
   let inAddresses = -1;
   for (const raw of textLines(text, 50_000)) {
-    const noComment = raw.replace(/\s+#.*$/, "");
+    // indexOf-style search, not /\s+#.*$/: that pattern backtracks quadratically on long blank lines.
+    const hash = raw.search(/(^|[ \t])#/);
+    const noComment = (hash < 0 ? raw : raw.slice(0, hash)).trimEnd();
     if (noComment.trim() === "" || noComment.trim().startsWith("#")) continue;
     const indent = noComment.length - noComment.trimStart().length;
     const line = noComment.trim();

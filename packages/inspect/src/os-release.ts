@@ -79,7 +79,9 @@ export function parseLsbRelease(text: string): OsIdentity | undefined {
 }
 
 /** `<name>.*release N.M`, `… release N … Update M` and `… release N`, as libguestfs matches them. */
-function releaseVersion(product: string, name: string): [number, number] | undefined {
+function releaseVersion(fullProduct: string, name: string): [number, number] | undefined {
+  // The patterns backtrack over `.*`: a guest's 2 MB one-line release file must not cost minutes.
+  const product = fullProduct.slice(0, 1024);
   const esc = name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   const old = new RegExp(`${esc}.*release (\\d{1,9}).*Update (\\d{1,9})`).exec(product);
   if (old) return [Number(old[1]), Number(old[2])];
@@ -91,7 +93,8 @@ function releaseVersion(product: string, name: string): [number, number] | undef
 }
 
 /** Any `X.Y` in a product name (Debian's debian_version, Gentoo…). */
-function anyMajorMinor(product: string): [number, number] {
+function anyMajorMinor(fullProduct: string): [number, number] {
+  const product = fullProduct.slice(0, 1024);
   const m = /(\d{1,9})\.(\d{1,9})/.exec(product);
   if (m) return [Number(m[1]), Number(m[2])];
   const x = /(\d{1,9})/.exec(product);

@@ -1,4 +1,4 @@
-import { getPackagesSqlite } from "@snyk/rpm-parser";
+import initSqlJs from "sql.js";
 import { bufferToHashDbValues } from "@snyk/rpm-parser/dist/berkeleydb/index.js";
 import { bufferToNdbValues } from "@snyk/rpm-parser/dist/ndb/index.js";
 import type { Application } from "./application.js";
@@ -19,21 +19,14 @@ export const rpmDbLocations: { path: string; format: RpmDbFormat }[] = [
 
 /**
  * The packages of an rpm database held in memory. @snyk/rpm-parser takes the header blobs out of
- * the Berkeley DB hash and ndb files; we read the headers ourselves because its package info
- * leaves out the summary and URL virt-inspector reports. For sqlite its own API is used (the
- * blobs sit behind SQL), so summary and URL stay empty there.
+ * the Berkeley DB hash and ndb files, sql.js (the SQLite build @snyk/rpm-parser itself uses) out
+ * of rpmdb.sqlite; we read the headers ourselves because the parser's package info leaves out the
+ * summary and URL virt-inspector reports.
  */
 export async function readRpmDb(data: Uint8Array, format: RpmDbFormat): Promise<Application[]> {
   const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   try {
-    if (format === "sqlite") {
-      const result = await getPackagesSqlite(buffer);
-      if (result.error) throw result.error;
-      return result.response
-        .filter((p) => p && typeof p.name === "string")
-        .map((p) => ({ name: p.name, epoch: p.epoch && p.epoch > 0 ? p.epoch : 0, version: p.version, release: p.release, arch: p.arch ?? "(none)" }));
-    }
-    const blobs = format === "bdb" ? await bufferToHashDbValues(buffer) : await bufferToNdbValues(buffer);
+    const blobs = format === "sqlite" ? await sqliteBlobs(data) : format === "bdb" ? await bufferToHashDbValues(buffer) : await bufferToNdbValues(buffer);
     const apps: Application[] = [];
     for (const blob of blobs) {
       const app = parseRpmHeaderBlob(blob);
@@ -42,5 +35,17 @@ export async function readRpmDb(data: Uint8Array, format: RpmDbFormat): Promise<
     return apps;
   } catch (err) {
     throw new InspectError("INSPECT_CORRUPT", `the guest's rpm database (${format}) cannot be read: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+}
+
+/** The header blobs of rpmdb.sqlite's Packages table. */
+async function sqliteBlobs(data: Uint8Array): Promise<Uint8Array[]> {
+  const SQL = await initSqlJs();
+  const db = new SQL.Database(data);
+  try {
+    const result = db.exec("SELECT blob FROM Packages");
+    return (result[0]?.values ?? []).map((row) => row[0]).filter((b): b is Uint8Array => b instanceof Uint8Array);
+  } finally {
+    db.close();
   }
 }

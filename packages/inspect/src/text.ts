@@ -69,3 +69,18 @@ export function unquoteShell(value: string): string {
   }
   return out;
 }
+
+/** `alias NAME DRIVER` lines of modprobe configuration. */
+export function parseModprobeAliases(text: string): { alias: string; driver: string }[] {
+  const out: { alias: string; driver: string }[] = [];
+  for (const line of textLines(text, 50_000)) {
+    const words = line.trim().split(/[ \t]+/);
+    if (words[0] === "alias" && words[1] && words[2] && out.length < 10_000) out.push({ alias: words[1], driver: words[2] });
+  }
+  return out;
+}
+
+/** Whether an upstart job file has a `start on` stanza. */
+export function isUpstartJobStartedOnEvent(text: string): boolean {
+  return textLines(text, 50_000).some((line) => /^start[ \t]+on\b/.test(line.trim()));
+}
