@@ -1,11 +1,13 @@
 import type { RegisterCommand } from "../program.js";
 import { registerSource } from "./source.js";
+import { registerInspect } from "./inspect.js";
 import { registerStorage } from "./storage.js";
 import { registerNet } from "./net.js";
 
 /** Every `leapp` subcommand, in the order `leapp --help` lists them. One file per command group. */
 export const commands: RegisterCommand[] = [
   registerSource,
+  registerInspect,
   registerStorage,
   registerNet,
 ];
