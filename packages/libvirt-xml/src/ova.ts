@@ -58,8 +58,13 @@ type Algorithm = "sha1" | "sha256" | "sha512";
 const algorithms: Algorithm[] = ["sha1", "sha256", "sha512"];
 
 interface Collected {
-  entries: Map<string, OvaEntry & { digests: Record<Algorithm, string> }>;
+  entries: Map<string, OvaEntry & { digests: Partial<Record<Algorithm, string>> }>;
   texts: Map<string, string>;
+  /**
+   * Once a manifest has been read: which digests each later entry needs. Exporters put the
+   * manifest before the disks, so multi-gigabyte disks are hashed once, with the listed algorithm.
+   */
+  wanted?: Map<string, Set<Algorithm>>;
 }
 
 /** Reads an .ova tar file: finds the .ovf, verifies the manifest, checks every disk is there. */
@@ -155,7 +160,8 @@ async function addEntry(collected: Collected, name: string, size: number, stream
   if (isText && size > OVA_LIMITS.maxDescriptorBytes) {
     throw new LibvirtXmlError("LIBVIRT_XML_TOO_LARGE", `${name} is ${size} bytes; an OVF descriptor or manifest is never that large`);
   }
-  const hashes: Record<Algorithm, Hash> = { sha1: createHash("sha1"), sha256: createHash("sha256"), sha512: createHash("sha512") };
+  const needed = isText || collected.wanted === undefined ? algorithms : [...(collected.wanted.get(name) ?? [])];
+  const hashes = needed.map((a) => [a, createHash(a)] as [Algorithm, Hash]);
   const kept: Buffer[] = [];
   let head = Buffer.alloc(0);
   let seen = 0;
@@ -163,7 +169,7 @@ async function addEntry(collected: Collected, name: string, size: number, stream
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
     seen += buf.length;
     if (head.length < 2) head = Buffer.concat([head, buf.subarray(0, 2 - head.length)]);
-    for (const a of algorithms) hashes[a].update(buf);
+    for (const [, h] of hashes) h.update(buf);
     if (isText) {
       if (seen > OVA_LIMITS.maxDescriptorBytes) throw new LibvirtXmlError("LIBVIRT_XML_TOO_LARGE", `${name} is larger than an OVF descriptor or manifest ever is`);
       kept.push(buf);
@@ -175,9 +181,19 @@ async function addEntry(collected: Collected, name: string, size: number, stream
     size: seen,
     offset,
     gzip: head[0] === 0x1f && head[1] === 0x8b,
-    digests: { sha1: hashes.sha1.digest("hex"), sha256: hashes.sha256.digest("hex"), sha512: hashes.sha512.digest("hex") },
+    digests: Object.fromEntries(hashes.map(([a, h]) => [a, h.digest("hex")])),
   });
-  if (isText) collected.texts.set(name, Buffer.concat(kept).toString("utf8"));
+  if (!isText) return;
+  const text = Buffer.concat(kept).toString("utf8");
+  collected.texts.set(name, text);
+  if (lower.endsWith(".mf")) {
+    collected.wanted ??= new Map();
+    for (const line of manifestLines(name, text)) {
+      const set = collected.wanted.get(line.entry) ?? new Set<Algorithm>();
+      set.add(line.algorithm);
+      collected.wanted.set(line.entry, set);
+    }
+  }
 }
 
 function finish(collected: Collected, diskPath: (entry: string) => string): OvaSource {
@@ -224,22 +240,40 @@ function finish(collected: Collected, diskPath: (entry: string) => string): OvaS
  * as virt-v2v and ovftool do.
  */
 function verifyManifest(manifestName: string, text: string, collected: Collected): number {
-  const folder = posix.dirname(manifestName) === "." ? "" : posix.dirname(manifestName);
   let verified = 0;
-  for (const line of text.split(/\r?\n/)) {
-    const m = /^\s*(SHA1|SHA256|SHA512)\s*\((.{1,4096})\)\s*=\s*([0-9a-fA-F]+)\s*$/.exec(line);
-    if (!m) continue;
-    const algorithm = m[1]!.toLowerCase() as Algorithm;
-    const listed = confineEntryName(m[2]!, folder);
-    const entry = collected.entries.get(listed);
-    if (!entry) throw new LibvirtXmlError("LIBVIRT_XML_CHECKSUM", `the manifest ${manifestName} lists ${m[2]}, which is not in the OVA; the archive is incomplete or was repacked`);
-    if (entry.digests[algorithm] !== m[3]!.toLowerCase()) {
+  for (const line of manifestLines(manifestName, text)) {
+    const entry = collected.entries.get(line.entry);
+    if (!entry) throw new LibvirtXmlError("LIBVIRT_XML_CHECKSUM", `the manifest ${manifestName} lists ${line.listed}, which is not in the OVA; the archive is incomplete or was repacked`);
+    const digest = entry.digests[line.algorithm];
+    if (digest === undefined) {
+      throw new LibvirtXmlError("LIBVIRT_XML_CHECKSUM", `${line.entry} is listed by a second manifest with another algorithm; keep one manifest per OVA`);
+    }
+    if (digest !== line.hex) {
       throw new LibvirtXmlError(
         "LIBVIRT_XML_CHECKSUM",
-        `${listed} does not match its ${m[1]} checksum in ${manifestName}; the OVA is corrupt or was modified — download or export it again`,
+        `${line.entry} does not match its ${line.algorithm.toUpperCase()} checksum in ${manifestName}; the OVA is corrupt or was modified — download or export it again`,
       );
     }
     verified++;
   }
   return verified;
+}
+
+interface ManifestLine {
+  algorithm: Algorithm;
+  /** The name as the manifest writes it, and the entry it means (relative to the manifest). */
+  listed: string;
+  entry: string;
+  hex: string;
+}
+
+function manifestLines(manifestName: string, text: string): ManifestLine[] {
+  const folder = posix.dirname(manifestName) === "." ? "" : posix.dirname(manifestName);
+  const lines: ManifestLine[] = [];
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^\s*(SHA1|SHA256|SHA512)\s*\((.{1,4096})\)\s*=\s*([0-9a-fA-F]+)\s*$/.exec(line);
+    if (!m) continue;
+    lines.push({ algorithm: m[1]!.toLowerCase() as Algorithm, listed: m[2]!, entry: confineEntryName(m[2]!, folder), hex: m[3]!.toLowerCase() });
+  }
+  return lines;
 }
