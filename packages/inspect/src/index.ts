@@ -20,3 +20,5 @@ export { readPartitionTable, type Partition, type PartitionTable } from "./parti
 export { identify, type FsType, type Identity } from "./identify.js";
 export { ExtFilesystem, openExt } from "./ext.js";
 export { XfsFilesystem, openXfs } from "./xfs.js";
+export { assembleVolumeGroups, readPhysicalVolume, type LogicalVolume, type PhysicalVolume } from "./lvm.js";
+export { parseLvmText, type LvmSection, type LvmValue } from "./lvm-metadata.js";

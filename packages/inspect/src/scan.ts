@@ -1,28 +1,44 @@
 import { sliceDevice, type BlockDevice } from "@leapp/storage";
 import { identify } from "./identify.js";
+import { assembleVolumeGroups, readPhysicalVolume, type PhysicalVolume } from "./lvm.js";
 import { readPartitionTable } from "./partitions.js";
 import { diskName, type Volume } from "./volumes.js";
 
-/** Walks disks → partitions (MBR with extended/logical, GPT) → LVM2 PVs → VGs → LVs → identifies each. */
+/**
+ * Walks disks → partitions (MBR with extended/logical, GPT) → LVM2 PVs → VGs → LVs → identifies
+ * each. Volumes come in disk order, each disk's partitions in number order, then the logical
+ * volumes sorted by /dev/VG/LV name. Logical volumes of unsupported types (thin, raid…) are left out.
+ */
 export async function scanDisks(disks: BlockDevice[]): Promise<Volume[]> {
   const volumes: Volume[] = [];
+  const add = async (device: string, block: BlockDevice, disk: number, partUuid: string | undefined, partNumber: number | undefined) => {
+    const identity = await identify(block);
+    volumes.push({ device, block, ...identity, partUuid, partNumber, disk });
+  };
   for (const [index, disk] of disks.entries()) {
     const name = diskName(index);
     const whole = await identify(disk);
-    if (whole.content !== "unknown" && whole.fsType !== "vfat") {
-      volumes.push({ device: name, block: disk, ...whole, partUuid: undefined, partNumber: undefined, disk: index });
-      continue;
-    }
-    const table = await readPartitionTable(disk);
+    // A whole-disk filesystem or PV wins; a FAT boot sector looks too much like an MBR to decide first.
+    const table = whole.content !== "unknown" && whole.fsType !== "vfat" ? undefined : await readPartitionTable(disk);
     if (!table) {
       volumes.push({ device: name, block: disk, ...whole, partUuid: undefined, partNumber: undefined, disk: index });
       continue;
     }
     volumes.push({ device: name, block: disk, content: "partition-table", fsType: undefined, uuid: undefined, label: undefined, partUuid: undefined, partNumber: undefined, disk: index });
     for (const partition of table.partitions) {
-      const block = sliceDevice(disk, partition.start, partition.size);
-      const identity = await identify(block);
-      volumes.push({ device: `${name}${partition.number}`, block, ...identity, partUuid: partition.partUuid, partNumber: partition.number, disk: index });
+      await add(`${name}${partition.number}`, sliceDevice(disk, partition.start, partition.size), index, partition.partUuid, partition.number);
+    }
+  }
+  const pvs: PhysicalVolume[] = [];
+  for (const volume of volumes) {
+    if (volume.content === "lvm-pv") pvs.push(await readPhysicalVolume(volume.block, volume.disk));
+  }
+  if (pvs.length > 0) {
+    const { lvs } = assembleVolumeGroups(pvs);
+    lvs.sort((a, b) => (a.vg === b.vg ? (a.lv < b.lv ? -1 : 1) : a.vg < b.vg ? -1 : 1));
+    for (const lv of lvs) {
+      const identity = await identify(lv.device);
+      volumes.push({ device: `/dev/${lv.vg}/${lv.lv}`, block: lv.device, ...identity, partUuid: undefined, partNumber: undefined, disk: lv.disk, lvm: { vg: lv.vg, lv: lv.lv } });
     }
   }
   return volumes;
