@@ -90,7 +90,8 @@ export interface ZooExpected {
   /** Package-database format: BDB `Packages`, `rpmdb.sqlite`, or dpkg `status`. */
   packageDatabase: { format: "bdb" | "sqlite" | "dpkg"; path: string };
   firmware: "bios" | "uefi";
-  bootloader: "grub" | "grub2" | "grub2-bls";
+  /** null: no boot loader installed (debian-12 has no kernel either). */
+  bootloader: "grub" | "grub2" | "grub2-bls" | null;
   /** Installed kernels, sorted by version text. */
   kernels: ZooKernel[];
   /** Version of the kernel the boot loader starts by default, or null (no kernel installed). */

@@ -1,6 +1,6 @@
 // @leapp/zoo — disk images of realistic legacy guests, made with the real tools and cached by the
 // hash of their recipe, for the tests of every leapp package.
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { cached, recipeHash, tempName } from "./cache.js";
 import { ZooError } from "./errors.js";
@@ -8,18 +8,19 @@ import type { ZooContainer, ZooGuest, ZooGuestName } from "./expected.js";
 import { el6Xen } from "./guests/el6-xen.js";
 import { el7Vmware } from "./guests/el7-vmware.js";
 import { el9Like } from "./guests/el9-like.js";
+import { debian12 } from "./guests/debian-12.js";
 import type { GuestRecipe } from "./guests/recipe.js";
 import { run } from "./run.js";
-import { renameSync } from "node:fs";
 
 export type { ZooApplication, ZooContainer, ZooExpected, ZooFilesystem, ZooGuest, ZooGuestName, ZooHypervisorTool, ZooInterface, ZooKernel } from "./expected.js";
 export { ZooError, type ZooErrorCode } from "./errors.js";
 export { cacheRoot } from "./cache.js";
 
-const recipes: Partial<Record<ZooGuestName, GuestRecipe>> = {
+const recipes: Record<ZooGuestName, GuestRecipe> = {
   "el6-xen": el6Xen,
   "el7-vmware": el7Vmware,
   "el9-like": el9Like,
+  "debian-12": debian12,
 };
 
 export const zooGuestNames: ZooGuestName[] = ["el6-xen", "el7-vmware", "el9-like", "debian-12"];
@@ -69,5 +70,6 @@ export async function buildZooGuest(name: ZooGuestName, container: ZooContainer 
   });
   const rawDisks = Array.from({ length: recipe.diskCount }, (_, i) => join(dir, `disk${i + 1}.raw`));
   const disks = container === "raw" ? rawDisks : rawDisks.map((d) => convert(d, container));
-  return { name, container, disks, rawDisks, rootTree: join(dir, "root"), expected: structuredClone(recipe.expected) };
+  const expected = recipe.withBuildFacts ? recipe.withBuildFacts(dir, recipe.expected) : recipe.expected;
+  return { name, container, disks, rawDisks, rootTree: join(dir, "root"), expected: structuredClone(expected) };
 }

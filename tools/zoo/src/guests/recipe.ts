@@ -11,6 +11,8 @@ export interface GuestRecipe {
   diskCount: number;
   expected: ZooExpected;
   build(dir: string): Promise<void>;
+  /** For guests whose facts depend on what a mirror served: completes `expected` from the build. */
+  withBuildFacts?(dir: string, expected: ZooExpected): ZooExpected;
 }
 
 /** expected.applications for an rpm catalog, sorted by name, version, release. */
