@@ -2,8 +2,8 @@
  * Test support for the vmdk, vdi, vhdx and vpc conformance and fuzz tests. Not part of the public
  * API (not exported from index.ts): it runs the real qemu-img, our oracle.
  */
-import { copyFile, open, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { copyFile, open, readFile, rm, writeFile } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { expect } from "vitest";
 import type { BlockDevice, DiskFormat, OpenContext } from "./block-device.js";
 import { StorageError } from "./errors.js";
@@ -208,4 +208,84 @@ export async function readAt(path: string, offset: number, length: number): Prom
   } finally {
     await file.close();
   }
+}
+
+export interface FuzzOptions {
+  seed: number;
+  /** How many mutated images to try (a fixed number, so a seed always gives the same run). */
+  cases: number;
+  /** Byte ranges [offset, length] worth mutating (headers and tables); one is picked per mutation. */
+  regions: [offset: number, length: number][];
+  /** Repairs checksums after mutating, so mutations reach the fields behind them. */
+  fix?: (image: Buffer) => void;
+}
+
+/** The outcome counts of a fuzz run. */
+export interface FuzzReport {
+  cases: number;
+  read: number;
+  errors: Record<string, number>;
+}
+
+/** The longest one mutated image may take to open and read before it counts as a hang. */
+const FUZZ_CASE_LIMIT_MS = 5000;
+
+/**
+ * Seeded mutation fuzzing of a real image: each case mutates a few bytes of its headers and
+ * tables (random bytes, bit flips, all-ones and zero words, big and small integers), then opens
+ * and reads the result. Each outcome must be a successful read or a StorageError — never another
+ * exception, a hang, or a crash.
+ */
+export async function fuzzImage(image: string, format: DiskFormat, options: FuzzOptions): Promise<FuzzReport> {
+  const random = seededRandom(options.seed);
+  const pick = (n: number) => Math.floor(random() * n);
+  const original = await readFile(image);
+  // Beside the original, so the extent files a descriptor names are found.
+  const target = join(dirname(image), `mutated-${basename(image)}`);
+  const report: FuzzReport = { cases: 0, read: 0, errors: {} };
+  try {
+    while (report.cases < options.cases) {
+      const mutated = Buffer.from(original);
+      for (let m = 1 + pick(4); m > 0; m--) {
+        const [start, length] = options.regions[pick(options.regions.length)]!;
+        const at = start + pick(Math.max(1, Math.min(length, mutated.length - start) - 8));
+        switch (pick(6)) {
+          case 0:
+            mutated[at] = pick(256);
+            break;
+          case 1:
+            mutated[at]! ^= 1 << pick(8);
+            break;
+          case 2:
+            mutated.fill(0xff, at, at + 4);
+            break;
+          case 3:
+            mutated.fill(0, at, at + 8);
+            break;
+          case 4:
+            mutated.writeUInt32LE(pick(2) ? pick(64) : 2 ** pick(32), at);
+            break;
+          default:
+            mutated.writeUInt32BE(pick(2) ? pick(64) : 2 ** pick(32), at);
+        }
+      }
+      if (random() < 0.9) options.fix?.(mutated);
+      await writeFile(target, mutated);
+      report.cases++;
+      let timer: NodeJS.Timeout | undefined;
+      const hang = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`case ${report.cases} (seed ${options.seed}) took over ${FUZZ_CASE_LIMIT_MS} ms`)), FUZZ_CASE_LIMIT_MS);
+      });
+      try {
+        const error = await Promise.race([storageErrorOrSuccess(() => openAndReadAll(target, format, 32 * 1024 * 1024)), hang]);
+        if (error) report.errors[error.code] = (report.errors[error.code] ?? 0) + 1;
+        else report.read++;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+  } finally {
+    await rm(target, { force: true });
+  }
+  return report;
 }

@@ -42,13 +42,7 @@ export class ImageFile {
   /** Reads metadata that must lie wholly inside the file (a header, a table). */
   async readExact(buffer: Uint8Array, position: number, what: string): Promise<void> {
     this.assertOpen();
-    if (!Number.isSafeInteger(position) || position < 0 || position + buffer.length > this.size) {
-      throw new StorageError(
-        "STORAGE_TRUNCATED",
-        `${this.path}: the ${what} (${buffer.length} bytes at ${position}) lies past the end of the ${this.size}-byte file; the image is truncated or its header is corrupt`,
-        { path: this.path },
-      );
-    }
+    this.assertInside(position, buffer.length, what);
     await this.readFully(buffer, position);
   }
 
@@ -57,6 +51,8 @@ export class ImageFile {
     if (!Number.isSafeInteger(length) || length < 0 || length > MAX_METADATA_BYTES) {
       throw new StorageError("STORAGE_CORRUPT", `${this.path}: the ${what} claims ${length} bytes, more than leapp accepts; the header is corrupt`, { path: this.path });
     }
+    // Checked before allocating, so a lying length costs nothing.
+    this.assertInside(position, length, what);
     const buffer = Buffer.allocUnsafe(length);
     await this.readExact(buffer, position, what);
     return buffer;
@@ -82,6 +78,16 @@ export class ImageFile {
     await this.handle.close();
   }
 
+  private assertInside(position: number, length: number, what: string): void {
+    if (!Number.isSafeInteger(position) || position < 0 || position + length > this.size) {
+      throw new StorageError(
+        "STORAGE_TRUNCATED",
+        `${this.path}: the ${what} (${length} bytes at ${position}) lies past the end of the ${this.size}-byte file; the image is truncated or its header is corrupt`,
+        { path: this.path },
+      );
+    }
+  }
+
   private assertOpen(): void {
     if (this.closed) throw new StorageError("STORAGE_CLOSED", `${this.path} is closed`, { path: this.path });
   }
@@ -100,12 +106,16 @@ export class ImageFile {
   }
 }
 
-/** Where one block of the virtual disk lives. */
+/**
+ * Where one block of the virtual disk lives. `count`, when given, says that the same holds for
+ * that many blocks from this one (data following on in the file), so allocation maps of huge
+ * sparse disks cost time in proportion to their tables, not their size.
+ */
 export type BlockLocation =
-  | { kind: "data"; fileOffset: number }
+  | { kind: "data"; fileOffset: number; count?: number }
   | { kind: "compressed"; fileOffset: number }
-  | { kind: "zero" }
-  | { kind: "unallocated" };
+  | { kind: "zero"; count?: number }
+  | { kind: "unallocated"; count?: number };
 
 export interface MappedImageOptions {
   format: DiskFormat;
@@ -205,8 +215,9 @@ export function mappedImage(options: MappedImageOptions): BlockDevice {
       let position = start;
       while (position < end) {
         const index = Math.floor(position / blockSize);
-        const blockEnd = Math.min((index + 1) * blockSize, end);
         const location = await options.locate(index);
+        const count = "count" in location && location.count !== undefined && location.count > 1 ? location.count : 1;
+        const blockEnd = Math.min((index + count) * blockSize, end);
         const pieces: Extent[] =
           location.kind === "unallocated" && backing
             ? await parentExtents(backing, backingOffset, position, blockEnd)

@@ -2,7 +2,7 @@
 import { truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { expectConformsToQemu, expectStorageError, makeScatteredRaw, patchedCopy, qemuConvert, readAt, type Patch } from "./image-conformance.js";
+import { expectConformsToQemu, expectStorageError, fuzzImage, makeScatteredRaw, patchedCopy, qemuConvert, readAt, type Patch } from "./image-conformance.js";
 import { expectSameContentAsQemu, scratchDir } from "./testing.js";
 
 const MIB = 1024 * 1024;
@@ -59,5 +59,18 @@ describe("vdi driver on bad input", () => {
     await expectStorageError(join(dir, "empty.vdi"), "vdi", "STORAGE_TRUNCATED");
     await writeFile(join(dir, "random.vdi"), Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 251)));
     await expectStorageError(join(dir, "random.vdi"), "vdi", "STORAGE_CORRUPT");
+  });
+});
+
+describe("vdi driver under fuzzing", () => {
+  it("reads or rejects with a StorageError every mutation of a real VDI's header and block map", async () => {
+    const small = await scratchDir();
+    for (const [seed, options] of [[1, ""], [2, "static=on"]] as const) {
+      const image = await qemuConvert(await makeScatteredRaw(small, 5 * MIB + 1536, { seed }), small, "vdi", options, `fuzz${seed}.vdi`);
+      const mapOffset = (await readAt(image, 340, 4)).readUInt32LE(0);
+      const report = await fuzzImage(image, "vdi", { seed, cases: 60, regions: [[0, 512], [mapOffset, 6 * 4]] });
+      expect(report.read, "some mutations still read").toBeGreaterThan(0);
+      expect(Object.keys(report.errors).length, "some mutations are refused").toBeGreaterThan(0);
+    }
   });
 });

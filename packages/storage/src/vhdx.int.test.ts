@@ -2,7 +2,7 @@
 import { truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { expectConformsToQemu, expectStorageError, makeScatteredRaw, patchedCopy, qemuConvert, readAt, type Patch } from "./image-conformance.js";
+import { expectConformsToQemu, expectStorageError, fuzzImage, makeScatteredRaw, patchedCopy, qemuConvert, readAt, type Patch } from "./image-conformance.js";
 import { expectSameContentAsQemu, scratchDir } from "./testing.js";
 import { crc32c } from "./vhdx.js";
 
@@ -20,8 +20,8 @@ beforeAll(async () => {
 const bad = (name: string, ...patches: Patch[]) => patchedCopy(dynamic, join(dir, `${name}.vhdx`), patches);
 
 /** Where a region (by its on-disk GUID prefix) lies, from the primary region table. */
-async function region(guidPrefix: string): Promise<number> {
-  const table = await readAt(dynamic, 192 * KIB, 64 * KIB);
+async function region(guidPrefix: string, image = dynamic): Promise<number> {
+  const table = await readAt(image, 192 * KIB, 64 * KIB);
   for (let i = 0; i < table.readUInt32LE(8); i++) {
     const at = 16 + i * 32;
     if (table.toString("hex", at, at + 16).startsWith(guidPrefix)) return Number(table.readBigUInt64LE(at + 16));
@@ -96,5 +96,31 @@ describe("vhdx driver on bad input", () => {
     await expectStorageError(join(dir, "empty.vhdx"), "vhdx", "STORAGE_TRUNCATED");
     await writeFile(join(dir, "random.vhdx"), Buffer.from(Array.from({ length: 300 * KIB }, (_, i) => (i * 7919) % 251)));
     await expectStorageError(join(dir, "random.vhdx"), "vhdx", "STORAGE_CORRUPT");
+  });
+});
+
+/** Recomputes the CRC-32C of both headers and both region tables, where their signatures survive. */
+function fixChecksums(image: Buffer): void {
+  for (const [at, length, signature] of [[64 * KIB, 4 * KIB, "head"], [128 * KIB, 4 * KIB, "head"], [192 * KIB, 64 * KIB, "regi"], [256 * KIB, 64 * KIB, "regi"]] as const) {
+    const bytes = image.subarray(at, at + length);
+    if (bytes.toString("latin1", 0, 4) !== signature) continue;
+    bytes.writeUInt32LE(0, 4);
+    bytes.writeUInt32LE(crc32c(bytes), 4);
+  }
+}
+
+describe("vhdx driver under fuzzing", () => {
+  it("reads or rejects with a StorageError every mutation of a real VHDX's headers, regions, metadata and BAT", async () => {
+    const small = await scratchDir();
+    const source = await makeScatteredRaw(small, 5 * MIB + 1536, { seed: 5 });
+    for (const [seed, subformat] of [[5, "dynamic"], [6, "fixed"]] as const) {
+      const image = await qemuConvert(source, small, "vhdx", `subformat=${subformat}`, `fuzz-${subformat}.vhdx`);
+      const metadata = await region("06a27c8b", image);
+      const bat = await region("6677c22d", image);
+      const regions: [number, number][] = [[64 * KIB, 80], [128 * KIB, 80], [192 * KIB, 80], [metadata, 256], [metadata + 64 * KIB, 64], [bat, 64]];
+      const report = await fuzzImage(image, "vhdx", { seed, cases: 40, regions, fix: fixChecksums });
+      expect(report.read, "some mutations still read").toBeGreaterThan(0);
+      expect(Object.keys(report.errors).length, "some mutations are refused").toBeGreaterThan(0);
+    }
   });
 });

@@ -126,18 +126,23 @@ async function openSparse(file: ImageFile, backing: { device: BlockDevice; offse
     return table;
   };
 
-  const unallocated: BlockLocation = { kind: "unallocated" };
-  const zero: BlockLocation = { kind: "zero" };
+  const isZeroed = (entry: number) => entry === GTE_ZEROED && zeroGrains;
   const locate = (grain: number): BlockLocation | Promise<BlockLocation> => {
     const gdIndex = Math.floor(grain / gtesPerGt);
-    if (directory.readUInt32LE(gdIndex * 4) === 0) return unallocated;
-    return loadTable(gdIndex).then((table) => {
-      const entry = table[grain - gdIndex * gtesPerGt]!;
-      if (entry === 0) return unallocated;
-      if (entry === GTE_ZEROED && zeroGrains) return zero;
+    const first = grain - gdIndex * gtesPerGt;
+    // A missing grain table leaves all its grains unallocated.
+    if (directory.readUInt32LE(gdIndex * 4) === 0) return { kind: "unallocated", count: gtesPerGt - first };
+    return loadTable(gdIndex).then((table): BlockLocation => {
+      const entry = table[first]!;
+      if (entry === 0 || isZeroed(entry)) {
+        // Runs of holes are reported at once, so walking a big sparse table stays cheap.
+        let last = first + 1;
+        while (last < gtesPerGt && table[last] === entry) last++;
+        return { kind: entry === 0 ? "unallocated" : "zero", count: last - first };
+      }
       const fileOffset = entry * 512;
       if (fileOffset >= file.size) throw corrupt(path, `VMDK grain ${grain} points to offset ${fileOffset}, past the end of the ${file.size}-byte file`);
-      return { kind: compressed ? "compressed" : "data", fileOffset };
+      return compressed ? { kind: "compressed", fileOffset } : { kind: "data", fileOffset };
     });
   };
 

@@ -5,7 +5,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
 import { detectFormat } from "./formats.js";
-import { expectConformsToQemu, expectStorageError, makeScatteredRaw, patchedCopy, qemuConvert, readAt, type Patch } from "./image-conformance.js";
+import { expectConformsToQemu, expectStorageError, fuzzImage, makeScatteredRaw, patchedCopy, qemuConvert, readAt, type Patch } from "./image-conformance.js";
 import { expectSameContentAsQemu, qemuImg, scratchDir } from "./testing.js";
 
 const MIB = 1024 * 1024;
@@ -140,5 +140,29 @@ describe("vmdk driver on bad input", () => {
     await expectStorageError(join(dir, "empty.vmdk"), "vmdk", "STORAGE_CORRUPT");
     await writeFile(join(dir, "random.vmdk"), Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 251)));
     await expectStorageError(join(dir, "random.vmdk"), "vmdk", "STORAGE_CORRUPT");
+  });
+});
+
+describe("vmdk driver under fuzzing", () => {
+  it("reads or rejects with a StorageError every mutation of real VMDK headers, descriptors and tables", async () => {
+    const small = await scratchDir();
+    const source = await makeScatteredRaw(small, 5 * MIB + 1536, { seed: 6 });
+    for (const [seed, subformat] of [[7, "monolithicSparse"], [8, "streamOptimized"], [9, "monolithicFlat"]] as const) {
+      const image = await qemuConvert(source, small, "vmdk", `subformat=${subformat}`, `fuzz-${subformat}.vmdk`);
+      const regions: [number, number][] = [[0, 512]];
+      if (subformat !== "monolithicFlat") {
+        const header = await readAt(image, 0, 512);
+        const descriptor = Number(header.readBigUInt64LE(28)) * 512;
+        const gd = Number(header.readBigUInt64LE(56)) * 512;
+        const overhead = Number(header.readBigUInt64LE(64)) * 512;
+        regions.push([descriptor, 512], [gd, overhead - gd]);
+        // The first grain (its marker, for streamOptimized).
+        const grain = (await readAt(image, (await readAt(image, gd, 4)).readUInt32LE(0) * 512, 4)).readUInt32LE(0) * 512;
+        if (grain > 0) regions.push([grain, 64]);
+      }
+      const report = await fuzzImage(image, "vmdk", { seed, cases: 50, regions });
+      expect(report.read, "some mutations still read").toBeGreaterThan(0);
+      expect(Object.keys(report.errors).length, "some mutations are refused").toBeGreaterThan(0);
+    }
   });
 });

@@ -101,11 +101,13 @@ async function openExtent(
       const file = await ImageFile.open(path);
       const blockSize = 1024 * 1024;
       const offset = extent.offsetSectors * 512;
-      if (offset >= file.size && extent.sectors > 0) {
+      const size = extent.sectors * 512;
+      if (offset + size > file.size) {
         await file.close();
-        throw corrupt(descriptorPath, `the flat extent ${extent.file} starts at ${offset}, past the end of its ${file.size}-byte file`);
+        throw corrupt(descriptorPath, `the flat extent ${extent.file} needs ${size} bytes from offset ${offset}, past the end of its ${file.size}-byte file`);
       }
-      return mappedImage({ format: "vmdk", size: extent.sectors * 512, blockSize, file, locate: (index) => ({ kind: "data", fileOffset: offset + index * blockSize }) });
+      const blocks = Math.ceil(size / blockSize);
+      return mappedImage({ format: "vmdk", size, blockSize, file, locate: (index) => ({ kind: "data", fileOffset: offset + index * blockSize, count: blocks - index }) });
     }
     case "SPARSE":
     case "VMFSSPARSE":

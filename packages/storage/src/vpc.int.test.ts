@@ -1,9 +1,9 @@
 // The vpc (VHD) driver against images made by the real qemu-img (our oracle), and lying ones.
-import { truncate, writeFile } from "node:fs/promises";
+import { stat, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { detectFormat } from "./formats.js";
-import { expectConformsToQemu, expectStorageError, makeScatteredRaw, patchedCopy, qemuConvert, readAt, type Patch } from "./image-conformance.js";
+import { expectConformsToQemu, expectStorageError, fuzzImage, makeScatteredRaw, patchedCopy, qemuConvert, readAt, type Patch } from "./image-conformance.js";
 import { expectSameContentAsQemu, qemuInfo, scratchDir } from "./testing.js";
 
 const MIB = 1024 * 1024;
@@ -75,5 +75,38 @@ describe("vpc driver on bad input", () => {
     await expectStorageError(join(dir, "empty.vhd"), "vpc", "STORAGE_CORRUPT");
     await writeFile(join(dir, "random.vhd"), Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 251)));
     await expectStorageError(join(dir, "random.vhd"), "vpc", "STORAGE_CORRUPT");
+  });
+});
+
+/** Recomputes the checksum of the footer at `at` (one's complement of the byte sum). */
+function fixFooter(image: Buffer, at: number): void {
+  if (at < 0 || image.toString("latin1", at, at + 8) !== "conectix") return;
+  image.writeUInt32BE(0, at + 64);
+  let sum = 0;
+  for (let i = at; i < at + 512; i++) sum += image[i]!;
+  image.writeUInt32BE(~sum >>> 0, at + 64);
+}
+
+describe("vpc driver under fuzzing", () => {
+  it("reads or rejects with a StorageError every mutation of a real VHD's footer, header and block table", async () => {
+    const small = await scratchDir();
+    const source = await makeScatteredRaw(small, 5 * MIB + 1536, { seed: 4 });
+    for (const [seed, subformat] of [[3, "dynamic"], [4, "fixed"]] as const) {
+      const image = await qemuConvert(source, small, "vpc", `subformat=${subformat}`, `fuzz-${subformat}.vhd`);
+      const { size } = await stat(image);
+      const regions: [number, number][] = [[size - 512, 512]];
+      if (subformat === "dynamic") {
+        const header = Number((await readAt(image, 16, 8)).readBigUInt64BE(0));
+        const table = Number((await readAt(image, header + 16, 8)).readBigUInt64BE(0));
+        regions.push([0, 512], [header, 1024], [table, 16]);
+      }
+      const fix = (image: Buffer) => {
+        fixFooter(image, 0);
+        fixFooter(image, image.length - 512);
+      };
+      const report = await fuzzImage(image, "vpc", { seed, cases: 60, regions, fix });
+      expect(report.read, "some mutations still read").toBeGreaterThan(0);
+      expect(Object.keys(report.errors).length, "some mutations are refused").toBeGreaterThan(0);
+    }
   });
 });

@@ -67,7 +67,8 @@ async function openVpc(file: ImageFile) {
   if (diskType === TYPE_FIXED) {
     if (size > file.size - FOOTER_BYTES) throw corrupt(path, `the fixed VHD claims ${size} bytes but the file holds only ${file.size - FOOTER_BYTES}; it is truncated`);
     const blockSize = 2 * 1024 * 1024;
-    return mappedImage({ format: "vpc", size, blockSize, file, locate: (index) => ({ kind: "data", fileOffset: index * blockSize }) });
+    const blocks = Math.ceil(size / blockSize);
+    return mappedImage({ format: "vpc", size, blockSize, file, locate: (index) => ({ kind: "data", fileOffset: index * blockSize, count: blocks - index }) });
   }
 
   const headerOffset = safeU64(footer.readBigUInt64BE(16), "dynamic header offset", path);
