@@ -84,6 +84,16 @@ describe("qcow2 read, against qemu-img convert -O raw", () => {
     expect(info.backing.map((b) => b.format)).toEqual(["qcow2", "raw"]);
   });
 
+  it("follows a backing chain onto a vmdk base", async () => {
+    const base = join(dir, "vmdk-base.vmdk");
+    await qemuImg("convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=monolithicSparse", source, base);
+    const top = join(dir, "on-vmdk.qcow2");
+    await qemuImg("create", "-q", "-f", "qcow2", "-b", "vmdk-base.vmdk", "-F", "vmdk", top);
+    await run("qemu-io", ["-f", "qcow2", "-c", "write -P 0x77 4M 100k", top]);
+    await expectSameContentAsQemu(top);
+    expect((await diskInfo(top)).backing).toEqual([{ path: base, format: "vmdk" }]);
+  });
+
   it("reads a 100 GiB sparse qcow2 holding little data quickly", async () => {
     const image = join(dir, "huge.qcow2");
     await qemuImg("create", "-f", "qcow2", image, "100G");
@@ -102,6 +112,8 @@ describe("qcow2 read, against qemu-img convert -O raw", () => {
     expect(buffer.every((b) => b === 0x55)).toBe(true);
     await device.close();
     expect(Date.now() - started).toBeLessThan(2000);
+    // Byte-identical to qemu-img's view, hashed over data ranges only (zeros cost nothing).
+    await expectSameContentAsQemu(image, { useExtents: true });
   });
 });
 
