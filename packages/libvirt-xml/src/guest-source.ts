@@ -79,4 +79,6 @@ export interface GuestSource {
   cmdline?: string | undefined;
   /** Video adapter model (vga, qxl, cirrus, virtio…), when there is one. */
   video?: string | undefined;
+  /** The guest OS as the metadata names it (VMX guestOS, OVF OperatingSystemSection), when it does. */
+  guestOs?: string | undefined;
 }
