@@ -134,7 +134,7 @@ const virtualBox = `<?xml version="1.0"?>
 describe("readOvf, VirtualBox flavour", () => {
   it("reads CPUs, MegaBytes memory, SATA disks, the IDE CD-ROM, the NIC and EFI firmware", () => {
     const d = parseOvf(virtualBox, { baseDir: "/exports/" });
-    expect(d.source).toMatchObject({ name: "debian12", hypervisor: "vbox", vcpus: 2, memoryBytes: 2048 * 1024 ** 2, firmware: "uefi", secureBoot: false });
+    expect(d.source).toMatchObject({ name: "debian12", guestOs: "Debian_64", hypervisor: "vbox", vcpus: 2, memoryBytes: 2048 * 1024 ** 2, firmware: "uefi", secureBoot: false });
     expect(d.source.disks).toEqual([
       { path: "/exports/debian12-disk001.vmdk", format: "vmdk", bus: "sata", targetDev: undefined, controller: 0, slot: 0 },
       { path: "/exports/debian12-disk002.vmdk", format: "vmdk", bus: "sata", targetDev: undefined, controller: 0, slot: 1 },

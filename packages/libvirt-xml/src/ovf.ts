@@ -142,6 +142,7 @@ export function parseOvf(text: string, options: ReadOvfOptions = {}): OvfDescrip
       disks,
       removables,
       nics,
+      guestOs: guestOs(firstChild(system, "OperatingSystemSection")),
     },
     files: [...files.values()],
     diskFiles,
@@ -310,6 +311,12 @@ function count(text: string | undefined, what: string, min: number, max: number)
 
 function smallNumber(text: string | undefined): number | undefined {
   return text !== undefined && /^\d{1,6}$/.test(text) ? Number(text) : undefined;
+}
+
+/** VMware's vmw:osType, else VirtualBox's vbox:OSType, else the section's description. */
+function guestOs(section: XmlElement | undefined): string | undefined {
+  if (!section) return undefined;
+  return attr(section, "osType") || textOf(firstChild(section, "OSType")) || textOf(firstChild(section, "Description")) || undefined;
 }
 
 /** VirtualBox puts its own machine settings in `<vbox:Machine>` inside the VirtualSystem. */

@@ -74,6 +74,7 @@ describe("parseVmx", () => {
 describe("readVmx", () => {
   const vm = lines(
     'displayName = "db"',
+    'guestOS = "rhel8-64"',
     'memSize = "4096"',
     'numvcpus = "4"',
     'cpuid.coresPerSocket = "2"',
@@ -137,7 +138,7 @@ describe("readVmx", () => {
 
   it("reads memory, vCPUs and topology; BIOS unless firmware = efi", () => {
     const s = readVmx(vm);
-    expect(s).toMatchObject({ name: "db", hypervisor: "vmware", memoryBytes: 4096 * 1024 ** 2, vcpus: 4, firmware: "bios", secureBoot: false });
+    expect(s).toMatchObject({ name: "db", guestOs: "rhel8-64", hypervisor: "vmware", memoryBytes: 4096 * 1024 ** 2, vcpus: 4, firmware: "bios", secureBoot: false });
     expect(s.cpu).toMatchObject({ sockets: 2, cores: 2, threads: 1 });
     expect(readVmx(lines('displayName = "x"', 'firmware = "efi"', 'uefi.secureBoot.enabled = "TRUE"'))).toMatchObject({ firmware: "uefi", secureBoot: true, memoryBytes: 32 * 1024 ** 2, vcpus: 1 });
   });

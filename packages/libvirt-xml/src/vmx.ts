@@ -167,6 +167,7 @@ export function readVmx(input: Uint8Array | string, options: ReadVmxOptions = {}
     disks: findDisks(vmx, options.baseDir),
     removables: findRemovables(vmx),
     nics: findNics(vmx),
+    guestOs: get("guestOS"),
   };
 }
 

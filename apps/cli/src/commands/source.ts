@@ -43,6 +43,7 @@ export function sourceText(source: GuestSource, format: SourceFormat): string {
     `    source name: ${source.name}`,
     `  source format: ${format}`,
     `hypervisor type: ${source.hypervisor}`,
+    `       guest OS: ${source.guestOs ?? ""}`,
     `       VM genid: ${source.genid ?? ""}`,
     `         memory: ${source.memoryBytes} (bytes)`,
     `       nr vCPUs: ${source.vcpus}`,
