@@ -379,12 +379,18 @@ export class ExtFilesystem implements Filesystem {
     this.checkOpen();
     if (!path.startsWith("/")) throw new InspectError("INSPECT_NOT_FOUND", `${path} is not an absolute path`, { path });
     let current = await this.inode(ROOT_INODE);
+    // Directories are never hard-linked, so meeting one twice on a path means a corrupt cycle.
+    const onPath = new Set<number>([current.number]);
     for (const name of path.split("/")) {
       if (name === "" || name === ".") continue;
       if (typeOfMode(current.mode) !== "directory") throw new InspectError("INSPECT_NOT_A_DIRECTORY", `a component of ${path} is not a directory`, { path });
       const child = (await this.directory(current)).get(name);
       if (child === undefined) throw new InspectError("INSPECT_NOT_FOUND", `${path} does not exist in this filesystem`, { path });
       current = await this.inode(child);
+      if (typeOfMode(current.mode) === "directory") {
+        if (onPath.has(current.number)) throw corrupt(`${path} leads back into one of its own parent directories (inode ${current.number})`);
+        onPath.add(current.number);
+      }
     }
     return current;
   }

@@ -61,3 +61,19 @@ export function memoryDevice(bytes: Uint8Array): BlockDevice {
 export function run(command: string, args: string[], input?: string): string {
   return execFileSync(command, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, PATH: `${process.env.PATH ?? ""}:/usr/sbin:/sbin` } });
 }
+
+/**
+ * A device that reads like `base` with some bytes replaced — for mutating large real images
+ * without copying them — and records the block-sized reads a clean walk makes (its metadata).
+ */
+export function patchedDevice(base: BlockDevice, patches: Map<number, number>, onRead?: (position: number, length: number) => void): BlockDevice {
+  return {
+    ...base,
+    async read(buffer, position) {
+      await base.read(buffer, position);
+      onRead?.(position, buffer.length);
+      for (const [at, value] of patches) if (at >= position && at < position + buffer.length) buffer[at - position] = value;
+    },
+    async close() {},
+  };
+}
