@@ -30,11 +30,20 @@ export function hashTree(hash: ReturnType<typeof createHash>, dir: string, filte
   walk(dir);
 }
 
-/** The hash of the zoo's own recipe: every source file of this package except tests. */
-export function recipeHash(extra: string[] = []): string {
+/**
+ * The hash of a recipe: the zoo's shared source files (this folder, tests excepted), the given
+ * files under guests/ (a guest's own recipe, so editing one guest rebuilds only that one), and
+ * any input folders outside the package.
+ */
+export function recipeHash(guestFiles: string[] = [], inputDirs: string[] = []): string {
   const hash = createHash("sha256");
-  hashTree(hash, zooSourceDir, (name) => !name.endsWith(".test.ts"));
-  for (const dir of extra) hashTree(hash, dir);
+  for (const name of readdirSync(zooSourceDir).sort()) {
+    // check.ts only reads images back; it does not shape them.
+    if (!name.endsWith(".ts") || name.endsWith(".test.ts") || name === "check.ts") continue;
+    hash.update(`${name}\0`).update(readFileSync(join(zooSourceDir, name)));
+  }
+  for (const file of [...guestFiles].sort()) hash.update(`guests/${file}\0`).update(readFileSync(join(zooSourceDir, "guests", file)));
+  for (const dir of inputDirs) hashTree(hash, dir);
   return hash.digest("hex").slice(0, 16);
 }
 
@@ -62,11 +71,6 @@ export async function cached(key: string, build: (dir: string) => Promise<void> 
     rmSync(temp, { recursive: true, force: true });
   }
   return final;
-}
-
-/** Renames `temp` to `final` for one file; identical content from a concurrent writer is fine. */
-export function publishFile(temp: string, final: string): void {
-  renameSync(temp, final);
 }
 
 export function tempName(final: string): string {

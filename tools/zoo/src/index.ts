@@ -64,7 +64,8 @@ function convert(raw: string, container: Exclude<ZooContainer, "raw">): string {
 export async function buildZooGuest(name: ZooGuestName, container: ZooContainer = "raw"): Promise<ZooGuest> {
   const recipe = recipeFor(name);
   if (!zooContainers.includes(container)) throw new ZooError("ZOO_BAD_INPUT", `unknown container '${container}': choose one of ${zooContainers.join(", ")}`);
-  const dir = await cached(`${name}-${recipeHash(recipe.inputs)}`, async (temp) => {
+  const key = `${name}-${recipeHash(["recipe.ts", "rpmdb.ts", `${name}.ts`], recipe.inputs)}`;
+  const dir = await cached(key, async (temp) => {
     await recipe.build(temp);
     rmSync(join(temp, "work"), { recursive: true, force: true });
   });

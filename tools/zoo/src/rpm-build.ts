@@ -1,6 +1,6 @@
 // Real RPM packages for the zoo, made by rpmbuild from generated spec files (one rpmbuild run for
 // the whole catalog, cached), and their installed headers, taken from a real rpm database.
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cached, recipeHash } from "./cache.js";
 import { ZooError } from "./errors.js";
@@ -86,6 +86,7 @@ export async function buildRpms(catalog: RpmPackageSpec[]): Promise<string> {
     const args = ["--quiet", "-bb", "--target", "x86_64"];
     for (const [k, v] of Object.entries(defines)) args.push("--define", `${k} ${v}`);
     run("rpmbuild", [...args, ...specFiles], { env: { SOURCE_DATE_EPOCH: "1552387267" } });
+    rmSync(top, { recursive: true, force: true });
     const made = new Set(readdirSync(dir));
     for (const p of catalog) {
       if (!made.has(rpmFileName(p))) throw new ZooError("ZOO_TOOL_FAILED", `rpmbuild did not make ${rpmFileName(p)}`);

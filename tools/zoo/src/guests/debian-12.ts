@@ -3,7 +3,7 @@
 // and a separate /boot partition on an MBR disk. No kernel is installed (the guest is for reading).
 // Package versions and the point release come from the mirror, so those facts are read from the
 // built tree with dpkg-query and recorded beside it.
-import { readdirSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync } from "node:fs";
+import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { MiB, splitTree, writeDisk } from "../disk.js";
 import type { ZooApplication, ZooExpected } from "../expected.js";
@@ -29,9 +29,8 @@ const layout = {
 function treeBytes(dir: string): number {
   let total = 0;
   for (const name of readdirSync(dir)) {
-    const st = statSync(join(dir, name), { throwIfNoEntry: false });
-    if (!st) continue; // dangling symlink
-    if (st.isDirectory() && !st.isSymbolicLink()) total += 4096 + treeBytes(join(dir, name));
+    const st = lstatSync(join(dir, name));
+    if (st.isDirectory()) total += 4096 + treeBytes(join(dir, name));
     else total += Math.ceil(st.size / 4096) * 4096;
   }
   return total;
