@@ -202,3 +202,14 @@ describe("leapp source --libvirt-xml", () => {
     expect((JSON.parse(r.out) as { libvirtXml: string }).libvirtXml).toContain("<name>xen-guest</name>");
   });
 });
+
+describe.skipIf(!haveCorpus)("the built leapp binary", () => {
+  it("prints the same facts for a corpus VMX as the in-process run", async () => {
+    const binary = fileURLToPath(new URL("../../dist/cli.js", import.meta.url));
+    if (!existsSync(binary)) throw new Error(`${binary} is missing: run 'pnpm build' first`);
+    const input = join(corpus, "test-i-vmx-7.vmx");
+    const out = execFileSync(process.execPath, [binary, "source", input, "--json"], { encoding: "utf8" });
+    expect(JSON.parse(out)).toEqual(await factsOf(input));
+    expect(compareFacts(parsePrintSource(readFileSync(join(corpus, "test-i-vmx-7.expected"), "utf8")), JSON.parse(out) as SourceFacts).mismatches).toEqual([]);
+  });
+});
