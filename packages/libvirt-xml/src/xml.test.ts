@@ -47,6 +47,18 @@ describe("parseXml: hostile input", () => {
     rejectsFast("<a>fish & chips</a>", "LIBVIRT_XML_MALFORMED");
     rejectsFast("<a>&#0;</a>", "LIBVIRT_XML_MALFORMED");
     rejectsFast("\u0000\u0001binary junk", "LIBVIRT_XML_MALFORMED");
+    rejectsFast("<a b='1'c='2'/>", "LIBVIRT_XML_MALFORMED");
+    rejectsFast("<a b=1/>", "LIBVIRT_XML_MALFORMED");
+    rejectsFast("<a b='<'/>", "LIBVIRT_XML_MALFORMED");
+    rejectsFast("text<a/>", "LIBVIRT_XML_MALFORMED");
+    rejectsFast("<a/>trailing", "LIBVIRT_XML_MALFORMED");
+    rejectsFast("<a><![CDATA[x</a>", "LIBVIRT_XML_MALFORMED");
+    rejectsFast("<a><!-- x</a>", "LIBVIRT_XML_MALFORMED");
+    rejectsFast("<a>< b/></a>", "LIBVIRT_XML_MALFORMED");
+    rejectsFast("<a></b>", "LIBVIRT_XML_MALFORMED");
+    rejectsFast("<a>", "LIBVIRT_XML_MALFORMED");
+    rejectsFast("<a/><?xml version='1.0'?>", "LIBVIRT_XML_MALFORMED");
+    rejectsFast("<a><!ELEMENT a ANY></a>", "LIBVIRT_XML_MALFORMED");
   });
 
   it("size limits: document, attribute, depth, node count", () => {
@@ -63,6 +75,19 @@ describe("parseXml: lossless tree", () => {
     expect(attr(doc.root, "x")).toBe(`<AB"'`);
     expect(textOf(doc.root)).toBe("&>\u{1F600}");
     expect(parseXml(serializeXml(doc)).root).toEqual(doc.root);
+  });
+
+  it("keeps processing instructions and normalizes line ends and attribute whitespace as XML says", () => {
+    const doc = parseXml(`<?xml version="1.0" encoding="UTF-8"?>\r\n<?xml-stylesheet href="a.xsl"?>\r\n<a b="x\ty\nz" c="&#10;">l1\r\nl2<?pi some data?></a>`);
+    expect(doc.children.map((n) => (n.type === "pi" ? `${n.name}|${n.data}` : n.type))).toEqual([
+      'xml|version="1.0" encoding="UTF-8"',
+      'xml-stylesheet|href="a.xsl"',
+      "element",
+    ]);
+    expect(attr(doc.root, "b")).toBe("x y z");
+    expect(attr(doc.root, "c")).toBe("\n");
+    expect(textOf(doc.root)).toBe("l1\nl2");
+    expect(serializeXml(doc)).toBe(`<?xml version="1.0" encoding="UTF-8"?>\n<?xml-stylesheet href="a.xsl"?>\n<a b='x y z' c='&#10;'>l1\nl2<?pi some data?></a>\n`);
   });
 
   it("finds children and attributes by local name, ignoring prefixes", () => {
