@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import fc from "fast-check";
 import { pack } from "tar-stream";
 import { afterAll, describe, expect, it } from "vitest";
 import { LibvirtXmlError } from "./errors.js";
@@ -80,5 +81,29 @@ describe("readSource", () => {
     expect(detectFormat(Buffer.from('displayName = "x"\nguestOS = "other"\n'))).toBe("vmx");
     expect(detectFormat(Buffer.from("name = 'x'\nbuilder = 'hvm'\n"))).toBe("xen");
     expect(detectFormat(Buffer.from("name = 'x'\n"))).toBeUndefined();
+  });
+});
+
+describe("readSourceBytes fuzzing", () => {
+  // Whatever the bytes, the answer is a source or a typed error, whichever reader detection picks.
+  function outcome(bytes: Uint8Array): void {
+    try {
+      expect(typeof readSourceBytes(bytes).source.name).toBe("string");
+    } catch (err) {
+      if (!(err instanceof LibvirtXmlError)) throw err;
+    }
+  }
+
+  it("random bytes and spliced formats", () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (b) => outcome(b)), { numRuns: 800 });
+    const seeds = [domain, ovf, vmx, xen];
+    fc.assert(
+      fc.property(fc.nat({ max: 3 }), fc.nat({ max: 3 }), fc.nat(), fc.nat(), (a, b, i, j) => {
+        const x = seeds[a]!;
+        const y = seeds[b]!;
+        outcome(Buffer.from(x.slice(0, i % (x.length + 1)) + y.slice(j % (y.length + 1))));
+      }),
+      { numRuns: 800 },
+    );
   });
 });
