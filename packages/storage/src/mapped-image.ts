@@ -126,8 +126,11 @@ export interface MappedImageOptions {
   file: ImageFile;
   /** Where block `index` lives; may load tables lazily. */
   locate(index: number): BlockLocation | Promise<BlockLocation>;
-  /** Reads compressed blocks, each into its `target` (exactly `blockSize` bytes). */
-  readCompressed?(blocks: { fileOffset: number; target: Uint8Array }[]): Promise<void>;
+  /**
+   * Reads compressed blocks, each into its `target` (exactly `blockSize` bytes); `partial` marks
+   * a block only part of which was asked for (its `target` is a fresh buffer the reader may keep).
+   */
+  readCompressed?(blocks: { fileOffset: number; target: Uint8Array; partial: boolean }[]): Promise<void>;
   /**
    * Where unallocated blocks read from (a parent disk, at `offset` plus the position in this
    * device); zeros when absent. The caller owns the parent and closes it.
@@ -160,7 +163,7 @@ export function mappedImage(options: MappedImageOptions): BlockDevice {
       assertOpen();
       checkRange(size, position, buffer.length);
       const pending: Promise<void>[] = [];
-      const compressed: { fileOffset: number; target: Uint8Array }[] = [];
+      const compressed: { fileOffset: number; target: Uint8Array; partial: boolean }[] = [];
       const partials: { whole: Uint8Array; within: number; target: Uint8Array }[] = [];
       // A run of blocks whose data follow each other in the file, read with one call.
       let run: { fileOffset: number; start: number; end: number } | undefined;
@@ -188,10 +191,10 @@ export function mappedImage(options: MappedImageOptions): BlockDevice {
           const target = buffer.subarray(done, done + length);
           if (location.kind === "compressed") {
             if (!options.readCompressed) throw new StorageError("STORAGE_CORRUPT", `${file.path}: unexpected compressed block`, { path: file.path });
-            if (length === blockSize) compressed.push({ fileOffset: location.fileOffset, target });
+            if (length === blockSize) compressed.push({ fileOffset: location.fileOffset, target, partial: false });
             else {
               const whole = new Uint8Array(blockSize);
-              compressed.push({ fileOffset: location.fileOffset, target: whole });
+              compressed.push({ fileOffset: location.fileOffset, target: whole, partial: true });
               partials.push({ whole, within, target });
             }
           } else if (location.kind === "unallocated" && backing) {
