@@ -223,6 +223,16 @@ describe("hostile OVF", () => {
   });
 });
 
+describe("bounded work on hostile OVF", () => {
+  it("rejects deep nesting, node floods and oversized documents quickly", () => {
+    const started = Date.now();
+    expect(codeOf(() => readOvf(`<Envelope>${"<a>".repeat(5000)}${"</a>".repeat(5000)}</Envelope>`))).toBe("LIBVIRT_XML_TOO_LARGE");
+    expect(codeOf(() => readOvf(`<Envelope>${"<b/>".repeat(600_000)}</Envelope>`))).toBe("LIBVIRT_XML_TOO_LARGE");
+    expect(codeOf(() => readOvf(`<Envelope>${" ".repeat(17 * 1024 * 1024)}</Envelope>`))).toBe("LIBVIRT_XML_TOO_LARGE");
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+});
+
 function outcome(text: string): void {
   try {
     const s = readOvf(text);
