@@ -1,6 +1,6 @@
 // Reading a built guest back with the real tools: what the zoo's tests (and anyone doubting a
 // fixture) use to prove an image is what its recipe says.
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync, writeSync } from "node:fs";
 import { getPackages, getPackagesSqlite } from "@snyk/rpm-parser";
 import type { ZooApplication } from "./expected.js";
 import { byNameVersionRelease } from "./nevra.js";
@@ -76,10 +76,46 @@ export async function withLoopDevice<T>(file: string, offset: number, length: nu
   }
 }
 
-/** A report of the real lvm2 tools (pvs, vgs, lvs) run on one device only, as JSON rows. */
-export function lvmReport(tool: "pvs" | "vgs" | "lvs", device: string, fields: string, extra: string[] = []): Array<Record<string, string>> {
-  const out = runText(tool, ["--devices", device, "--readonly", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", fields, ...extra]);
+/** A report of the real lvm2 tools (pvs, vgs, lvs) run on the given devices only, as JSON rows. */
+export function lvmReport(tool: "pvs" | "vgs" | "lvs", devices: string[], fields: string, extra: string[] = []): Array<Record<string, string>> {
+  const out = runText(tool, ["--devices", devices.join(","), "--readonly", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", fields, ...extra]);
   const report = (JSON.parse(out) as { report: Array<Record<string, Array<Record<string, string>>>> }).report[0] ?? {};
   const rows = Object.values(report)[0];
   return rows ?? [];
+}
+
+/**
+ * Copies an LV out of its PVs into one image file, following `lvs --segments -o
+ * seg_start_pe,stripe_size,seg_pe_ranges` rows (in LV order): linear and striped segments.
+ */
+export function assembleLv(segments: Array<Record<string, string>>, extentSize: number, out: string): void {
+  const fd = openSync(out, "w");
+  try {
+    let lvOffset = 0;
+    for (const seg of segments) {
+      const ranges = (seg.seg_pe_ranges ?? "").split(" ").map((r) => {
+        const m = /^(.*):(\d+)-(\d+)$/.exec(r);
+        if (!m) throw new Error(`cannot read the PE range '${r}'`);
+        return { device: m[1]!, first: Number(m[2]), last: Number(m[3]) };
+      });
+      const peStart = Number(seg.pe_start);
+      const chunk = ranges.length === 1 ? extentSize : Number(seg.stripe_size);
+      const segBytes = ranges.reduce((n, r) => n + (r.last - r.first + 1) * extentSize, 0);
+      const buf = Buffer.alloc(chunk);
+      for (let k = 0; k * chunk < segBytes; k++) {
+        const range = ranges[k % ranges.length]!;
+        const row = Math.floor(k / ranges.length);
+        const src = openSync(range.device, "r");
+        try {
+          const n = readSync(src, buf, 0, chunk, peStart + range.first * extentSize + row * chunk);
+          writeSync(fd, buf, 0, n, lvOffset + k * chunk);
+        } finally {
+          closeSync(src);
+        }
+      }
+      lvOffset += segBytes;
+    }
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -1,35 +1,14 @@
-import { closeSync, mkdtempSync, openSync, readFileSync, readlinkSync, readSync, rmSync, writeSync } from "node:fs";
+import { mkdtempSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildZooGuest } from "./index.js";
-import { extractPartition, lvmReport, nevraOf, readPartitionTable, rpmParserPackages, rpmQueryPackages, withLoopDevice } from "./check.js";
+import { assembleLv, extractPartition, lvmReport, nevraOf, readPartitionTable, rpmParserPackages, rpmQueryPackages, withLoopDevice } from "./check.js";
 import { run, runText } from "./run.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "zoo-el7-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 const MiB = 1024 * 1024;
-
-/** Copies the LV's extents, as `lvs --segments` reports them, out of the PV into one image file. */
-function assembleLv(pvFile: string, pvOffset: number, peStart: number, extentSize: number, segments: Array<Record<string, string>>, out: string): void {
-  const fd = openSync(out, "w");
-  const src = openSync(pvFile, "r");
-  const buf = Buffer.alloc(extentSize);
-  try {
-    let lvExtent = 0;
-    for (const seg of segments) {
-      const m = /:(\d+)-(\d+)$/.exec(seg.seg_pe_ranges ?? "");
-      expect(m, `segment ranges '${seg.seg_pe_ranges}'`).not.toBeNull();
-      for (let pe = Number(m![1]); pe <= Number(m![2]); pe++, lvExtent++) {
-        const n = readSync(src, buf, 0, extentSize, pvOffset + peStart + pe * extentSize);
-        writeSync(fd, buf, 0, n, lvExtent * extentSize);
-      }
-    }
-  } finally {
-    closeSync(fd);
-    closeSync(src);
-  }
-}
 
 describe("zoo guest el7-vmware", () => {
   it("has an MBR with /boot ext4 and an LVM PV that the real pvs, vgs and lvs read", async () => {
@@ -37,39 +16,53 @@ describe("zoo guest el7-vmware", () => {
     const disk = guest.disks[0]!;
     const table = readPartitionTable(disk);
     expect(table.label).toBe("dos");
-    expect(table.partitions.map((p) => p.type)).toEqual(["83", "8e"]);
+    expect(table.partitions.map((p) => p.type)).toEqual(["83", "8e", "8e"]);
     const boot = join(scratch, "boot.ext4");
     extractPartition(disk, table.partitions[0]!, boot);
     run("e2fsck", ["-fn", boot]);
-    expect(runText("blkid", ["-o", "value", "-s", "UUID", boot]).trim()).toBe(guest.expected.mountpoints["/boot"] === "/dev/sda1" ? guest.expected.filesystems.find((f) => f.device === "/dev/sda1")!.uuid : "");
+    expect(guest.expected.mountpoints["/boot"]).toBe("/dev/sda1");
+    expect(runText("blkid", ["-o", "value", "-s", "UUID", boot]).trim()).toBe(guest.expected.filesystems.find((f) => f.device === "/dev/sda1")!.uuid);
 
-    const pvPart = table.partitions[1]!;
-    await withLoopDevice(disk, pvPart.start * 512, pvPart.size * 512, (dev) => {
-      const pvs = lvmReport("pvs", dev, "pv_name,vg_name,pv_size,pv_pe_count,pv_pe_alloc_count,pe_start");
-      expect(pvs).toEqual([{ pv_name: dev, vg_name: "centos", pv_size: String(356 * MiB), pv_pe_count: "89", pv_pe_alloc_count: "88", pe_start: String(MiB) }]);
-      const vgs = lvmReport("vgs", dev, "vg_name,vg_extent_size,lv_count,pv_count,vg_seqno");
-      expect(vgs).toEqual([{ vg_name: "centos", vg_extent_size: String(4 * MiB), lv_count: "2", pv_count: "1", vg_seqno: "4" }]);
-      const lvs = lvmReport("lvs", dev, "lv_name,lv_size,seg_count");
-      expect(lvs).toEqual([
-        { lv_name: "root", lv_size: String(320 * MiB), seg_count: "2" },
-        { lv_name: "swap", lv_size: String(32 * MiB), seg_count: "1" },
-      ]);
-      const segs = lvmReport("lvs", dev, "lv_name,seg_start_pe,seg_pe_ranges", ["--segments"]);
-      expect(segs.map((s) => `${s.lv_name} ${s.seg_start_pe} ${s.seg_pe_ranges?.replace(dev, "PV")}`)).toEqual(["root 0 PV:0-39", "root 40 PV:48-87", "swap 0 PV:40-47"]);
+    const [, pv0, pv1] = table.partitions;
+    await withLoopDevice(disk, pv0!.start * 512, pv0!.size * 512, (dev0) =>
+      withLoopDevice(disk, pv1!.start * 512, pv1!.size * 512, (dev1) => {
+        const devs = [dev0, dev1];
+        const pvs = lvmReport("pvs", devs, "pv_name,vg_name,pv_size,pv_pe_count,pv_pe_alloc_count,pe_start");
+        expect(pvs).toEqual([
+          { pv_name: dev0, vg_name: "centos", pv_size: String(376 * MiB), pv_pe_count: "94", pv_pe_alloc_count: "92", pe_start: String(MiB) },
+          { pv_name: dev1, vg_name: "centos", pv_size: String(20 * MiB), pv_pe_count: "5", pv_pe_alloc_count: "4", pe_start: String(MiB) },
+        ]);
+        const vg = guest.expected.volumeGroups[0]!;
+        const vgs = lvmReport("vgs", devs, "vg_name,vg_extent_size,lv_count,pv_count,vg_seqno");
+        expect(vgs).toEqual([{ vg_name: vg.name, vg_extent_size: String(vg.extentSize), lv_count: "3", pv_count: "2", vg_seqno: "4" }]);
+        const lvs = lvmReport("lvs", devs, "lv_name,lv_size,seg_count");
+        expect(lvs.sort((a, b) => (a.lv_name! < b.lv_name! ? -1 : 1))).toEqual(
+          [...vg.lvs].sort((a, b) => (a.name < b.name ? -1 : 1)).map((l) => ({ lv_name: l.name, lv_size: String(l.size), seg_count: String(l.segments) })),
+        );
+        const segs = lvmReport("lvs", devs, "lv_name,segtype,stripes,stripe_size,seg_start_pe,seg_pe_ranges", ["--segments"]);
+        const named = (s: Record<string, string>): string => `${s.lv_name} ${s.segtype} ${s.stripes} ${s.seg_pe_ranges?.replaceAll(dev0, "PV0").replaceAll(dev1, "PV1")}`;
+        expect(segs.map(named).sort()).toEqual(["home striped 2 PV0:88-91 PV1:0-3", "root linear 1 PV0:0-39", "root linear 1 PV0:48-87", "swap linear 1 PV0:40-47"]);
+        expect(segs.find((s) => s.lv_name === "home")?.stripe_size).toBe(String(64 * 1024));
 
-      const rootLv = join(scratch, "root.xfs");
-      assembleLv(disk, pvPart.start * 512, MiB, 4 * MiB, segs.filter((s) => s.lv_name === "root"), rootLv);
-      run("xfs_repair", ["-n", "-f", rootLv]);
-      const fs = guest.expected.filesystems.find((f) => f.device === "/dev/centos/root")!;
-      expect(runText("blkid", ["-o", "value", "-s", "TYPE", rootLv]).trim()).toBe("xfs");
-      expect(runText("blkid", ["-o", "value", "-s", "UUID", rootLv]).trim()).toBe(fs.uuid);
-      // The files inspection reads are inside the XFS, reachable through its directories.
-      const release = runText("xfs_db", ["-r", "-c", "ls /etc", rootLv]);
-      expect(release).toContain("centos-release");
-      const swapLv = join(scratch, "swap");
-      assembleLv(disk, pvPart.start * 512, MiB, 4 * MiB, segs.filter((s) => s.lv_name === "swap"), swapLv);
-      expect(runText("blkid", ["-o", "value", "-s", "TYPE", swapLv]).trim()).toBe("swap");
-    });
+        // Read each LV back through the real tool's segment map and check its filesystem.
+        const lvImage = (name: string): string => {
+          const file = join(scratch, name);
+          assembleLv(segs.filter((s) => s.lv_name === name).map((s) => ({ ...s, pe_start: String(MiB) })), vg.extentSize, file);
+          return file;
+        };
+        const fsOf = (device: string): { uuid: string; type: string } => guest.expected.filesystems.find((f) => f.device === device)!;
+        const rootLv = lvImage("root");
+        run("xfs_repair", ["-n", "-f", rootLv]);
+        expect(runText("blkid", ["-o", "value", "-s", "UUID", rootLv]).trim()).toBe(fsOf("/dev/centos/root").uuid);
+        // The files inspection reads are inside the XFS, reachable through its directories.
+        expect(runText("xfs_db", ["-r", "-c", "ls /etc", rootLv])).toContain("centos-release");
+        const homeLv = lvImage("home");
+        run("e2fsck", ["-fn", homeLv]);
+        expect(runText("blkid", ["-o", "value", "-s", "UUID", homeLv]).trim()).toBe(fsOf("/dev/centos/home").uuid);
+        expect(runText("debugfs", ["-R", "cat /admin/deploy/README", homeLv])).toContain("app02");
+        expect(runText("blkid", ["-o", "value", "-s", "TYPE", lvImage("swap")]).trim()).toBe("swap");
+      }),
+    );
   });
 
   it("holds a BDB rpmdb with open-vm-tools and two kernels that rpm and @snyk/rpm-parser read", async () => {

@@ -16,6 +16,28 @@ export interface ZooFilesystem {
   label: string;
 }
 
+/** A logical volume of a VG, as `lvs` reports it. */
+export interface ZooLogicalVolume {
+  name: string;
+  /** libguestfs name: /dev/VG/LV. */
+  device: string;
+  /** Bytes. */
+  size: number;
+  segments: number;
+  /** "linear" when every segment has one stripe. */
+  layout: "linear" | "striped";
+}
+
+/** An LVM2 volume group on the guest's disks. */
+export interface ZooVolumeGroup {
+  name: string;
+  /** PV devices, libguestfs names (/dev/sda2). */
+  pvs: string[];
+  /** Bytes per extent. */
+  extentSize: number;
+  lvs: ZooLogicalVolume[];
+}
+
 /** An installed package, as the package database holds it. */
 export interface ZooApplication {
   name: string;
@@ -83,6 +105,8 @@ export interface ZooExpected {
   root: string;
   /** fstab mountpoint → device (libguestfs names, swap and pseudo filesystems left out). */
   mountpoints: Record<string, string>;
+  /** LVM2 volume groups (none on most guests). */
+  volumeGroups: ZooVolumeGroup[];
   /** Every filesystem, sorted by device name. */
   filesystems: ZooFilesystem[];
   /** Every installed package, sorted by name. */

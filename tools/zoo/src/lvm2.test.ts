@@ -64,6 +64,20 @@ describe("pvHeaderArea", () => {
     ]);
   });
 
+  it("maps a striped LV chunk by chunk, round-robin over its stripes", () => {
+    const home = vg.lvs.find((l) => l.name === "home")!;
+    const runs = lvExtents(vg, home);
+    const chunk = 64 * 1024;
+    expect(runs).toHaveLength(lvSize(vg, home) / chunk);
+    const pv1 = vg.pvs[1]!;
+    expect(runs.slice(0, 3).map((r) => [r.pv.key, r.lvOffset, r.pvOffset])).toEqual([
+      ["pv0", 0, pv.peStart + 88 * vg.extentSize],
+      ["pv1", chunk, pv1.peStart],
+      ["pv0", 2 * chunk, pv.peStart + 88 * vg.extentSize + chunk],
+    ]);
+    expect(vgMetadataText(vg)).toContain('stripe_count = 2\nstripe_size = 128\n\nstripes = [\n"pv0", 88,\n"pv1", 0\n]');
+  });
+
   it("refuses ids that are not lvm2 ids", () => {
     expect(() => formatLvmId("short")).toThrow(/32-character/);
     expect(() => formatLvmId("x".repeat(31) + "/")).toThrow(/32-character/);

@@ -87,15 +87,34 @@ export function peCount(vg: VolumeGroup, pv: PhysicalVolume): number {
   return Math.floor((pv.size - pv.peStart) / vg.extentSize);
 }
 
-/** Byte ranges on the PVs of an LV's logical byte range, segment by segment, in order. */
+/**
+ * Where an LV's bytes live: runs of `length` bytes at `lvOffset` in the LV and `pvOffset` on `pv`.
+ * Linear segments give one run each; striped ones one run per stripe chunk, round-robin over
+ * their stripes (chunk k goes to stripe k mod n, row k div n).
+ */
 export function lvExtents(vg: VolumeGroup, lv: LogicalVolume): Array<{ pv: PhysicalVolume; lvOffset: number; pvOffset: number; length: number }> {
   const out: Array<{ pv: PhysicalVolume; lvOffset: number; pvOffset: number; length: number }> = [];
+  const pvOf = (key: string): PhysicalVolume => {
+    const pv = vg.pvs.find((p) => p.key === key);
+    if (!pv) throw new ZooError("ZOO_BAD_INPUT", `${lv.name}: no PV ${key}`);
+    return pv;
+  };
   for (const seg of lv.segments) {
-    if (seg.stripes.length !== 1) throw new ZooError("ZOO_BAD_INPUT", `${lv.name}: only linear segments can be filled by the zoo`);
-    const stripe = seg.stripes[0]!;
-    const pv = vg.pvs.find((p) => p.key === stripe.pv);
-    if (!pv) throw new ZooError("ZOO_BAD_INPUT", `${lv.name}: no PV ${stripe.pv}`);
-    out.push({ pv, lvOffset: seg.startExtent * vg.extentSize, pvOffset: pv.peStart + stripe.startExtent * vg.extentSize, length: seg.extentCount * vg.extentSize });
+    const segStart = seg.startExtent * vg.extentSize;
+    const segBytes = seg.extentCount * vg.extentSize;
+    const n = seg.stripes.length;
+    if (n === 1) {
+      const stripe = seg.stripes[0]!;
+      out.push({ pv: pvOf(stripe.pv), lvOffset: segStart, pvOffset: pvOf(stripe.pv).peStart + stripe.startExtent * vg.extentSize, length: segBytes });
+      continue;
+    }
+    const chunk = (seg.stripeSize ?? 128) * SECTOR;
+    if (n === 0 || seg.extentCount % n !== 0 || vg.extentSize % chunk !== 0) throw new ZooError("ZOO_BAD_INPUT", `${lv.name}: a striped segment needs extents divisible by its ${n} stripes and chunks dividing the extent size`);
+    for (let k = 0; k * chunk < segBytes; k++) {
+      const stripe = seg.stripes[k % n]!;
+      const row = Math.floor(k / n);
+      out.push({ pv: pvOf(stripe.pv), lvOffset: segStart + k * chunk, pvOffset: pvOf(stripe.pv).peStart + stripe.startExtent * vg.extentSize + row * chunk, length: chunk });
+    }
   }
   return out;
 }

@@ -143,6 +143,7 @@ const expected: ZooExpected = {
   osinfo: "debian12",
   root: "/dev/sda2",
   mountpoints: { "/": "/dev/sda2", "/boot": "/dev/sda1" },
+  volumeGroups: [],
   filesystems: [
     { device: "/dev/sda1", type: "ext4", uuid: layout.bootUuid, label: "" },
     { device: "/dev/sda2", type: "ext4", uuid: layout.rootUuid, label: "" },

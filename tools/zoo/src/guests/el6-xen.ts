@@ -83,6 +83,7 @@ export const el6Xen: GuestRecipe = {
     osinfo: "centos6.10",
     root: "/dev/sda1",
     mountpoints: { "/": "/dev/sda1" },
+    volumeGroups: [],
     filesystems: [
       { device: "/dev/sda1", type: "ext4", uuid: layout.rootUuid, label: "" },
       { device: "/dev/sda2", type: "swap", uuid: layout.swapUuid, label: "" },

@@ -1,12 +1,13 @@
 // el7-vmware: a CentOS 7.9 application server as VMware ran it — open-vm-tools, systemd, grub2 —
 // installed the anaconda default way: MBR, /boot ext4 on sda1, LVM PV on sda2 with VG "centos"
-// holding "root" (XFS, in two segments around "swap", as after an lvextend) and "swap".
-import { chmodSync, mkdirSync } from "node:fs";
+// holding "root" (XFS, in two segments around "swap", as after an lvextend) and "swap"; a later
+// second PV on sda3 and an ext4 "home" LV striped over both PVs.
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { MiB, splitTree, writeDisk, type PartitionPlan } from "../disk.js";
 import { elfExecutableX8664 } from "../elf.js";
 import { makeExt4, makeSwap, makeXfs } from "../filesystems.js";
-import { lvExtents, lvSize, pvHeaderArea, type VolumeGroup } from "../lvm2.js";
+import { lvExtents, lvSize, pvHeaderArea, type LogicalVolume, type VolumeGroup } from "../lvm2.js";
 import { el7Packages } from "../rpm-catalog.js";
 import { guestSymlink, lines, mkGuestDirs, writeGuestFile } from "../tree.js";
 import { rpmApplications, type GuestRecipe } from "./recipe.js";
@@ -18,8 +19,11 @@ const layout = {
   bootStart: 1 * MiB,
   bootSize: 64 * MiB,
   pvStart: 65 * MiB,
-  pvSize: 360 * MiB,
-  diskSize: 426 * MiB,
+  pvSize: 380 * MiB,
+  pv2Start: 445 * MiB,
+  pv2Size: 24 * MiB,
+  diskSize: 470 * MiB,
+  homeUuid: "61f0b3d8-2c7a-4e95-b1d6-8a4c0e2f7b39",
   bootUuid: "5b6e1f0c-2a7d-4c38-9e41-8d0f3a6b2c57",
   rootUuid: "9f2d7c61-0b3e-4a5f-8c12-e4d7a9b1f036",
   swapUuid: "c4a1e8f2-6d3b-47a9-b0e5-2f8c1d7a9e64",
@@ -32,7 +36,10 @@ export const el7VolumeGroup: VolumeGroup = {
   extentSize: extent,
   creationHost: "localhost.localdomain",
   creationTime: 1605021357,
-  pvs: [{ key: "pv0", id: "Jk2LmN4pQr6StUv8WxYz0AbCd2EfGh4I", device: "/dev/sda2", size: layout.pvSize, peStart: 1 * MiB }],
+  pvs: [
+    { key: "pv0", id: "Jk2LmN4pQr6StUv8WxYz0AbCd2EfGh4I", device: "/dev/sda2", size: layout.pvSize, peStart: 1 * MiB },
+    { key: "pv1", id: "Pq3RsT5uVw7XyZ9aBc1DeF3gHi5JkL7m", device: "/dev/sda3", size: layout.pv2Size, peStart: 1 * MiB },
+  ],
   lvs: [
     {
       name: "root",
@@ -43,6 +50,12 @@ export const el7VolumeGroup: VolumeGroup = {
       ],
     },
     { name: "swap", id: "Sw2Ap4Lv6Xy8Za0Bc2De4Fg6Hi8Jk0Lm", segments: [{ startExtent: 0, extentCount: 8, stripes: [{ pv: "pv0", startExtent: 40 }] }] },
+    // Added later on a second PV, striped over both (lvcreate -i 2 -I 64k).
+    {
+      name: "home",
+      id: "Hm4Ab6Cd8Ef0Gh2Ij4Kl6Mn8Op0Qr2St",
+      segments: [{ startExtent: 0, extentCount: 8, stripes: [{ pv: "pv0", startExtent: 88 }, { pv: "pv1", startExtent: 0 }], stripeSize: 128 }],
+    },
   ],
 };
 
@@ -92,7 +105,7 @@ function grubenv(savedEntry: string): string {
 }
 
 function writeTree(root: string): void {
-  mkGuestDirs(root, ["/boot/grub2", "/dev", "/proc", "/sys", "/run", "/home", "/mnt", "/media", "/opt", "/srv", "/root", "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/lib64", "/usr/libexec", "/var/log/httpd", "/var/lib/mysql", "/var/www/html", "/etc/sysconfig/network-scripts"]);
+  mkGuestDirs(root, ["/boot/grub2", "/dev", "/proc", "/sys", "/run", "/mnt", "/media", "/opt", "/srv", "/root", "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/lib64", "/usr/libexec", "/var/log/httpd", "/var/lib/mysql", "/var/www/html", "/etc/sysconfig/network-scripts"]);
   mkGuestDirs(root, ["/tmp", "/var/tmp"], 0o1777);
   chmodSync(join(root, "root"), 0o550);
   // CentOS 7 merged /bin, /sbin, /lib, /lib64 into /usr.
@@ -120,6 +133,7 @@ function writeTree(root: string): void {
     "/dev/mapper/centos-root /                       xfs     defaults        0 0",
     `UUID=${layout.bootUuid} /boot                   ext4    defaults        1 2`,
     "/dev/mapper/centos-swap swap                    swap    defaults        0 0",
+    "/dev/mapper/centos-home /home                   ext4    defaults        1 2",
   ));
   writeGuestFile(root, "/etc/sysconfig/network", "# Created by anaconda\n");
   writeGuestFile(root, "/etc/sysconfig/network-scripts/ifcfg-ens192", lines(
@@ -168,6 +182,8 @@ function writeTree(root: string): void {
   writeGuestFile(root, "/var/www/html/index.html", "<h1>app02</h1>\n");
   writeGuestFile(root, "/etc/passwd", lines("root:x:0:0:root:/root:/bin/bash", "apache:x:48:48:Apache:/usr/share/httpd:/sbin/nologin", "mysql:x:27:27:MariaDB Server:/var/lib/mysql:/sbin/nologin", "sshd:x:74:74:Privilege-separated SSH:/var/empty/sshd:/sbin/nologin"));
   writeGuestFile(root, "/etc/selinux/config", lines("SELINUX=enforcing", "SELINUXTYPE=targeted"));
+  writeGuestFile(root, "/home/admin/.bashrc", lines("# .bashrc", "[ -f /etc/bashrc ] && . /etc/bashrc"));
+  writeGuestFile(root, "/home/admin/deploy/README", "Deployment notes for app02.\n");
 }
 
 async function build(dir: string): Promise<void> {
@@ -178,23 +194,29 @@ async function build(dir: string): Promise<void> {
   writeTree(root);
   await writeRpmdbBdb(root, el7Packages, work);
 
-  const { dirs, restore } = splitTree(root, ["/", "/boot"], join(work, "split"));
+  const { dirs, restore } = splitTree(root, ["/", "/boot", "/home"], join(work, "split"));
   const bootFs = join(work, "boot.ext4");
   makeExt4(bootFs, layout.bootSize, dirs.get("/boot")!, { uuid: layout.bootUuid, label: "", features: "^metadata_csum,^64bit,^orphan_file,^metadata_csum_seed" });
   const vg = el7VolumeGroup;
-  const [rootLv, swapLv] = vg.lvs as [typeof vg.lvs[0], typeof vg.lvs[0]];
+  const lv = (name: string): LogicalVolume => vg.lvs.find((l) => l.name === name)!;
   const rootFs = join(work, "root.xfs");
   // CentOS 7's xfsprogs 4.5: v5 (crc) filesystems, none of the later features.
-  makeXfs(rootFs, lvSize(vg, rootLv), dirs.get("/")!, { uuid: layout.rootUuid, label: "", extra: ["-m", "crc=1,finobt=0,reflink=0,rmapbt=0,bigtime=0,inobtcount=0", "-i", "sparse=0"] }, work);
+  makeXfs(rootFs, lvSize(vg, lv("root")), dirs.get("/")!, { uuid: layout.rootUuid, label: "", extra: ["-m", "crc=1,finobt=0,reflink=0,rmapbt=0,bigtime=0,inobtcount=0", "-i", "sparse=0"] }, work);
+  const homeFs = join(work, "home.ext4");
+  makeExt4(homeFs, lvSize(vg, lv("home")), dirs.get("/home")!, { uuid: layout.homeUuid, label: "", features: "^metadata_csum,^64bit,^orphan_file,^metadata_csum_seed" });
   restore();
   const swap = join(work, "swap");
-  makeSwap(swap, lvSize(vg, swapLv), { uuid: layout.swapUuid, label: "" });
-  const pv = vg.pvs[0]!;
-  const header = join(work, "pv-header");
-  writeGuestFile(work, "/pv-header", pvHeaderArea(vg, pv));
-  const pieces: NonNullable<PartitionPlan["pieces"]> = [{ file: header, fileOffset: 0, length: pv.peStart, offset: 0 }];
-  for (const [lv, image] of [[rootLv, rootFs], [swapLv, swap]] as const) {
-    for (const e of lvExtents(vg, lv)) pieces.push({ file: image, fileOffset: e.lvOffset, length: e.length, offset: e.pvOffset });
+  makeSwap(swap, lvSize(vg, lv("swap")), { uuid: layout.swapUuid, label: "" });
+
+  // Each PV: its label and metadata area, then the extents of the LVs that live on it.
+  const pieces = new Map<string, NonNullable<PartitionPlan["pieces"]>>();
+  for (const pv of vg.pvs) {
+    const header = join(work, `${pv.key}-header`);
+    writeFileSync(header, pvHeaderArea(vg, pv));
+    pieces.set(pv.key, [{ file: header, fileOffset: 0, length: pv.peStart, offset: 0 }]);
+  }
+  for (const [name, image] of [["root", rootFs], ["swap", swap], ["home", homeFs]] as const) {
+    for (const e of lvExtents(vg, lv(name))) pieces.get(e.pv.key)!.push({ file: image, fileOffset: e.lvOffset, length: e.length, offset: e.pvOffset });
   }
   writeDisk(join(dir, "disk1.raw"), {
     label: "dos",
@@ -202,7 +224,8 @@ async function build(dir: string): Promise<void> {
     size: layout.diskSize,
     partitions: [
       { start: layout.bootStart, size: layout.bootSize, type: "83", bootable: true, content: bootFs },
-      { start: layout.pvStart, size: layout.pvSize, type: "8e", pieces },
+      { start: layout.pvStart, size: layout.pvSize, type: "8e", pieces: pieces.get("pv0")! },
+      { start: layout.pv2Start, size: layout.pv2Size, type: "8e", pieces: pieces.get("pv1")! },
     ],
   });
 }
@@ -226,8 +249,21 @@ export const el7Vmware: GuestRecipe = {
     packageManagement: "yum",
     osinfo: "centos7.0",
     root: "/dev/centos/root",
-    mountpoints: { "/": "/dev/centos/root", "/boot": "/dev/sda1" },
+    mountpoints: { "/": "/dev/centos/root", "/boot": "/dev/sda1", "/home": "/dev/centos/home" },
+    volumeGroups: [
+      {
+        name: "centos",
+        pvs: ["/dev/sda2", "/dev/sda3"],
+        extentSize: extent,
+        lvs: [
+          { name: "root", device: "/dev/centos/root", size: 320 * MiB, segments: 2, layout: "linear" },
+          { name: "swap", device: "/dev/centos/swap", size: 32 * MiB, segments: 1, layout: "linear" },
+          { name: "home", device: "/dev/centos/home", size: 32 * MiB, segments: 1, layout: "striped" },
+        ],
+      },
+    ],
     filesystems: [
+      { device: "/dev/centos/home", type: "ext4", uuid: layout.homeUuid, label: "" },
       { device: "/dev/centos/root", type: "xfs", uuid: layout.rootUuid, label: "" },
       { device: "/dev/centos/swap", type: "swap", uuid: layout.swapUuid, label: "" },
       { device: "/dev/sda1", type: "ext4", uuid: layout.bootUuid, label: "" },

@@ -218,6 +218,7 @@ export const el9Like: GuestRecipe = {
     osinfo: "rocky9",
     root: "/dev/sda3",
     mountpoints: { "/": "/dev/sda3", "/boot": "/dev/sda2", "/boot/efi": "/dev/sda1" },
+    volumeGroups: [],
     filesystems: [
       { device: "/dev/sda1", type: "vfat", uuid: espUuid, label: "" },
       { device: "/dev/sda2", type: "ext4", uuid: layout.bootUuid, label: "" },
