@@ -124,6 +124,25 @@ describe("readDomainXml: hypervisor flavours", () => {
     expect(vmw.nics[0]).toMatchObject({ kind: "bridge", name: "VM Network", model: "vmxnet3" });
   });
 
+  it("virt-v2v's edge cases: srN slots, sourceless disks and NICs, bridge='', zero MACs, aio", () => {
+    const s = readDomainXml(`<domain type='vmware'><name>e</name><memory>1024</memory><devices>
+      <disk type='file' device='disk'><driver name='tap' type='aio'/><source file='/x.img'/><target dev='xvda'/></disk>
+      <disk type='file' device='disk'><target dev='xvdb'/></disk>
+      <disk type='block' device='cdrom'><target dev='sr1'/></disk>
+      <interface type='bridge'><source bridge=''/><mac address='00:00:00:00:00:00'/></interface>
+      <interface type='network'><mac address='52:54:00:00:00:09'/></interface>
+      <interface type='bridge'><source bridge='VM Network'/></interface>
+      <graphics type='vnc' autoport='yes' port='5900' listen='0.0.0.0'><listen type='address' address='127.0.0.1'/></graphics>
+    </devices></domain>`);
+    expect(s.disks.map((d) => [d.path, d.format])).toEqual([["/x.img", "raw"]]);
+    expect(s.removables).toEqual([{ type: "cdrom", bus: undefined, slot: 1, path: undefined }]);
+    expect(s.nics).toEqual([
+      { kind: "bridge", name: "eth0", mac: undefined, model: undefined },
+      { kind: "bridge", name: "VM Network", mac: undefined, model: undefined },
+    ]);
+    expect(s.display).toEqual({ type: "vnc", listen: "127.0.0.1", port: undefined });
+  });
+
   it("typed errors for broken facts", () => {
     const bad = (xml: string) => {
       try {

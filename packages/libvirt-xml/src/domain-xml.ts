@@ -74,14 +74,19 @@ export function readDomainXml(input: string | DomainDocument): GuestSource {
   const disks: SourceDisk[] = [];
   const removables: SourceRemovable[] = [];
   const nics: SourceNic[] = [];
+  let interfaceIndex = 0;
   for (const dev of devices ? childElements(devices) : []) {
     const kind = localName(dev.name);
     if (kind === "disk") {
       const device = attr(dev, "device") ?? "disk";
       if (device === "cdrom" || device === "floppy") removables.push(readRemovable(dev, device));
-      else disks.push(readDisk(dev));
+      else {
+        // Like virt-v2v, a disk with nothing behind it (no source) is not a disk to convert.
+        const disk = readDisk(dev);
+        if (disk.path !== undefined) disks.push(disk);
+      }
     } else if (kind === "interface") {
-      const nic = readNic(dev);
+      const nic = readNic(dev, interfaceIndex++);
       if (nic) nics.push(nic);
     }
   }
@@ -165,12 +170,14 @@ function readFirmware(os: XmlElement | undefined): { firmware: Firmware; secureB
 
 function readDisplay(graphics: XmlElement): GuestSource["display"] {
   const port = Number(attr(graphics, "port") ?? "-1");
-  const listen = attr(graphics, "listen") ?? attr(firstChild(graphics, "listen"), "address");
+  // The first <listen> child wins over the legacy listen attribute, as in libvirt.
+  const listenEl = firstChild(graphics, "listen");
+  const listen = listenEl ? (attr(listenEl, "address") ?? attr(listenEl, "network") ?? attr(listenEl, "socket")) : attr(graphics, "listen");
   return {
     type: attr(graphics, "type") ?? "unknown",
     listen,
-    // autoport writes port='-1': no fixed port.
-    port: Number.isInteger(port) && port > 0 && port < 65536 ? port : undefined,
+    // autoport (port='-1') means no fixed port.
+    port: attr(graphics, "autoport") !== "yes" && Number.isInteger(port) && port > 0 && port < 65536 ? port : undefined,
   };
 }
 
@@ -194,7 +201,7 @@ function readDisk(dev: XmlElement): SourceDisk {
   const isDrive = attr(address, "type") === "drive";
   return {
     path: diskPath(dev),
-    format: attr(firstChild(dev, "driver"), "type"),
+    format: diskFormat(dev),
     bus: readBus(dev),
     targetDev: attr(firstChild(dev, "target"), "dev"),
     controller: isDrive ? smallNumber(attr(address, "controller")) : undefined,
@@ -202,6 +209,12 @@ function readDisk(dev: XmlElement): SourceDisk {
     sourceType: attr(dev, "type"),
     readonly: firstChild(dev, "readonly") !== undefined,
   };
+}
+
+function diskFormat(dev: XmlElement): string | undefined {
+  const type = attr(firstChild(dev, "driver"), "type");
+  // Xen's blktap driver calls raw images "aio".
+  return type === "aio" ? "raw" : type;
 }
 
 function readRemovable(dev: XmlElement, type: "cdrom" | "floppy"): SourceRemovable {
@@ -222,8 +235,10 @@ function smallNumber(text: string | undefined): number | undefined {
   return Number(text);
 }
 
-/** `hdc` → 2, `sdaa` → 26, as libvirt and virt-v2v number drives. */
+/** `hdc` → 2, `sdaa` → 26, `sr1` → 1, as libvirt and virt-v2v number drives. */
 export function slotFromDeviceName(dev: string): number | undefined {
+  const sr = /^sr(\d{1,4})$/.exec(dev);
+  if (sr?.[1] !== undefined) return Number(sr[1]);
   const m = /^(?:hd|sd|vd|xvd|fd)([a-z]{1,4})$/.exec(dev);
   if (!m || m[1] === undefined) return undefined;
   let n = 0;
@@ -243,22 +258,26 @@ export function deviceLetters(index: number): string {
   return s;
 }
 
-function readNic(dev: XmlElement): SourceNic | undefined {
+function readNic(dev: XmlElement, index: number): SourceNic | undefined {
   const type = attr(dev, "type");
   const source = firstChild(dev, "source");
   let kind: SourceNic["kind"];
   let name: string | undefined;
-  if (type === "network") {
-    kind = "network";
-    name = attr(source, "network");
-  } else if (type === "bridge") {
-    kind = "bridge";
-    name = attr(source, "bridge");
+  if (type === "network" || type === "bridge") {
+    kind = type;
+    name = attr(source, type);
+    // Without a source there is nothing to reconnect (virt-v2v skips it); libvirt's VMware driver
+    // writes bridge='' for unnamed port groups, which virt-v2v names ethN.
+    if (name === undefined) return undefined;
+    if (name === "") name = `eth${index}`;
   } else if (type === "user") {
     kind = "user";
   } else {
     // direct, ethernet, vhostuser, hostdev…: nothing a target could reconnect, as in virt-v2v.
     return undefined;
   }
-  return { kind, name, mac: attr(firstChild(dev, "mac"), "address"), model: attr(firstChild(dev, "model"), "type") };
+  let mac = attr(firstChild(dev, "mac"), "address");
+  // VMware writes all-zero MACs for "generate one".
+  if (mac === "00:00:00:00:00:00") mac = undefined;
+  return { kind, name, mac, model: attr(firstChild(dev, "model"), "type") };
 }
