@@ -35,6 +35,8 @@ async function makeSource(path: string, size: number): Promise<void> {
     else data.fill(`pattern ${i};`);
     await handle.write(data, 0, length, at);
   }
+  // Data in the last, partial 4 KiB block too.
+  await handle.write(Buffer.from("the very end"), 0, 12, size - 12);
   await handle.close();
 }
 

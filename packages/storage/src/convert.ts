@@ -1,5 +1,5 @@
 import { open, type FileHandle } from "node:fs/promises";
-import type { BlockDevice } from "./block-device.js";
+import type { BlockDevice, Extent } from "./block-device.js";
 import { StorageError } from "./errors.js";
 import { openDisk } from "./open-disk.js";
 import { compressCluster } from "./qcow2-compress.js";
@@ -23,7 +23,7 @@ export interface ConvertOptions {
 export interface ConvertResult {
   format: "raw" | "qcow2";
   virtualSize: number;
-  /** Bytes of guest data copied (everything else was a hole or zeros and cost nothing). */
+  /** Bytes of non-zero guest data written (everything else was a hole or zeros and cost nothing). */
   dataBytes: number;
 }
 
@@ -51,13 +51,11 @@ export async function convertDisk(source: string, target: string, options: Conve
     const sink = format === "raw" ? await rawSink(target, total, options.overwrite ?? false) : await qcow2Sink(target, total, options);
     let dataBytes = 0;
     try {
-      for await (const extent of src.extents()) {
-        if (extent.kind === "data") {
-          dataBytes += extent.length;
-          await copyRange(src, sink, extent.offset, extent.length, (done) => progress(done, total));
-        }
-        progress(extent.offset + extent.length, total);
-      }
+      let reported = 0;
+      dataBytes = await copyData(src, sourceRanges(src), sink, (position) => {
+        if (position > reported) progress((reported = position), total);
+      });
+      progress(total, total);
       await sink.finish();
     } catch (err) {
       await sink.abort();
@@ -69,34 +67,60 @@ export async function convertDisk(source: string, target: string, options: Conve
   }
 }
 
+/**
+ * The ranges to copy. A raw file's allocation map costs a full read to find (no SEEK_DATA in
+ * Node, see raw.ts), so a raw source is read once as data and its zeros are dropped by the sink;
+ * every other format has a map in its metadata and only its data is read.
+ */
+function sourceRanges(src: BlockDevice): AsyncIterable<Extent> {
+  if (src.format !== "raw") return src.extents();
+  return (async function* () {
+    if (src.size > 0) yield { offset: 0, length: src.size, kind: "data" as const };
+  })();
+}
+
 interface Sink {
   /** Alignment the sink wants chunks cut at (a qcow2 cluster). */
   readonly granule: number;
-  /** Stores one chunk (`granule`-aligned start) of guest data. */
-  put(data: Uint8Array, position: number): Promise<void>;
+  /** Stores one chunk (`granule`-aligned start) of guest data; returns the non-zero bytes written. */
+  put(data: Uint8Array, position: number): Promise<number>;
   finish(): Promise<void>;
   abort(): Promise<void>;
 }
 
-async function copyRange(src: BlockDevice, sink: Sink, start: number, length: number, onDone: (position: number) => void): Promise<void> {
-  const end = start + length;
-  // Chunks are aligned to the sink's granule so a cluster is never split between two puts.
+/** The pieces to copy: data extents cut into chunk-sized, granule-aligned reads. */
+async function* pieces(ranges: AsyncIterable<Extent>, granule: number, chunk: number, size: number): AsyncGenerator<[number, number]> {
+  for await (const extent of ranges) {
+    if (extent.kind !== "data") continue;
+    const end = extent.offset + extent.length;
+    for (let at = Math.floor(extent.offset / granule) * granule; at < end; at += chunk) yield [at, Math.min(chunk, end - at, size - at)];
+  }
+}
+
+/**
+ * Copies every data piece with PARALLEL workers sharing one queue, each with its own buffer
+ * reused for the whole copy: the next pieces are read while earlier ones are written.
+ */
+async function copyData(src: BlockDevice, ranges: AsyncIterable<Extent>, sink: Sink, onDone: (position: number) => void): Promise<number> {
   const chunk = Math.max(sink.granule, Math.floor(CHUNK / sink.granule) * sink.granule);
-  const alignedStart = Math.floor(start / sink.granule) * sink.granule;
-  let next = alignedStart;
-  const buffers = Array.from({ length: PARALLEL }, () => new Uint8Array(chunk));
-  const worker = async (buffer: Uint8Array) => {
-    while (next < end) {
-      const at = next;
-      const n = Math.min(chunk, end - at, src.size - at);
-      next = at + chunk;
+  const queue = pieces(ranges, sink.granule, chunk, src.size);
+  let written = 0;
+  let failed = false;
+  const worker = async () => {
+    const buffer = new Uint8Array(chunk);
+    for (;;) {
+      const next = await queue.next();
+      if (next.done || failed) return;
+      const [at, n] = next.value;
       const view = buffer.subarray(0, n);
       await src.read(view, at);
-      await sink.put(view, at);
+      written += await sink.put(view, at);
       onDone(at + n);
     }
   };
-  await Promise.all(buffers.map(worker));
+  // One failure stops the others before the sink is closed under them.
+  await Promise.all(Array.from({ length: PARALLEL }, () => worker().catch((err: unknown) => ((failed = true), Promise.reject(err)))));
+  return written;
 }
 
 async function createTarget(path: string, overwrite: boolean): Promise<FileHandle> {
@@ -118,20 +142,25 @@ async function rawSink(path: string, size: number, overwrite: boolean): Promise<
     async put(data, position) {
       // Write the non-zero runs only; zero granules stay holes.
       let runStart = -1;
+      let written = 0;
       const writes: Promise<void>[] = [];
-      for (let off = 0; off <= data.length; off += RAW_ZERO_GRANULE) {
-        const granule = off < data.length ? data.subarray(off, Math.min(data.length, off + RAW_ZERO_GRANULE)) : undefined;
-        const zero = granule === undefined || isZero(granule);
-        if (!zero && runStart < 0) runStart = off;
-        if (zero && runStart >= 0) {
-          writes.push(writeFully(handle, data.subarray(runStart, Math.min(off, data.length)), position + runStart));
-          runStart = -1;
-        }
+      const endRun = (end: number) => {
+        if (runStart < 0) return;
+        written += end - runStart;
+        writes.push(writeFully(handle, data.subarray(runStart, end), position + runStart));
+        runStart = -1;
+      };
+      for (let off = 0; off < data.length; off += RAW_ZERO_GRANULE) {
+        const granuleEnd = Math.min(data.length, off + RAW_ZERO_GRANULE);
+        if (isZero(data.subarray(off, granuleEnd))) endRun(off);
+        else if (runStart < 0) runStart = off;
       }
+      endRun(data.length);
       await Promise.all(writes);
+      return written;
     },
     async finish() {
-      await handle.datasync();
+      // No fsync, as `qemu-img convert` (cache=unsafe): the caller syncs if it needs durability.
       await handle.close();
     },
     async abort() {
@@ -150,8 +179,12 @@ async function qcow2Sink(path: string, size: number, options: ConvertOptions): P
     async put(data, position) {
       // Whole clusters of zeros are not allocated at all; the rest is written cluster run by run.
       let runStart = -1;
+      let written = 0;
       const flushRun = async (endOff: number) => {
-        if (runStart >= 0) await device.write(data.subarray(runStart, endOff), position + runStart);
+        if (runStart >= 0) {
+          await device.write(data.subarray(runStart, endOff), position + runStart);
+          written += endOff - runStart;
+        }
         runStart = -1;
       };
       for (let off = 0; off < data.length; off += cs) {
@@ -166,14 +199,14 @@ async function qcow2Sink(path: string, size: number, options: ConvertOptions): P
           // A cluster that does not shrink is stored plainly, as qemu does.
           if (packed.length < cs - 512) {
             await device.writeCompressedCluster((position + off) / cs, packed);
-            continue;
-          }
-          await device.write(cluster, position + off);
+          } else await device.write(cluster, position + off);
+          written += cluster.length;
           continue;
         }
         if (runStart < 0) runStart = off;
       }
       await flushRun(data.length);
+      return written;
     },
     async finish() {
       await device.close();

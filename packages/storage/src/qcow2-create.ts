@@ -181,7 +181,7 @@ export async function createQcow2(path: string, options: CreateQcow2Options): Pr
     await file.write(blockBytes, 0, blockBytes.length, blocksOffset);
     // The L1 table is all zeros: extend the file over it without writing.
     await file.truncate(l1Offset + l1Clusters * cs);
-    await file.datasync();
+    // No fsync here: a new image is made durable by whoever needs it to be (flush).
   } finally {
     await file.close();
   }

@@ -1,0 +1,153 @@
+#!/usr/bin/env node
+// @leapp/storage against qemu-img, side by side in one run: the same conversions, interleaved
+// (qemu-img, leapp, qemu-img, leapp…), median of several runs each; wall time ratio and our
+// peak RSS. Fixtures are built once with qemu-img and cached under ~/.cache/leapp/storage-bench.
+//
+//   node bench/storage/run.mjs [--runs N] [--json]
+//
+// Needs qemu-img (Debian: qemu-utils) and a build of @leapp/storage (pnpm turbo run build).
+import { execFileSync, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, writeSync, ftruncateSync, renameSync, rmSync, statSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const runs = Number(args[args.indexOf("--runs") + 1]) > 0 && args.includes("--runs") ? Number(args[args.indexOf("--runs") + 1]) : 3;
+const json = args.includes("--json");
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+
+if (!existsSync(join(here, "../../packages/storage/dist/index.js"))) {
+  console.error("build @leapp/storage first: pnpm turbo run build --filter @leapp/storage");
+  process.exit(2);
+}
+try {
+  execFileSync("qemu-img", ["--version"], { stdio: "ignore" });
+} catch {
+  console.error("qemu-img is missing (Debian: apt-get install qemu-utils)");
+  process.exit(2);
+}
+
+// ---- fixtures (cached by a hash of how they are made) -------------------------------------
+
+const FIXTURE_RECIPE = "v1: 1 GiB raw, 300 x 1 MiB of xorshift data at seeded offsets; 100 GiB qcow2 with 10 x 1 MiB";
+const cacheRoot = process.env.LEAPP_CACHE_DIR ?? join(homedir(), ".cache", "leapp");
+const cache = join(cacheRoot, "storage-bench", createHash("sha256").update(FIXTURE_RECIPE).digest("hex").slice(0, 16));
+mkdirSync(cache, { recursive: true });
+
+function xorshiftChunk(seed) {
+  const out = Buffer.alloc(MiB);
+  let x = seed | 1;
+  for (let i = 0; i < out.length; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out.writeInt32LE(x | 0, i);
+  }
+  return out;
+}
+
+function fixture(name, make) {
+  const path = join(cache, name);
+  if (!existsSync(path)) {
+    const partial = `${path}.partial`;
+    rmSync(partial, { force: true });
+    make(partial);
+    renameSync(partial, path);
+  }
+  return path;
+}
+
+const raw1g = fixture("data-300m.raw", (path) => {
+  const fd = openSync(path, "w");
+  ftruncateSync(fd, GiB);
+  // 300 distinct 1 MiB slots out of 1024, chosen by a seeded shuffle.
+  const slots = Array.from({ length: 1024 }, (_, i) => i);
+  let s = 42;
+  for (let i = slots.length - 1; i > 0; i--) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    const j = s % (i + 1);
+    [slots[i], slots[j]] = [slots[j], slots[i]];
+  }
+  for (const slot of slots.slice(0, 300)) writeSync(fd, xorshiftChunk(slot + 1), 0, MiB, slot * MiB);
+  closeSync(fd);
+});
+const qcow2 = fixture("data-300m.qcow2", (path) => execFileSync("qemu-img", ["convert", "-f", "raw", "-O", "qcow2", raw1g, path]));
+const vmdk = fixture("data-300m-stream.vmdk", (path) => execFileSync("qemu-img", ["convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", raw1g, path]));
+const sparse = fixture("sparse-100g.qcow2", (path) => {
+  execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", path, "100G"]);
+  const writes = Array.from({ length: 10 }, (_, i) => ["-c", `write -P ${0x10 + i} ${i * 10}G 1M`]).flat();
+  execFileSync("qemu-io", ["-f", "qcow2", ...writes, path], { stdio: "ignore" });
+});
+
+// ---- the runs -----------------------------------------------------------------------------
+
+const tasks = [
+  { name: "1 GiB raw (300 MiB data) → qcow2", source: raw1g, format: "qcow2" },
+  { name: "qcow2 (300 MiB data) → raw", source: qcow2, format: "raw" },
+  { name: "streamOptimized vmdk → raw", source: vmdk, format: "raw" },
+  { name: "100 GiB sparse qcow2 (10 MiB) → raw", source: sparse, format: "raw" },
+];
+
+const work = mkdtempSync(join(tmpdir(), "leapp-storage-bench-"));
+process.on("exit", () => rmSync(work, { recursive: true, force: true }));
+
+function timed(command, commandArgs) {
+  const started = process.hrtime.bigint();
+  const result = spawnSync(command, commandArgs, { encoding: "utf8" });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (result.status !== 0) throw new Error(`${command} ${commandArgs.join(" ")} failed: ${result.stderr || result.error}`);
+  return { seconds, stdout: result.stdout };
+}
+
+function qemuRun(task, target) {
+  // -t none / -T none would bypass the page cache; both sides use it, as a user's copy would.
+  return timed("qemu-img", ["convert", "-O", task.format, task.source, target]).seconds;
+}
+
+function leappRun(task, target) {
+  const { seconds, stdout } = timed(process.execPath, [join(here, "convert-child.mjs"), task.source, target, task.format]);
+  return { seconds, maxRssBytes: JSON.parse(stdout).maxRssBytes };
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const results = [];
+for (const task of tasks) {
+  const qemu = [];
+  const ours = [];
+  let peak = 0;
+  // One untimed round of each warms the page cache for both alike.
+  for (let i = -1; i < runs; i++) {
+    const t1 = join(work, `qemu.${task.format}`);
+    const t2 = join(work, `leapp.${task.format}`);
+    const q = qemuRun(task, t1);
+    const l = leappRun(task, t2);
+    if (i >= 0) {
+      qemu.push(q);
+      ours.push(l.seconds);
+      peak = Math.max(peak, l.maxRssBytes);
+    }
+    if (i === runs - 1) {
+      // Same content, or the timing means nothing.
+      const cmp = spawnSync("qemu-img", ["compare", t1, t2], { encoding: "utf8" });
+      if (cmp.status !== 0) throw new Error(`outputs differ for ${task.name}: ${cmp.stdout}${cmp.stderr}`);
+    }
+    rmSync(t1, { force: true });
+    rmSync(t2, { force: true });
+  }
+  const q = median(qemu);
+  const o = median(ours);
+  results.push({ task: task.name, runs, qemuImgSeconds: q, leappSeconds: o, ratio: o / q, leappPeakRssMiB: peak / MiB, sourceBytes: statSync(task.source).size });
+}
+
+if (json) console.log(JSON.stringify({ results }, null, 2));
+else {
+  console.log(`@leapp/storage vs qemu-img convert, median of ${runs} interleaved runs (wall time; leapp includes node start-up)`);
+  console.log("task".padEnd(40), "qemu-img".padStart(9), "leapp".padStart(9), "ratio".padStart(7), "leapp RSS".padStart(11));
+  for (const r of results) {
+    console.log(r.task.padEnd(40), `${r.qemuImgSeconds.toFixed(3)}s`.padStart(9), `${r.leappSeconds.toFixed(3)}s`.padStart(9), `${r.ratio.toFixed(2)}x`.padStart(7), `${r.leappPeakRssMiB.toFixed(0)} MiB`.padStart(11));
+  }
+}
