@@ -57,6 +57,52 @@ describe("parseNetworksYaml", () => {
     expect(parseNetworksYaml("- name: a\n  cidr: 10.1.0.0/16\n")[0]?.ipv4?.netmask).toBe("255.255.0.0");
   });
 
+  it("reads miniascape's own layout: anchors, network address + netmask, dhcp static", () => {
+    const specs = parseNetworksYaml(`
+common:
+  domain: &domain lab.local
+  gateway: &gateway 192.168.155.254
+  netmask: &netmask 255.255.255.0
+
+default_network: &default_network
+  name: default
+  mode: nat
+  bridge: virbr0
+  domain: example.com
+  gateway: 192.168.122.1
+  netmask: 255.255.255.0
+  network: 192.168.122.0
+  dhcp:
+    start: 192.168.122.200
+    end: 192.168.122.254
+    static: { start: 192.168.122.10, end: 192.168.122.199 }
+
+networks:
+  - *default_network
+  - name: service
+    mode: nat
+    bridge: &service_bridge virbr5
+    domain: *domain
+    gateway: *gateway
+    netmask: *netmask
+    network: 192.168.155.0
+    dhcp:
+      start: 192.168.155.200
+      end: 192.168.155.250
+      static: { start: 192.168.155.10, end: 192.168.155.199 }
+    hosts:
+      - { name: db, mac: "52:54:00:00:01:01", ip: 192.168.155.10 }
+
+host:
+  bridge: *service_bridge
+`);
+    expect(specs.map((s) => [s.name, s.bridge, s.domain, s.ipv4?.gateway, s.ipv4?.network, s.ipv4?.prefix])).toEqual([
+      ["default", "virbr0", "example.com", "192.168.122.1", "192.168.122.0", 24],
+      ["service", "virbr5", "lab.local", "192.168.155.254", "192.168.155.0", 24],
+    ]);
+    expect(parseNetworksYaml("name: n\nnetwork: 10.9.0.0\nnetmask: 255.255.0.0\n")[0]?.ipv4?.gateway).toBe("10.9.0.1");
+  });
+
   it("typed, specific errors for bad YAML", () => {
     expect(error("networks: [unclosed").code).toBe("LIBVIRT_XML_MALFORMED");
     expect(error("name: n\nname: m\ncidr: 10.0.0.0/24").code).toBe("LIBVIRT_XML_MALFORMED");
@@ -88,6 +134,9 @@ describe("parseNetworksYaml", () => {
       ["- name: a\n  cidr: 10.0.0.0/24\n- name: a\n  cidr: 10.0.1.0/24", /used twice/],
       ["- name: a\n  mode: bridge\n  bridge: br0\n- name: b\n  mode: bridge\n  bridge: br0", /both use bridge br0/],
       ["just a string", /expected a network/],
+      ["name: n\ngateway: 10.0.0.1\nnetmask: 255.255.255.0\nnetwork: 10.0.1.0", /does not match the subnet/],
+      [one("dhcp: { start: 192.168.10.200, end: 192.168.10.250, static: { start: 192.168.10.10, end: 192.168.10.210 } }"), /overlaps the DHCP range/],
+      [one("dhcp: { start: 192.168.10.200, end: 192.168.10.250, static: { start: 192.168.10.10, end: 192.168.10.99 } }\nhosts: [{ name: a, mac: '52:54:00:00:00:01', ip: 192.168.10.150 }]"), /outside the static range/],
     ];
     for (const [text, message] of cases) {
       const err = error(text);

@@ -11,9 +11,12 @@ import { element, formatXml, type XmlElement } from "./xml.js";
  *       mode: nat               # nat | route | bridge | isolated (default nat)
  *       bridge: virbr5          # host bridge (required for mode bridge)
  *       domain: m2.local
- *       cidr: 192.168.155.0/24  # or gateway + netmask
+ *       cidr: 192.168.155.0/24  # or gateway + netmask (+ network: 192.168.155.0)
  *       gateway: 192.168.155.254
- *       dhcp: { start: 192.168.155.200, end: 192.168.155.250 }
+ *       dhcp:
+ *         start: 192.168.155.200
+ *         end: 192.168.155.250
+ *         static: { start: 192.168.155.10, end: 192.168.155.199 }   # optional
  *       hosts:
  *         - { name: db, mac: "52:54:00:00:01:01", ip: 192.168.155.10 }
  */
@@ -114,11 +117,21 @@ function readNetwork(item: unknown, where: string): NetworkSpec {
   const domain = str(item.domain, `${where}: domain`);
   if (domain !== undefined && !isHostname(domain)) invalid(where, `domain '${domain.slice(0, 64)}' is not a DNS domain name.`);
 
-  const cidr = str(item.cidr ?? item.network, `${where}: cidr`);
+  let cidr = str(item.cidr, `${where}: cidr`);
+  // miniascape writes the bare network address (`network: 192.168.155.0`) beside gateway and netmask;
+  // a CIDR there is accepted too.
+  const networkText = str(item.network, `${where}: network`);
+  let networkAddress: number | undefined;
+  if (networkText?.includes("/")) {
+    if (cidr !== undefined && cidr !== networkText) invalid(where, `'cidr' ${cidr} and 'network' ${networkText} disagree; give one.`);
+    cidr = networkText;
+  } else if (networkText !== undefined) {
+    networkAddress = parseIpv4(networkText, `${where}: network`);
+  }
   const gatewayText = str(item.gateway, `${where}: gateway`);
   const netmaskText = str(item.netmask, `${where}: netmask`);
   const hostsRaw = item.hosts ?? [];
-  if (cidr === undefined && gatewayText === undefined) {
+  if (cidr === undefined && gatewayText === undefined && networkAddress === undefined) {
     if (mode !== "bridge") invalid(where, "needs an IPv4 subnet: 'cidr: 192.168.100.0/24', or 'gateway' and 'netmask'.");
     if (item.dhcp !== undefined || (Array.isArray(hostsRaw) && hostsRaw.length > 0)) invalid(where, "DHCP and static hosts need a subnet ('cidr').");
     return { name, mode, bridge, domain, ipv4: undefined };
@@ -140,11 +153,15 @@ function readNetwork(item: unknown, where: string): NetworkSpec {
     // "192.168.155.254/24" names the gateway itself; "192.168.155.0/24" the network (gateway defaults to .1).
     gateway = gatewayText !== undefined ? parseIpv4(gatewayText, `${where}: gateway`) : base !== network ? base : (network + 1) >>> 0;
   } else {
-    if (netmaskText === undefined) invalid(where, "'gateway' needs a 'netmask' (or give 'cidr').");
-    gateway = parseIpv4(gatewayText ?? "", `${where}: gateway`);
+    if (netmaskText === undefined) invalid(where, "'gateway' or 'network' needs a 'netmask' (or give 'cidr').");
     prefix = maskToPrefix(parseIpv4(netmaskText, `${where}: netmask`), where);
     if (prefix > 30 || prefix < 8) invalid(where, `netmask ${netmaskText} leaves no room for hosts; use /8 to /30.`);
-    network = (gateway & prefixToMask(prefix)) >>> 0;
+    const base = gatewayText !== undefined ? parseIpv4(gatewayText, `${where}: gateway`) : (networkAddress ?? 0);
+    network = (base & prefixToMask(prefix)) >>> 0;
+    gateway = gatewayText !== undefined ? base : (network + 1) >>> 0;
+  }
+  if (networkAddress !== undefined && networkAddress !== network) {
+    invalid(where, `network ${formatIpv4(networkAddress)} does not match the subnet ${formatIpv4(network)}/${prefix} of the gateway and netmask.`);
   }
   const mask = prefixToMask(prefix);
   const broadcast = (network | ~mask) >>> 0;
@@ -153,6 +170,7 @@ function readNetwork(item: unknown, where: string): NetworkSpec {
   if (!inside(gateway)) invalid(where, `gateway ${formatIpv4(gateway)} is not a host address of ${subnet}.`);
 
   let dhcp: { start: string; end: string } | undefined;
+  let staticRange: [number, number] | undefined;
   if (item.dhcp !== undefined) {
     if (!isRecord(item.dhcp)) invalid(where, "dhcp must be a mapping with 'start' and 'end'.");
     const start = parseIpv4(str(item.dhcp.start, `${where}: dhcp start`) ?? invalid(where, "dhcp needs 'start'."), `${where}: dhcp start`);
@@ -161,6 +179,16 @@ function readNetwork(item: unknown, where: string): NetworkSpec {
     if (start > end) invalid(where, `DHCP range starts at ${formatIpv4(start)}, after its end ${formatIpv4(end)}.`);
     if (gateway >= start && gateway <= end) invalid(where, `DHCP range ${formatIpv4(start)}-${formatIpv4(end)} contains the gateway ${formatIpv4(gateway)}.`);
     dhcp = { start: formatIpv4(start), end: formatIpv4(end) };
+    // miniascape's dhcp.static: the addresses kept for static hosts, outside the dynamic range.
+    if (item.dhcp.static !== undefined) {
+      const st = item.dhcp.static;
+      if (!isRecord(st)) invalid(where, "dhcp static must be a mapping with 'start' and 'end'.");
+      const sStart = parseIpv4(str(st.start, `${where}: dhcp static start`) ?? invalid(where, "dhcp static needs 'start'."), `${where}: dhcp static start`);
+      const sEnd = parseIpv4(str(st.end, `${where}: dhcp static end`) ?? invalid(where, "dhcp static needs 'end'."), `${where}: dhcp static end`);
+      if (!inside(sStart) || !inside(sEnd) || sStart > sEnd) invalid(where, `static range ${formatIpv4(sStart)}-${formatIpv4(sEnd)} is not an ascending range inside ${subnet}.`);
+      if (sStart <= end && start <= sEnd) invalid(where, `static range ${formatIpv4(sStart)}-${formatIpv4(sEnd)} overlaps the DHCP range ${dhcp.start}-${dhcp.end}.`);
+      staticRange = [sStart, sEnd];
+    }
   }
 
   if (!Array.isArray(hostsRaw)) invalid(where, "hosts must be a list of { name, mac, ip }.");
@@ -180,6 +208,9 @@ function readNetwork(item: unknown, where: string): NetworkSpec {
     const ip = parseIpv4(str(h.ip, `${label} ip`) ?? invalid(label, "needs an 'ip'."), `${label} ip`);
     if (!inside(ip)) invalid(label, `IP ${formatIpv4(ip)} is outside the subnet ${subnet}.`);
     if (ip === gateway) invalid(label, `IP ${formatIpv4(ip)} is the gateway's address.`);
+    if (staticRange && (ip < staticRange[0] || ip > staticRange[1])) {
+      invalid(label, `IP ${formatIpv4(ip)} is outside the static range ${formatIpv4(staticRange[0])}-${formatIpv4(staticRange[1])}.`);
+    }
     const dupMac = seenMac.get(mac);
     if (dupMac !== undefined) invalid(label, `MAC ${mac} is also given to ${dupMac}.`);
     const dupIp = seenIp.get(ip);
