@@ -9,7 +9,8 @@ import type { BlockDevice, DiskFormat, OpenContext } from "./block-device.js";
 import { StorageError } from "./errors.js";
 import { detectFormat } from "./formats.js";
 import { openDisk } from "./open-disk.js";
-import { qemuImg, scratchDir } from "./testing.js";
+import { diskInfo } from "./info.js";
+import { qemuImg, qemuInfo, scratchDir } from "./testing.js";
 import { isZero } from "./util.js";
 
 /** A small deterministic PRNG (mulberry32), so every fixture and fuzz run is reproducible. */
@@ -123,6 +124,11 @@ export async function expectConformsToQemu(image: string, format: DiskFormat): P
     } finally {
       await device.close();
     }
+    // What `qemu-img info` says of the image, diskInfo says too.
+    const [theirs, ours] = await Promise.all([qemuInfo(image, format), diskInfo(image)]);
+    expect(ours.clusterSize, "cluster size").toBe(theirs["cluster-size"]);
+    expect(ours.backingFile, "backing file").toBe(theirs["backing-filename"]);
+    expect(ours.actualSize, "actual size").toBe(theirs["actual-size"]);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -2,7 +2,7 @@
 // bounded positional reads, and a device whose virtual disk is cut into equal blocks, each
 // located by a table (data at a file offset, zero, unallocated, or compressed).
 import { open, type FileHandle } from "node:fs/promises";
-import { checkRange, type BlockDevice, type DiskFormat, type Extent, type ExtentKind } from "./block-device.js";
+import { checkRange, type BlockDevice, type DiskFormat, type Extent, type ExtentKind, type FormatDetails } from "./block-device.js";
 import { StorageError } from "./errors.js";
 
 /** The largest metadata table or descriptor any driver reads into memory in one piece. */
@@ -138,6 +138,8 @@ export interface MappedImageOptions {
   backing?: { device: BlockDevice; offset: number };
   /** Extra cleanup on close (other files of the image). */
   onClose?(): Promise<void>;
+  /** What `diskInfo` reports beyond the basics (cluster size…). */
+  details?: FormatDetails;
 }
 
 /** Reads of contiguous data blocks are merged up to this many bytes per file read. */
@@ -159,6 +161,7 @@ export function mappedImage(options: MappedImageOptions): BlockDevice {
     format: options.format,
     size,
     writable: false,
+    ...(options.details ? { details: options.details } : {}),
     async read(buffer, position) {
       assertOpen();
       checkRange(size, position, buffer.length);

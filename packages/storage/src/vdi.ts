@@ -69,5 +69,5 @@ async function openVdi(file: ImageFile) {
       locations[i] = { kind: "data", fileOffset };
     }
   }
-  return mappedImage({ format: "vdi", size: diskSize, blockSize, file, locate: (index) => locations[index]! });
+  return mappedImage({ format: "vdi", size: diskSize, blockSize, file, locate: (index) => locations[index]!, details: { clusterSize: blockSize } });
 }

@@ -192,5 +192,5 @@ async function openVhdx(file: ImageFile) {
         throw corrupt(path, `VHDX block ${i} has the invalid state ${state}`);
     }
   }
-  return mappedImage({ format: "vhdx", size, blockSize, file, locate: (index) => locations[index]! });
+  return mappedImage({ format: "vhdx", size, blockSize, file, locate: (index) => locations[index]!, details: { clusterSize: blockSize } });
 }

@@ -57,6 +57,8 @@ function parseHeader(header: Buffer, path: string): SparseHeader {
 
 export interface SparseExtent {
   device: BlockDevice;
+  /** The grain size in bytes. */
+  grainBytes: number;
   /** The embedded descriptor's text, if the extent has one (monolithicSparse, streamOptimized). */
   descriptor: string | undefined;
 }
@@ -209,5 +211,5 @@ async function openSparse(file: ImageFile, backing: { device: BlockDevice; offse
     ...(compressed ? { readCompressed } : {}),
     ...(backing ? { backing } : {}),
   });
-  return { device, descriptor };
+  return { device, descriptor, grainBytes };
 }

@@ -3,9 +3,9 @@
 // an offset), SPARSE (a sparse extent file) or ZERO (monolithicFlat, twoGbMaxExtentSparse/Flat,
 // vmfs). Extent files must lie in the descriptor's directory. A delta disk names its parent in
 // `parentFileNameHint`; its unallocated grains read from the parent.
-import { realpath } from "node:fs/promises";
+import { realpath, stat } from "node:fs/promises";
 import { basename, dirname, isAbsolute, relative, resolve, sep } from "node:path";
-import { checkRange, type BlockDevice, type Extent, type FormatDriver, type OpenContext } from "./block-device.js";
+import { checkRange, type BlockDevice, type Extent, type FormatDetails, type FormatDriver, type OpenContext } from "./block-device.js";
 import { StorageError } from "./errors.js";
 import { corrupt, ImageFile, mappedImage, unsupported } from "./mapped-image.js";
 import { looksLikeDescriptor, MAX_DESCRIPTOR_BYTES, parseDescriptor, type VmdkDescriptor } from "./vmdk-descriptor.js";
@@ -41,12 +41,12 @@ async function openMonolithicSparse(path: string, context: OpenContext): Promise
   // once to read it and, for a delta disk, again over the parent.
   const plain = await openSparseExtent(path);
   const parentHint = plain.descriptor === undefined ? undefined : parseDescriptor(plain.descriptor, path).parentFileNameHint;
-  if (parentHint === undefined) return plain.device;
+  if (parentHint === undefined) return withDetails(plain.device, { clusterSize: plain.grainBytes });
   await plain.device.close();
   const parent = await context.openBacking(parentHint, undefined);
   try {
     const { device } = await openSparseExtent(path, { device: parent, offset: 0 });
-    return withParent(device, parent);
+    return withDetails(device, { clusterSize: plain.grainBytes, backingFile: parentHint }, parent);
   } catch (error) {
     await parent.close();
     throw error;
@@ -69,17 +69,28 @@ async function openDescriptorFile(path: string, context: OpenContext): Promise<B
   const opened: BlockDevice[] = [];
   try {
     const pieces: Piece[] = [];
+    const files = new Set<string>([resolve(path)]);
+    let clusterSize: number | undefined;
     let start = 0;
     for (const extent of descriptor.extents) {
       const length = extent.sectors * 512;
       if (start + length > Number.MAX_SAFE_INTEGER) throw corrupt(path, "the VMDK extents add up to an absurd size");
-      const device = await openExtent(path, descriptor, extent, start, parent);
-      if (device) opened.push(device);
-      pieces.push({ start, length, device });
+      const extentFile = await openExtent(path, descriptor, extent, start, parent);
+      if (extentFile) {
+        opened.push(extentFile.device);
+        files.add(extentFile.file);
+        clusterSize ??= extentFile.grainBytes;
+      }
+      pieces.push({ start, length, device: extentFile?.device });
       start += length;
     }
-    const device = concatenate(path, pieces);
-    return parent ? withParent(device, parent) : device;
+    // Like qemu-img, the space an image takes is that of its descriptor and all its extents.
+    let actualSize = 0;
+    for (const file of files) actualSize += (await stat(file)).blocks * 512;
+    const details: FormatDetails = { actualSize };
+    if (clusterSize !== undefined) details.clusterSize = clusterSize;
+    if (descriptor.parentFileNameHint !== undefined) details.backingFile = descriptor.parentFileNameHint;
+    return withDetails(concatenate(path, pieces), details, parent);
   } catch (error) {
     await Promise.allSettled([...opened.map((d) => d.close()), parent?.close()]);
     throw error;
@@ -92,7 +103,7 @@ async function openExtent(
   extent: VmdkDescriptor["extents"][number],
   start: number,
   parent: BlockDevice | undefined,
-): Promise<BlockDevice | undefined> {
+): Promise<{ device: BlockDevice; file: string; grainBytes?: number } | undefined> {
   if (extent.type === "ZERO") return undefined;
   const path = await confinedExtentPath(descriptorPath, extent.file!);
   switch (extent.type) {
@@ -107,11 +118,14 @@ async function openExtent(
         throw corrupt(descriptorPath, `the flat extent ${extent.file} needs ${size} bytes from offset ${offset}, past the end of its ${file.size}-byte file`);
       }
       const blocks = Math.ceil(size / blockSize);
-      return mappedImage({ format: "vmdk", size, blockSize, file, locate: (index) => ({ kind: "data", fileOffset: offset + index * blockSize, count: blocks - index }) });
+      const device = mappedImage({ format: "vmdk", size, blockSize, file, locate: (index) => ({ kind: "data", fileOffset: offset + index * blockSize, count: blocks - index }) });
+      return { device, file: path };
     }
     case "SPARSE":
-    case "VMFSSPARSE":
-      return (await openSparseExtent(path, parent ? { device: parent, offset: start } : undefined)).device;
+    case "VMFSSPARSE": {
+      const sparse = await openSparseExtent(path, parent ? { device: parent, offset: start } : undefined);
+      return { device: sparse.device, file: path, grainBytes: sparse.grainBytes };
+    }
     default:
       throw unsupported(descriptorPath, `VMDK ${extent.type} extents (createType ${descriptor.createType ?? "unknown"}) are not supported`);
   }
@@ -214,19 +228,20 @@ function concatenate(path: string, pieces: Piece[]): BlockDevice {
   };
 }
 
-/** A device that also closes its parent when closed. */
-function withParent(device: BlockDevice, parent: BlockDevice): BlockDevice {
+/** The device with `details` for diskInfo, closing `parent` too when closed. */
+function withDetails(device: BlockDevice, details: FormatDetails, parent?: BlockDevice): BlockDevice {
   return {
     format: device.format,
     size: device.size,
     writable: false,
+    details,
     read: (buffer, position) => device.read(buffer, position),
     extents: (start, length) => device.extents(start, length),
     write: (data, position) => device.write(data, position),
     flush: () => device.flush(),
     async close() {
       await device.close();
-      await parent.close();
+      await parent?.close();
     },
   };
 }

@@ -94,7 +94,7 @@ async function openVpc(file: ImageFile) {
       locations[i] = { kind: "data", fileOffset };
     }
   }
-  return mappedImage({ format: "vpc", size, blockSize, file, locate: (index) => locations[index]! });
+  return mappedImage({ format: "vpc", size, blockSize, file, locate: (index) => locations[index]!, details: { clusterSize: blockSize } });
 }
 
 /**
