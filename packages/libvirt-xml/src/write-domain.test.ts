@@ -68,6 +68,9 @@ describe("writeDomainXml", () => {
   it("disk paths and formats from the options map; relative paths only with a baseDir", () => {
     const mapped = readDomainXml(writeDomainXml({ ...windows, disks: [{ ...windows.disks[0]!, path: "windows.img" }] }, { disks: [{ path: "/var/lib/libvirt/images/w.qcow2", format: "qcow2" }] }));
     expect(mapped.disks[0]).toMatchObject({ path: "/var/lib/libvirt/images/w.qcow2", format: "qcow2" });
+    const byPath = readDomainXml(writeDomainXml(windows, { disks: { "/srv/windows.img": { path: "/var/lib/libvirt/images/w.raw" } } }));
+    expect(byPath.disks[0]).toMatchObject({ path: "/var/lib/libvirt/images/w.raw", format: "raw" });
+    expect(readDomainXml(writeDomainXml(windows, { disks: { __proto__: { path: "/x" } } as Record<string, { path: string }> })).disks[0]?.path).toBe("/srv/windows.img");
     const relative = { ...windows, disks: [{ ...windows.disks[0]!, path: "../images/windows.img" }] };
     expect(codeOf(() => writeDomainXml(relative))).toBe("LIBVIRT_XML_INVALID");
     expect(readDomainXml(writeDomainXml(relative, { baseDir: "/srv/vm" })).disks[0]?.path).toBe("/srv/images/windows.img");

@@ -27,8 +27,8 @@ export interface WriteDomainOptions {
   nicModel?: "virtio" | "keep" | "e1000" | "e1000e" | "rtl8139";
   /** Bus for CD-ROMs; default sata on q35, ide on pc. */
   cdromBus?: "sata" | "ide" | "scsi";
-  /** Target disks, by source disk index: converted paths and formats. */
-  disks?: readonly (TargetDisk | undefined)[];
+  /** Converted disks: by source disk index (an array) or by source disk path (a record). */
+  disks?: readonly (TargetDisk | undefined)[] | Readonly<Record<string, TargetDisk>>;
   /** Graphics: `vnc` (default, or the source's vnc/spice), `spice` or `none`. */
   graphics?: "vnc" | "spice" | "none";
   /** Address graphics listen on (default 127.0.0.1). */
@@ -200,7 +200,7 @@ function sourceElement(path: string): XmlElement {
 }
 
 function buildDisk(disk: SourceDisk, index: number, options: WriteDomainOptions, bus: Bus, dev: string): XmlElement {
-  const target = options.disks?.[index];
+  const target = targetDisk(options.disks, disk, index);
   const given = target?.path ?? disk.path;
   if (given === undefined || given === "") {
     invalid(`Source disk ${index} has no path; give its converted location in options.disks[${index}].`);
@@ -211,6 +211,13 @@ function buildDisk(disk: SourceDisk, index: number, options: WriteDomainOptions,
   const children = [element("driver", { name: "qemu", type: format }), sourceElement(path), element("target", { dev, bus })];
   if (disk.readonly) children.push(element("readonly"));
   return element("disk", { type: path.startsWith("/dev/") ? "block" : "file", device: "disk" }, children);
+}
+
+function targetDisk(disks: WriteDomainOptions["disks"], disk: SourceDisk, index: number): TargetDisk | undefined {
+  if (disks === undefined) return undefined;
+  if (Array.isArray(disks)) return (disks as readonly (TargetDisk | undefined)[])[index];
+  const byPath = disks as Readonly<Record<string, TargetDisk>>;
+  return disk.path !== undefined && Object.hasOwn(byPath, disk.path) ? byPath[disk.path] : undefined;
 }
 
 function buildRemovable(removable: SourceRemovable, options: WriteDomainOptions, bus: Bus, dev: string): XmlElement {
