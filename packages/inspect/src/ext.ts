@@ -6,6 +6,7 @@ import { BlockCache, corrupt, cString, readBytes, uuidString, view } from "./vol
 
 const ROOT_INODE = 2;
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
+const MAX_CACHED_DIRECTORIES = 2048;
 /** Directories bigger than this are refused: no real /etc comes near it. */
 const MAX_DIRECTORY_BYTES = 64 * 1024 * 1024;
 const MAX_EXTENT_DEPTH = 5;
@@ -371,6 +372,11 @@ export class ExtFilesystem implements Filesystem {
       entries = this.readDirectory(inode);
       entries.catch(() => this.directories.delete(inode.number));
       this.directories.set(inode.number, entries);
+      // Bounded: a walk of a huge tree must not keep every directory it ever read.
+      if (this.directories.size > MAX_CACHED_DIRECTORIES) {
+        const oldest = this.directories.keys().next().value;
+        if (oldest !== undefined) this.directories.delete(oldest);
+      }
     }
     return entries;
   }

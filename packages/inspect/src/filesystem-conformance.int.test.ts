@@ -44,10 +44,12 @@ const variants: Variant[] = [
   { name: "ext4 with 1 KiB blocks", fsType: "ext4", build: mke2fs("ext4", ["-b", "1024"]), open: openExtImage, check: e2fsck },
   { name: "ext4 without extents (block maps)", fsType: "ext4", build: mke2fs("ext4", ["-O", "^extent,^64bit,^metadata_csum"]), open: openExtImage, check: e2fsck },
   { name: "ext4 with inline data", fsType: "ext4", build: mke2fs("ext4", ["-O", "inline_data"]), open: openExtImage, check: e2fsck },
+  { name: "ext4 with meta_bg group descriptors (96 groups of 1 MiB)", fsType: "ext4", build: mke2fs("ext4", ["-b", "1024", "-g", "1024", "-O", "meta_bg,^resize_inode"]), open: openExtImage, check: e2fsck },
   { name: "ext3", fsType: "ext3", build: mke2fs("ext3", []), open: openExtImage, check: e2fsck },
   { name: "ext2 with 1 KiB blocks and 128-byte inodes", fsType: "ext2", build: mke2fs("ext2", ["-b", "1024", "-I", "128"]), open: openExtImage, check: e2fsck },
   { name: "XFS v5 (defaults: CRCs, ftype)", fsType: "xfs", build: mkfsXfs([]), open: openXfsImage, check: xfsRepair, modeMask: 0o6777 },
   { name: "XFS v5 with 1 KiB blocks and 8 KiB directory blocks", fsType: "xfs", build: mkfsXfs(["-b", "size=1024", "-n", "size=8192"]), open: openXfsImage, check: xfsRepair, modeMask: 0o6777 },
+  { name: "XFS v4 with ftype (features2)", fsType: "xfs", build: mkfsXfs(["-m", "crc=0", "-n", "ftype=1"]), open: openXfsImage, check: xfsRepair, modeMask: 0o6777 },
   { name: "XFS v4 (-m crc=0)", fsType: "xfs", build: mkfsXfs(["-m", "crc=0", "-n", "ftype=0"]), open: openXfsImage, check: xfsRepair, modeMask: 0o6777 },
 ];
 

@@ -4,6 +4,7 @@ import type { FileType, Filesystem, GuestStat, ReadFileOptions } from "./guestfs
 import { BlockCache, corrupt, cString, readBytes, uuidString, view } from "./volumes-io.js";
 
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
+const MAX_CACHED_DIRECTORIES = 2048;
 const MAX_DIRECTORY_BYTES = 64 * 1024 * 1024;
 const MAX_BTREE_LEVELS = 10;
 /** Directory data blocks live below this byte offset; leaf and free-index blocks above it. */
@@ -339,6 +340,11 @@ export class XfsFilesystem implements Filesystem {
       entries = this.readDirectory(inode);
       entries.catch(() => this.directories.delete(inode.number));
       this.directories.set(inode.number, entries);
+      // Bounded: a walk of a huge tree must not keep every directory it ever read.
+      if (this.directories.size > MAX_CACHED_DIRECTORIES) {
+        const oldest = this.directories.keys().next().value;
+        if (oldest !== undefined) this.directories.delete(oldest);
+      }
     }
     return entries;
   }
