@@ -687,7 +687,12 @@ export class Qcow2Device implements BlockDevice {
     if (blockIndex >= this.#refTable.length || this.#refTable[blockIndex] === 0) {
       if (!create) return undefined;
       // A new refcount block, placed at the end; it may have to count itself.
-      if (blockIndex >= this.#refTable.length) await this.#growRefTable(blockIndex + 1);
+      if (blockIndex >= this.#refTable.length) {
+        await this.#growRefTable(blockIndex + 1);
+        // Counting the new table's own clusters may have created this very block already.
+        const made = this.#refBlocks.get(blockIndex);
+        if (made) return made;
+      }
       const offset = this.#fileEnd;
       this.#fileEnd += this.#cs;
       const bytes = new Uint8Array(this.#cs);
