@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { writeDnsmasqConfig, writeDnsmasqHosts } from "./dnsmasq.js";
 import { LibvirtXmlError } from "./errors.js";
@@ -152,6 +153,31 @@ host:
     expect(error(bomb.join("\n")).code).toMatch(/LIBVIRT_XML_(MALFORMED|INVALID)/);
     expect(performance.now() - start).toBeLessThan(1000);
     expect(error("# " + "x".repeat(2 * 1024 * 1024)).code).toBe("LIBVIRT_XML_TOO_LARGE");
+  });
+});
+
+describe("fuzz parseNetworksYaml", () => {
+  it("mutated networks YAML: a list of networks or a LibvirtXmlError, nothing else", () => {
+    const pieces = ["\n", ": ", "- ", "{", "}", "[", "]", "&a ", "*a", "'", "192.168.155.", "/", "255.", "52:54:00:", "name: x", "mode: route", "hosts:", "dhcp:", "~", "!!binary ", "<<: *a", "0x10", "1e400"];
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(yaml.length), fc.nat(40), fc.constantFrom(...pieces), fc.boolean()), { maxLength: 6 }),
+        (edits) => {
+          let text = yaml;
+          for (const [at, len, piece, insert] of edits) text = insert ? text.slice(0, at) + piece + text.slice(at) : text.slice(0, at) + text.slice(at + len);
+          try {
+            const specs = parseNetworksYaml(text);
+            for (const spec of specs) {
+              writeNetworkXml(spec);
+              writeDnsmasqHosts(spec);
+            }
+          } catch (err) {
+            if (!(err instanceof LibvirtXmlError)) throw err;
+          }
+        },
+      ),
+      { numRuns: 400, seed: 7 },
+    );
   });
 });
 
