@@ -175,6 +175,16 @@ describe("vmdk descriptors", () => {
     await device.close();
   });
 
+  it("refuses a descriptor naming one extent file twice, or none at all", async () => {
+    const sub = join(dir, "twice");
+    await mkdir(sub);
+    await writeFile(join(sub, "x-flat.vmdk"), Buffer.alloc(GRAIN));
+    await writeFile(join(sub, "twice.vmdk"), 'version=1\nRW 8 FLAT "x-flat.vmdk" 0\nRW 8 FLAT "x-flat.vmdk" 0\n');
+    await expect(vmdkDriver.open(join(sub, "twice.vmdk"), directContext())).rejects.toMatchObject({ code: "STORAGE_CORRUPT" });
+    await writeFile(join(sub, "none.vmdk"), "version=1\n");
+    await expect(vmdkDriver.open(join(sub, "none.vmdk"), directContext())).rejects.toMatchObject({ code: "STORAGE_CORRUPT" });
+  });
+
   it("confines extent paths to the descriptor's directory", async () => {
     const jail = join(dir, "jail");
     await mkdir(jail);

@@ -78,6 +78,9 @@ async function openDescriptorFile(path: string, context: OpenContext): Promise<B
       const extentFile = await openExtent(path, descriptor, extent, start, parent);
       if (extentFile) {
         opened.push(extentFile.device);
+        // Real descriptors name each file once; a lying one repeating a big file could make us
+        // hold its tables many times over.
+        if (files.has(extentFile.file)) throw corrupt(path, `the VMDK descriptor names the extent file ${extent.file} more than once`);
         files.add(extentFile.file);
         clusterSize ??= extentFile.grainBytes;
       }
