@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -22,22 +22,40 @@ describe("cached", () => {
     expect(cacheRoot()).toBe(join(dir, "zoo"));
   });
 
-  it("lets concurrent builders race: the first rename wins, the loser's copy is thrown away", async () => {
+  it("makes concurrent callers wait for one build through the lock file", async () => {
     let builds = 0;
-    const build = (tag: string, delay: number) => async (out: string) => {
+    const build = (tag: string) => async (out: string) => {
       builds++;
-      await tick(delay);
+      await tick(300);
       writeFileSync(join(out, "who"), tag);
     };
-    const [a, b] = await Promise.all([cached("race", build("slow", 60)), cached("race", build("fast", 10))]);
-    expect(builds).toBe(2);
+    const [a, b] = await Promise.all([cached("shared", build("first")), cached("shared", build("second"))]);
+    expect(builds).toBe(1);
     expect(a).toBe(b);
-    expect(readFileSync(join(a, "who"), "utf8")).toBe("fast");
-    // No temporary folders are left behind.
-    expect(readdirSync(cacheRoot())).toEqual(["race"]);
-    // Later calls do not build.
-    await cached("race", build("late", 0));
-    expect(builds).toBe(2);
+    expect(readFileSync(join(a, "who"), "utf8")).toBe("first");
+    // No lock or temporary folder is left behind, and later calls do not build.
+    expect(readdirSync(cacheRoot())).toEqual(["shared"]);
+    await cached("shared", build("late"));
+    expect(builds).toBe(1);
+  });
+
+  it("takes over a lock whose process is gone", async () => {
+    mkdirSync(cacheRoot(), { recursive: true });
+    writeFileSync(join(cacheRoot(), "orphan.lock"), "999999999");
+    const out = await cached("orphan", (d) => writeFileSync(join(d, "ok"), "1"));
+    expect(existsSync(join(out, "ok"))).toBe(true);
+    expect(existsSync(join(cacheRoot(), "orphan.lock"))).toBe(false);
+  });
+
+  it("keeps the first copy when another builder renamed its own in meanwhile", async () => {
+    const out = await cached("raced", (d) => {
+      // Another process (one that took over a lock it thought stale) finishes first.
+      mkdirSync(join(cacheRoot(), "raced"));
+      writeFileSync(join(cacheRoot(), "raced", "who"), "other");
+      writeFileSync(join(d, "who"), "us");
+    });
+    expect(readFileSync(join(out, "who"), "utf8")).toBe("other");
+    expect(readdirSync(cacheRoot()).filter((n) => n.includes("raced"))).toEqual(["raced"]);
   });
 
   it("leaves nothing behind when a build fails", async () => {
@@ -46,7 +64,6 @@ describe("cached", () => {
         throw new Error("mkfs failed");
       }),
     ).rejects.toThrow("mkfs failed");
-    expect(existsSync(join(cacheRoot(), "broken"))).toBe(false);
     expect(readdirSync(cacheRoot()).filter((n) => n.includes("broken"))).toEqual([]);
   });
 });

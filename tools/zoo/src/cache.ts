@@ -1,11 +1,12 @@
 // The zoo's cache: ~/.cache/leapp/zoo/<name>-<hash>/ (or $LEAPP_CACHE_DIR/zoo/…). A build happens in a
-// temporary folder beside its final place and is renamed into it in one step, so several test
-// processes can build at once: the first rename wins and the others throw their copy away.
+// temporary folder beside its final place and is renamed into it in one step, so a cache entry is
+// either complete or absent; a lock file makes concurrent test processes wait for one build.
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ZooError } from "./errors.js";
 
 export const zooSourceDir = dirname(fileURLToPath(import.meta.url));
 export const repoRoot = join(zooSourceDir, "..", "..", "..");
@@ -47,32 +48,82 @@ export function recipeHash(guestFiles: string[] = [], inputDirs: string[] = []):
   return hash.digest("hex").slice(0, 16);
 }
 
+const LOCK_POLL_MS = 250;
+const LOCK_TIMEOUT_MS = 30 * 60 * 1000;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Takes `<key>.lock` (O_EXCL, holding our pid) so that concurrent processes wait for one build
+ * instead of repeating it; a lock whose process is gone is taken over. Returns false when the
+ * entry appeared while waiting.
+ */
+async function lock(lockFile: string, final: string): Promise<boolean> {
+  const started = Date.now();
+  for (;;) {
+    if (existsSync(final)) return false;
+    try {
+      writeFileSync(lockFile, String(process.pid), { flag: "wx" });
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    let holder = 0;
+    try {
+      holder = Number(readFileSync(lockFile, "utf8").trim() || "0");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") continue; // released meanwhile
+      throw err;
+    }
+    if (holder > 0 && !processAlive(holder)) {
+      rmSync(lockFile, { force: true });
+      continue;
+    }
+    if (Date.now() - started > LOCK_TIMEOUT_MS) {
+      throw new ZooError("ZOO_TOOL_FAILED", `waited ${LOCK_TIMEOUT_MS / 60000} min for process ${holder} to build ${final}; remove ${lockFile} if that process is stuck`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
+  }
+}
+
 /**
  * Returns `<cache>/<key>`, building it with `build(tempDir)` when absent. `build` fills the empty
- * temporary folder it is given; a failed build leaves nothing behind.
+ * temporary folder it is given; a failed build leaves nothing behind. Builders of the same key
+ * wait for each other through a lock file; should two build anyway (a lock taken over from a
+ * process that was only slow), the first rename wins and the other copy is thrown away.
  */
 export async function cached(key: string, build: (dir: string) => Promise<void> | void): Promise<string> {
   const root = cacheRoot();
   const final = join(root, key);
   if (existsSync(final)) return final;
   mkdirSync(root, { recursive: true });
+  const lockFile = join(root, `${key}.lock`);
+  if (!(await lock(lockFile, final))) return final;
   const temp = join(root, `.tmp-${key}-${process.pid}-${randomBytes(4).toString("hex")}`);
-  mkdirSync(temp);
   try {
+    mkdirSync(temp);
     await build(temp);
     try {
       renameSync(temp, final);
     } catch (err) {
-      // Another process finished first: its copy is as good as ours.
       const code = (err as NodeJS.ErrnoException).code;
       if ((code !== "ENOTEMPTY" && code !== "EEXIST") || !existsSync(final)) throw err;
     }
   } finally {
     rmSync(temp, { recursive: true, force: true });
+    rmSync(lockFile, { force: true });
   }
   return final;
 }
 
+/** A unique temporary name beside `final`, for writing a file that is then renamed into place. */
 export function tempName(final: string): string {
   return `${final}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
 }

@@ -69,7 +69,7 @@ export interface ZooHypervisorTool {
   what: string;
 }
 
-/** A configured network interface. */
+/** A configured network interface (loopback left out). */
 export interface ZooInterface {
   name: string;
   /** Guest path of the file that configures it. */
@@ -122,7 +122,11 @@ export interface ZooExpected {
   defaultKernel: string | null;
   hypervisorTools: ZooHypervisorTool[];
   initSystem: "sysv" | "systemd";
-  /** Services started at boot (sysv: S links of the default runlevel; systemd: wanted by the default target), sorted. */
+  /**
+   * Services started at boot, sorted: sysv — the init scripts with an S link in the default
+   * runlevel; systemd — the .service units (name without the suffix) in the default target's
+   * .wants folder under /etc/systemd/system.
+   */
   services: string[];
   interfaces: ZooInterface[];
 }

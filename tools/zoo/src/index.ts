@@ -12,7 +12,7 @@ import { debian12 } from "./guests/debian-12.js";
 import type { GuestRecipe } from "./guests/recipe.js";
 import { run } from "./run.js";
 
-export type { ZooApplication, ZooContainer, ZooExpected, ZooFilesystem, ZooGuest, ZooGuestName, ZooHypervisorTool, ZooInterface, ZooKernel } from "./expected.js";
+export type { ZooApplication, ZooContainer, ZooExpected, ZooFilesystem, ZooGuest, ZooGuestName, ZooHypervisorTool, ZooInterface, ZooKernel, ZooLogicalVolume, ZooVolumeGroup } from "./expected.js";
 export { ZooError, type ZooErrorCode } from "./errors.js";
 export { cacheRoot } from "./cache.js";
 

@@ -16,7 +16,6 @@ const debianPackage: Record<string, string> = {
   rpm: "rpm",
   rpmbuild: "rpm",
   rpmdb: "rpm",
-  db5_3_load: "db5.3-util",
   "db5.3_load": "db5.3-util",
   "db5.3_dump": "db5.3-util",
   debootstrap: "debootstrap",
@@ -24,6 +23,12 @@ const debianPackage: Record<string, string> = {
   pvs: "lvm2",
   vgs: "lvm2",
   lvs: "lvm2",
+  "dpkg-query": "dpkg",
+  "fsck.vfat": "dosfstools",
+  mtype: "mtools",
+  debugfs: "e2fsprogs",
+  blkid: "util-linux",
+  xfs_db: "xfsprogs",
 };
 
 /** PATH with the sbin directories, where mkfs and friends live on Debian. */
