@@ -1,7 +1,21 @@
-// Test support (not exported): an InspectionReport reduced to the facts a zoo guest's hand-written
+// Test support (not exported from the package): an InspectionReport reduced to the facts a zoo guest's hand-written
 // `expected` states, in the zoo's vocabulary, so tests compare the two with one toEqual.
-import type { ZooExpected } from "@leapp/zoo";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { buildZooGuest, zooContainers, type ZooExpected, type ZooGuestName } from "@leapp/zoo";
+import { openDirectoryGuest } from "./directory-guest.js";
+import { openImageGuest } from "./image-guest.js";
+import { inspect } from "./inspect.js";
 import type { InspectionReport } from "./report.js";
+import { toVirtInspectorXml } from "./virt-inspector-xml.js";
+
+const repoRoot = fileURLToPath(new URL("../../..", import.meta.url));
+/** virt-inspector's schema, shipped beside the repository (also in Debian's guestfs-tools). */
+export const virtInspectorRng = join(repoRoot, "..", "shared", "schemas", "virt-inspector.rng");
 
 export function factsOfReport(r: InspectionReport, expected: ZooExpected) {
   return {
@@ -64,4 +78,62 @@ export function factsOfExpected(e: ZooExpected) {
     services: e.services,
     interfaces: e.interfaces,
   };
+}
+
+/** xmllint --relaxng against virt-inspector's schema; throws with xmllint's complaint when invalid. */
+export function validateVirtInspectorXml(xml: string, name: string): void {
+  const work = mkdtempSync(join(tmpdir(), "leapp-xml-"));
+  try {
+    const file = join(work, `${name}.xml`);
+    writeFileSync(file, xml);
+    execFileSync("xmllint", ["--noout", "--relaxng", virtInspectorRng, file], { stdio: "pipe" });
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** The report without where it was read from: what must not depend on the container format. */
+function sansSource(r: InspectionReport) {
+  return { ...r, source: { kind: r.source.kind, location: [] } };
+}
+
+/**
+ * The tests every zoo guest gets: the raw image matches the zoo's expected facts and gives
+ * schema-valid XML; every other container gives the same report; the root tree read as a
+ * directory gives the same facts from files.
+ */
+export function describeZooGuest(name: ZooGuestName): void {
+  describe(`zoo guest ${name}`, () => {
+    let rawReport: InspectionReport;
+
+    it("raw image: matches the zoo's expected facts and gives schema-valid XML", async () => {
+      const zoo = await buildZooGuest(name, "raw");
+      const guest = await openImageGuest(zoo.disks);
+      rawReport = await inspect(guest);
+      await guest.close();
+      expect(factsOfReport(rawReport, zoo.expected)).toEqual(factsOfExpected(zoo.expected));
+      expect(rawReport.warnings).toEqual([]);
+      validateVirtInspectorXml(toVirtInspectorXml(rawReport), `${name}-raw`);
+    });
+
+    it.each(zooContainers.filter((c) => c !== "raw"))("%s container: the same report as raw", async (container) => {
+      const zoo = await buildZooGuest(name, container);
+      const guest = await openImageGuest(zoo.disks);
+      const report = await inspect(guest);
+      await guest.close();
+      expect(report.source.location).toEqual(zoo.disks);
+      expect(sansSource(report)).toEqual(sansSource(rawReport));
+    });
+
+    it("root tree as a directory: the same OS, packages, boot and configuration facts", async () => {
+      const zoo = await buildZooGuest(name, "raw");
+      const guest = await openDirectoryGuest(zoo.rootTree);
+      const tree = await inspect(guest);
+      await guest.close();
+      // Without block devices, fstab specs stay as written; everything read from files is identical.
+      const { source: _s, root: _r, mountpoints: _m, filesystems: _f, ...fromFiles } = tree;
+      const { source: _s2, root: _r2, mountpoints: _m2, filesystems: _f2, ...fromImage } = rawReport;
+      expect(fromFiles).toEqual(fromImage);
+    });
+  });
 }
