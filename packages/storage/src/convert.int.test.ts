@@ -3,6 +3,7 @@ import { readFile, open } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { compareDisks } from "./compare.js";
+import { StorageError } from "./errors.js";
 import { convertDisk } from "./convert.js";
 import { diskInfo } from "./info.js";
 import { openDisk } from "./open-disk.js";
@@ -247,4 +248,23 @@ describe("random writes against a raw mirror", () => {
     await expectCleanCheck(image);
     await qemuImg("compare", image, mirror);
   });
+});
+
+it("leaves no target behind when the source turns out to be damaged", async () => {
+  const { readFile, writeFile, stat } = await import("node:fs/promises");
+  const damaged = join(dir, "damaged.qcow2");
+  await qemuImg("convert", "-f", "raw", "-O", "qcow2", sourceRaw, damaged);
+  const bytes = await readFile(damaged);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const l2 = Number(view.getBigUint64(Number(view.getBigUint64(40))) & 0x00fffffffffffe00n);
+  // Aim the last used L2 entry of the first table past the end of the file.
+  let last = -1;
+  for (let i = 0; i < 8192; i++) if (view.getBigUint64(l2 + i * 8) !== 0n) last = i;
+  view.setBigUint64(l2 + last * 8, (1n << 63n) | (1n << 40n));
+  await writeFile(damaged, bytes);
+  for (const format of ["raw", "qcow2"] as const) {
+    const target = join(dir, `from-damaged.${format}`);
+    await expect(convertDisk(damaged, target, { format })).rejects.toBeInstanceOf(StorageError);
+    await expect(stat(target)).rejects.toMatchObject({ code: "ENOENT" });
+  }
 });

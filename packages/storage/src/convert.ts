@@ -1,4 +1,4 @@
-import { open, type FileHandle } from "node:fs/promises";
+import { open, rm, type FileHandle } from "node:fs/promises";
 import type { BlockDevice, Extent } from "./block-device.js";
 import { StorageError } from "./errors.js";
 import { openDisk } from "./open-disk.js";
@@ -58,7 +58,9 @@ export async function convertDisk(source: string, target: string, options: Conve
       progress(total, total);
       await sink.finish();
     } catch (err) {
-      await sink.abort();
+      // A half-written target is worse than none: it would look like a finished conversion.
+      await sink.abort().catch(() => {});
+      await rm(target, { force: true }).catch(() => {});
       throw err;
     }
     return { format, virtualSize: total, dataBytes };
