@@ -13,15 +13,15 @@ export function parseDpkgStatus(text: string): Application[] {
   let fields = new Map<string, string>();
   let last: string | undefined;
   const flush = () => {
-    const name = fields.get("package");
-    const status = (fields.get("status") ?? "").split(/\s+/);
-    const version = fields.get("version");
+    const name = fields.get("package")?.trim();
+    const status = (fields.get("status") ?? "").trim().split(/\s+/);
+    const version = fields.get("version")?.trim();
     if (name && version !== undefined && status[2] === "installed" && apps.length < MAX_PACKAGES) {
       const { epoch, upstream, revision } = splitDebianVersion(version);
-      const app: Application = { name, epoch, version: upstream, release: revision, arch: fields.get("architecture") ?? "" };
+      const app: Application = { name, epoch, version: upstream, release: revision, arch: (fields.get("architecture") ?? "").trim() };
       const description = fields.get("description");
       if (description) app.summary = description.split("\n")[0] as string;
-      const homepage = fields.get("homepage");
+      const homepage = fields.get("homepage")?.trim();
       if (homepage) app.url = homepage;
       const source = fields.get("source");
       if (source) app.sourcePackage = source.split(/\s+/)[0] as string;
@@ -44,7 +44,8 @@ export function parseDpkgStatus(text: string): Application[] {
     const colon = line.indexOf(":");
     if (colon <= 0) continue;
     last = line.slice(0, colon).toLowerCase();
-    fields.set(last, line.slice(colon + 1).trim());
+    // Only the separator is dropped: a Description's first line is kept exactly as dpkg has it.
+    fields.set(last, line.slice(colon + 1).replace(/^[ \t]+/, ""));
   }
   flush();
   return apps;

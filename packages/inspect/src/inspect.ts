@@ -407,11 +407,15 @@ async function initSystem(r: GuestReader): Promise<InitSystem> {
   return { type: undefined, default: undefined };
 }
 
-/** Targets a default target pulls in (the chain systemd's stock targets follow). */
-function targetsReachedFrom(target: string): Set<string> {
-  const chain = ["graphical.target", "multi-user.target", "basic.target", "sysinit.target", "local-fs.target"];
-  const i = chain.indexOf(target);
-  return new Set(i < 0 ? [target, ...chain.slice(1)] : chain.slice(i));
+/**
+ * Targets whose wanted services start at boot: the default target, `default.target` itself, and
+ * multi-user.target when the default is graphical.target (which pulls it in). Early-boot targets
+ * (sysinit, basic) are plumbing, not the guest's services.
+ */
+function bootTargets(target: string): Set<string> {
+  const targets = new Set([target, "default.target"]);
+  if (target === "graphical.target") targets.add("multi-user.target");
+  return targets;
 }
 
 async function enabledServices(r: GuestReader, init: InitSystem): Promise<EnabledService[]> {
@@ -424,12 +428,12 @@ async function enabledServices(r: GuestReader, init: InitSystem): Promise<Enable
     services.set(key, s);
   };
   // systemd: enabled units are symlinks in *.wants directories.
-  const reached = targetsReachedFrom(init.type === "systemd" ? (init.default ?? "multi-user.target") : "");
+  const reached = bootTargets(init.type === "systemd" ? (init.default ?? "multi-user.target") : "");
   for (const dir of await r.list("/etc/systemd/system")) {
     if (!dir.endsWith(".wants")) continue;
     const target = dir.slice(0, -6);
     for (const unit of (await r.list(`/etc/systemd/system/${dir}`)).slice(0, MAX_FILES_PER_DIR)) {
-      add(unit, "systemd", target, init.type === "systemd" && reached.has(target));
+      add(unit, "systemd", target, init.type === "systemd" && reached.has(target) && unit.endsWith(".service"));
     }
   }
   // SysV: S-links in rcN.d.

@@ -33,7 +33,7 @@ export function factsOfReport(r: InspectionReport, expected: ZooExpected) {
     mountpoints: Object.fromEntries(r.mountpoints.map((m) => [m.mountpoint, m.device])),
     filesystems: r.filesystems.map((f) => ({ device: f.device, type: f.type, uuid: f.uuid, label: f.label ?? "" })),
     applications: r.applications.map((a) => ({ name: a.name, epoch: a.epoch, version: a.version, release: a.release, arch: a.arch, summary: a.summary ?? "" })),
-    bootloader: r.boot?.loader,
+    bootloader: r.boot?.loader ?? null,
     kernels: r.kernels.map((k) => ({ version: k.version, path: k.path, initrd: k.initrd ?? null, xen: k.xen })),
     defaultKernel: r.boot?.defaultKernel ?? null,
     // Each expected tool must be among what we found (we report more evidence than the zoo lists).
