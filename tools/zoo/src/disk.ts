@@ -51,12 +51,14 @@ export function sfdiskScript(plan: DiskPlan): string {
 export function copySparse(fd: number, file: string, offset: number, fileOffset = 0, length = Number.MAX_SAFE_INTEGER): void {
   const src = openSync(file, "r");
   const buf = Buffer.alloc(MiB);
+  const zeros = Buffer.alloc(MiB);
   try {
     let done = 0;
     while (done < length) {
       const n = readSync(src, buf, 0, Math.min(buf.length, length - done), fileOffset + done);
       if (n === 0) break;
-      if (buf.subarray(0, n).some((x) => x !== 0)) writeSync(fd, buf, 0, n, offset + done);
+      // Buffer.equals is a memcmp: a per-byte callback here would cost seconds per image.
+      if (!buf.subarray(0, n).equals(zeros.subarray(0, n))) writeSync(fd, buf, 0, n, offset + done);
       done += n;
     }
   } finally {
