@@ -1,4 +1,3 @@
-import initSqlJs from "sql.js";
 import { bufferToHashDbValues } from "@snyk/rpm-parser/dist/berkeleydb/index.js";
 import { bufferToNdbValues } from "@snyk/rpm-parser/dist/ndb/index.js";
 import type { Application } from "./application.js";
@@ -40,6 +39,8 @@ export async function readRpmDb(data: Uint8Array, format: RpmDbFormat): Promise<
 
 /** The header blobs of rpmdb.sqlite's Packages table. */
 async function sqliteBlobs(data: Uint8Array): Promise<Uint8Array[]> {
+  // sql.js (SQLite in WebAssembly) is loaded only for guests with an rpmdb.sqlite.
+  const { default: initSqlJs } = await import("sql.js");
   const SQL = await initSqlJs();
   const db = new SQL.Database(data);
   try {

@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { Client, type ConnectConfig, type SFTPWrapper, type Stats } from "ssh2";
+import type { ConnectConfig, SFTPWrapper, Stats } from "ssh2";
 import { InspectError } from "./errors.js";
 import type { InspectableGuest } from "./guest-source.js";
 import type { FileType, GuestStat } from "./guestfs.js";
@@ -90,6 +90,8 @@ export async function openSshGuest(url: string, options: SshGuestOptions): Promi
     return false;
   };
 
+  // ssh2 is loaded on first use: image and directory inspections should not pay for it.
+  const { Client } = await import("ssh2");
   const client = new Client();
   const config: ConnectConfig = {
     host,

@@ -1,0 +1,126 @@
+#!/usr/bin/env node
+// @leapp/inspect against virt-inspector, side by side in one run, on the debian-12 zoo image as
+// qcow2 (el7-vmware when no debian-12 image can be found or built). Ours runs several times in
+// fresh processes (median wall time, peak RSS); virt-inspector (libguestfs, appliance under TCG
+// as on this machine: LIBGUESTFS_BACKEND=direct LIBGUESTFS_BACKEND_SETTINGS=force_tcg) once.
+//
+//   node bench/inspect/run.mjs [--runs N] [--vi-runs N] [--json]
+//
+// Needs a build of @leapp/inspect (pnpm turbo run build --filter @leapp/inspect) and
+// virt-inspector (Debian: guestfs-tools/libguestfs-tools). The zoo image is built by the slow
+// test tier when it is missing.
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, "..", "..");
+const args = process.argv.slice(2);
+const option = (name, fallback) => (args.includes(name) && Number(args[args.indexOf(name) + 1]) > 0 ? Number(args[args.indexOf(name) + 1]) : fallback);
+const runs = option("--runs", 5);
+const viRuns = option("--vi-runs", 1);
+const json = args.includes("--json");
+const MiB = 1024 ** 2;
+
+if (!existsSync(join(repo, "packages/inspect/dist/index.js"))) {
+  console.error("build @leapp/inspect first: pnpm turbo run build --filter @leapp/inspect");
+  process.exit(2);
+}
+
+const zooCache = join(process.env.LEAPP_CACHE_DIR ?? join(homedir(), ".cache", "leapp"), "zoo");
+
+/** The newest zoo build of `name` that has a qcow2 disk. */
+function findZooImage(name) {
+  if (!existsSync(zooCache)) return undefined;
+  const dirs = readdirSync(zooCache)
+    .filter((d) => d.startsWith(`${name}-`) && existsSync(join(zooCache, d, "disk1.qcow2")))
+    .map((d) => join(zooCache, d))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  return dirs[0] === undefined ? undefined : join(dirs[0], "disk1.qcow2");
+}
+
+function buildZooImages(testFile) {
+  console.error(`building the zoo images with the test tier: vitest ${testFile}`);
+  spawnSync("pnpm", ["vitest", "run", "--project", testFile.includes(".slow.") ? "slow" : "integration", testFile], { cwd: repo, stdio: "ignore" });
+}
+
+let guestName = "debian-12";
+let image = findZooImage(guestName);
+if (!image) {
+  buildZooImages("packages/inspect/src/inspect-zoo.slow.test.ts");
+  image = findZooImage(guestName);
+}
+if (!image) {
+  guestName = "el7-vmware";
+  console.error("no debian-12 zoo image (debootstrap unavailable?): falling back to el7-vmware");
+  image = findZooImage(guestName) ?? (buildZooImages("packages/inspect/src/inspect-zoo.int.test.ts"), findZooImage(guestName));
+}
+if (!image) {
+  console.error("no zoo image could be found or built");
+  process.exit(2);
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const virtualSize = JSON.parse(execFileSync("qemu-img", ["info", "--output=json", image], { encoding: "utf8" }))["virtual-size"];
+
+// ---- ours ------------------------------------------------------------------------------------
+const ours = [];
+for (let i = 0; i < runs; i++) {
+  const r = spawnSync(process.execPath, [join(here, "inspect-child.mjs"), image], { encoding: "utf8" });
+  if (r.status !== 0) {
+    console.error(r.stderr);
+    process.exit(1);
+  }
+  ours.push(JSON.parse(r.stdout));
+}
+// Process wall time includes Node's start-up; measure it too, it is what a user waits for.
+const wall = [];
+for (let i = 0; i < runs; i++) {
+  const t0 = performance.now();
+  spawnSync(process.execPath, [join(here, "inspect-child.mjs"), image], { encoding: "utf8" });
+  wall.push(performance.now() - t0);
+}
+
+// ---- virt-inspector --------------------------------------------------------------------------
+const vi = [];
+for (let i = 0; i < viRuns; i++) {
+  const t0 = performance.now();
+  const r = spawnSync("virt-inspector", ["--format=qcow2", "-a", image], {
+    env: { ...process.env, LIBGUESTFS_BACKEND: "direct", LIBGUESTFS_BACKEND_SETTINGS: "force_tcg" },
+    encoding: "utf8",
+    maxBuffer: 64 * MiB,
+  });
+  const ms = performance.now() - t0;
+  if (r.status !== 0) {
+    console.error(`virt-inspector failed: ${r.stderr.trim().split("\n").pop()}`);
+    process.exit(1);
+  }
+  vi.push(ms);
+}
+
+const result = {
+  guest: guestName,
+  image,
+  virtualSizeBytes: virtualSize,
+  applications: ours[0].applications,
+  osinfo: ours[0].osinfo,
+  leapp: { inspectMs: median(ours.map((o) => o.ms)), processWallMs: median(wall), peakRssMiB: Math.max(...ours.map((o) => o.maxRssBytes)) / MiB, runs },
+  virtInspector: { wallMs: median(vi), runs: viRuns },
+};
+result.speedup = { inspect: result.virtInspector.wallMs / result.leapp.inspectMs, processWall: result.virtInspector.wallMs / result.leapp.processWallMs };
+
+if (json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
+else {
+  console.log(`guest: ${guestName} (${image}), ${(virtualSize / MiB).toFixed(0)} MiB virtual, ${result.applications} packages, osinfo ${result.osinfo}`);
+  console.log(`leapp inspect:   ${result.leapp.inspectMs.toFixed(0)} ms in-process (median of ${runs}), ${result.leapp.processWallMs.toFixed(0)} ms with node start-up, peak RSS ${result.leapp.peakRssMiB.toFixed(0)} MiB`);
+  console.log(`virt-inspector:  ${(result.virtInspector.wallMs / 1000).toFixed(1)} s (median of ${viRuns})`);
+  console.log(`speed-up:        ${result.speedup.inspect.toFixed(0)}x (in-process), ${result.speedup.processWall.toFixed(0)}x (process wall)`);
+  const goals = [
+    [result.speedup.processWall >= 50, "≥ 50x faster"],
+    [result.leapp.processWallMs < 1000, "< 1 s"],
+    [result.leapp.peakRssMiB < 300, "peak RSS < 300 MiB"],
+  ];
+  for (const [ok, what] of goals) console.log(`${ok ? "met" : "MISSED"}: ${what}`);
+}
