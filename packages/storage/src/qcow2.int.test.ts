@@ -55,6 +55,24 @@ describe("qcow2 read, against qemu-img convert -O raw", () => {
     await expectSameContentAsQemu(image);
   });
 
+  it("serves many concurrent reads exactly (compressed, extended L2, small clusters)", async () => {
+    const expected = await readFile(source);
+    for (const options of [["-c", "-o", "compression_type=zstd"], ["-o", "extended_l2=on"], ["-o", "cluster_size=512"]]) {
+      const image = join(dir, `concurrent-${options.join("").replace(/[^a-z0-9]+/gi, "-")}.qcow2`);
+      await qemuImg("convert", "-f", "raw", "-O", "qcow2", ...options, source, image);
+      const device = await openDisk(image);
+      let seed = 5;
+      const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+      const reads = Array.from({ length: 64 }, () => {
+        const length = 1 + Math.floor(random() * 300_000);
+        return { at: Math.floor(random() * (SIZE - length)), buffer: new Uint8Array(length) };
+      });
+      await Promise.all(reads.map((r) => device.read(r.buffer, r.at)));
+      for (const r of reads) expect(Buffer.compare(r.buffer, expected.subarray(r.at, r.at + r.buffer.length))).toBe(0);
+      await device.close();
+    }
+  });
+
   it("reads zero clusters and subclusters written by qemu-io", async () => {
     for (const opts of ["cluster_size=65536", "extended_l2=on,cluster_size=65536", "compat=0.10"]) {
       const image = join(dir, `zeros-${opts.replace(/[^a-z0-9]+/gi, "-")}.qcow2`);
