@@ -47,7 +47,8 @@ describe("vhdx driver against qemu-img", () => {
     ["fixed", "subformat=fixed"],
     ["dynamic", "subformat=dynamic"],
     ["dynamic-1m", "subformat=dynamic,block_size=1M"],
-    ["dynamic-4k", "subformat=dynamic,log_size=1M,block_size=8M"],
+    ["dynamic-8m-small-log", "subformat=dynamic,log_size=1M,block_size=8M"],
+    ["dynamic-no-zero-state", "subformat=dynamic,block_state_zero=off"],
   ])("reads a %s VHDX like qemu-img convert -O raw", async (name, options) => {
     await expectConformsToQemu(await qemuConvert(raw, dir, "vhdx", options, `${name}.vhdx`), "vhdx");
   });
