@@ -76,6 +76,14 @@ describe("writeDomainXml", () => {
     expect(readDomainXml(writeDomainXml(relative, { baseDir: "/srv/vm" })).disks[0]?.path).toBe("/srv/images/windows.img");
   });
 
+  it("maps source networks to target networks or bridges", () => {
+    const mapped = readDomainXml(writeDomainXml(windows, { networks: { "VM Network": { kind: "network", name: "default" } } }));
+    expect(mapped.nics).toEqual([{ kind: "network", name: "default", mac: "52:54:00:99:99:99", model: "virtio" }]);
+    const odd = { ...windows, nics: [{ kind: "bridge" as const, name: "port group 'α'", mac: undefined, model: undefined }] };
+    expect(codeOf(() => writeDomainXml(odd))).toBe("LIBVIRT_XML_INVALID");
+    expect(readDomainXml(writeDomainXml(odd, { networks: { "port group 'α'": { kind: "bridge", name: "br0" } } })).nics[0]?.name).toBe("br0");
+  });
+
   it("refuses what libvirt would refuse, with typed errors", () => {
     expect(codeOf(() => writeDomainXml({ ...windows, nics: [{ kind: "network", name: "x", mac: "zz:zz", model: undefined }] }))).toBe("LIBVIRT_XML_INVALID");
     expect(codeOf(() => writeDomainXml({ ...windows, nics: [{ kind: "network", name: "x", mac: "01:00:5e:00:00:01", model: undefined }] }))).toBe("LIBVIRT_XML_INVALID");

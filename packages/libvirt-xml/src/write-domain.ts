@@ -38,6 +38,8 @@ export interface WriteDomainOptions {
   memoryBytes?: number;
   vcpus?: number;
   uuid?: string;
+  /** Source network or bridge name → where the NIC goes on the target (e.g. "VM Network" → bridge br0). */
+  networks?: Readonly<Record<string, { kind: "network" | "bridge"; name: string }>>;
   /** Relative source paths are resolved against this directory (default: refused). */
   baseDir?: string;
 }
@@ -48,7 +50,10 @@ const kvmDiskBuses: ReadonlySet<Bus> = new Set<Bus>(["virtio", "sata", "scsi", "
 const qemuNicModels = new Set(["virtio", "e1000", "e1000e", "rtl8139", "ne2k_pci", "pcnet", "vmxnet3", "i82559er"]);
 const qemuSoundModels = new Set(["ich9", "ich6", "ich7", "ac97", "es1370", "sb16", "usb"]);
 const qemuVideoModels = new Set(["vga", "qxl", "virtio", "cirrus", "bochs", "vmvga"]);
-const diskFormats = new Set(["raw", "qcow2", "qcow", "vmdk", "vdi", "vhdx", "vpc", "qed", "luks", "iso", "dmg", "bochs", "cloop", "parallels"]);
+/** Disk formats libvirt's schema names for a QEMU disk driver (no vhdx: convert those first). */
+const diskFormats = new Set(["raw", "qcow2", "qcow", "vmdk", "vdi", "vpc", "qed", "luks", "iso", "dmg", "bochs", "cloop"]);
+/** libvirt's schema for `<source bridge=…>` (VMware port groups such as "VM Network" fit). */
+const bridgeNamePattern = /^[a-zA-Z0-9_.\-\\:/ ]+$/;
 const macPattern = /^[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}$/;
 const uuidPattern = /^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$/;
 
@@ -207,7 +212,7 @@ function buildDisk(disk: SourceDisk, index: number, options: WriteDomainOptions,
   }
   const path = hostPath(given, `path of disk ${index}`, options);
   const format = target?.format ?? disk.format ?? "raw";
-  if (!diskFormats.has(format)) invalid(`Disk ${index} has format '${format.slice(0, 32)}', which QEMU cannot open; convert it and pass the format in options.disks[${index}].`);
+  if (!diskFormats.has(format)) invalid(`Disk ${index} has format '${format.slice(0, 32)}', which a libvirt QEMU disk cannot name; convert it (qcow2 or raw) and pass the converted disk in options.disks.`);
   const children = [element("driver", { name: "qemu", type: format }), sourceElement(path), element("target", { dev, bus })];
   if (disk.readonly) children.push(element("readonly"));
   return element("disk", { type: path.startsWith("/dev/") ? "block" : "file", device: "disk" }, children);
@@ -236,15 +241,21 @@ function buildNic(nic: SourceNic, index: number, options: WriteDomainOptions): X
     if (parseInt(nic.mac.slice(0, 2), 16) & 1) invalid(`NIC ${index} has the multicast MAC ${nic.mac}; a NIC needs a unicast one.`);
     children.push(element("mac", { address: nic.mac.toLowerCase() }));
   }
-  if (nic.kind !== "user") {
-    const name = nic.name ?? (nic.kind === "network" ? "default" : undefined);
-    if (!name) invalid(`NIC ${index} is on a bridge with no name; name the bridge in the source metadata.`);
-    safe(name, `NIC ${index} ${nic.kind} name`);
-    children.push(element("source", nic.kind === "network" ? { network: name } : { bridge: name }));
+  // The source's network or bridge, or where options.networks maps it on the target host.
+  const mapped = nic.name !== undefined && options.networks && Object.hasOwn(options.networks, nic.name) ? options.networks[nic.name] : undefined;
+  const kind = mapped?.kind ?? nic.kind;
+  if (kind !== "user") {
+    const name = mapped?.name ?? nic.name ?? (kind === "network" ? "default" : undefined);
+    if (!name) invalid(`NIC ${index} is on a bridge with no name; map it with options.networks or name the bridge in the source metadata.`);
+    safe(name, `NIC ${index} ${kind} name`);
+    if (kind === "bridge" && !bridgeNamePattern.test(name)) {
+      invalid(`NIC ${index} is on bridge '${name.slice(0, 64)}', a name libvirt does not accept; map it to a host bridge with options.networks.`);
+    }
+    children.push(element("source", kind === "network" ? { network: name } : { bridge: name }));
   }
   let model = "virtio";
   if (options.nicModel === "keep") model = nic.model !== undefined && qemuNicModels.has(nic.model) ? nic.model : "virtio";
   else if (options.nicModel) model = options.nicModel;
   children.push(element("model", { type: model }));
-  return element("interface", { type: nic.kind }, children);
+  return element("interface", { type: kind }, children);
 }
