@@ -1,5 +1,5 @@
 import { open, type FileHandle } from "node:fs/promises";
-import { checkRange, type BlockDevice, type Extent, type FormatDriver, type OpenContext } from "./block-device.js";
+import { checkRange, type BlockDevice, type Extent, type ExtentKind, type FormatDriver, type OpenContext } from "./block-device.js";
 import { StorageError } from "./errors.js";
 import { isAllZero, readExactly, writeExactly } from "./file-io.js";
 
@@ -73,25 +73,35 @@ export class RawDevice implements BlockDevice {
 
   async *#scan(start: number, length: number): AsyncIterable<Extent> {
     const end = start + length;
-    const chunk = new Uint8Array(SCAN_CHUNK);
+    // Two buffers: the next chunk is read while the current one is classified.
+    const buffers = [new Uint8Array(SCAN_CHUNK), new Uint8Array(SCAN_CHUNK)];
+    const load = (at: number, index: number) => {
+      const view = buffers[index]!.subarray(0, Math.min(SCAN_CHUNK, end - at));
+      return readExactly(this.handle, view, at, this.path).then(() => view);
+    };
     let pending: Extent | undefined;
-    for (let at = start; at < end; ) {
-      const n = Math.min(SCAN_CHUNK, end - at);
-      const view = chunk.subarray(0, n);
-      await readExactly(this.handle, view, at, this.path);
-      for (let off = 0; off < n; ) {
-        // Granules align to the file, not to `start`, so neighbouring calls agree.
-        const granuleEnd = Math.min(n, (Math.floor((at + off) / HOLE_GRANULARITY) + 1) * HOLE_GRANULARITY - at);
-        const kind = isAllZero(view.subarray(off, granuleEnd)) ? "zero" : "data";
-        const len = granuleEnd - off;
-        if (pending && pending.kind === kind) pending.length += len;
-        else {
-          if (pending) yield pending;
-          pending = { offset: at + off, length: len, kind };
-        }
-        off = granuleEnd;
+    const add = function* (offset: number, len: number, kind: ExtentKind): Generator<Extent> {
+      if (pending && pending.kind === kind) pending.length += len;
+      else {
+        if (pending) yield pending;
+        pending = { offset, length: len, kind };
       }
-      at += n;
+    };
+    let next: Promise<Uint8Array> | undefined = load(start, 0);
+    for (let at = start, index = 0; next; index ^= 1) {
+      const view: Uint8Array = await next;
+      const after: number = at + view.length;
+      next = after < end ? load(after, index ^ 1) : undefined;
+      if (isAllZero(view)) yield* add(at, view.length, "zero"); // the common case, one pass
+      else {
+        for (let off = 0; off < view.length; ) {
+          // Granules align to the file, not to `start`, so neighbouring calls agree.
+          const granuleEnd = Math.min(view.length, (Math.floor((at + off) / HOLE_GRANULARITY) + 1) * HOLE_GRANULARITY - at);
+          yield* add(at + off, granuleEnd - off, isAllZero(view.subarray(off, granuleEnd)) ? "zero" : "data");
+          off = granuleEnd;
+        }
+      }
+      at = after;
     }
     if (pending) yield pending;
   }
