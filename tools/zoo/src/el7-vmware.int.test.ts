@@ -11,19 +11,19 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 const MiB = 1024 * 1024;
 
 describe("zoo guest el7-vmware", () => {
-  it("has an MBR with /boot ext4 and an LVM PV that the real pvs, vgs and lvs read", async () => {
+  it("has an MBR (extended + logical) with /boot ext4 and two LVM PVs that the real pvs, vgs and lvs read", async () => {
     const guest = await buildZooGuest("el7-vmware");
     const disk = guest.disks[0]!;
     const table = readPartitionTable(disk);
     expect(table.label).toBe("dos");
-    expect(table.partitions.map((p) => p.type)).toEqual(["83", "8e", "8e"]);
+    expect(table.partitions.map((p) => `${p.node.slice(disk.length)}:${p.type}`)).toEqual(["1:83", "2:8e", "3:5", "5:8e"]);
     const boot = join(scratch, "boot.ext4");
     extractPartition(disk, table.partitions[0]!, boot);
     run("e2fsck", ["-fn", boot]);
     expect(guest.expected.mountpoints["/boot"]).toBe("/dev/sda1");
     expect(runText("blkid", ["-o", "value", "-s", "UUID", boot]).trim()).toBe(guest.expected.filesystems.find((f) => f.device === "/dev/sda1")!.uuid);
 
-    const [, pv0, pv1] = table.partitions;
+    const [pv0, pv1] = table.partitions.filter((p) => p.type === "8e");
     await withLoopDevice(disk, pv0!.start * 512, pv0!.size * 512, (dev0) =>
       withLoopDevice(disk, pv1!.start * 512, pv1!.size * 512, (dev1) => {
         const devs = [dev0, dev1];

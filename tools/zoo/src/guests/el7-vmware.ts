@@ -1,7 +1,8 @@
 // el7-vmware: a CentOS 7.9 application server as VMware ran it — open-vm-tools, systemd, grub2 —
 // installed the anaconda default way: MBR, /boot ext4 on sda1, LVM PV on sda2 with VG "centos"
 // holding "root" (XFS, in two segments around "swap", as after an lvextend) and "swap"; a later
-// second PV on sda3 and an ext4 "home" LV striped over both PVs.
+// second PV on a logical partition (sda5, inside the extended sda3) and an ext4 "home" LV striped
+// over both PVs.
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { MiB, splitTree, writeDisk, type PartitionPlan } from "../disk.js";
@@ -20,9 +21,11 @@ const layout = {
   bootSize: 64 * MiB,
   pvStart: 65 * MiB,
   pvSize: 380 * MiB,
-  pv2Start: 445 * MiB,
+  extendedStart: 445 * MiB,
+  extendedSize: 26 * MiB,
+  pv2Start: 446 * MiB,
   pv2Size: 24 * MiB,
-  diskSize: 470 * MiB,
+  diskSize: 471 * MiB,
   homeUuid: "61f0b3d8-2c7a-4e95-b1d6-8a4c0e2f7b39",
   bootUuid: "5b6e1f0c-2a7d-4c38-9e41-8d0f3a6b2c57",
   rootUuid: "9f2d7c61-0b3e-4a5f-8c12-e4d7a9b1f036",
@@ -38,7 +41,7 @@ export const el7VolumeGroup: VolumeGroup = {
   creationTime: 1605021357,
   pvs: [
     { key: "pv0", id: "Jk2LmN4pQr6StUv8WxYz0AbCd2EfGh4I", device: "/dev/sda2", size: layout.pvSize, peStart: 1 * MiB },
-    { key: "pv1", id: "Pq3RsT5uVw7XyZ9aBc1DeF3gHi5JkL7m", device: "/dev/sda3", size: layout.pv2Size, peStart: 1 * MiB },
+    { key: "pv1", id: "Pq3RsT5uVw7XyZ9aBc1DeF3gHi5JkL7m", device: "/dev/sda5", size: layout.pv2Size, peStart: 1 * MiB },
   ],
   lvs: [
     {
@@ -225,6 +228,8 @@ async function build(dir: string): Promise<void> {
     partitions: [
       { start: layout.bootStart, size: layout.bootSize, type: "83", bootable: true, content: bootFs },
       { start: layout.pvStart, size: layout.pvSize, type: "8e", pieces: pieces.get("pv0")! },
+      // sfdisk makes the partition after the extended one its first logical partition, sda5.
+      { start: layout.extendedStart, size: layout.extendedSize, type: "5" },
       { start: layout.pv2Start, size: layout.pv2Size, type: "8e", pieces: pieces.get("pv1")! },
     ],
   });
@@ -253,7 +258,7 @@ export const el7Vmware: GuestRecipe = {
     volumeGroups: [
       {
         name: "centos",
-        pvs: ["/dev/sda2", "/dev/sda3"],
+        pvs: ["/dev/sda2", "/dev/sda5"],
         extentSize: extent,
         lvs: [
           { name: "root", device: "/dev/centos/root", size: 320 * MiB, segments: 2, layout: "linear" },
