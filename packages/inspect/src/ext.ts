@@ -1,6 +1,7 @@
 import type { BlockDevice } from "@leapp/storage";
 import { InspectError } from "./errors.js";
 import type { FileType, Filesystem, GuestStat, ReadFileOptions } from "./guestfs.js";
+import { overlayJournal, replayJournal, type JournalCopy } from "./ext-journal.js";
 import { extTypeOf } from "./identify.js";
 import { BlockCache, corrupt, cString, readBytes, uuidString, view } from "./volumes-io.js";
 
@@ -11,7 +12,9 @@ const MAX_CACHED_DIRECTORIES = 2048;
 const MAX_DIRECTORY_BYTES = 64 * 1024 * 1024;
 const MAX_EXTENT_DEPTH = 5;
 
+const COMPAT_HAS_JOURNAL = 0x4;
 const INCOMPAT_FILETYPE = 0x2;
+const INCOMPAT_RECOVER = 0x4;
 const INCOMPAT_META_BG = 0x10;
 const INCOMPAT_64BIT = 0x80;
 const RO_COMPAT_SPARSE_SUPER = 0x1;
@@ -89,6 +92,8 @@ export class ExtFilesystem implements Filesystem {
   private readonly incompat: number;
   private readonly roCompat: number;
   private readonly firstMetaBg: number;
+  /** How many blocks were read from the journal instead of their home location (unclean unmount). */
+  replayedBlocks = 0;
   private readonly directories = new Map<number, Promise<Map<string, number>>>();
   private closed = false;
 
@@ -129,10 +134,40 @@ export class ExtFilesystem implements Filesystem {
   static async open(device: BlockDevice): Promise<ExtFilesystem> {
     const sb = await readBytes(device, 1024, 1024, "ext superblock");
     if (view(sb).getUint16(0x38, true) !== 0xef53) throw new InspectError("INSPECT_UNSUPPORTED", "no ext2/3/4 superblock on this volume");
-    const fs = new ExtFilesystem(device, sb);
+    let fs = new ExtFilesystem(device, sb);
+    // A filesystem that was not cleanly unmounted: read it as it will be after journal replay.
+    const journalInode = view(sb).getUint32(0xe0, true);
+    if (fs.incompat & INCOMPAT_RECOVER && view(sb).getUint32(0x5c, true) & COMPAT_HAS_JOURNAL && journalInode !== 0) {
+      const copies = await fs.journalCopies(journalInode);
+      if (copies.size > 0) {
+        const replayed = overlayJournal(device, fs.blockSize, copies);
+        fs = new ExtFilesystem(replayed, await readBytes(replayed, 1024, 1024, "ext superblock"));
+        fs.replayedBlocks = copies.size;
+      }
+    }
     const root = await fs.inode(ROOT_INODE);
     if (typeOfMode(root.mode) !== "directory") throw corrupt("the ext root inode is not a directory");
     return fs;
+  }
+
+  /** The journal's committed blocks not yet written home (see ext-journal.ts). */
+  private async journalCopies(journalInode: number): Promise<Map<number, JournalCopy>> {
+    const inode = await this.inode(journalInode);
+    const runs = await this.runs(inode);
+    const blocks = Math.floor(inode.size / this.blockSize);
+    const journalBlock = (n: number): number => {
+      let lo = 0;
+      let hi = runs.length - 1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >> 1;
+        const run = runs[mid]!;
+        if (n < run.logical) hi = mid - 1;
+        else if (n >= run.logical + run.count) lo = mid + 1;
+        else return (run.physical! + n - run.logical) * this.blockSize;
+      }
+      throw corrupt(`block ${n} of the ext journal is a hole`);
+    };
+    return replayJournal(this.device, this.blockSize, blocks, journalBlock);
   }
 
   private checkOpen(): void {

@@ -94,6 +94,27 @@ describe("filesystem drivers under mutated metadata", () => {
     await fuzz("ext4", image, openExt, 1, 4000);
   });
 
+  it("ext4 with a journal to replay: mutated journal blocks end in results or InspectErrors", async () => {
+    const tree = cachedTree(TREE);
+    const image = cachedImage({ fuzz: "ext4-journal-4k", TREE }, (path) => {
+      run("mkfs.ext4", ["-q", "-F", "-b", "4096", "-d", tree, path, "40M"]);
+      // Journal copies of live metadata (the root and /many directory blocks, the first inode
+      // table block): replay changes nothing, but every read of them now goes through the journal.
+      const blocks = [run("debugfs", ["-R", "bmap / 0", path]), run("debugfs", ["-R", "bmap /many 0", path]), run("debugfs", ["-R", "bmap /many 1", path])].map((b) => b.trim());
+      const inodeTable = /Inode table at (\d+)/.exec(run("dumpe2fs", [path]))![1]!;
+      for (const block of [...blocks, inodeTable]) {
+        const copy = `${path}.${block}`;
+        run("dd", [`if=${path}`, `of=${copy}`, "bs=4096", `skip=${block}`, "count=1", "status=none"]);
+        writeFileSync(`${path}.cmds`, `jo\njw -b ${block} ${copy}\njc\n`);
+        run("debugfs", ["-w", "-f", `${path}.cmds`, path]);
+      }
+    });
+    run("e2fsck", ["-fn", image]);
+    const fs = await openExt(fileDevice(image));
+    expect(fs.replayedBlocks).toBe(4);
+    await fuzz("ext4-journal", image, openExt, 4, 3000);
+  });
+
   it("ext2 with block maps: every walk of a mutated image ends in results or InspectErrors", async () => {
     const tree = cachedTree(TREE);
     const image = cachedImage({ fuzz: "ext2", TREE }, (path) => {
