@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildZooGuest } from "./index.js";
-import { el9PartitionUuids } from "./guests/el9-like.js";
+import { el9DataPartitionUuid, el9PartitionUuids } from "./guests/el9-like.js";
 import { extractPartition, nevraOf, readPartitionTable, rpmParserPackages, rpmQueryPackages } from "./check.js";
 import { run, runText } from "./run.js";
 
@@ -38,6 +38,22 @@ describe("zoo guest el9-like", () => {
     run("xfs_repair", ["-n", "-f", root]);
     expect(runText("blkid", ["-o", "value", "-s", "UUID", root]).trim()).toBe(rootFs!.uuid);
     expect(runText("xfs_db", ["-r", "-c", "ls /var/lib/rpm", root])).toContain("rpmdb.sqlite");
+  });
+
+  it("has a second disk (sdb) whose ext4 holds /srv/data", async () => {
+    const guest = await buildZooGuest("el9-like");
+    expect(guest.disks).toHaveLength(2);
+    const table = readPartitionTable(guest.disks[1]!);
+    expect(table.label).toBe("gpt");
+    expect(table.partitions.map((p) => p.uuid?.toLowerCase())).toEqual([el9DataPartitionUuid]);
+    const data = join(scratch, "data");
+    extractPartition(guest.disks[1]!, table.partitions[0]!, data);
+    run("e2fsck", ["-fn", data]);
+    const fs = guest.expected.filesystems.find((f) => f.device === guest.expected.mountpoints["/srv/data"])!;
+    expect(fs.device).toBe("/dev/sdb1");
+    expect(runText("blkid", ["-o", "value", "-s", "UUID", data]).trim()).toBe(fs.uuid);
+    expect(runText("blkid", ["-o", "value", "-s", "LABEL", data]).trim()).toBe(fs.label);
+    expect(runText("debugfs", ["-R", "cat /www/index.html", data])).toContain("web03 content");
   });
 
   it("holds an rpmdb.sqlite made by the real rpm that rpm -qa and @snyk/rpm-parser read", async () => {

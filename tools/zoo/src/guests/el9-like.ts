@@ -1,6 +1,6 @@
 // el9-like: a Rocky Linux 9.4 web server as a UEFI KVM guest: GPT with an EFI system partition
-// (vfat), ext4 /boot with BootLoaderSpec entries, XFS root; rpmdb.sqlite made by the real rpm;
-// NetworkManager keyfile networking; fstab by UUID=.
+// (vfat), ext4 /boot with BootLoaderSpec entries, XFS root; a second disk with the web content
+// (ext4 /srv/data); rpmdb.sqlite made by the real rpm; NetworkManager keyfile; fstab by UUID=.
 import { chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { MiB, splitTree, writeDisk } from "../disk.js";
@@ -25,6 +25,13 @@ const layout = {
   bootPartUuid: "2f6d8b0c-4e3a-4c7b-9d1f-0a2b3c4d5e6f",
   rootPartUuid: "3a7e9c1d-5f4b-4d8c-ae20-1b3c4d5e6f70",
   bootUuid: "7d1e5f3a-8b2c-4e9d-a6f0-3c5b7e9d1f24",
+  // The second disk (sdb): one GPT partition holding the web content.
+  dataDiskId: "9c4e2a7b-1d3f-4b58-8e6a-0f2d4c6b8a13",
+  dataDiskSize: 34 * MiB,
+  dataStart: 1 * MiB,
+  dataSize: 32 * MiB,
+  dataPartUuid: "4b8f0d2e-6a5c-4e9d-bf31-2c4d5e6f7081",
+  dataUuid: "5c9a1e3f-7b6d-4f0e-8c42-3d5e6f708192",
   rootUuid: "e2b4d6f8-1a3c-4e5f-9b7d-0c2e4a6b8d13",
 };
 const espUuid = `${layout.espVolumeId.slice(0, 4)}-${layout.espVolumeId.slice(4)}`;
@@ -97,6 +104,7 @@ function writeTree(root: string): void {
     `UUID=${layout.rootUuid} /                       xfs     defaults        0 0`,
     `UUID=${layout.bootUuid} /boot                   ext4    defaults        1 2`,
     `UUID=${espUuid}          /boot/efi               vfat    umask=0077,shortname=winnt 0 2`,
+    `UUID=${layout.dataUuid} /srv/data               ext4    defaults,nofail 0 2`,
   ));
   writeGuestFile(root, "/etc/NetworkManager/system-connections/ens3.nmconnection", lines(
     "[connection]", "id=ens3", "uuid=5a9c3e71-2b4d-4f68-8e0a-c1d3b5f7a902", "type=ethernet", "autoconnect=true", "interface-name=ens3", "",
@@ -165,6 +173,7 @@ function writeTree(root: string): void {
   for (const s of services) guestSymlink(root, `/etc/systemd/system/multi-user.target.wants/${s}.service`, `/usr/lib/systemd/system/${s}.service`);
   writeGuestFile(root, "/etc/nginx/nginx.conf", lines("user nginx;", "worker_processes auto;", "events { worker_connections 1024; }", "http { server { listen 80; root /usr/share/nginx/html; } }"));
   writeGuestFile(root, "/usr/share/nginx/html/index.html", "<h1>web03</h1>\n");
+  writeGuestFile(root, "/srv/data/www/index.html", "<h1>web03 content</h1>\n");
   writeGuestFile(root, "/etc/passwd", lines("root:x:0:0:root:/root:/bin/bash", "nginx:x:992:991:Nginx web server:/var/lib/nginx:/sbin/nologin", "sshd:x:74:74:Privilege-separated SSH:/usr/share/empty.sshd:/sbin/nologin"));
   writeGuestFile(root, "/etc/selinux/config", lines("SELINUX=enforcing", "SELINUXTYPE=targeted"));
 }
@@ -177,7 +186,9 @@ async function build(dir: string): Promise<void> {
   writeTree(root);
   await writeRpmdbSqlite(root, el9Packages);
 
-  const { dirs, restore } = splitTree(root, ["/", "/boot", "/boot/efi"], join(work, "split"));
+  const { dirs, restore } = splitTree(root, ["/", "/boot", "/boot/efi", "/srv/data"], join(work, "split"));
+  const dataFs = join(work, "data.ext4");
+  makeExt4(dataFs, layout.dataSize, dirs.get("/srv/data")!, { uuid: layout.dataUuid, label: "webdata" });
   const esp = join(work, "esp.vfat");
   makeVfat(esp, layout.espSize, dirs.get("/boot/efi")!, { volumeId: layout.espVolumeId, label: "" });
   const bootFs = join(work, "boot.ext4");
@@ -195,15 +206,22 @@ async function build(dir: string): Promise<void> {
       { start: layout.rootStart, size: layout.rootSize, type: "0FC63DAF-8483-4772-8E79-3D69D8477DE4", uuid: layout.rootPartUuid, content: rootFs },
     ],
   });
+  writeDisk(join(dir, "disk2.raw"), {
+    label: "gpt",
+    id: layout.dataDiskId,
+    size: layout.dataDiskSize,
+    partitions: [{ start: layout.dataStart, size: layout.dataSize, type: "0FC63DAF-8483-4772-8E79-3D69D8477DE4", uuid: layout.dataPartUuid, content: dataFs }],
+  });
 }
 
 export const el9PartitionUuids = [layout.espPartUuid, layout.bootPartUuid, layout.rootPartUuid];
+export const el9DataPartitionUuid = layout.dataPartUuid;
 
 export const el9Like: GuestRecipe = {
   name: "el9-like",
   tier: "integration",
   inputs: [],
-  diskCount: 1,
+  diskCount: 2,
   build,
   expected: {
     osType: "linux",
@@ -217,12 +235,13 @@ export const el9Like: GuestRecipe = {
     packageManagement: "dnf",
     osinfo: "rocky9",
     root: "/dev/sda3",
-    mountpoints: { "/": "/dev/sda3", "/boot": "/dev/sda2", "/boot/efi": "/dev/sda1" },
+    mountpoints: { "/": "/dev/sda3", "/boot": "/dev/sda2", "/boot/efi": "/dev/sda1", "/srv/data": "/dev/sdb1" },
     volumeGroups: [],
     filesystems: [
       { device: "/dev/sda1", type: "vfat", uuid: espUuid, label: "" },
       { device: "/dev/sda2", type: "ext4", uuid: layout.bootUuid, label: "" },
       { device: "/dev/sda3", type: "xfs", uuid: layout.rootUuid, label: "" },
+      { device: "/dev/sdb1", type: "ext4", uuid: layout.dataUuid, label: "webdata" },
     ],
     applications: rpmApplications(el9Packages),
     packageDatabase: { format: "sqlite", path: "/var/lib/rpm/rpmdb.sqlite" },
