@@ -26,6 +26,10 @@ const zeroPage = new Uint8Array(64 * 1024);
 
 /** Whether every byte of `data` is zero (memcmp against a zero page, not a JS loop). */
 export function isAllZero(data: Uint8Array): boolean {
+  // Quick rejection without allocating anything: data blocks nearly always have a non-zero byte
+  // at one of these places, and this runs for every cluster a conversion copies.
+  const last = data.length - 1;
+  if (last >= 0 && (data[0] !== 0 || data[last] !== 0 || data[last >>> 1] !== 0)) return false;
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   for (let at = 0; at < buf.length; at += zeroPage.length) {
     const n = Math.min(zeroPage.length, buf.length - at);

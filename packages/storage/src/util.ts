@@ -5,6 +5,10 @@ const ZERO = Buffer.alloc(1 << 20);
 
 /** Whether every byte of `data` is zero (memcmp against a shared zero page, so it runs at memory speed). */
 export function isZero(data: Uint8Array): boolean {
+  // Quick rejection without allocating anything: data blocks nearly always have a non-zero byte
+  // at one of these places, and this runs for every cluster a conversion copies.
+  const last = data.length - 1;
+  if (last >= 0 && (data[0] !== 0 || data[last] !== 0 || data[last >>> 1] !== 0)) return false;
   const view = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   for (let at = 0; at < view.length; at += ZERO.length) {
     const n = Math.min(ZERO.length, view.length - at);
