@@ -74,11 +74,34 @@ function readFacts(root: string): DebianFacts {
   return { productName: debianVersion, majorVersion: Number(major), minorVersion: Number(minor), applications, services };
 }
 
+/** Unmounts whatever is mounted under `dir` (deepest first). */
+function unmountBelow(dir: string): void {
+  const mounts = readFileSync("/proc/self/mounts", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ")[1] ?? "")
+    .filter((m) => m.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) {
+    try {
+      runText("umount", ["--lazy", m]);
+    } catch {
+      // Best effort: the error that matters is debootstrap's.
+    }
+  }
+}
+
 async function build(dir: string): Promise<void> {
   const root = join(dir, "root");
   const work = join(dir, "work");
   mkdirSync(work);
-  runText("debootstrap", ["--variant=minbase", `--include=${packages.join(",")}`, "bookworm", root, debianMirror()], { maxBuffer: 256 * MiB });
+  try {
+    runText("debootstrap", ["--variant=minbase", `--include=${packages.join(",")}`, "bookworm", root, debianMirror()], { maxBuffer: 256 * MiB });
+  } catch (err) {
+    // A debootstrap that failed half-way may leave /proc, /sys… mounted in the target: unmount
+    // them before the failed build's folder is removed.
+    unmountBelow(root);
+    throw err;
+  }
   // What apt-get clean and a tidy image leave: no downloaded .debs, no package lists.
   for (const d of ["var/cache/apt/archives", "var/lib/apt/lists"]) {
     for (const name of readdirSync(join(root, d))) if (name !== "partial" && name !== "lock") rmSync(join(root, d, name), { recursive: true, force: true });
