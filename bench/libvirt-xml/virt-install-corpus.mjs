@@ -4,7 +4,7 @@
 // Generated once and cached by content hash under $LEAPP_CACHE_DIR (or ~/.cache/leapp)/libvirt-xml/.
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -55,7 +55,7 @@ export async function virtInstallCorpus() {
   const { stdout: version } = await run("virt-install", ["--version"]);
   const hash = createHash("sha256").update(JSON.stringify({ version: version.trim(), common, variants })).digest("hex").slice(0, 16);
   const dir = join(cacheRoot(), `virt-install-${hash}`);
-  if (!existsSync(join(dir, "complete"))) {
+  if (!existsSync(join(dir, "complete")) && !(await waitForOther(dir))) {
     const tmp = `${dir}.tmp-${process.pid}`;
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { recursive: true });
@@ -64,6 +64,7 @@ export async function virtInstallCorpus() {
       await generate(names, tmp);
     } catch (err) {
       rmSync(tmp, { recursive: true, force: true });
+      rmSync(`${dir}.lock`, { recursive: true, force: true });
       throw err;
     }
     writeFileSync(join(tmp, "complete"), `${names.length}\n`);
@@ -74,6 +75,7 @@ export async function virtInstallCorpus() {
       // Another process won the race; its copy is identical.
       rmSync(tmp, { recursive: true, force: true });
     }
+    rmSync(`${dir}.lock`, { recursive: true, force: true });
   }
   return readdirSync(dir)
     .filter((f) => f.endsWith(".xml"))
@@ -95,5 +97,27 @@ async function generate(names, into) {
         }
       }),
     );
+  }
+}
+
+/**
+ * Test files run in parallel workers: the first takes a lock directory and generates, the others
+ * wait for its result (up to five minutes, then they generate themselves). True when it appeared.
+ */
+async function waitForOther(dir) {
+  mkdirSync(cacheRoot(), { recursive: true });
+  const lock = `${dir}.lock`;
+  try {
+    // A lock left by a process that died long ago is taken over.
+    if (existsSync(lock) && Date.now() - statSync(lock).mtimeMs > 600_000) rmSync(lock, { recursive: true, force: true });
+    mkdirSync(lock);
+    return false;
+  } catch {
+    for (let waited = 0; waited < 300_000; waited += 500) {
+      if (existsSync(join(dir, "complete"))) return true;
+      if (!existsSync(lock)) return existsSync(join(dir, "complete"));
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    return false;
   }
 }
