@@ -133,6 +133,23 @@ describe("openSshGuest against a real sshd", () => {
     expect(liveFacts?.listeningPorts).toContainEqual({ protocol: "tcp", address: "127.0.0.1", port });
   });
 
+  it("reads through sudo -n commands the same as through SFTP", async () => {
+    // sudo "always" runs one command per lookup: a handful of reads, not a whole inspection.
+    const viaSudo = await openSshGuest(url(), { identity, knownHosts, root: tree, sudo: "always" });
+    const viaSftp = await openSshGuest(url(), { identity, knownHosts, root: tree, sudo: true });
+    for (const path of ["/etc/redhat-release", "/var/lib/rpm/Packages"]) {
+      expect(await viaSudo.readFile(path)).toEqual(await viaSftp.readFile(path));
+      expect(await viaSudo.stat(path)).toEqual(await viaSftp.stat(path));
+    }
+    expect((await viaSudo.readdir("/etc/rc3.d")).sort()).toEqual((await viaSftp.readdir("/etc/rc3.d")).sort());
+    expect(await viaSudo.readlink("/etc/rc3.d")).toBe(await viaSftp.readlink("/etc/rc3.d"));
+    expect((await viaSudo.lstat("/etc/rc3.d")).type).toBe("symlink");
+    expect(await viaSudo.exists("/etc/nonexistent")).toBe(false);
+    await expect(viaSudo.readFile("/etc/redhat-release", { maxBytes: 4 })).rejects.toSatisfy((e) => e instanceof InspectError && e.code === "INSPECT_TOO_LARGE");
+    await viaSudo.close();
+    await viaSftp.close();
+  });
+
   it("accepts a pinned SHA256 fingerprint of the right key", async () => {
     const fingerprint = sha256Fingerprint(publicKeyBlob(join(work, "host_key.pub")));
     const guest = await openSshGuest(url(), { identity, fingerprint, root: tree });

@@ -18,8 +18,12 @@ export interface SshGuestOptions {
   knownHosts?: string;
   /** …or the host key's pinned fingerprint, `SHA256:…` as `ssh-keygen -lf` prints it. */
   fingerprint?: string;
-  /** Read through `sudo -n` (files only root may read: /etc/shadow, rpmdb on some hosts). */
-  sudo?: boolean;
+  /**
+   * Use `sudo -n` (never prompting) for what the SSH user may not read: with `true`, SFTP first and
+   * sudo for what SFTP is denied; with `"always"`, every read through sudo commands (hosts without
+   * an SFTP subsystem; slower: one command per lookup).
+   */
+  sudo?: boolean | "always";
   /** Inspect the tree under this remote directory instead of the host's `/` (a chroot, a container root). */
   root?: string;
   /** Connection timeout in milliseconds (default 20 s). */
@@ -150,10 +154,11 @@ export async function openSshGuest(url: string, options: SshGuestOptions): Promi
   const rootPrefix = (options.root ?? "/").replace(/\/+$/, "");
   const remote = (path: string) => (rootPrefix === "" ? path : path === "/" ? rootPrefix : rootPrefix + path);
   let tree: PhysicalTree;
-  if (options.sudo) tree = sudoTree(exec, remote);
+  if (options.sudo === "always") tree = sudoTree(exec, remote);
   else {
-    const sftp = await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((err, s) => (err ? reject(sshError(`SFTP is not available on ${host}: ${err.message}`, err)) : resolve(s))));
+    const sftp = await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((err, s) => (err ? reject(sshError(`SFTP is not available on ${host}: ${err.message}; try sudo "always"`, err)) : resolve(s))));
     tree = sftpTree(sftp, remote);
+    if (options.sudo === true) tree = withSudoFallback(tree, sudoTree(exec, remote));
   }
   const guest = resolvingGuestFS({
     ...tree,
@@ -237,6 +242,28 @@ function sftpTree(sftp: SFTPWrapper, remote: (p: string) => string): PhysicalTre
     async close() {
       sftp.end();
     },
+  };
+}
+
+/** Each operation through `primary`, and through `fallback` when `primary` is denied permission. */
+function withSudoFallback(primary: PhysicalTree, fallback: PhysicalTree): PhysicalTree {
+  const denied = (err: unknown) => err instanceof InspectError && err.code === "INSPECT_UNSUPPORTED" && /permission denied/.test(err.message);
+  const either =
+    <A extends unknown[], R>(f: (t: PhysicalTree, ...a: A) => Promise<R>) =>
+    async (...a: A): Promise<R> => {
+      try {
+        return await f(primary, ...a);
+      } catch (err) {
+        if (denied(err)) return f(fallback, ...a);
+        throw err;
+      }
+    };
+  return {
+    lstat: either((t, p: string) => t.lstat(p)),
+    readdir: either((t, p: string) => t.readdir(p)),
+    readlink: either((t, p: string) => t.readlink(p)),
+    readFile: either((t, p: string, o?: { maxBytes?: number }) => t.readFile(p, o)),
+    close: () => primary.close(),
   };
 }
 
