@@ -116,6 +116,7 @@ describe("readDomainXml: hypervisor flavours", () => {
     const s = readDomainXml(`<domain type='kvm'><name>p</name><memory unit='bytes'>1073741824</memory>
       <os><type>hvm</type><loader readonly='yes' secure='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.secboot.fd</loader><nvram>/v/p_VARS.fd</nvram></os></domain>`);
     expect(s).toMatchObject({ firmware: "uefi", secureBoot: true, memoryBytes: 1073741824 });
+    expect(readDomainXml("<domain type='kvm'><name>n</name><os><type>hvm</type><nvram>/v/n_VARS.fd</nvram></os></domain>").firmware).toBe("uefi");
     const vmw = readDomainXml(`<domain type='vmware'><name>esx</name><memory>2097152</memory><vcpu>2</vcpu>
       <os><type>hvm</type></os><devices><disk type='file' device='disk'><source file='[datastore1] esx/esx.vmdk'/><target dev='sda' bus='scsi'/><address type='drive' controller='0' bus='0' target='0' unit='0'/></disk>
       <controller type='scsi' index='0' model='vmpvscsi'/><interface type='bridge'><mac address='00:50:56:a1:b2:c3'/><source bridge='VM Network'/><model type='vmxnet3'/></interface></devices></domain>`);

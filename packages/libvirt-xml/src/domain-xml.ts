@@ -160,6 +160,9 @@ function readFirmware(os: XmlElement | undefined): { firmware: Firmware; secureB
     const path = textOf(loader) ?? "";
     if (type === "pflash" || /ovmf|aavmf|edk2|efi/i.test(path)) firmware = "uefi";
     else if (type === "rom") firmware = "bios";
+  } else if (firstChild(os, "nvram")) {
+    // UEFI variable store without an explicit loader: libvirt picks the UEFI firmware.
+    firmware = "uefi";
   }
   let secureBoot = attr(loader, "secure") === "yes";
   for (const feature of childElements(firstChild(os, "firmware") ?? emptyElement, "feature")) {

@@ -66,6 +66,7 @@ describe("parseXml: hostile input", () => {
     rejectsFast(`<a b='${"x".repeat(1_000_000)}'/>`, "LIBVIRT_XML_TOO_LARGE");
     rejectsFast("<a>".repeat(100_000) + "</a>".repeat(100_000), "LIBVIRT_XML_TOO_LARGE");
     rejectsFast(`<a>${"<b/>".repeat(2000)}</a>`, "LIBVIRT_XML_TOO_LARGE", { maxNodes: 1000 });
+    rejectsFast(`<a ${Array.from({ length: 100_000 }, (_, i) => `a${i}=''`).join(" ")}/>`, "LIBVIRT_XML_TOO_LARGE");
   });
 });
 

@@ -56,6 +56,8 @@ export interface XmlLimits {
   maxNodes?: number;
   /** Longest attribute value (default 64 KiB). */
   maxAttributeLength?: number;
+  /** Most attributes on one element (default 256). */
+  maxAttributes?: number;
   /** Longest single text, comment or CDATA node (default 4 MiB). */
   maxTextLength?: number;
 }
@@ -65,6 +67,7 @@ const defaults: Required<XmlLimits> = {
   maxDepth: 128,
   maxNodes: 500_000,
   maxAttributeLength: 64 * 1024,
+  maxAttributes: 256,
   maxTextLength: 4 * 1024 * 1024,
 };
 
@@ -243,6 +246,9 @@ class Parser {
       // Attribute-value normalization: literal tabs and newlines read as spaces.
       if (/[\t\n]/.test(raw)) raw = raw.replace(/[\t\n]/g, " ");
       if (attributes.has(a[0])) fail(s, i, `attribute ${a[0]} is repeated in <${name}>`);
+      if (attributes.size >= this.lim.maxAttributes) {
+        throw new LibvirtXmlError("LIBVIRT_XML_TOO_LARGE", `XML element <${name.slice(0, 64)}> has more than ${this.lim.maxAttributes} attributes; VM metadata never does.`);
+      }
       attributes.set(a[0], this.decode(raw, i + 1, this.lim.maxAttributeLength));
       i = close + 1;
     }
