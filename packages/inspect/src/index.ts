@@ -4,7 +4,7 @@ export type { GuestContext, GuestVolume, InspectableGuest } from "./guest-source
 export { openDirectoryGuest } from "./directory-guest.js";
 export { openImageGuest, type OpenImageOptions } from "./image-guest.js";
 export { openSshGuest, type SshGuestOptions } from "./ssh-guest.js";
-export { openGuest, type OpenGuestOptions } from "./open-guest.js";
+export { inspectSources, openGuest, type OpenGuestOptions } from "./open-guest.js";
 export { inspect, type InspectOptions } from "./inspect.js";
 export type { BootConfiguration, EnabledService, HypervisorTool, InitSystem, InspectionReport, InstalledKernel, OperatingSystem } from "./report.js";
 export type { Application } from "./application.js";

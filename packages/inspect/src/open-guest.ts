@@ -3,6 +3,8 @@ import { openDirectoryGuest } from "./directory-guest.js";
 import { InspectError } from "./errors.js";
 import type { InspectableGuest } from "./guest-source.js";
 import { openImageGuest } from "./image-guest.js";
+import { inspect, type InspectOptions } from "./inspect.js";
+import type { InspectionReport } from "./report.js";
 import { openSshGuest, type SshGuestOptions } from "./ssh-guest.js";
 
 export type OpenGuestOptions = Partial<SshGuestOptions>;
@@ -29,4 +31,14 @@ export async function openGuest(sources: readonly string[], options: OpenGuestOp
     if (isDir) return openDirectoryGuest(first);
   }
   return openImageGuest(sources);
+}
+
+/** Opens the sources, inspects the guest and closes it again: `leapp inspect` in one call. */
+export async function inspectSources(sources: readonly string[], options: OpenGuestOptions & InspectOptions = {}): Promise<InspectionReport> {
+  const guest = await openGuest(sources, options);
+  try {
+    return await inspect(guest, options);
+  } finally {
+    await guest.close();
+  }
 }
