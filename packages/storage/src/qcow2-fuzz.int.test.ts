@@ -9,7 +9,7 @@ import { openDisk } from "./open-disk.js";
 import { qemuImg, scratchDir } from "./testing.js";
 
 const SEED = Number(process.env.LEAPP_FUZZ_SEED ?? 0x1eab);
-const BUDGET_MS = 5000;
+const BUDGET_MS = Number(process.env.LEAPP_FUZZ_MS ?? 5000);
 const PER_CASE_MS = 3000;
 
 function prng(seed: number): () => number {
@@ -91,10 +91,19 @@ function mutate(bytes: Buffer, regions: [number, number][], random: () => number
   return out;
 }
 
-/** Opens and reads what a consumer would: up to 10 000 extents, the first 4 MiB and a few random ranges. */
-async function exercise(path: string, random: () => number): Promise<void> {
-  const device = await openDisk(path);
+/**
+ * Opens and reads what a consumer would: up to 10 000 extents, the first 4 MiB and a few random
+ * ranges. Every third round opens the image for writing and writes too (refcounts and tables
+ * that lie must not crash the allocator either).
+ */
+async function exercise(path: string, random: () => number, write: boolean): Promise<void> {
+  const device = await openDisk(path, { writable: write });
   try {
+    if (write && device.size > 0) {
+      const length = Math.min(device.size, 1 + Math.floor(random() * 70_000));
+      await device.write(new Uint8Array(length).fill(0x5a), Math.floor(random() * (device.size - length + 1)));
+      await device.flush();
+    }
     let n = 0;
     for await (const _e of device.extents()) if (++n > 10_000) break;
     const buffer = new Uint8Array(256 * 1024);
@@ -122,7 +131,7 @@ describe("qcow2 fuzzing", () => {
       await writeFile(path, mutate(image.bytes, image.regions, random));
       let timer: NodeJS.Timeout | undefined;
       const outcome = await Promise.race([
-        exercise(path, random).then(
+        exercise(path, random, round % 3 === 2).then(
           () => "read" as const,
           (err: unknown) => err,
         ),

@@ -532,6 +532,10 @@ export class Qcow2Device implements BlockDevice {
       const host = compressed ? 0 : Qcow2Device.#hostOffset(hi, lo);
       const copied = (hi & 0x80000000) !== 0;
       const fullyAllocated = this.#h.extendedL2 ? table.view.getUint32(index + 12) === 0xffffffff : (lo & 1) === 0;
+      // A lying L2 entry must not send a write anywhere outside the file.
+      if (!compressed && host !== 0 && (host % cs !== 0 || host + cs > this.#fileSize)) {
+        throw corrupt(this.#path, `the L2 entry of guest cluster ${cluster} points to ${host}, outside the file or unaligned`);
+      }
       if (!compressed && host !== 0 && copied && fullyAllocated) {
         // An allocated cluster only this image uses: write in place.
         queue(host + (at - clusterStart), slice);
@@ -674,6 +678,7 @@ export class Qcow2Device implements BlockDevice {
       const lo = view.getUint32(i * 8 + 4);
       const offset = hi * TWO32 + lo;
       if (!Number.isSafeInteger(offset) || offset % this.#cs !== 0) throw corrupt(this.#path, `refcount table entry ${i} (${offset}) is invalid`);
+      if (offset !== 0 && offset + this.#cs > this.#fileSize) throw corrupt(this.#path, `refcount block ${i} (at ${offset}) lies past the end of the file`);
       this.#refTable.push(offset);
     }
     this.#fileEnd = Math.ceil(this.#fileSize / this.#cs) * this.#cs;
