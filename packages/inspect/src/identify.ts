@@ -18,7 +18,47 @@ const PROBE_BYTES = 64 * 1024;
 /** LVM2 PV, swap, XFS, ext2/3/4 or vfat, from the first 64 KiB of a device; never throws on garbage. */
 export async function identify(device: BlockDevice): Promise<Identity> {
   const head = await readBytes(device, 0, Math.min(PROBE_BYTES, device.size), "signature probe");
-  return identifyHead(head);
+  const identity = identifyHead(head);
+  if (identity.fsType === "vfat") {
+    // Like blkid, prefer the volume label entry in the root directory to the boot sector's copy.
+    const rootLabel = await vfatRootDirectoryLabel(device, head).catch(() => undefined);
+    if (rootLabel !== undefined) return { ...identity, label: rootLabel === "" ? undefined : rootLabel };
+  }
+  return identity;
+}
+
+/** The volume-label entry of a FAT root directory (its first 16 KiB / first cluster), if any. */
+async function vfatRootDirectoryLabel(device: BlockDevice, boot: Uint8Array): Promise<string | undefined> {
+  const dv = view(boot);
+  const bytesPerSector = dv.getUint16(11, true);
+  const sectorsPerCluster = boot[13]!;
+  const reserved = dv.getUint16(14, true);
+  const fats = boot[16]!;
+  const rootEntries = dv.getUint16(17, true);
+  const fatSectors = dv.getUint16(22, true) || dv.getUint32(36, true);
+  let offset: number;
+  let length: number;
+  if (rootEntries > 0) {
+    offset = (reserved + fats * fatSectors) * bytesPerSector;
+    length = rootEntries * 32;
+  } else {
+    const rootCluster = dv.getUint32(44, true);
+    const rootDirSectors = 0;
+    const firstDataSector = reserved + fats * fatSectors + rootDirSectors;
+    offset = (firstDataSector + (rootCluster - 2) * sectorsPerCluster) * bytesPerSector;
+    length = sectorsPerCluster * bytesPerSector;
+  }
+  length = Math.min(length, 16 * 1024);
+  if (offset + length > device.size || rootEntries === 0 && dv.getUint32(44, true) < 2) return undefined;
+  const dir = await readBytes(device, offset, length, "FAT root directory");
+  for (let at = 0; at + 32 <= dir.length; at += 32) {
+    const first = dir[at]!;
+    if (first === 0) break;
+    const attributes = dir[at + 11]!;
+    if (first === 0xe5 || attributes === 0x0f || (attributes & 0x18) !== 0x08) continue;
+    return ascii(dir, at, 11).replace(/[ \0]+$/, "");
+  }
+  return undefined;
 }
 
 export function identifyHead(head: Uint8Array): Identity {
@@ -32,7 +72,11 @@ function identifyLvm(head: Uint8Array): Identity | undefined {
   for (let sector = 0; sector < 4; sector++) {
     const at = sector * 512;
     if (head.length >= at + 32 && ascii(head, at, 8) === "LABELONE" && ascii(head, at + 24, 8) === "LVM2 001") {
-      return { content: "lvm-pv", fsType: undefined, uuid: undefined, label: undefined };
+      // The PV UUID, dashed 6-4-4-4-4-4-6 as blkid and pvs print it.
+      const headerAt = at + view(head).getUint32(at + 20, true);
+      const raw = headerAt + 32 <= at + 512 && headerAt + 32 <= head.length ? ascii(head, headerAt, 32) : "";
+      const uuid = /^[A-Za-z0-9!#]{32}$/.test(raw) ? [0, 6, 10, 14, 18, 22, 26].map((from, i, all) => raw.slice(from, all[i + 1] ?? 32)).join("-") : undefined;
+      return { content: "lvm-pv", fsType: undefined, uuid, label: undefined };
     }
   }
   return undefined;

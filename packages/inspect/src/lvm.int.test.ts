@@ -129,6 +129,7 @@ describe("LVM2", () => {
     const vgClose = text.lastIndexOf("}");
     writeFileSync(backup, `${text.slice(0, vgClose)}${lvs}${text.slice(vgClose)}`);
     run("vgcfgrestore", ["-q", "-f", backup, "leappvg"]);
+    const pvUuids = run("pvs", ["--noheadings", "-o", "pv_uuid", l1, l2]).split("\n").map((l) => l.trim()).filter(Boolean);
     // lvm2 itself reads the metadata back: the real consumer of what we parse.
     const report = JSON.parse(run("lvs", ["--reportformat", "json", "-a", "-o", "lv_name,seg_pe_ranges,stripes", "leappvg"])) as { report: Array<{ lv: Array<{ lv_name: string; seg_pe_ranges: string }> }> };
     const names = report.report[0]!.lv.map((l) => l.lv_name);
@@ -176,6 +177,8 @@ describe("LVM2", () => {
       ["/dev/leappvg/swap-lv", "swap", "swap", "lvswap", 0, "swap-lv"],
     ]);
     expect(volumes[3]!.uuid).toBe(blkid(rootFs));
+    expect([volumes[0]!.uuid, volumes[1]!.uuid]).toEqual(pvUuids);
+    expect(volumes[0]!.uuid).toBe(blkid(img1));
     expect(volumes[4]!.uuid).toBe(blkid(swap));
     expect(volumes[3]!.block.size).toBe(40 * MiB);
     for (const v of [volumes[2]!, volumes[3]!]) {

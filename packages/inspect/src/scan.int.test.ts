@@ -1,5 +1,5 @@
 // scanDisks over disks partitioned by sfdisk and formatted by the real mkfs tools, checked with blkid.
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { describe, expect, it } from "vitest";
@@ -56,6 +56,14 @@ describe("scanDisks", () => {
       ["/dev/sdb2", "filesystem", "ext2", b.ext2.UUID, undefined, gpt.partitiontable.partitions[1]!.uuid.toLowerCase(), 1],
     ]);
     expect(b.vfat.TYPE).toBe("vfat");
+    // The root directory's label entry wins over the boot sector's copy, as in blkid.
+    const relabeled = join(work, "relabeled.vfat");
+    const bytes = readFileSync(vfat);
+    bytes.write("BOOTSECTOR ", 71, "latin1"); // FAT32 boot sector label field
+    writeFileSync(relabeled, bytes);
+    const [relabeledVolume] = await scanDisks([fileDevice(relabeled)]);
+    expect(blkid(relabeled).LABEL).toBe("ESP");
+    expect(relabeledVolume!.label).toBe(blkid(relabeled).LABEL);
     const root = await openFilesystem(volumes[1]!);
     expect(await root.readdir("/")).toEqual(["lost+found"]);
     await expect(openFilesystem(volumes[4]!)).rejects.toMatchObject({ code: "INSPECT_UNSUPPORTED" });
