@@ -1,3 +1,6 @@
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { readDomainXml } from "./domain-xml.js";
 import { LibvirtXmlError } from "./errors.js";
@@ -31,6 +34,25 @@ function codeOf(fn: () => unknown): string {
   }
   return "no error";
 }
+
+const corpus = join(fileURLToPath(new URL("../../..", import.meta.url)), "..", "shared", "corpus", "virt-v2v");
+
+describe("writeDomainXml against virt-v2v's own output", () => {
+  // test-cdrom/test-floppy.expected hold the <disk> elements virt-v2v wrote for those inputs.
+  it.skipIf(!existsSync(corpus))("disk and removable targets match virt-v2v's for test-cdrom and test-floppy", () => {
+    for (const name of ["test-cdrom", "test-floppy"]) {
+      const expected = parseXml(`<devices>${readFileSync(join(corpus, `${name}.expected`), "utf8")}</devices>`).root;
+      const ours = parseXml(writeDomainXml(readDomainXml(readFileSync(join(corpus, `${name}.xml.in`), "utf8")), { type: "qemu", baseDir: "/srv" })).root;
+      const targets = (devices: ReturnType<typeof firstChild>) =>
+        childElements(devices!, "disk").map((d) => `${attr(d, "device")}:${attr(firstChild(d, "target"), "dev")}`);
+      expect(targets(findPath(ours, "devices")), name).toEqual(targets(expected));
+      const buses = (devices: ReturnType<typeof firstChild>) =>
+        childElements(devices!, "disk").map((d) => attr(firstChild(d, "target"), "bus") ?? "(default)");
+      // virt-v2v leaves the floppy's bus implicit; libvirt's default for fd* is fdc, which we write out.
+      expect(buses(findPath(ours, "devices")), name).toEqual(buses(expected).map((b) => (b === "(default)" ? "fdc" : b)));
+    }
+  });
+});
 
 describe("writeDomainXml", () => {
   it("turns IDE disks into virtio and keeps the CD-ROM's index on SATA (virt-v2v's test-cdrom)", () => {
