@@ -39,12 +39,13 @@ describe("cached", () => {
     expect(builds).toBe(1);
   });
 
-  it("takes over a lock whose process is gone", async () => {
-    mkdirSync(cacheRoot(), { recursive: true });
+  it("takes over a lock whose process is gone, and removes that process's half-made folder", async () => {
+    mkdirSync(join(cacheRoot(), ".tmp-orphan-999999999-abcd"), { recursive: true });
     writeFileSync(join(cacheRoot(), "orphan.lock"), "999999999");
     const out = await cached("orphan", (d) => writeFileSync(join(d, "ok"), "1"));
     expect(existsSync(join(out, "ok"))).toBe(true);
     expect(existsSync(join(cacheRoot(), "orphan.lock"))).toBe(false);
+    expect(readdirSync(cacheRoot()).filter((n) => n.includes("orphan"))).toEqual(["orphan"]);
   });
 
   it("keeps the first copy when another builder renamed its own in meanwhile", async () => {

@@ -4,7 +4,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { dirname, join, relative } from "node:path";
+import { basename, dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ZooError } from "./errors.js";
 
@@ -83,6 +83,10 @@ async function lock(lockFile: string, final: string): Promise<boolean> {
       throw err;
     }
     if (holder > 0 && !processAlive(holder)) {
+      // The builder died: drop its half-made folder along with its lock.
+      const root = dirname(lockFile);
+      const prefix = `.tmp-${basename(final)}-${holder}-`;
+      for (const name of readdirSync(root)) if (name.startsWith(prefix)) rmSync(join(root, name), { recursive: true, force: true });
       rmSync(lockFile, { force: true });
       continue;
     }
