@@ -33,6 +33,8 @@ export function writeDnsmasqConfig(spec: NetworkSpec, paths: DnsmasqPaths): stri
     if (ip.dhcp || ip.hosts.length > 0) {
       lines.push("dhcp-no-override", "dhcp-authoritative", `dhcp-lease-max=${leaseMax(spec)}`, `dhcp-hostsfile=${paths.hostsFile}`);
       if (spec.mode === "bridge") lines.push(`dhcp-option=option:router,${ip.gateway}`);
+      // An isolated network has no way out: offer no default route.
+      if (spec.mode === "isolated") lines.push("dhcp-option=option:router");
     }
   }
   return lines.join("\n") + "\n";

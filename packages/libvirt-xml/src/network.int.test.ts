@@ -32,6 +32,7 @@ networks:
     mode: isolated
     gateway: 10.0.5.1
     netmask: 255.255.255.0
+    dhcp: { start: 10.0.5.100, end: 10.0.5.120 }
     hosts: [{ name: store, mac: "52:54:00:00:02:01", ip: 10.0.5.10 }]
   - name: routed
     mode: route

@@ -206,5 +206,7 @@ describe("network XML and dnsmasq files", () => {
     expect(conf).toContain("domain=m2.local\n");
     expect(writeDnsmasqHosts(service!)).toBe("52:54:00:00:01:01,192.168.155.10,db\n52:54:00:00:01:02,192.168.155.11,web\n");
     expect(writeDnsmasqConfig(backend!, { hostsFile: "/x" })).not.toContain("dhcp-range");
+    const isolated = parseNetworksYaml("name: iso\nmode: isolated\ncidr: 10.7.0.0/24\ndhcp: { start: 10.7.0.100, end: 10.7.0.199 }\n")[0]!;
+    expect(writeDnsmasqConfig(isolated, { hostsFile: "/x" })).toContain("dhcp-option=option:router\n");
   });
 });
