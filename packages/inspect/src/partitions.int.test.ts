@@ -69,6 +69,24 @@ describe("partition tables", () => {
     expect(table?.partitions[0]?.partUuid).toBe("11111111-2222-3333-4444-555555555555");
   });
 
+  it("reads a GPT written with 4096-byte logical sectors (a 4Kn disk)", async () => {
+    const image = join(work, "gpt-4k.raw");
+    run("truncate", ["-s", "64M", image]);
+    const loop = run("losetup", ["-f", "--show", "-b", "4096", image]).trim();
+    let expected: SfdiskJson;
+    try {
+      run("sfdisk", ["-q", "--no-reread", "--no-tell-kernel", loop], "label: gpt\nstart=256, size=2560, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4\nstart=4096, size=1024\n");
+      expected = sfdiskJson(loop);
+    } finally {
+      run("losetup", ["-d", loop]);
+    }
+    expect(expected.partitiontable.sectorsize).toBe(4096);
+    const table = await readPartitionTable(fileDevice(image));
+    expect(table?.partitions.map((p) => [p.start, p.size, p.partUuid])).toEqual(
+      expected.partitiontable.partitions.map((p) => [p.start * 4096, p.size * 4096, p.uuid!.toLowerCase()]),
+    );
+  });
+
   it("falls back to the backup GPT when the primary header is damaged, and refuses when both are", async () => {
     const image = sfdiskImage("gpt-damaged.raw", GPT_SCRIPT);
     const bytes = readFileSync(image);

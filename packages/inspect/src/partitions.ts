@@ -73,7 +73,13 @@ export async function readPartitionTable(disk: BlockDevice): Promise<PartitionTa
   const sector0 = await readBytes(disk, 0, SECTOR, "MBR");
   if (!looksLikeMbr(sector0)) return undefined;
   const primaries = mbrEntries(sector0);
-  if (primaries.some((e) => e.type === 0xee)) return readGpt(disk);
+  if (primaries.some((e) => e.type === 0xee)) {
+    // GPT counts in logical sectors: 512 bytes, or 4096 on 4Kn disks (header then at byte 4096).
+    const at4k = disk.size >= 3 * 4096 ? await readBytes(disk, 4096, 8, "GPT signature") : new Uint8Array(8);
+    const at512 = await readBytes(disk, 512, 8, "GPT signature");
+    const signature = (b: Uint8Array) => new TextDecoder().decode(b) === "EFI PART";
+    return readGpt(disk, !signature(at512) && signature(at4k) ? 4096 : SECTOR);
+  }
   return readMbr(disk, sector0, primaries);
 }
 
@@ -142,12 +148,12 @@ interface GptHeader {
   lastUsable: number;
 }
 
-async function gptHeaderAt(disk: BlockDevice, lba: number): Promise<GptHeader> {
-  const sector = await readBytes(disk, lba * SECTOR, SECTOR, "GPT header");
+async function gptHeaderAt(disk: BlockDevice, lba: number, sectorSize: number): Promise<GptHeader> {
+  const sector = await readBytes(disk, lba * sectorSize, sectorSize, "GPT header");
   const dv = view(sector);
   if (new TextDecoder().decode(sector.subarray(0, 8)) !== "EFI PART") throw corrupt(`no GPT header signature at sector ${lba}`);
   const headerSize = dv.getUint32(12, true);
-  if (headerSize < 92 || headerSize > SECTOR) throw corrupt(`the GPT header at sector ${lba} claims a size of ${headerSize} bytes`);
+  if (headerSize < 92 || headerSize > sectorSize) throw corrupt(`the GPT header at sector ${lba} claims a size of ${headerSize} bytes`);
   const copy = sector.slice(0, headerSize);
   view(copy).setUint32(16, 0, true);
   if (crc32(copy) !== dv.getUint32(16, true)) throw corrupt(`the GPT header at sector ${lba} fails its CRC check`);
@@ -165,15 +171,15 @@ async function gptHeaderAt(disk: BlockDevice, lba: number): Promise<GptHeader> {
   return header;
 }
 
-async function readGpt(disk: BlockDevice): Promise<PartitionTable> {
+async function readGpt(disk: BlockDevice, sectorSize: number): Promise<PartitionTable> {
   let header: GptHeader | undefined;
   let entries: Uint8Array | undefined;
   const problems: unknown[] = [];
-  const lastLba = Math.floor(disk.size / SECTOR) - 1;
+  const lastLba = Math.floor(disk.size / sectorSize) - 1;
   for (const lba of [1, lastLba]) {
     try {
-      const h = await gptHeaderAt(disk, lba);
-      const e = await readBytes(disk, h.entriesLba * SECTOR, h.entryCount * h.entrySize, "GPT partition entries");
+      const h = await gptHeaderAt(disk, lba, sectorSize);
+      const e = await readBytes(disk, h.entriesLba * sectorSize, h.entryCount * h.entrySize, "GPT partition entries");
       if (crc32(e) !== h.entriesCrc) throw corrupt(`the GPT partition entries at sector ${h.entriesLba} fail their CRC check`);
       header = h;
       entries = e;
@@ -192,7 +198,7 @@ async function readGpt(disk: BlockDevice): Promise<PartitionTable> {
     const dv = view(entry);
     const first = u64le(dv, 32, "GPT partition start");
     const last = u64le(dv, 40, "GPT partition end");
-    if (last < first || (last + 1) * SECTOR > disk.size) {
+    if (last < first || (last + 1) * sectorSize > disk.size) {
       throw corrupt(`GPT partition ${i + 1} spans sectors ${first}–${last}, outside the ${disk.size}-byte disk`);
     }
     const nameUnits = new Uint16Array(36);
@@ -201,8 +207,8 @@ async function readGpt(disk: BlockDevice): Promise<PartitionTable> {
     const name = String.fromCharCode(...nameUnits.subarray(0, end < 0 ? 36 : end));
     partitions.push({
       number: i + 1,
-      start: first * SECTOR,
-      size: (last - first + 1) * SECTOR,
+      start: first * sectorSize,
+      size: (last - first + 1) * sectorSize,
       type: guidString(entry.subarray(0, 16)),
       partUuid: guidString(entry.subarray(16, 32)),
       ...(name ? { name } : {}),
