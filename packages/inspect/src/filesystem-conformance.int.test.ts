@@ -7,7 +7,7 @@ import { cachedImage, cachedTree, compareTree, protofile } from "./filesystem-co
 import { fileDevice, run } from "./volumes-test-support.js";
 import { identify } from "./identify.js";
 import { openExt } from "./ext.js";
-import { openXfs } from "./xfs.js";
+import { openXfs, XfsFilesystem } from "./xfs.js";
 import type { Filesystem } from "./guestfs.js";
 
 const TREE = { seed: 20261122, manyEntries: 5000 };
@@ -79,6 +79,7 @@ describe("filesystem driver conformance", () => {
       const fs = await variant.open(image);
       expect(fs.type).toBe(variant.fsType);
       expect(fs.uuid).toBe(identity.uuid);
+      if (fs instanceof XfsFilesystem) expect(fs.cleanLog).toBe(true);
       const started = performance.now();
       const checked = await compareTree(fs, tree, variant.modeMask === undefined ? {} : { modeMask: variant.modeMask });
       expect(checked).toBeGreaterThan(5000);

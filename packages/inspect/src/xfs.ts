@@ -77,6 +77,12 @@ export class XfsFilesystem implements Filesystem {
   private readonly dirBlockSize: number;
   private readonly ftype: boolean;
   private readonly rootInode: bigint;
+  /**
+   * False when the log holds changes not yet written home (the filesystem was not cleanly
+   * unmounted): the kernel would replay them first, this reader does not, so what it reads may be
+   * stale. Shut the guest down cleanly, or mount a copy of the image once, to settle the log.
+   */
+  cleanLog = true;
   private readonly directories = new Map<bigint, Promise<Map<string, bigint>>>();
   private closed = false;
 
@@ -121,7 +127,54 @@ export class XfsFilesystem implements Filesystem {
     const fs = new XfsFilesystem(device, sb);
     const root = await fs.inode(fs.rootInode);
     if (typeOfMode(root.mode) !== "directory") throw corrupt("the XFS root inode is not a directory");
+    const dv = view(sb);
+    fs.cleanLog = await fs.isLogClean(Number(dv.getBigUint64(48, false)), dv.getUint32(96, false));
     return fs;
+  }
+
+  /**
+   * Whether the internal log ends in an unmount record. A log that does not (a snapshot of a
+   * running guest, a crash) holds metadata changes the kernel would replay before mounting; this
+   * reader does not replay them, so such a filesystem may read stale.
+   */
+  private async isLogClean(logStart: number, logBlocks: number): Promise<boolean> {
+    if (logStart === 0 || logBlocks === 0) return true; // an external log: nothing to judge here
+    const base = this.linearBlock(logStart, "the XFS log") * this.blockSize;
+    const basicBlocks = Math.floor((logBlocks * this.blockSize) / 512);
+    if (basicBlocks < 2 || base + basicBlocks * 512 > this.device.size) throw corrupt("the XFS log lies outside its device");
+    const RECORD_MAGIC = 0xfeedbabe;
+    const cycleOf = async (bb: number): Promise<{ cycle: number; header: boolean }> => {
+      const v = view(await readBytes(this.device, base + bb * 512, 8, "XFS log block"));
+      const first = v.getUint32(0, false);
+      return first === RECORD_MAGIC ? { cycle: v.getUint32(4, false), header: true } : { cycle: first, header: false };
+    };
+    // The head is where the cycle number stamped on every basic block drops (binary search).
+    const firstCycle = (await cycleOf(0)).cycle;
+    let head = basicBlocks;
+    if ((await cycleOf(basicBlocks - 1)).cycle !== firstCycle) {
+      let lo = 1;
+      let hi = basicBlocks - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if ((await cycleOf(mid)).cycle === firstCycle) lo = mid + 1;
+        else hi = mid;
+      }
+      head = lo;
+    }
+    // The last record header before the head (records are at most 2 MiB: 4096 basic blocks).
+    for (let bb = head - 1, steps = 0; steps < 4096; bb = bb === 0 ? basicBlocks - 1 : bb - 1, steps++) {
+      const { header } = await cycleOf(bb);
+      if (!header) continue;
+      const record = view(await readBytes(this.device, base + bb * 512, 512, "XFS log record header"));
+      const operations = record.getUint32(40, false);
+      const headerSize = record.getUint32(320, false);
+      const headerBlocks = record.getUint32(8, false) >= 2 && headerSize > 32768 ? Math.ceil(headerSize / 32768) : 1;
+      const opAt = (bb + headerBlocks) % basicBlocks;
+      const op = await readBytes(this.device, base + opAt * 512, 12, "XFS log operation header");
+      const UNMOUNT_TRANS = 0x20;
+      return operations === 1 && (op[9]! & UNMOUNT_TRANS) !== 0;
+    }
+    return false;
   }
 
   private checkOpen(): void {
