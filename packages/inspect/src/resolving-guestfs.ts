@@ -92,7 +92,8 @@ export function resolvingGuestFS(tree: PhysicalTree): GuestFS {
         await tree.lstat(await resolve(path, true));
         return true;
       } catch (err) {
-        if (err instanceof InspectError && err.code !== "INSPECT_CLOSED") return false;
+        // "Does not exist" in all its forms is false; a failing source (closed, SSH down) is not an answer.
+        if (err instanceof InspectError && !["INSPECT_CLOSED", "INSPECT_SSH", "INSPECT_SSH_HOST_KEY"].includes(err.code)) return false;
         throw err;
       }
     },

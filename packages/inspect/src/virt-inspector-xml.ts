@@ -22,8 +22,19 @@ function esc(s: string): string {
 }
 
 /**
+ * A Debian version as libguestfs splits it: at the *first* hyphen (`3.1-20221030-2` → `3.1` and
+ * `20221030-2`), where dpkg — and our JSON report — split at the last (`3.1-20221030` and `2`).
+ */
+function libguestfsDebSplit(version: string, release: string): { version: string; release: string } {
+  const full = release === "" ? version : `${version}-${release}`;
+  const dash = full.indexOf("-");
+  return dash < 0 ? { version: full, release: "" } : { version: full.slice(0, dash), release: full.slice(dash + 1) };
+}
+
+/**
  * The report as virt-inspector's XML (`<operatingsystems>`), in its element order and with its
- * conventions: epoch only when non-zero, empty versions left out, mountpoints shortest first. The
+ * conventions: epoch only when non-zero, empty versions left out, mountpoints shortest first, Debian
+ * versions split at the first hyphen. The
  * facts virt-inspector does not know (kernels, boot, services…) are not in it; use the JSON.
  */
 export function toVirtInspectorXml(report: InspectionReport): string {
@@ -66,8 +77,9 @@ export function toVirtInspectorXml(report: InspectionReport): string {
     out.push("      <application>");
     el(8, "name", a.name);
     if (a.epoch !== 0) el(8, "epoch", a.epoch);
-    el(8, "version", a.version);
-    el(8, "release", a.release);
+    const { version, release } = report.os.packageFormat === "deb" ? libguestfsDebSplit(a.version, a.release) : a;
+    el(8, "version", version);
+    el(8, "release", release);
     el(8, "arch", a.arch);
     el(8, "url", a.url);
     el(8, "source_package", a.sourcePackage);
