@@ -2,88 +2,13 @@
 // (superblock, descriptors, inodes, directory and btree blocks) are changed, and the whole tree
 // is walked again. Every operation must end in a result or an InspectError, in bounded time.
 import { describe, expect, it } from "vitest";
-import { InspectError } from "./errors.js";
 import { openExt } from "./ext.js";
-import { cachedImage, cachedTree, protofile, seededRandom } from "./filesystem-conformance.js";
-import type { Filesystem } from "./guestfs.js";
-import { fileDevice, patchedDevice, run } from "./volumes-test-support.js";
+import { cachedImage, cachedTree, fuzzFilesystem as fuzz, protofile, walkFilesystem as walk } from "./filesystem-conformance.js";
+import { fileDevice, run } from "./volumes-test-support.js";
 import { openXfs } from "./xfs.js";
 import { writeFileSync } from "node:fs";
-import type { BlockDevice } from "@leapp/storage";
 
 const TREE = { seed: 99, manyEntries: 600 };
-const MAX_OPERATIONS = 5000;
-
-/** Walks everything reachable; returns how many operations succeeded and failed (typed). */
-async function walk(fs: Filesystem): Promise<{ ok: number; failed: number; codes: Set<string> }> {
-  let ok = 0;
-  let failed = 0;
-  const codes = new Set<string>();
-  const attempt = async <T>(op: () => Promise<T>): Promise<T | undefined> => {
-    if (ok + failed >= MAX_OPERATIONS) return undefined;
-    try {
-      const result = await op();
-      ok++;
-      return result;
-    } catch (error) {
-      if (!(error instanceof InspectError)) throw error;
-      failed++;
-      codes.add(error.code);
-      return undefined;
-    }
-  };
-  const visit = async (path: string, depth: number): Promise<void> => {
-    const stat = await attempt(() => fs.lstat(path));
-    if (!stat) return;
-    if (stat.type === "file") await attempt(() => fs.readFile(path, { maxBytes: 1024 * 1024 }));
-    else if (stat.type === "symlink") await attempt(() => fs.readlink(path));
-    else if (stat.type === "directory" && depth < 40) {
-      const names = await attempt(() => fs.readdir(path));
-      for (const name of names ?? []) await visit(path === "/" ? `/${name}` : `${path}/${name}`, depth + 1);
-    }
-  };
-  await visit("/", 0);
-  return { ok, failed, codes };
-}
-
-async function fuzz(name: string, image: string, open: (device: BlockDevice) => Promise<Filesystem>, seed: number, budgetMs: number): Promise<void> {
-  const base = fileDevice(image);
-  // A clean walk records which blocks are metadata.
-  const metadata = new Set<number>();
-  const clean = await open(patchedDevice(base, new Map(), (position, length) => {
-    if (length <= 64 * 1024) metadata.add(position * 65536 + length);
-  }));
-  const baseline = await walk(clean);
-  // Clean: only the three files over the walk's 1 MiB read limit fail.
-  expect([baseline.failed, [...baseline.codes]]).toEqual([3, ["INSPECT_TOO_LARGE"]]);
-  const regions = [...metadata].map((key) => ({ position: Math.floor(key / 65536), length: key % 65536 }));
-  const random = seededRandom(seed);
-  const started = performance.now();
-  let rounds = 0;
-  let typedFailures = 0;
-  while (performance.now() - started < budgetMs) {
-    const patches = new Map<number, number>();
-    for (let k = 0; k < 1 + Math.floor(random() * 12); k++) {
-      const region = regions[Math.floor(random() * regions.length)]!;
-      patches.set(region.position + Math.floor(random() * region.length), random() < 0.3 ? 0xff : Math.floor(random() * 256));
-    }
-    const roundStart = performance.now();
-    try {
-      const fs = await open(patchedDevice(base, patches));
-      const result = await walk(fs);
-      typedFailures += result.failed;
-    } catch (error) {
-      if (!(error instanceof InspectError)) throw new Error(`${name} round ${rounds}: ${String(error)}`, { cause: error });
-      typedFailures++;
-    }
-    expect(performance.now() - roundStart, `${name} round ${rounds} took too long`).toBeLessThan(5000);
-    rounds++;
-  }
-  expect(rounds).toBeGreaterThan(10);
-  expect(typedFailures).toBeGreaterThan(0);
-  await base.close();
-}
-
 describe("filesystem drivers under mutated metadata", () => {
   it("ext4: every walk of a mutated image ends in results or InspectErrors", async () => {
     const tree = cachedTree(TREE);

@@ -5,7 +5,11 @@ import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, readd
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
+import type { BlockDevice } from "@leapp/storage";
+import { expect } from "vitest";
+import { InspectError } from "./errors.js";
 import type { Filesystem, FileType } from "./guestfs.js";
+import { fileDevice, patchedDevice } from "./volumes-test-support.js";
 
 /** A small deterministic PRNG (mulberry32), so every run builds the same tree. */
 export function seededRandom(seed: number): () => number {
@@ -234,4 +238,81 @@ export function protofile(root: string, ignore: string[] = [".complete"]): strin
   walk(root, " ");
   lines.push("$", "");
   return lines.join("\n");
+}
+
+const MAX_OPERATIONS = 5000;
+
+/** Walks everything reachable; returns how many operations succeeded and failed (typed, by code). */
+export async function walkFilesystem(fs: Filesystem): Promise<{ ok: number; failed: number; codes: Set<string> }> {
+  let ok = 0;
+  let failed = 0;
+  const codes = new Set<string>();
+  const attempt = async <T>(op: () => Promise<T>): Promise<T | undefined> => {
+    if (ok + failed >= MAX_OPERATIONS) return undefined;
+    try {
+      const result = await op();
+      ok++;
+      return result;
+    } catch (error) {
+      if (!(error instanceof InspectError)) throw error;
+      failed++;
+      codes.add(error.code);
+      return undefined;
+    }
+  };
+  const visit = async (path: string, depth: number): Promise<void> => {
+    const stat = await attempt(() => fs.lstat(path));
+    if (!stat) return;
+    if (stat.type === "file") await attempt(() => fs.readFile(path, { maxBytes: 1024 * 1024 }));
+    else if (stat.type === "symlink") await attempt(() => fs.readlink(path));
+    else if (stat.type === "directory" && depth < 40) {
+      const names = await attempt(() => fs.readdir(path));
+      for (const name of names ?? []) await visit(path === "/" ? `/${name}` : `${path}/${name}`, depth + 1);
+    }
+  };
+  await visit("/", 0);
+  return { ok, failed, codes };
+}
+
+/**
+ * Seeded mutation fuzzing: a clean walk records which device ranges are metadata (reads of at most
+ * 64 KiB, optionally only those `within` a range), then rounds mutate bytes there and walk again.
+ * Every outcome must be a result or an InspectError, each round in bounded time.
+ */
+export async function fuzzFilesystem(name: string, image: string, open: (device: BlockDevice) => Promise<Filesystem>, seed: number, budgetMs: number, within?: { start: number; end: number }): Promise<void> {
+  const base = fileDevice(image);
+  // A clean walk records which blocks are metadata.
+  const metadata = new Set<number>();
+  const clean = await open(patchedDevice(base, new Map(), (position, length) => {
+    if (length <= 64 * 1024 && (!within || (position >= within.start && position < within.end))) metadata.add(position * 65536 + length);
+  }));
+  const baseline = await walkFilesystem(clean);
+  // Clean: only files over the walk's 1 MiB read limit fail.
+  expect([...baseline.codes].filter((code) => code !== "INSPECT_TOO_LARGE")).toEqual([]);
+  const regions = [...metadata].map((key) => ({ position: Math.floor(key / 65536), length: key % 65536 }));
+  const random = seededRandom(seed);
+  const started = performance.now();
+  let rounds = 0;
+  let typedFailures = 0;
+  while (performance.now() - started < budgetMs) {
+    const patches = new Map<number, number>();
+    for (let k = 0; k < 1 + Math.floor(random() * 12); k++) {
+      const region = regions[Math.floor(random() * regions.length)]!;
+      patches.set(region.position + Math.floor(random() * region.length), random() < 0.3 ? 0xff : Math.floor(random() * 256));
+    }
+    const roundStart = performance.now();
+    try {
+      const fs = await open(patchedDevice(base, patches));
+      const result = await walkFilesystem(fs);
+      typedFailures += result.failed;
+    } catch (error) {
+      if (!(error instanceof InspectError)) throw new Error(`${name} round ${rounds}: ${String(error)}`, { cause: error });
+      typedFailures++;
+    }
+    expect(performance.now() - roundStart, `${name} round ${rounds} took too long`).toBeLessThan(5000);
+    rounds++;
+  }
+  expect(rounds).toBeGreaterThan(10);
+  expect(typedFailures).toBeGreaterThan(0);
+  await base.close();
 }

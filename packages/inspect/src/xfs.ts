@@ -2,6 +2,7 @@ import type { BlockDevice } from "@leapp/storage";
 import { InspectError } from "./errors.js";
 import type { FileType, Filesystem, GuestStat, ReadFileOptions } from "./guestfs.js";
 import { BlockCache, corrupt, cString, readBytes, uuidString, view } from "./volumes-io.js";
+import { overlayLog, replayXfsLog } from "./xfs-log.js";
 
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 const MAX_CACHED_DIRECTORIES = 2048;
@@ -83,6 +84,8 @@ export class XfsFilesystem implements Filesystem {
    * stale. Shut the guest down cleanly, or mount a copy of the image once, to settle the log.
    */
   cleanLog = true;
+  /** The log was not clean and its committed changes were replayed in memory. */
+  replayedLog = false;
   private readonly directories = new Map<bigint, Promise<Map<string, bigint>>>();
   private closed = false;
 
@@ -128,7 +131,21 @@ export class XfsFilesystem implements Filesystem {
     const root = await fs.inode(fs.rootInode);
     if (typeOfMode(root.mode) !== "directory") throw corrupt("the XFS root inode is not a directory");
     const dv = view(sb);
-    fs.cleanLog = await fs.isLogClean(Number(dv.getBigUint64(48, false)), dv.getUint32(96, false));
+    const log = await fs.logState(Number(dv.getBigUint64(48, false)), dv.getUint32(96, false));
+    if (log && !log.clean && log.lastRecord >= 0) {
+      // Not cleanly unmounted: read it as the kernel would after replaying the log.
+      const patches = await replayXfsLog(device, { ...log, inodeSize: fs.inodeSize, version: fs.version });
+      if (patches && patches.length > 0) {
+        const replayed = overlayLog(device, patches);
+        const again = new XfsFilesystem(replayed, await readBytes(replayed, 0, 512, "XFS superblock"));
+        again.cleanLog = false;
+        again.replayedLog = true;
+        return again;
+      }
+      fs.cleanLog = false;
+    } else if (log && !log.clean) {
+      fs.cleanLog = false;
+    }
     return fs;
   }
 
@@ -137,8 +154,8 @@ export class XfsFilesystem implements Filesystem {
    * running guest, a crash) holds metadata changes the kernel would replay before mounting; this
    * reader does not replay them, so such a filesystem may read stale.
    */
-  private async isLogClean(logStart: number, logBlocks: number): Promise<boolean> {
-    if (logStart === 0 || logBlocks === 0) return true; // an external log: nothing to judge here
+  private async logState(logStart: number, logBlocks: number): Promise<{ clean: boolean; base: number; basicBlocks: number; head: number; lastRecord: number } | undefined> {
+    if (logStart === 0 || logBlocks === 0) return undefined; // an external log: nothing to judge here
     const base = this.linearBlock(logStart, "the XFS log") * this.blockSize;
     const basicBlocks = Math.floor((logBlocks * this.blockSize) / 512);
     if (basicBlocks < 2 || base + basicBlocks * 512 > this.device.size) throw corrupt("the XFS log lies outside its device");
@@ -172,9 +189,9 @@ export class XfsFilesystem implements Filesystem {
       const opAt = (bb + headerBlocks) % basicBlocks;
       const op = await readBytes(this.device, base + opAt * 512, 12, "XFS log operation header");
       const UNMOUNT_TRANS = 0x20;
-      return operations === 1 && (op[9]! & UNMOUNT_TRANS) !== 0;
+      return { clean: operations === 1 && (op[9]! & UNMOUNT_TRANS) !== 0, base, basicBlocks, head, lastRecord: bb };
     }
-    return false;
+    return { clean: false, base, basicBlocks, head, lastRecord: -1 };
   }
 
   private checkOpen(): void {
