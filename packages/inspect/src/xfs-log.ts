@@ -10,17 +10,23 @@ const OP_UNMOUNT = 0x20;
 const CLIENT_TRANSACTION = 0x69;
 const ITEM_INODE = 0x123b;
 const ITEM_BUF = 0x123c;
+const BUF_INODE = 0x1;
 const BUF_CANCEL = 0x4;
+const BUF_QUOTA = 0x8 | 0x10 | 0x20;
 const ILOG_DATA = 0x2;
 const ILOG_EXTENTS = 0x4;
 const ILOG_BROOT = 0x8;
 /** Metadata changes larger than this are not replayed (the log itself is at most 2 GiB). */
-const MAX_REPLAY_BYTES = 256 * 1024 * 1024;
+const MAX_REPLAY_BYTES = 64 * 1024 * 1024;
 
 /** A byte range of the device as the committed log says it should read. */
 export interface LogPatch {
   offset: number;
   bytes: Uint8Array;
+  /** The metadata buffer (disk address in basic blocks) the patch came from. */
+  buffer?: number;
+  /** Cancelled by a later transaction (the buffer was freed). */
+  dropped?: boolean;
 }
 
 export interface XfsLogGeometry {
@@ -119,11 +125,12 @@ export async function replayXfsLog(device: BlockDevice, geometry: XfsLogGeometry
     bb = (bb + 1 + dataBlocks) % basicBlocks;
   }
   const patches: LogPatch[] = [];
-  for (const regions of committed) itemsToPatches(regions, geometry, patches);
-  return patches;
+  const byBuffer = new Map<number, LogPatch[]>();
+  for (const regions of committed) itemsToPatches(regions, geometry, patches, byBuffer);
+  return patches.filter((patch) => !patch.dropped);
 }
 
-function itemsToPatches(regions: Uint8Array[], geometry: XfsLogGeometry, patches: LogPatch[]): void {
+function itemsToPatches(regions: Uint8Array[], geometry: XfsLogGeometry, patches: LogPatch[], byBuffer: Map<number, LogPatch[]>): void {
   // regions[0] is the transaction header ("TRAN"); then items, each a format region and its data.
   let i = 1;
   while (i < regions.length) {
@@ -134,15 +141,23 @@ function itemsToPatches(regions: Uint8Array[], geometry: XfsLogGeometry, patches
     const count = Math.max(1, fv.getUint16(2, true));
     const item = regions.slice(i, i + count);
     i += count;
-    if (type === ITEM_BUF && format.length >= 20) bufferPatches(fv, item, patches);
+    if (type === ITEM_BUF && format.length >= 20) bufferPatches(fv, item, patches, byBuffer);
     else if (type === ITEM_INODE && format.length >= 56 && item.length >= 2) inodePatch(fv, item, geometry, patches);
   }
 }
 
-function bufferPatches(format: DataView, item: Uint8Array[], patches: LogPatch[]): void {
+function bufferPatches(format: DataView, item: Uint8Array[], patches: LogPatch[], byBuffer: Map<number, LogPatch[]>): void {
   const flags = format.getUint16(4, true);
-  if (flags & BUF_CANCEL) return;
   const blkno = Number(format.getBigInt64(8, true));
+  if (flags & BUF_CANCEL) {
+    // The buffer was freed: its earlier logged copies must not land on whatever reuses the space.
+    for (const patch of byBuffer.get(blkno) ?? []) patch.dropped = true;
+    byBuffer.delete(blkno);
+    return;
+  }
+  // Inode cluster buffers carry only unlinked-list pointers (inode items carry the inodes), and
+  // quota buffers nothing a reader needs: replaying their chunks would bring back stale inodes.
+  if (flags & (BUF_INODE | BUF_QUOTA)) return;
   const mapWords = Math.min(format.getUint32(16, true), Math.floor((format.byteLength - 20) / 4));
   const bit = (n: number) => (format.getUint32(20 + Math.floor(n / 32) * 4, true) >>> (n % 32)) & 1;
   let region = 1;
@@ -154,7 +169,11 @@ function bufferPatches(format: DataView, item: Uint8Array[], patches: LogPatch[]
     let end = n;
     while (end < mapWords * 32 && bit(end)) end++;
     const data = item[region++]!;
-    patches.push({ offset: blkno * BB + n * 128, bytes: data.subarray(0, Math.min(data.length, (end - n) * 128)) });
+    const patch: LogPatch = { offset: blkno * BB + n * 128, bytes: data.subarray(0, Math.min(data.length, (end - n) * 128)), buffer: blkno };
+    patches.push(patch);
+    let list = byBuffer.get(blkno);
+    if (!list) byBuffer.set(blkno, (list = []));
+    list.push(patch);
     n = end;
   }
 }
