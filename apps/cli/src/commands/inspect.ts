@@ -39,7 +39,7 @@ export function inspectText(r: InspectionReport): string {
   ];
   if (r.live) lines.push(`listening tcp: ${r.live.listeningPorts.map((p) => `${p.address.includes(":") ? `[${p.address}]` : p.address}:${p.port}`).join(" ") || "none"}`);
   for (const w of r.warnings) lines.push(`warning: ${w}`);
-  return lines.join("\n");
+  return lines.map((l) => l.trimEnd()).join("\n");
 }
 
 export const registerInspect: RegisterCommand = (program: Command, cli: Cli) => {
