@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // @leapp/inspect against virt-inspector, side by side in one run, on the debian-12 zoo image as
-// qcow2 (el7-vmware when no debian-12 image can be found or built). Ours runs several times in
+// qcow2 (el7-vmware when no debian-12 image can be found or built), and a 2 GiB copy of its tree
+// holding 1000 packages (ours only). Ours runs several times in
 // fresh processes (median wall time, peak RSS); virt-inspector (libguestfs, appliance under TCG
 // as on this machine: LIBGUESTFS_BACKEND=direct LIBGUESTFS_BACKEND_SETTINGS=force_tcg) once.
 //
@@ -10,7 +11,8 @@
 // virt-inspector (Debian: guestfs-tools/libguestfs-tools). The zoo image is built by the slow
 // test tier when it is missing.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -66,15 +68,16 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const virtualSize = JSON.parse(execFileSync("qemu-img", ["info", "--output=json", image], { encoding: "utf8" }))["virtual-size"];
 
 // ---- ours ------------------------------------------------------------------------------------
-const ours = [];
-for (let i = 0; i < runs; i++) {
-  const r = spawnSync(process.execPath, [join(here, "inspect-child.mjs"), image], { encoding: "utf8" });
+function inspectChild(disk) {
+  const r = spawnSync(process.execPath, [join(here, "inspect-child.mjs"), disk], { encoding: "utf8" });
   if (r.status !== 0) {
     console.error(r.stderr);
     process.exit(1);
   }
-  ours.push(JSON.parse(r.stdout));
+  return JSON.parse(r.stdout);
 }
+const ours = [];
+for (let i = 0; i < runs; i++) ours.push(inspectChild(image));
 // Process wall time includes Node's start-up; measure it too, it is what a user waits for.
 const wall = [];
 for (let i = 0; i < runs; i++) {
@@ -82,6 +85,42 @@ for (let i = 0; i < runs; i++) {
   spawnSync(process.execPath, [join(here, "inspect-child.mjs"), image], { encoding: "utf8" });
   wall.push(performance.now() - t0);
 }
+
+// ---- scale: a 2 GiB guest with 1000 packages ------------------------------------------------
+// The zoo's Debian tree, its dpkg status grown to 1000 packages by repeating its own stanzas under
+// new names, as one 2 GiB ext4 disk (mkfs.ext4 -d) in qcow2; cached by the source image's name.
+const scale = (() => {
+  if (guestName !== "debian-12") return undefined;
+  const treeDir = join(dirname(image), "root");
+  const key = createHash("sha256").update(`v1 ${image} 2GiB 1000`).digest("hex").slice(0, 16);
+  const dir = join(process.env.LEAPP_CACHE_DIR ?? join(homedir(), ".cache", "leapp"), "inspect-bench", key);
+  const qcow2 = join(dir, "scale.qcow2");
+  if (existsSync(qcow2)) return qcow2;
+  const temp = `${dir}.tmp-${process.pid}`;
+  rmSync(temp, { recursive: true, force: true });
+  mkdirSync(temp, { recursive: true });
+  try {
+    const tree = join(temp, "root");
+    // cp -a, not fs.cpSync: the tree holds device nodes (/dev/ptmx…).
+    execFileSync("cp", ["-a", treeDir, tree]);
+    const statusPath = join(tree, "var/lib/dpkg/status");
+    const stanzas = readFileSync(statusPath, "utf8").trim().split(/\n\n+/);
+    const grown = [...stanzas];
+    for (let i = 0; grown.length < 1000; i++) grown.push(stanzas[i % stanzas.length].replace(/^Package: (.+)$/m, `Package: $1-scale${i}`));
+    writeFileSync(statusPath, grown.join("\n\n") + "\n");
+    const rootUuid = /^UUID=(\S+)\s+\/\s/m.exec(readFileSync(join(tree, "etc/fstab"), "utf8"))?.[1] ?? "d3a9f1c7-5e2b-4a86-b0d4-7f1e3c5a9b28";
+    const raw = join(temp, "scale.raw");
+    execFileSync("mkfs.ext4", ["-q", "-F", "-U", rootUuid, "-d", tree, raw, "2G"], { stdio: "pipe" });
+    execFileSync("qemu-img", ["convert", "-f", "raw", "-O", "qcow2", raw, join(temp, "scale.qcow2")]);
+    mkdirSync(dir, { recursive: true });
+    renameSync(join(temp, "scale.qcow2"), qcow2);
+    return qcow2;
+  } finally {
+    rmSync(temp, { recursive: true, force: true });
+  }
+})();
+const scaleRuns = [];
+if (scale) for (let i = 0; i < runs; i++) scaleRuns.push(inspectChild(scale));
 
 // ---- virt-inspector --------------------------------------------------------------------------
 const vi = [];
@@ -109,6 +148,15 @@ const result = {
   leapp: { inspectMs: median(ours.map((o) => o.ms)), processWallMs: median(wall), peakRssMiB: Math.max(...ours.map((o) => o.maxRssBytes)) / MiB, runs },
   virtInspector: { wallMs: median(vi), runs: viRuns },
 };
+if (scale) {
+  result.scale = {
+    image: scale,
+    virtualSizeBytes: JSON.parse(execFileSync("qemu-img", ["info", "--output=json", scale], { encoding: "utf8" }))["virtual-size"],
+    applications: scaleRuns[0].applications,
+    inspectMs: median(scaleRuns.map((o) => o.ms)),
+    peakRssMiB: Math.max(...scaleRuns.map((o) => o.maxRssBytes)) / MiB,
+  };
+}
 result.speedup = { inspect: result.virtInspector.wallMs / result.leapp.inspectMs, processWall: result.virtInspector.wallMs / result.leapp.processWallMs };
 
 if (json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
@@ -117,9 +165,13 @@ else {
   console.log(`leapp inspect:   ${result.leapp.inspectMs.toFixed(0)} ms in-process (median of ${runs}), ${result.leapp.processWallMs.toFixed(0)} ms with node start-up, peak RSS ${result.leapp.peakRssMiB.toFixed(0)} MiB`);
   console.log(`virt-inspector:  ${(result.virtInspector.wallMs / 1000).toFixed(1)} s (median of ${viRuns})`);
   console.log(`speed-up:        ${result.speedup.inspect.toFixed(0)}x (in-process), ${result.speedup.processWall.toFixed(0)}x (process wall)`);
+  if (result.scale) {
+    console.log(`scale guest:     ${(result.scale.virtualSizeBytes / MiB).toFixed(0)} MiB virtual, ${result.scale.applications} packages: ${result.scale.inspectMs.toFixed(0)} ms in-process, peak RSS ${result.scale.peakRssMiB.toFixed(0)} MiB`);
+  }
   const goals = [
     [result.speedup.processWall >= 50, "≥ 50x faster"],
     [result.leapp.processWallMs < 1000, "< 1 s"],
+    ...(result.scale ? [[result.scale.inspectMs < 1000 && result.scale.applications >= 1000, "< 1 s for a 2 GiB guest with 1000 packages"], [result.scale.peakRssMiB < 300, "peak RSS < 300 MiB on it"]] : []),
     [result.leapp.peakRssMiB < 300, "peak RSS < 300 MiB"],
   ];
   for (const [ok, what] of goals) console.log(`${ok ? "met" : "MISSED"}: ${what}`);
