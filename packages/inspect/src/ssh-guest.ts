@@ -1,4 +1,6 @@
 import { readFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join } from "node:path";
 import type { ConnectConfig, SFTPWrapper, Stats } from "ssh2";
 import { InspectError } from "./errors.js";
 import type { InspectableGuest } from "./guest-source.js";
@@ -68,9 +70,11 @@ export async function openSshGuest(url: string, options: SshGuestOptions): Promi
   }
   let privateKey: Buffer;
   let knownHostsText: string | undefined;
+  // `~/` as a shell would expand it: these paths are usually typed as in ssh's own options.
+  const expand = (p: string) => (p === "~" || p.startsWith("~/") ? join(homedir(), p.slice(1)) : p);
   try {
-    privateKey = await readFile(options.identity);
-    if (options.knownHosts !== undefined) knownHostsText = await readFile(options.knownHosts, "utf8");
+    privateKey = await readFile(expand(options.identity));
+    if (options.knownHosts !== undefined) knownHostsText = await readFile(expand(options.knownHosts), "utf8");
   } catch (err) {
     throw sshError(`cannot read ${options.knownHosts !== undefined && (err as { path?: string }).path === options.knownHosts ? "the known_hosts file" : "the identity file"}: ${(err as Error).message}`, err);
   }
