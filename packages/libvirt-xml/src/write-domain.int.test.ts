@@ -113,7 +113,8 @@ describe("writeDomainXml: libvirt accepts every document", () => {
         expect(back.removables.map((r) => r.type)).toEqual(source.removables.map((r) => r.type));
       }
     }
-    expect(jobs.length).toBeGreaterThanOrEqual(120);
+    // The virt-v2v corpus adds its sources where it is present (CI always has it).
+    expect(jobs.length).toBeGreaterThanOrEqual(existsSync(v2vCorpus) ? 120 : 100);
     // Four checks at a time: each is a short process start, so this mostly hides latency.
     for (let i = 0; i < jobs.length; i += 4) {
       await Promise.all(
