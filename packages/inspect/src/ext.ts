@@ -349,10 +349,14 @@ export class ExtFilesystem implements Filesystem {
       return out;
     }
     const out = new Uint8Array(inode.size);
-    for (const run of await this.runs(inode)) {
+    const runs = await this.runs(inode);
+    for (const [i, run] of runs.entries()) {
       if (run.physical === undefined) continue;
       const offset = run.logical * this.blockSize;
-      const length = Math.min(run.count * this.blockSize, inode.size - offset);
+      // Runs are sorted; overlapping ones (a lying tree) stop where the next begins, so the bytes
+      // read never exceed the file's size.
+      const count = Math.min(run.count, (runs[i + 1]?.logical ?? Infinity) - run.logical);
+      const length = Math.min(count * this.blockSize, inode.size - offset);
       if (length <= 0) continue;
       // File data goes straight to the device in one read per extent, bypassing the metadata cache.
       const data = await readBytes(this.device, run.physical * this.blockSize, length, `data of inode ${inode.number}`);

@@ -323,9 +323,13 @@ export class XfsFilesystem implements Filesystem {
       return out;
     }
     const blocks = Math.ceil(length / this.blockSize);
-    for (const extent of await this.extents(inode, blocks)) {
+    const extents = await this.extents(inode, blocks);
+    for (const [i, extent] of extents.entries()) {
       if (extent.unwritten) continue;
-      const count = Math.min(extent.count, blocks - extent.offset);
+      // Sorted by offset; a lying map may overlap, so each extent stops where the next begins —
+      // the bytes read never exceed the file's length.
+      const count = Math.min(extent.count, blocks - extent.offset, (extents[i + 1]?.offset ?? blocks) - extent.offset);
+      if (count <= 0) continue;
       const start = this.linearBlock(extent.block, `an extent of inode ${inode.number}`);
       this.linearBlock(extent.block + count - 1, `an extent of inode ${inode.number}`);
       const offset = extent.offset * this.blockSize;
@@ -349,6 +353,7 @@ export class XfsFilesystem implements Filesystem {
     const wide = fork[1]! > 0;
     let at = 2 + (wide ? 8 : 4);
     for (let i = 0; i < count; i++) {
+      if (at + 3 > fork.length) throw corrupt(`directory inode ${inode.number} has a truncated short-form entry`);
       const nameLength = fork[at]!;
       const entrySize = 3 + nameLength + (this.ftype ? 1 : 0) + (wide ? 8 : 4);
       if (nameLength === 0 || at + entrySize > fork.length) throw corrupt(`directory inode ${inode.number} has a malformed short-form entry`);
@@ -380,6 +385,8 @@ export class XfsFilesystem implements Filesystem {
         at += length;
         continue;
       }
+      // The smallest entry is 16 bytes; checking first keeps nameLength defined (NaN & ~7 is 0).
+      if (at + 16 > end) throw corrupt(`directory inode ${inode.number} has a truncated entry`);
       const nameLength = block[at + 8]!;
       const size = (8 + 1 + nameLength + (this.ftype ? 1 : 0) + 2 + 7) & ~7;
       if (nameLength === 0 || at + size > end) throw corrupt(`directory inode ${inode.number} has a malformed entry`);
