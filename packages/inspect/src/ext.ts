@@ -1,13 +1,11 @@
 import type { BlockDevice } from "@leapp/storage";
 import { InspectError } from "./errors.js";
-import type { FileType, Filesystem, GuestStat, ReadFileOptions } from "./guestfs.js";
+import { InodeFilesystem, typeOfMode } from "./inode-filesystem.js";
 import { overlayJournal, replayJournal, type JournalCopy } from "./ext-journal.js";
 import { extTypeOf } from "./identify.js";
 import { BlockCache, corrupt, cString, readBytes, uuidString, view } from "./volumes-io.js";
 
 const ROOT_INODE = 2;
-const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
-const MAX_CACHED_DIRECTORIES = 2048;
 /** Directories bigger than this are refused: no real /etc comes near it. */
 const MAX_DIRECTORY_BYTES = 64 * 1024 * 1024;
 const MAX_EXTENT_DEPTH = 5;
@@ -47,19 +45,6 @@ interface Inode {
   raw: Uint8Array;
 }
 
-function typeOfMode(mode: number): FileType {
-  switch (mode & 0o170000) {
-    case 0o100000: return "file";
-    case 0o040000: return "directory";
-    case 0o120000: return "symlink";
-    case 0o020000: return "chardev";
-    case 0o060000: return "blockdev";
-    case 0o010000: return "fifo";
-    case 0o140000: return "socket";
-    default: return "unknown";
-  }
-}
-
 function hasSuperblockBackup(group: number, sparse: boolean): boolean {
   if (!sparse || group <= 1) return true;
   for (const base of [3, 5, 7]) {
@@ -75,7 +60,8 @@ function hasSuperblockBackup(group: number, sparse: boolean): boolean {
  * (meta_bg too), inodes, extent trees of any depth, ext2/3 indirect blocks, linear and htree
  * directories (read linearly), fast and slow symlinks, inline data and sparse files.
  */
-export class ExtFilesystem implements Filesystem {
+export class ExtFilesystem extends InodeFilesystem<number, Inode> {
+  protected readonly kind = "ext";
   readonly type: "ext2" | "ext3" | "ext4";
   readonly uuid: string | undefined;
   readonly label: string | undefined;
@@ -94,10 +80,9 @@ export class ExtFilesystem implements Filesystem {
   private readonly firstMetaBg: number;
   /** How many blocks were read from the journal instead of their home location (unclean unmount). */
   replayedBlocks = 0;
-  private readonly directories = new Map<number, Promise<Map<string, number>>>();
-  private closed = false;
 
   private constructor(private readonly device: BlockDevice, sb: Uint8Array) {
+    super();
     const dv = view(sb);
     const logBlock = dv.getUint32(0x18, true);
     if (logBlock > 6) throw corrupt(`the ext superblock claims a block size of 2^${10 + logBlock} bytes`);
@@ -170,10 +155,6 @@ export class ExtFilesystem implements Filesystem {
     return replayJournal(this.device, this.blockSize, blocks, journalBlock);
   }
 
-  private checkOpen(): void {
-    if (this.closed) throw new InspectError("INSPECT_CLOSED", "this ext filesystem was closed; open it again");
-  }
-
   private checkBlock(block: number, what: string): void {
     if (!Number.isSafeInteger(block) || block >= this.blocksCount || block < this.firstDataBlock) {
       throw corrupt(`${what} points to block ${block}, outside the ${this.blocksCount}-block ext filesystem`);
@@ -205,7 +186,7 @@ export class ExtFilesystem implements Filesystem {
     return table;
   }
 
-  private async inode(number: number): Promise<Inode> {
+  protected async inode(number: number): Promise<Inode> {
     if (!Number.isInteger(number) || number < 1 || number > this.inodesCount) throw corrupt(`a directory entry names inode ${number}, outside 1–${this.inodesCount}`);
     const group = Math.floor((number - 1) / this.inodesPerGroup);
     const index = (number - 1) % this.inodesPerGroup;
@@ -384,7 +365,7 @@ export class ExtFilesystem implements Filesystem {
     }
   }
 
-  private async readDirectory(inode: Inode): Promise<Map<string, number>> {
+  protected async readDirectory(inode: Inode): Promise<Map<string, number>> {
     if (inode.flags & FLAG_ENCRYPTED) throw new InspectError("INSPECT_UNSUPPORTED", `directory inode ${inode.number} is encrypted; leapp cannot read it`);
     const entries = new Map<string, number>();
     if (inode.flags & FLAG_INLINE_DATA) {
@@ -405,74 +386,21 @@ export class ExtFilesystem implements Filesystem {
     return entries;
   }
 
-  private directory(inode: Inode): Promise<Map<string, number>> {
-    let entries = this.directories.get(inode.number);
-    if (!entries) {
-      entries = this.readDirectory(inode);
-      entries.catch(() => this.directories.delete(inode.number));
-      this.directories.set(inode.number, entries);
-      // Bounded: a walk of a huge tree must not keep every directory it ever read.
-      if (this.directories.size > MAX_CACHED_DIRECTORIES) {
-        const oldest = this.directories.keys().next().value;
-        if (oldest !== undefined) this.directories.delete(oldest);
-      }
-    }
-    return entries;
+  protected rootInodeNumber(): number {
+    return ROOT_INODE;
   }
 
-  private async lookup(path: string): Promise<Inode> {
-    this.checkOpen();
-    if (!path.startsWith("/")) throw new InspectError("INSPECT_NOT_FOUND", `${path} is not an absolute path`, { path });
-    let current = await this.inode(ROOT_INODE);
-    // Directories are never hard-linked, so meeting one twice on a path means a corrupt cycle.
-    const onPath = new Set<number>([current.number]);
-    for (const name of path.split("/")) {
-      if (name === "" || name === ".") continue;
-      if (typeOfMode(current.mode) !== "directory") throw new InspectError("INSPECT_NOT_A_DIRECTORY", `a component of ${path} is not a directory`, { path });
-      const child = (await this.directory(current)).get(name);
-      if (child === undefined) throw new InspectError("INSPECT_NOT_FOUND", `${path} does not exist in this filesystem`, { path });
-      current = await this.inode(child);
-      if (typeOfMode(current.mode) === "directory") {
-        if (onPath.has(current.number)) throw corrupt(`${path} leads back into one of its own parent directories (inode ${current.number})`);
-        onPath.add(current.number);
-      }
-    }
-    return current;
+  protected fileContent(inode: Inode, maxBytes: number, path: string): Promise<Uint8Array> {
+    return this.content(inode, maxBytes, path);
   }
 
-  async lstat(path: string): Promise<GuestStat> {
-    const inode = await this.lookup(path);
-    return { type: typeOfMode(inode.mode), mode: inode.mode & 0o7777, size: inode.size, uid: inode.uid, gid: inode.gid, mtimeMs: inode.mtimeMs };
-  }
-
-  async readdir(path: string): Promise<string[]> {
-    const inode = await this.lookup(path);
-    if (typeOfMode(inode.mode) !== "directory") throw new InspectError("INSPECT_NOT_A_DIRECTORY", `${path} is not a directory`, { path });
-    return [...(await this.directory(inode)).keys()];
-  }
-
-  async readFile(path: string, options: ReadFileOptions = {}): Promise<Uint8Array> {
-    const inode = await this.lookup(path);
-    const type = typeOfMode(inode.mode);
-    if (type === "directory") throw new InspectError("INSPECT_IS_A_DIRECTORY", `${path} is a directory`, { path });
-    if (type !== "file") throw new InspectError("INSPECT_UNSUPPORTED", `${path} is a ${type}, not a regular file`, { path });
-    return this.content(inode, options.maxBytes ?? DEFAULT_MAX_BYTES, path);
-  }
-
-  async readlink(path: string): Promise<string> {
-    const inode = await this.lookup(path);
-    if (typeOfMode(inode.mode) !== "symlink") throw new InspectError("INSPECT_UNSUPPORTED", `${path} is not a symbolic link`, { path });
+  protected async symlinkTarget(inode: Inode, path: string): Promise<Uint8Array> {
     if (inode.size > 4096) throw corrupt(`symlink ${path} claims a ${inode.size}-byte target`);
     const eaBlocks = inode.fileAcl !== 0 ? this.blockSize / 512 : 0;
     const fast = !(inode.flags & (FLAG_EXTENTS | FLAG_INLINE_DATA)) && inode.blocks - eaBlocks <= 0 && inode.size < 60;
-    const target = fast ? inode.blockArea.subarray(0, inode.size) : await this.content(inode, 4096, path);
-    return new TextDecoder().decode(target);
+    return fast ? inode.blockArea.subarray(0, inode.size) : await this.content(inode, 4096, path);
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    this.directories.clear();
-  }
 }
 
 export function openExt(device: BlockDevice): Promise<ExtFilesystem> {

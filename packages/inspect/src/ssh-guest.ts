@@ -4,7 +4,8 @@ import { join } from "node:path";
 import type { ConnectConfig, SFTPWrapper, Stats } from "ssh2";
 import { InspectError } from "./errors.js";
 import type { InspectableGuest } from "./guest-source.js";
-import type { FileType, GuestStat } from "./guestfs.js";
+import type { GuestStat } from "./guestfs.js";
+import { typeOfMode } from "./inode-filesystem.js";
 import { checkKnownHosts, sha256Fingerprint } from "./known-hosts.js";
 import { parseProcNetTcp, type ListeningPort } from "./listening-ports.js";
 import type { PhysicalTree } from "./physical-tree.js";
@@ -187,19 +188,6 @@ export async function openSshGuest(url: string, options: SshGuestOptions): Promi
   });
 }
 
-function typeOf(st: { mode: number }): FileType {
-  switch (st.mode & 0o170000) {
-    case 0o100000: return "file";
-    case 0o040000: return "directory";
-    case 0o120000: return "symlink";
-    case 0o020000: return "chardev";
-    case 0o060000: return "blockdev";
-    case 0o010000: return "fifo";
-    case 0o140000: return "socket";
-    default: return "unknown";
-  }
-}
-
 /** An SFTP status error as the InspectError it means. */
 function sftpError(err: unknown, path: string): InspectError {
   const code = (err as { code?: unknown }).code;
@@ -211,7 +199,7 @@ function sftpError(err: unknown, path: string): InspectError {
 function sftpTree(sftp: SFTPWrapper, remote: (p: string) => string): PhysicalTree {
   const call = <T>(path: string, f: (cb: (err: Error | null | undefined, v: T) => void) => void): Promise<T> =>
     new Promise((resolve, reject) => f((err, v) => (err ? reject(sftpError(err, path)) : resolve(v))));
-  const toStat = (st: Stats): GuestStat => ({ type: typeOf(st), mode: st.mode & 0o7777, size: st.size, uid: st.uid, gid: st.gid, mtimeMs: st.mtime * 1000 });
+  const toStat = (st: Stats): GuestStat => ({ type: typeOfMode(st.mode), mode: st.mode & 0o7777, size: st.size, uid: st.uid, gid: st.gid, mtimeMs: st.mtime * 1000 });
   return {
     async lstat(path) {
       return toStat(await call<Stats>(path, (cb) => sftp.lstat(remote(path), cb)));
@@ -228,8 +216,8 @@ function sftpTree(sftp: SFTPWrapper, remote: (p: string) => string): PhysicalTre
       const handle = await call<Buffer>(path, (cb) => sftp.open(remote(path), "r", cb));
       try {
         const st = await call<Stats>(path, (cb) => sftp.fstat(handle, cb));
-        if (typeOf(st) === "directory") throw new InspectError("INSPECT_IS_A_DIRECTORY", `${path} is a directory on the host, not a file`, { path });
-        if (typeOf(st) !== "file") throw new InspectError("INSPECT_UNSUPPORTED", `${path} is not a regular file on the host`, { path });
+        if (typeOfMode(st.mode) === "directory") throw new InspectError("INSPECT_IS_A_DIRECTORY", `${path} is a directory on the host, not a file`, { path });
+        if (typeOfMode(st.mode) !== "file") throw new InspectError("INSPECT_UNSUPPORTED", `${path} is not a regular file on the host`, { path });
         if (st.size > maxBytes) throw new InspectError("INSPECT_TOO_LARGE", `${path} on the host is ${st.size} bytes, more than the ${maxBytes} allowed`, { path });
         const buffer = Buffer.alloc(st.size);
         let got = 0;
@@ -288,7 +276,7 @@ function sudoTree(exec: Exec, remote: (p: string) => string): PhysicalTree {
     async lstat(path) {
       const out = decodeText(await run(path, `stat -c '%f %s %u %g %Y' -- ${shellQuote(remote(path))}`)).trim().split(" ");
       const mode = parseInt(out[0] ?? "0", 16);
-      return { type: typeOf({ mode }), mode: mode & 0o7777, size: Number(out[1]), uid: Number(out[2]), gid: Number(out[3]), mtimeMs: Number(out[4]) * 1000 };
+      return { type: typeOfMode(mode), mode: mode & 0o7777, size: Number(out[1]), uid: Number(out[2]), gid: Number(out[3]), mtimeMs: Number(out[4]) * 1000 };
     },
     async readdir(path) {
       const out = await run(path, `find ${shellQuote(remote(path))} -mindepth 1 -maxdepth 1 -printf '%f\\0'`);

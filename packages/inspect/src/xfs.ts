@@ -1,11 +1,9 @@
 import type { BlockDevice } from "@leapp/storage";
 import { InspectError } from "./errors.js";
-import type { FileType, Filesystem, GuestStat, ReadFileOptions } from "./guestfs.js";
+import { InodeFilesystem, typeOfMode } from "./inode-filesystem.js";
 import { BlockCache, corrupt, cString, readBytes, uuidString, view } from "./volumes-io.js";
 import { overlayLog, replayXfsLog } from "./xfs-log.js";
 
-const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
-const MAX_CACHED_DIRECTORIES = 2048;
 const MAX_DIRECTORY_BYTES = 64 * 1024 * 1024;
 const MAX_BTREE_LEVELS = 10;
 /** Directory data blocks live below this byte offset; leaf and free-index blocks above it. */
@@ -43,19 +41,6 @@ interface Inode {
   fork: Uint8Array;
 }
 
-function typeOfMode(mode: number): FileType {
-  switch (mode & 0o170000) {
-    case 0o100000: return "file";
-    case 0o040000: return "directory";
-    case 0o120000: return "symlink";
-    case 0o020000: return "chardev";
-    case 0o060000: return "blockdev";
-    case 0o010000: return "fifo";
-    case 0o140000: return "socket";
-    default: return "unknown";
-  }
-}
-
 const ascii = (bytes: Uint8Array, offset: number, length: number): string => String.fromCharCode(...bytes.subarray(offset, offset + length));
 
 /**
@@ -63,7 +48,8 @@ const ascii = (bytes: Uint8Array, offset: number, length: number): string => Str
  * from their numbers, local/extent/btree data forks, short-form, block, leaf and node directories
  * (data blocks walked by the extent map), local and remote symlinks, and files with holes.
  */
-export class XfsFilesystem implements Filesystem {
+export class XfsFilesystem extends InodeFilesystem<bigint, Inode> {
+  protected readonly kind = "XFS";
   readonly type = "xfs";
   readonly uuid: string | undefined;
   readonly label: string | undefined;
@@ -86,10 +72,9 @@ export class XfsFilesystem implements Filesystem {
   cleanLog = true;
   /** The log was not clean and its committed changes were replayed in memory. */
   replayedLog = false;
-  private readonly directories = new Map<bigint, Promise<Map<string, bigint>>>();
-  private closed = false;
 
   private constructor(private readonly device: BlockDevice, sb: Uint8Array) {
+    super();
     const dv = view(sb);
     this.blockSize = dv.getUint32(4, false);
     const blockLog = sb[120]!;
@@ -194,10 +179,6 @@ export class XfsFilesystem implements Filesystem {
     return { clean: false, base, basicBlocks, head, lastRecord: -1 };
   }
 
-  private checkOpen(): void {
-    if (this.closed) throw new InspectError("INSPECT_CLOSED", "this XFS filesystem was closed; open it again");
-  }
-
   /** A filesystem block number (AG number in the high bits) as a linear block index. */
   private linearBlock(fsBlock: number, what: string): number {
     const agno = Math.floor(fsBlock / 2 ** this.agBlockLog);
@@ -208,7 +189,7 @@ export class XfsFilesystem implements Filesystem {
     return linear;
   }
 
-  private async inode(number: bigint): Promise<Inode> {
+  protected async inode(number: bigint): Promise<Inode> {
     const inoLog = BigInt(this.inodesPerBlockLog);
     const agLog = BigInt(this.agBlockLog);
     const agno = Number(number >> (inoLog + agLog));
@@ -396,7 +377,7 @@ export class XfsFilesystem implements Filesystem {
     }
   }
 
-  private async readDirectory(inode: Inode): Promise<Map<string, bigint>> {
+  protected async readDirectory(inode: Inode): Promise<Map<string, bigint>> {
     if (inode.format === FORMAT_LOCAL) return this.shortFormDirectory(inode);
     // di_size of a block/leaf/node directory covers just its data blocks (below the leaf offset).
     const length = Math.min(inode.size, DIR_LEAF_OFFSET);
@@ -411,69 +392,19 @@ export class XfsFilesystem implements Filesystem {
     return entries;
   }
 
-  private directory(inode: Inode): Promise<Map<string, bigint>> {
-    let entries = this.directories.get(inode.number);
-    if (!entries) {
-      entries = this.readDirectory(inode);
-      entries.catch(() => this.directories.delete(inode.number));
-      this.directories.set(inode.number, entries);
-      // Bounded: a walk of a huge tree must not keep every directory it ever read.
-      if (this.directories.size > MAX_CACHED_DIRECTORIES) {
-        const oldest = this.directories.keys().next().value;
-        if (oldest !== undefined) this.directories.delete(oldest);
-      }
-    }
-    return entries;
+  protected rootInodeNumber(): bigint {
+    return this.rootInode;
   }
 
-  private async lookup(path: string): Promise<Inode> {
-    this.checkOpen();
-    if (!path.startsWith("/")) throw new InspectError("INSPECT_NOT_FOUND", `${path} is not an absolute path`, { path });
-    let current = await this.inode(this.rootInode);
-    // Directories are never hard-linked, so meeting one twice on a path means a corrupt cycle.
-    const onPath = new Set<bigint>([current.number]);
-    for (const name of path.split("/")) {
-      if (name === "" || name === ".") continue;
-      if (typeOfMode(current.mode) !== "directory") throw new InspectError("INSPECT_NOT_A_DIRECTORY", `a component of ${path} is not a directory`, { path });
-      const child = (await this.directory(current)).get(name);
-      if (child === undefined) throw new InspectError("INSPECT_NOT_FOUND", `${path} does not exist in this filesystem`, { path });
-      current = await this.inode(child);
-      if (typeOfMode(current.mode) === "directory") {
-        if (onPath.has(current.number)) throw corrupt(`${path} leads back into one of its own parent directories (inode ${current.number})`);
-        onPath.add(current.number);
-      }
-    }
-    return current;
-  }
-
-  async lstat(path: string): Promise<GuestStat> {
-    const inode = await this.lookup(path);
-    return { type: typeOfMode(inode.mode), mode: inode.mode & 0o7777, size: inode.size, uid: inode.uid, gid: inode.gid, mtimeMs: inode.mtimeMs };
-  }
-
-  async readdir(path: string): Promise<string[]> {
-    const inode = await this.lookup(path);
-    if (typeOfMode(inode.mode) !== "directory") throw new InspectError("INSPECT_NOT_A_DIRECTORY", `${path} is not a directory`, { path });
-    return [...(await this.directory(inode)).keys()];
-  }
-
-  async readFile(path: string, options: ReadFileOptions = {}): Promise<Uint8Array> {
-    const inode = await this.lookup(path);
-    const type = typeOfMode(inode.mode);
-    if (type === "directory") throw new InspectError("INSPECT_IS_A_DIRECTORY", `${path} is a directory`, { path });
-    if (type !== "file") throw new InspectError("INSPECT_UNSUPPORTED", `${path} is a ${type}, not a regular file`, { path });
-    const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  protected async fileContent(inode: Inode, maxBytes: number, path: string): Promise<Uint8Array> {
     if (inode.size > maxBytes) throw new InspectError("INSPECT_TOO_LARGE", `${path} is ${inode.size} bytes, over the ${maxBytes}-byte limit; raise maxBytes if it is really needed`, { path });
     if (inode.format === FORMAT_DEV) throw corrupt(`${path} is a regular file with a device fork`);
     return this.readRange(inode, inode.size);
   }
 
-  async readlink(path: string): Promise<string> {
-    const inode = await this.lookup(path);
-    if (typeOfMode(inode.mode) !== "symlink") throw new InspectError("INSPECT_UNSUPPORTED", `${path} is not a symbolic link`, { path });
+  protected async symlinkTarget(inode: Inode, path: string): Promise<Uint8Array> {
     if (inode.size > 4096 || inode.size === 0) throw corrupt(`symlink ${path} claims a ${inode.size}-byte target`);
-    if (inode.format === FORMAT_LOCAL) return new TextDecoder().decode((await this.readRange(inode, inode.size)));
-    if (this.version === 4) return new TextDecoder().decode(await this.readRange(inode, inode.size));
+    if (inode.format === FORMAT_LOCAL || this.version === 4) return this.readRange(inode, inode.size);
     // v5 remote symlinks: each block starts with a 56-byte "XSLM" header.
     const perBlock = this.blockSize - 56;
     const blocks = Math.ceil(inode.size / perBlock);
@@ -485,13 +416,9 @@ export class XfsFilesystem implements Filesystem {
       const length = Math.min(perBlock, inode.size - b * perBlock);
       out.set(block.subarray(56, 56 + length), b * perBlock);
     }
-    return new TextDecoder().decode(out);
+    return out;
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    this.directories.clear();
-  }
 }
 
 export function openXfs(device: BlockDevice): Promise<XfsFilesystem> {
