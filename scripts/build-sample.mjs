@@ -14,16 +14,8 @@ const sampleDir = join(repo, "samples", "el6-xen");
 const cacheRoot = process.env.LEAPP_CACHE_DIR ?? join(homedir(), ".cache", "leapp");
 
 const MiB = 1024 * 1024;
-const layout = {
-  diskSize: 72 * MiB,
-  rootStart: 1 * MiB,
-  rootSize: 54 * MiB,
-  swapStart: 55 * MiB,
-  swapSize: 16 * MiB,
-  rootUuid: "3c1f5a2e-8d47-4b6a-9e10-6a2f8c4d7b91",
-  swapUuid: "a7e4c2d9-51b8-4f3e-8a6d-0c9b2e7f1d35",
-  diskId: "0x000c3a5e",
-};
+// The disk layout and the skeleton directories git cannot hold; the test zoo builds its el6-xen guest from the same file.
+const layout = JSON.parse(readFileSync(join(sampleDir, "layout.json"), "utf8"));
 
 function treeHash() {
   const h = createHash("sha256");
@@ -77,10 +69,9 @@ function elfHeaderX8664() {
 
 function stageTree(staging) {
   cpSync(join(sampleDir, "root"), staging, { recursive: true, verbatimSymlinks: true });
-  for (const d of ["bin", "sbin", "lib64", "dev", "proc", "sys", "tmp", "home", "mnt", "media", "opt", "srv", "selinux", "usr/bin", "usr/sbin", "usr/lib64", "usr/libexec/openssh", "var/log/httpd", "var/lib/mysql", "var/run", "var/empty/sshd", "var/lock/subsys", "lib/modules/2.6.32-754.35.1.el6.x86_64/kernel"]) {
-    mkdirSync(join(staging, d), { recursive: true });
-  }
+  for (const d of layout.emptyDirs) mkdirSync(join(staging, d), { recursive: true });
   writeFileSync(join(staging, "bin", "bash"), elfHeaderX8664(), { mode: 0o755 });
+  mkdirSync(join(staging, "tmp"), { recursive: true });
   chmodSync(join(staging, "tmp"), 0o1777);
   chmodSync(join(staging, "root"), 0o550);
   chmodSync(join(staging, "etc", "shadow"), 0o000);
@@ -113,28 +104,28 @@ export function buildSample() {
     stageTree(staging);
     const env = { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin`, E2FSPROGS_FAKE_TIME: "1552387267" };
     const rootFs = join(work, "root.ext4");
-    execFileSync("mkfs.ext4", ["-q", "-F", "-t", "ext4", "-O", "^metadata_csum,^64bit,^orphan_file,^metadata_csum_seed", "-I", "256", "-b", "4096", "-L", "", "-U", layout.rootUuid, "-E", "root_owner=0:0,hash_seed=2d6f9a40-3b1c-4e8f-a5d2-7c0b9e1f4a63", "-d", staging, rootFs, `${layout.rootSize / 1024}k`], { env, stdio: ["ignore", "ignore", "pipe"] });
+    execFileSync("mkfs.ext4", ["-q", "-F", "-t", "ext4", "-O", "^metadata_csum,^64bit,^orphan_file,^metadata_csum_seed", "-I", "256", "-b", "4096", "-L", layout.root.label, "-U", layout.root.uuid, "-E", "root_owner=0:0,hash_seed=2d6f9a40-3b1c-4e8f-a5d2-7c0b9e1f4a63", "-d", staging, rootFs, `${layout.root.sizeMiB * 1024}k`], { env, stdio: ["ignore", "ignore", "pipe"] });
     const swap = join(work, "swap");
     writeFileSync(swap, Buffer.alloc(0));
-    execFileSync("truncate", ["-s", String(layout.swapSize), swap]);
-    execFileSync("mkswap", ["-U", layout.swapUuid, "-L", "swap", swap], { env, stdio: ["ignore", "ignore", "pipe"] });
+    execFileSync("truncate", ["-s", String(layout.swap.sizeMiB * MiB), swap]);
+    execFileSync("mkswap", ["-U", layout.swap.uuid, "-L", layout.swap.label, swap], { env, stdio: ["ignore", "ignore", "pipe"] });
 
     const disk = join(work, "disk.img");
     const fd = openSync(disk, "w");
-    ftruncateSync(fd, layout.diskSize);
+    ftruncateSync(fd, layout.diskSizeMiB * MiB);
     closeSync(fd);
     const table = [
       "label: dos",
       `label-id: ${layout.diskId}`,
       "unit: sectors",
-      `start=${layout.rootStart / 512}, size=${layout.rootSize / 512}, type=83, bootable`,
-      `start=${layout.swapStart / 512}, size=${layout.swapSize / 512}, type=82`,
+      `start=${layout.root.startMiB * 2048}, size=${layout.root.sizeMiB * 2048}, type=83, bootable`,
+      `start=${layout.swap.startMiB * 2048}, size=${layout.swap.sizeMiB * 2048}, type=82`,
       "",
     ].join("\n");
     execFileSync("sfdisk", ["--no-reread", "--no-tell-kernel", "-q", disk], { input: table, env, stdio: ["pipe", "ignore", "pipe"] });
     const dfd = openSync(disk, "r+");
-    copyInto(dfd, rootFs, layout.rootStart);
-    copyInto(dfd, swap, layout.swapStart);
+    copyInto(dfd, rootFs, layout.root.startMiB * MiB);
+    copyInto(dfd, swap, layout.swap.startMiB * MiB);
     closeSync(dfd);
 
     const staged = join(work, "out");

@@ -1,7 +1,7 @@
 // el6-xen: a CentOS 6.10 LAMP server as it ran as a Xen PV guest — the project's sample guest
 // (samples/el6-xen/root) plus what a real one holds besides: a BDB rpm database of real headers,
 // binaries' ELF headers, the usual empty directories. One disk: MBR, ext4 root, swap.
-import { chmodSync, cpSync, mkdirSync } from "node:fs";
+import { chmodSync, cpSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { repoRoot } from "../cache.js";
 import { MiB, splitTree, writeDisk } from "../disk.js";
@@ -12,17 +12,27 @@ import { mkGuestDirs, writeGuestFile } from "../tree.js";
 import { rpmApplications, type GuestRecipe } from "./recipe.js";
 import { writeRpmdbBdb } from "./rpmdb.js";
 
-const sampleRoot = join(repoRoot, "samples", "el6-xen", "root");
+const sampleDir = join(repoRoot, "samples", "el6-xen");
+const sampleRoot = join(sampleDir, "root");
 
+/** The sample guest's disk layout and skeleton directories, shared with scripts/build-sample.mjs. */
+interface SampleLayout {
+  diskId: string;
+  diskSizeMiB: number;
+  root: { startMiB: number; sizeMiB: number; uuid: string; label: string };
+  swap: { startMiB: number; sizeMiB: number; uuid: string; label: string };
+  emptyDirs: string[];
+}
+const sample = JSON.parse(readFileSync(join(sampleDir, "layout.json"), "utf8")) as SampleLayout;
 const layout = {
-  diskSize: 72 * MiB,
-  rootStart: 1 * MiB,
-  rootSize: 54 * MiB,
-  swapStart: 55 * MiB,
-  swapSize: 16 * MiB,
-  rootUuid: "3c1f5a2e-8d47-4b6a-9e10-6a2f8c4d7b91",
-  swapUuid: "a7e4c2d9-51b8-4f3e-8a6d-0c9b2e7f1d35",
-  diskId: "0x000c3a5e",
+  diskSize: sample.diskSizeMiB * MiB,
+  rootStart: sample.root.startMiB * MiB,
+  rootSize: sample.root.sizeMiB * MiB,
+  swapStart: sample.swap.startMiB * MiB,
+  swapSize: sample.swap.sizeMiB * MiB,
+  rootUuid: sample.root.uuid,
+  swapUuid: sample.swap.uuid,
+  diskId: sample.diskId,
 };
 
 const pvopsKernel = "2.6.32-754.35.1.el6.x86_64";
@@ -34,7 +44,7 @@ async function build(dir: string): Promise<void> {
   mkdirSync(work);
   cpSync(sampleRoot, root, { recursive: true, verbatimSymlinks: true });
   chmodSync(root, 0o755);
-  mkGuestDirs(root, ["/bin", "/sbin", "/lib64", "/dev", "/proc", "/sys", "/home", "/mnt", "/media", "/opt", "/srv", "/selinux", "/usr/bin", "/usr/sbin", "/usr/lib64", "/usr/libexec/openssh", "/var/log/httpd", "/var/lib/mysql", "/var/run", "/var/empty/sshd", "/var/lock/subsys", `/lib/modules/${pvopsKernel}/kernel`, `/lib/modules/${xenKernel}/kernel`]);
+  mkGuestDirs(root, sample.emptyDirs);
   mkGuestDirs(root, ["/tmp"], 0o1777);
   chmodSync(join(root, "root"), 0o550);
   chmodSync(join(root, "etc/shadow"), 0o000);
@@ -46,13 +56,13 @@ async function build(dir: string): Promise<void> {
   const rootFs = join(work, "root.ext4");
   makeExt4(rootFs, layout.rootSize, dirs.get("/") ?? root, {
     uuid: layout.rootUuid,
-    label: "",
+    label: sample.root.label,
     // CentOS 6's mke2fs: no metadata_csum, no 64bit.
     features: "^metadata_csum,^64bit,^orphan_file,^metadata_csum_seed",
   });
   restore();
   const swap = join(work, "swap");
-  makeSwap(swap, layout.swapSize, { uuid: layout.swapUuid, label: "" });
+  makeSwap(swap, layout.swapSize, { uuid: layout.swapUuid, label: sample.swap.label });
   writeDisk(join(dir, "disk1.raw"), {
     label: "dos",
     id: layout.diskId,
@@ -67,7 +77,7 @@ async function build(dir: string): Promise<void> {
 export const el6Xen: GuestRecipe = {
   name: "el6-xen",
   tier: "integration",
-  inputs: [sampleRoot],
+  inputs: [sampleDir],
   diskCount: 1,
   build,
   expected: {
