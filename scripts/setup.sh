@@ -17,6 +17,6 @@ if [ "$(pnpm --version 2>/dev/null || true)" != "$want" ]; then
 fi
 
 echo "setup: installing dependencies (pnpm install --frozen-lockfile)" >&2
-pnpm install --frozen-lockfile --reporter=silent >&2
+pnpm install --frozen-lockfile --reporter=append-only >&2
 echo "setup: building packages" >&2
 pnpm turbo run build --output-logs=errors-only >&2
