@@ -82,3 +82,17 @@ export interface GuestSource {
   /** The guest OS as the metadata names it (VMX guestOS, OVF OperatingSystemSection), when it does. */
   guestOs?: string | undefined;
 }
+
+/**
+ * The CPU as VMware describes it (VMX `cpuid.coresPerSocket`, OVF `vmw:CoresPerSocket`): a core
+ * count per socket and no vendor or model; sockets follow from the vCPU count, one thread a core.
+ */
+export function vmwareCpu(vcpus: number, coresPerSocket: number | undefined): SourceCpu {
+  return {
+    vendor: undefined,
+    model: undefined,
+    sockets: coresPerSocket === undefined ? undefined : Math.max(1, Math.floor(vcpus / coresPerSocket)),
+    cores: coresPerSocket,
+    threads: coresPerSocket === undefined ? undefined : 1,
+  };
+}

@@ -1,5 +1,5 @@
 import { LibvirtXmlError } from "./errors.js";
-import type { Bus, Firmware, GuestSource, Hypervisor, SourceDisk, SourceNic, SourceRemovable } from "./guest-source.js";
+import { vmwareCpu, type Bus, type Firmware, type GuestSource, type Hypervisor, type SourceDisk, type SourceNic, type SourceRemovable } from "./guest-source.js";
 import { attr, childElements, findPath, firstChild, localName, parseXml, textOf, type XmlElement } from "./xml.js";
 
 /**
@@ -127,13 +127,7 @@ export function parseOvf(text: string, options: ReadOvfOptions = {}): OvfDescrip
       genid: undefined,
       memoryBytes,
       vcpus,
-      cpu: {
-        vendor: undefined,
-        model: undefined,
-        sockets: coresPerSocket === undefined ? undefined : Math.max(1, Math.floor(vcpus / coresPerSocket)),
-        cores: coresPerSocket,
-        threads: coresPerSocket === undefined ? undefined : 1,
-      },
+      cpu: vmwareCpu(vcpus, coresPerSocket),
       features: [],
       firmware,
       secureBoot,

@@ -1,6 +1,6 @@
 import { TextDecoder } from "node:util";
 import { LibvirtXmlError } from "./errors.js";
-import type { Bus, GuestSource, SourceDisk, SourceNic, SourceRemovable } from "./guest-source.js";
+import { vmwareCpu, type Bus, type GuestSource, type SourceDisk, type SourceNic, type SourceRemovable } from "./guest-source.js";
 
 /**
  * VMware .vmx files: `key = "value"` lines. Keys are case-insensitive (VMware itself writes
@@ -152,13 +152,7 @@ export function readVmx(input: Uint8Array | string, options: ReadVmxOptions = {}
     genid: generationId(vmx),
     memoryBytes: memoryMiB * 1024 * 1024,
     vcpus,
-    cpu: {
-      vendor: undefined,
-      model: undefined,
-      sockets: coresPerSocket === undefined ? undefined : Math.max(1, Math.floor(vcpus / coresPerSocket)),
-      cores: coresPerSocket,
-      threads: coresPerSocket === undefined ? undefined : 1,
-    },
+    cpu: vmwareCpu(vcpus, coresPerSocket),
     features: [],
     firmware,
     secureBoot: firmware === "uefi" && isTrue(get("uefi.secureBoot.enabled")),
