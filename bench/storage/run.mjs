@@ -87,6 +87,7 @@ const sparse = fixture("sparse-100g.qcow2", (path) => {
 
 const tasks = [
   { name: "1 GiB raw (300 MiB data) → qcow2", source: raw1g, format: "qcow2" },
+  { name: "1 GiB raw (300 MiB data) → raw", source: raw1g, format: "raw", floor: true },
   { name: "qcow2 (300 MiB data) → raw", source: qcow2, format: "raw" },
   { name: "streamOptimized vmdk → raw", source: vmdk, format: "raw" },
   { name: "100 GiB sparse qcow2 (10 MiB) → raw", source: sparse, format: "raw" },
@@ -95,56 +96,67 @@ const tasks = [
 const work = mkdtempSync(join(tmpdir(), "leapp-storage-bench-"));
 process.on("exit", () => rmSync(work, { recursive: true, force: true }));
 
+// Node 20 reads NODE_EXTRA_CA_CERTS eagerly at start-up (~55 ms for Debian's bundle on a slow
+// machine). A CA bundle has nothing to do with disk images, so the Node children run without it.
+const childEnv = { ...process.env };
+delete childEnv.NODE_EXTRA_CA_CERTS;
+
 function timed(command, commandArgs) {
   const started = process.hrtime.bigint();
-  const result = spawnSync(command, commandArgs, { encoding: "utf8" });
+  const result = spawnSync(command, commandArgs, { encoding: "utf8", env: childEnv });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (result.status !== 0) throw new Error(`${command} ${commandArgs.join(" ")} failed: ${result.stderr || result.error}`);
   return { seconds, stdout: result.stdout };
 }
 
-function qemuRun(task, target) {
-  // -t none / -T none would bypass the page cache; both sides use it, as a user's copy would.
-  return timed("qemu-img", ["convert", "-O", task.format, task.source, target]).seconds;
+/** Starts each run with no dirty pages left by the one before (untimed). */
+function settle() {
+  spawnSync("sync");
 }
 
-function leappRun(task, target) {
-  const { seconds, stdout } = timed(process.execPath, [join(here, "convert-child.mjs"), task.source, target, task.format]);
-  const { convertSeconds, maxRssBytes } = JSON.parse(stdout);
-  return { seconds, convertSeconds, maxRssBytes };
-}
+const runners = {
+  // -t none / -T none would bypass the page cache; every side uses it, as a user's copy would.
+  qemu: (task, target) => ({ seconds: timed("qemu-img", ["convert", "-O", task.format, task.source, target]).seconds }),
+  leapp: (task, target) => {
+    const { seconds, stdout } = timed(process.execPath, [join(here, "convert-child.mjs"), task.source, target, task.format]);
+    return { seconds, ...JSON.parse(stdout) };
+  },
+  // What Node itself reaches: a bare fs.promises copy of the same data extents, no leapp code.
+  floor: (task, target) => {
+    const { seconds, stdout } = timed(process.execPath, [join(here, "node-floor.mjs"), task.source, target]);
+    return { seconds, ...JSON.parse(stdout) };
+  },
+};
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const results = [];
 for (const task of tasks) {
-  const qemu = [];
-  const ours = [];
-  const oursInProcess = [];
-  let peak = 0;
-  // One untimed round of each warms the page cache for both alike.
+  const sides = task.floor ? ["qemu", "leapp", "floor"] : ["qemu", "leapp"];
+  const samples = Object.fromEntries(sides.map((side) => [side, []]));
+  // One untimed round of each warms the page cache for all alike; then each round rotates who
+  // goes first, so that no side always follows another's writeback.
   for (let i = -1; i < runs; i++) {
-    const t1 = join(work, `qemu.${task.format}`);
-    const t2 = join(work, `leapp.${task.format}`);
-    const q = qemuRun(task, t1);
-    const l = leappRun(task, t2);
-    if (i >= 0) {
-      qemu.push(q);
-      ours.push(l.seconds);
-      oursInProcess.push(l.convertSeconds);
-      peak = Math.max(peak, l.maxRssBytes);
+    const order = sides.map((_, k) => sides[(k + Math.max(i, 0)) % sides.length]);
+    const targets = {};
+    for (const side of order) {
+      targets[side] = join(work, `${side}.${task.format}`);
+      settle();
+      const sample = runners[side](task, targets[side]);
+      if (i >= 0) samples[side].push(sample);
     }
     if (i === runs - 1) {
       // Same content, or the timing means nothing.
-      const cmp = spawnSync("qemu-img", ["compare", t1, t2], { encoding: "utf8" });
+      const cmp = spawnSync("qemu-img", ["compare", targets.qemu, targets.leapp], { encoding: "utf8" });
       if (cmp.status !== 0) throw new Error(`outputs differ for ${task.name}: ${cmp.stdout}${cmp.stderr}`);
     }
-    rmSync(t1, { force: true });
-    rmSync(t2, { force: true });
+    for (const target of Object.values(targets)) rmSync(target, { force: true });
   }
-  const q = median(qemu);
-  const o = median(ours);
-  const c = median(oursInProcess);
-  results.push({ task: task.name, runs, qemuImgSeconds: q, leappSeconds: o, ratio: o / q, leappConvertSeconds: c, convertRatio: c / q, leappPeakRssMiB: peak / MiB, sourceBytes: statSync(task.source).size });
+  const q = median(samples.qemu.map((s) => s.seconds));
+  const o = median(samples.leapp.map((s) => s.seconds));
+  const c = median(samples.leapp.map((s) => s.convertSeconds));
+  const peak = Math.max(...samples.leapp.map((s) => s.maxRssBytes));
+  const floor = task.floor ? { floorSeconds: median(samples.floor.map((s) => s.seconds)), floorCopySeconds: median(samples.floor.map((s) => s.copySeconds)) } : {};
+  results.push({ task: task.name, runs, qemuImgSeconds: q, leappSeconds: o, ratio: o / q, leappConvertSeconds: c, convertRatio: c / q, leappPeakRssMiB: peak / MiB, sourceBytes: statSync(task.source).size, ...floor });
 }
 
 if (json) console.log(JSON.stringify({ results }, null, 2));
@@ -161,6 +173,12 @@ else {
       `${r.leappConvertSeconds.toFixed(3)}s`.padStart(9),
       `${r.convertRatio.toFixed(2)}x`.padStart(7),
       `${r.leappPeakRssMiB.toFixed(0)} MiB`.padStart(10),
+    );
+  }
+  for (const r of results.filter((x) => x.floorSeconds !== undefined)) {
+    console.log(
+      `Node floor for "${r.task}" (a bare fs.promises copy of the same extents, no leapp code): ` +
+        `process ${r.floorSeconds.toFixed(3)}s (${(r.floorSeconds / r.qemuImgSeconds).toFixed(2)}x), copy ${r.floorCopySeconds.toFixed(3)}s (${(r.floorCopySeconds / r.qemuImgSeconds).toFixed(2)}x)`,
     );
   }
 }

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { readFile, open } from "node:fs/promises";
 import { join } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { compareDisks } from "./compare.js";
 import { StorageError } from "./errors.js";
 import { convertDisk } from "./convert.js";
@@ -21,6 +21,10 @@ async function expectCleanCheck(path: string): Promise<void> {
   expect(report["check-errors"], `check errors in ${path}`).toBe(0);
   expect(report["corruptions"] ?? 0, `corruptions in ${path}`).toBe(0);
   expect(report["leaks"] ?? 0, `leaks in ${path}`).toBe(0);
+}
+
+function allocatedClusters(checkJson: string): number {
+  return (JSON.parse(checkJson) as { "allocated-clusters": number })["allocated-clusters"];
 }
 
 async function makeSource(path: string, size: number): Promise<void> {
@@ -66,11 +70,20 @@ describe("createQcow2", () => {
 describe("convertDisk", () => {
   const sources: [string, string[]][] = [
     ["raw", []],
+    ["raw without the SEEK_DATA addon", []],
     ["qcow2", ["-O", "qcow2"]],
     ["compressed qcow2", ["-O", "qcow2", "-c"]],
     ["vmdk", ["-O", "vmdk"]],
   ];
-  it.each(sources)("converts %s to qcow2 and raw, byte-identical and clean", async (name, args) => {
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+  it.each(sources)("converts %s to qcow2 and raw, byte-identical, clean and as sparse as qemu-img's", async (name, args) => {
+    if (name.includes("without")) vi.stubEnv("LEAPP_STORAGE_NATIVE", "0");
+    // What qemu-img allocates for the same conversion: ours must allocate no more, and no less.
+    const qemuCopy = join(dir, `qemu-${name.replace(/\W+/g, "-")}.qcow2`);
+    await qemuImg("convert", "-O", "qcow2", sourceRaw, qemuCopy);
+    const qemuClusters = allocatedClusters(await qemuImg("check", "--output=json", qemuCopy));
     let source = sourceRaw;
     if (args.length) {
       source = join(dir, `src-${name.replace(/\W+/g, "-")}`);
@@ -83,6 +96,7 @@ describe("convertDisk", () => {
       expect(result.virtualSize).toBe(SIZE);
       expect(seen.at(-1)).toBe(SIZE);
       if (format === "qcow2") await expectCleanCheck(target);
+      if (format === "qcow2" && !compress) expect(allocatedClusters(await qemuImg("check", "--output=json", target))).toBe(qemuClusters);
       await qemuImg("compare", source, target);
       await expectSameContentAsQemu(target);
       expect(await compareDisks(source, target)).toMatchObject({ identical: true });

@@ -3,9 +3,10 @@ import type { BlockDevice, Extent } from "./block-device.js";
 import { StorageError } from "./errors.js";
 import { openDisk } from "./open-disk.js";
 import { compressCluster } from "./qcow2-compress.js";
-import { createQcow2 } from "./qcow2-create.js";
+import { createQcow2File } from "./qcow2-create.js";
 import { Qcow2Device } from "./qcow2.js";
-import { isZero, writeFully } from "./util.js";
+import { RawDevice } from "./raw.js";
+import { isZeroRange, writeFully } from "./util.js";
 
 export interface ConvertOptions {
   /** Target format (default qcow2). */
@@ -27,8 +28,11 @@ export interface ConvertResult {
   dataBytes: number;
 }
 
-/** Unit of reading and of zero detection. Large sequential reads, few promises. */
-const CHUNK = 4 * 1024 * 1024;
+/**
+ * Unit of reading and of zero detection. Measured on bench/storage: 2 MiB pieces beat 4 MiB (the
+ * buffers in flight stay in the CPU cache between the read and the write) and 1 MiB (fewer calls).
+ */
+const CHUNK = 2 * 1024 * 1024;
 /** Zero runs this long (and aligned) are left as holes in a raw target, as `qemu-img convert -S 4k`. */
 const RAW_ZERO_GRANULE = 4096;
 /** Chunks in flight at once: reading the next ones while the previous are written. */
@@ -70,12 +74,12 @@ export async function convertDisk(source: string, target: string, options: Conve
 }
 
 /**
- * The ranges to copy. A raw file's allocation map costs a full read to find (no SEEK_DATA in
- * Node, see raw.ts), so a raw source is read once as data and its zeros are dropped by the sink;
- * every other format has a map in its metadata and only its data is read.
+ * The ranges to copy. Image formats keep a map in their metadata, and a raw file has the file
+ * system's (SEEK_DATA, see raw.ts): only data is read. Without that addon a raw file's map costs
+ * a full read to find, so it is read once as data and its zeros are dropped by the sink.
  */
 function sourceRanges(src: BlockDevice): AsyncIterable<Extent> {
-  if (src.format !== "raw") return src.extents();
+  if (!(src instanceof RawDevice) || src.mapsHoles) return src.extents();
   return (async function* () {
     if (src.size > 0) yield { offset: 0, length: src.size, kind: "data" as const };
   })();
@@ -153,8 +157,7 @@ async function rawSink(path: string, size: number, overwrite: boolean): Promise<
         runStart = -1;
       };
       for (let off = 0; off < data.length; off += RAW_ZERO_GRANULE) {
-        const granuleEnd = Math.min(data.length, off + RAW_ZERO_GRANULE);
-        if (isZero(data.subarray(off, granuleEnd))) endRun(off);
+        if (isZeroRange(data, off, Math.min(data.length, off + RAW_ZERO_GRANULE))) endRun(off);
         else if (runStart < 0) runStart = off;
       }
       endRun(data.length);
@@ -172,9 +175,9 @@ async function rawSink(path: string, size: number, overwrite: boolean): Promise<
 }
 
 async function qcow2Sink(path: string, size: number, options: ConvertOptions): Promise<Sink> {
-  await createQcow2(path, { size, ...(options.clusterSize ? { clusterSize: options.clusterSize } : {}), overwrite: options.overwrite ?? false });
-  const device = await openDisk(path, { format: "qcow2", writable: true });
-  if (!(device instanceof Qcow2Device)) throw new Error("the qcow2 driver did not open a qcow2 device");
+  const file = await createQcow2File(path, { size, ...(options.clusterSize ? { clusterSize: options.clusterSize } : {}), overwrite: options.overwrite ?? false });
+  // A new image has no backing file to open.
+  const device = await Qcow2Device.openFile(path, file, { writable: true, openBacking: () => Promise.reject(new Error("a new image has no backing file")) });
   const cs = device.clusterSize;
   return {
     granule: cs,
@@ -190,12 +193,13 @@ async function qcow2Sink(path: string, size: number, options: ConvertOptions): P
         runStart = -1;
       };
       for (let off = 0; off < data.length; off += cs) {
-        const cluster = data.subarray(off, Math.min(data.length, off + cs));
-        if (isZero(cluster)) {
+        const clusterEnd = Math.min(data.length, off + cs);
+        if (isZeroRange(data, off, clusterEnd)) {
           await flushRun(off);
           continue;
         }
         if (options.compress) {
+          const cluster = data.subarray(off, clusterEnd);
           const full = cluster.length === cs ? cluster : padTo(cluster, cs);
           const packed = await compressCluster(full);
           // A cluster that does not shrink is stored plainly, as qemu does.

@@ -1,8 +1,8 @@
 // Compressed qcow2 clusters: raw deflate (window 4 KiB, as qemu writes it) or a zstd frame.
 // Decompression is bounded: the output is exactly one cluster, never more.
 import { constants, deflateRaw, inflateRaw } from "node:zlib";
-import { decompress as zstdDecompress } from "fzstd";
 import { COMPRESSION_ZSTD } from "./qcow2-format.js";
+import type * as Fzstd from "fzstd";
 
 /** Why a compressed cluster could not be decoded; the caller turns it into STORAGE_CORRUPT. */
 export class BadCompressedData extends Error {}
@@ -56,11 +56,15 @@ export function zstdFrameLength(data: Uint8Array): number {
   return at;
 }
 
-function unzstdCluster(input: Uint8Array, clusterSize: number): Uint8Array {
+/** fzstd, loaded on the first zstd cluster: most images never have one, and it costs start-up time. */
+let zstd: Promise<typeof Fzstd> | undefined;
+
+async function unzstdCluster(input: Uint8Array, clusterSize: number): Promise<Uint8Array> {
+  const { decompress } = await (zstd ??= import("fzstd"));
   const out = new Uint8Array(clusterSize);
   let result: Uint8Array;
   try {
-    result = zstdDecompress(input.subarray(0, zstdFrameLength(input)), out);
+    result = decompress(input.subarray(0, zstdFrameLength(input)), out);
   } catch (err) {
     if (err instanceof BadCompressedData) throw err;
     throw new BadCompressedData(`zstd: ${(err as Error).message}`);

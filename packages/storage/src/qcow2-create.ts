@@ -1,6 +1,6 @@
 // Creating empty qcow2 images (plain or as an overlay on a backing file), laid out as qemu-img does:
 // header, refcount table, refcount blocks, L1 table — every one of those clusters counted once.
-import { open } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
 import type { DiskFormat } from "./block-device.js";
 import { StorageError } from "./errors.js";
 import {
@@ -46,6 +46,14 @@ function invalid(message: string): StorageError {
 
 /** Creates an empty qcow2 image at `path`. Nothing is allocated but its metadata. */
 export async function createQcow2(path: string, options: CreateQcow2Options): Promise<void> {
+  await (await createQcow2File(path, options)).close();
+}
+
+/**
+ * Creates an empty qcow2 image and returns it still open for reading and writing, so that a
+ * conversion goes on writing through the same descriptor instead of closing and probing it anew.
+ */
+export async function createQcow2File(path: string, options: CreateQcow2Options): Promise<FileHandle> {
   const cs = options.clusterSize ?? 65536;
   const bits = Math.log2(cs);
   if (!Number.isInteger(bits) || bits < MIN_CLUSTER_BITS || bits > MAX_CLUSTER_BITS) throw invalid(`cluster size ${cs} must be a power of two from 512 B to 2 MiB`);
@@ -171,7 +179,7 @@ export async function createQcow2(path: string, options: CreateQcow2Options): Pr
     }
   }
 
-  const file = await open(path, options.overwrite ? "w" : "wx").catch((err: NodeJS.ErrnoException) => {
+  const file = await open(path, options.overwrite ? "w+" : "wx+").catch((err: NodeJS.ErrnoException) => {
     if (err.code === "EEXIST") throw new StorageError("STORAGE_TARGET_EXISTS", `${path} already exists; remove it or choose another name`, { path, cause: err });
     throw err;
   });
@@ -182,7 +190,9 @@ export async function createQcow2(path: string, options: CreateQcow2Options): Pr
     // The L1 table is all zeros: extend the file over it without writing.
     await file.truncate(l1Offset + l1Clusters * cs);
     // No fsync here: a new image is made durable by whoever needs it to be (flush).
-  } finally {
+    return file;
+  } catch (err) {
     await file.close();
+    throw err;
   }
 }

@@ -144,7 +144,11 @@ export class Qcow2Device implements BlockDevice {
   }
 
   static async open(path: string, context: OpenContext): Promise<Qcow2Device> {
-    const file = await open(path, context.writable ? "r+" : "r");
+    return Qcow2Device.openFile(path, await open(path, context.writable ? "r+" : "r"), context);
+  }
+
+  /** Opens the image through a descriptor the caller already has (and hands over: closed on failure). */
+  static async openFile(path: string, file: FileHandle, context: OpenContext): Promise<Qcow2Device> {
     let backing: BlockDevice | undefined;
     try {
       const stat = await file.stat();
@@ -501,21 +505,25 @@ export class Qcow2Device implements BlockDevice {
     if (!this.writable) throw new StorageError("STORAGE_READ_ONLY", `${this.#path} was opened read-only; open it with writable: true`, { path: this.#path });
     checkRange(this.size, position, data.length);
     if (data.length === 0) return;
-    await this.#serialize(() => this.#write(data, position));
+    // Cluster allocation and table updates run one write at a time; the data itself is written
+    // after the lock is released, so a copy keeps several writes in flight.
+    const { io } = await this.#serialize(() => this.#write(data, position));
+    await io;
   }
 
-  async #write(data: Uint8Array, position: number): Promise<void> {
+  /** Updates the tables for a write and starts its data I/O, returned unawaited as `io`. */
+  async #write(data: Uint8Array, position: number): Promise<{ io: Promise<void> }> {
     await this.#clearAutoclear();
     const cs = this.#cs;
     const end = position + data.length;
-    // Host writes collected per call and merged when contiguous: [host offset, buffers].
-    const writes: { host: number; parts: Uint8Array[]; length: number }[] = [];
-    const queue = (host: number, bytes: Uint8Array) => {
-      const last = writes[writes.length - 1];
-      if (last && last.host + last.length === host) {
-        last.parts.push(bytes);
-        last.length += bytes.length;
-      } else writes.push({ host, parts: [bytes], length: bytes.length });
+    // Host writes collected per call as [host, bytes start..end of a buffer], merged while both the
+    // host range and the buffer range continue: a long copy becomes one pwrite per call, with no
+    // view allocated per cluster.
+    const runs: { host: number; buffer: Uint8Array; start: number; end: number }[] = [];
+    const queue = (host: number, buffer: Uint8Array, start: number, end: number) => {
+      const last = runs[runs.length - 1];
+      if (last && last.buffer === buffer && last.end === start && last.host + (last.end - last.start) === host) last.end = end;
+      else runs.push({ host, buffer, start, end });
     };
     let at = position;
     while (at < end) {
@@ -523,8 +531,8 @@ export class Qcow2Device implements BlockDevice {
       const clusterStart = cluster * cs;
       const clusterEnd = clusterStart + cs;
       const stop = Math.min(end, clusterEnd);
-      const slice = data.subarray(at - position, stop - position);
-      const table = await this.#l2ForWrite(Math.floor(cluster / this.#h.l2Entries));
+      const pending = this.#l2ForWrite(Math.floor(cluster / this.#h.l2Entries));
+      const table = pending instanceof Promise ? await pending : pending;
       const index = (cluster % this.#h.l2Entries) * this.#h.l2EntryBytes;
       const hi = table.view.getUint32(index);
       const lo = table.view.getUint32(index + 4);
@@ -538,22 +546,21 @@ export class Qcow2Device implements BlockDevice {
       }
       if (!compressed && host !== 0 && copied && fullyAllocated) {
         // An allocated cluster only this image uses: write in place.
-        queue(host + (at - clusterStart), slice);
+        queue(host + (at - clusterStart), data, at - position, stop - position);
       } else {
         // Allocate a new cluster (or fill a preallocated one); what the write does not cover keeps
         // its current content (backing file, zeros, decompressed data): copy-on-write.
-        let content: Uint8Array;
-        if (at === clusterStart && stop === clusterEnd) content = slice;
-        else {
+        let content: Uint8Array | undefined;
+        if (at !== clusterStart || stop !== clusterEnd) {
           content = new Uint8Array(cs);
           const readEnd = Math.min(clusterEnd, this.size);
           await this.#read(content.subarray(0, readEnd - clusterStart), clusterStart);
-          content.set(slice, at - clusterStart);
+          content.set(data.subarray(at - position, stop - position), at - clusterStart);
         }
         let target: number;
         if (!compressed && host !== 0 && copied) target = host; // preallocated zero cluster or partly allocated subclusters
         else {
-          target = await this.#allocClusters(1);
+          target = this.#allocClusterCached() ?? (await this.#allocClusters(1));
           if (compressed) await this.#releaseCompressed(hi, lo);
           else if (host !== 0) await this.#changeRefcount(host, -1);
         }
@@ -565,13 +572,43 @@ export class Qcow2Device implements BlockDevice {
         }
         table.dirty = true;
         this.#compressed.delete(cluster);
-        queue(target, content);
+        if (content) queue(target, content, 0, cs);
+        else queue(target, data, at - position, stop - position);
       }
       at = stop;
     }
-    await Promise.all(writes.map((w) => writeAll(this.#file, w.parts, w.host)));
+    // Host-contiguous runs from different buffers (copy-on-write clusters) go out as one writev.
+    const writes: { host: number; parts: Uint8Array[]; length: number }[] = [];
+    for (const run of runs) {
+      const bytes = run.buffer.subarray(run.start, run.end);
+      const last = writes[writes.length - 1];
+      if (last && last.host + last.length === run.host) {
+        last.parts.push(bytes);
+        last.length += bytes.length;
+      } else writes.push({ host: run.host, parts: [bytes], length: bytes.length });
+    }
+    // The clusters are ours from here on, so the file counts as that long before the data lands.
     for (const w of writes) this.#fileSize = Math.max(this.#fileSize, w.host + w.length);
+    const io = this.#track(Promise.all(writes.map((w) => writeAll(this.#file, w.parts, w.host))));
     if (this.#dirtyBytes() > MAX_DIRTY_METADATA_BYTES) await this.#flushMetadata();
+    return { io };
+  }
+
+  /** Data writes still in flight; flush and close wait for them. */
+  #inflight = new Set<Promise<unknown>>();
+
+  #track(io: Promise<unknown>): Promise<void> {
+    const done = io.then(() => {});
+    this.#inflight.add(done);
+    done.then(
+      () => this.#inflight.delete(done),
+      () => this.#inflight.delete(done),
+    );
+    return done;
+  }
+
+  async #settleInflight(): Promise<void> {
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
   }
 
   /**
@@ -588,7 +625,8 @@ export class Qcow2Device implements BlockDevice {
     await this.#serialize(async () => {
       await this.#clearAutoclear();
       const cs = this.#cs;
-      const table = await this.#l2ForWrite(Math.floor(cluster / this.#h.l2Entries));
+      const pending = this.#l2ForWrite(Math.floor(cluster / this.#h.l2Entries));
+      const table = pending instanceof Promise ? await pending : pending;
       const index = (cluster % this.#h.l2Entries) * this.#h.l2EntryBytes;
       const hi = table.view.getUint32(index);
       const lo = table.view.getUint32(index + 4);
@@ -635,9 +673,15 @@ export class Qcow2Device implements BlockDevice {
   }
 
   /** The L2 table for L1 index `i`, allocating an empty one if needed; refuses shared tables. */
-  async #l2ForWrite(i: number): Promise<L2Table> {
+  #l2ForWrite(i: number): L2Table | Promise<L2Table> {
+    const t = i < this.#h.l1Size ? this.#l2For(i) : undefined;
+    // A cached table, the common case of a long copy, without a promise per cluster.
+    if (t && !(t instanceof Promise) && this.#l1Copied(i)) return t;
+    return this.#l2ForWriteSlow(i, t);
+  }
+
+  async #l2ForWriteSlow(i: number, t: L2Table | undefined | Promise<L2Table | undefined>): Promise<L2Table> {
     if (i >= this.#h.l1Size) throw new Error(`L1 index ${i} out of range`);
-    const t = this.#l2For(i);
     const existing = t instanceof Promise ? await t : t;
     if (existing) {
       if (!this.#l1Copied(i)) {
@@ -804,6 +848,22 @@ export class Qcow2Device implements BlockDevice {
     this.#setRef(block, i, value);
   }
 
+  /**
+   * One new cluster at the end of the file when its refcount block is already cached (no I/O, no
+   * promise), or undefined to take the general path.
+   */
+  #allocClusterCached(): number | undefined {
+    const offset = this.#fileEnd;
+    const cluster = offset / this.#cs;
+    const block = this.#refBlocks.get(Math.floor(cluster / this.#refsPerBlock));
+    if (!block) return undefined;
+    const i = cluster % this.#refsPerBlock;
+    if (this.#getRef(block, i) !== 0) return undefined; // cannot happen past the end; let the general path report it
+    this.#setRef(block, i, 1);
+    this.#fileEnd += this.#cs;
+    return offset;
+  }
+
   /** `n` contiguous new clusters at the end of the file, each with refcount 1. */
   async #allocClusters(n: number): Promise<number> {
     const offset = this.#fileEnd;
@@ -884,6 +944,7 @@ export class Qcow2Device implements BlockDevice {
     this.#checkOpen();
     if (!this.writable) return;
     await this.#serialize(async () => {
+      await this.#settleInflight();
       await this.#flushMetadata();
       await this.#file.datasync();
     });
@@ -892,7 +953,12 @@ export class Qcow2Device implements BlockDevice {
   async close(): Promise<void> {
     if (this.#closed) return;
     try {
-      if (this.writable) await this.#serialize(() => this.#flushMetadata());
+      if (this.writable) {
+        await this.#serialize(async () => {
+          await this.#settleInflight();
+          await this.#flushMetadata();
+        });
+      }
     } finally {
       this.#closed = true;
       await this.#file.close();
