@@ -41,13 +41,46 @@ describe("packages installed from their tarballs", () => {
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   });
 
-  it("ships only dist, README and package.json, with the workspace protocol replaced", async () => {
+  it("ships only dist, README and package.json (and storage's addon), with the workspace protocol replaced", async () => {
     for (const p of publicPackages) {
-      const installed = JSON.parse(readFileSync(join(scratch, "node_modules", p.manifest.name, "package.json"), "utf8"));
+      const root = join(scratch, "node_modules", p.manifest.name);
+      const installed = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
       expect(JSON.stringify(installed)).not.toContain("workspace:");
-      const files = readdirSync(join(scratch, "node_modules", p.manifest.name)).filter((f) => f !== "node_modules").sort();
-      expect(files).toEqual(["README.md", "dist", "package.json"]);
+      const files = readdirSync(root).filter((f) => f !== "node_modules").sort();
+      if (p.manifest.name !== "@leapp/storage") {
+        expect(files, p.manifest.name).toEqual(["README.md", "dist", "package.json"]);
+        continue;
+      }
+      // The SEEK_DATA addon: its source, its build script and the binary built for this platform.
+      expect(files).toEqual(["README.md", "dist", "native", "package.json"]);
+      expect(readdirSync(join(root, "native")).sort()).toEqual(["build.mjs", "prebuilds", "sparse.c"]);
+      expect(readdirSync(join(root, "native", "prebuilds", `${process.platform}-${process.arch}`))).toEqual(["sparse.node"]);
     }
+  });
+
+  it("maps a sparse raw file's holes through the installed storage package's addon", async () => {
+    const script = `
+      import { openSync, writeSync, ftruncateSync, closeSync } from "node:fs";
+      import { openDisk } from "@leapp/storage";
+      const fd = openSync("sparse.raw", "w");
+      ftruncateSync(fd, 64 << 20);
+      writeSync(fd, Buffer.alloc(4096, 1), 0, 4096, 8 << 20);
+      closeSync(fd);
+      const disk = await openDisk("sparse.raw");
+      const extents = [];
+      for await (const e of disk.extents()) extents.push(e);
+      console.log(JSON.stringify({ mapsHoles: disk.mapsHoles, extents }));
+      await disk.close();`;
+    writeFileSync(join(scratch, "sparse-check.mjs"), script);
+    const { stdout } = await exec(process.execPath, ["sparse-check.mjs"], { cwd: scratch });
+    expect(JSON.parse(stdout)).toEqual({
+      mapsHoles: true,
+      extents: [
+        { offset: 0, length: 8 << 20, kind: "zero" },
+        { offset: 8 << 20, length: 4096, kind: "data" },
+        { offset: (8 << 20) + 4096, length: (56 << 20) - 4096, kind: "zero" },
+      ],
+    });
   });
 
   it("imports every package at run time with plain Node ESM", async () => {
