@@ -264,6 +264,32 @@ describe("random writes against a raw mirror", () => {
   });
 });
 
+it("keeps every one of many disjoint writes into the same new clusters, issued at once", async () => {
+  // The first write into a cluster allocates it and writes it whole (its other bytes copied from
+  // below); writes issued with it into other bytes of that cluster must land after it, not under it.
+  const image = join(dir, "disjoint.qcow2");
+  await createQcow2(image, { size: 64 << 20 });
+  const mirror = join(dir, "disjoint.raw");
+  const mirrorHandle = await open(mirror, "w");
+  await mirrorHandle.truncate(64 << 20);
+  const device = await openDisk(image, { writable: true });
+  for (let round = 0; round < 4; round++) {
+    const writes = [];
+    for (let c = 0; c < 256; c++) {
+      for (let k = 0; k < 4; k++) {
+        const at = c * 65536 + k * 16384 + round * 512 + 7;
+        writes.push({ at, data: Buffer.alloc(300, 1 + ((c + k + round) % 250)) });
+      }
+    }
+    await Promise.all(writes.map((w) => device.write(w.data, w.at)));
+    for (const w of writes) await mirrorHandle.write(w.data, 0, w.data.length, w.at);
+  }
+  await device.close();
+  await mirrorHandle.close();
+  await expectCleanCheck(image);
+  await qemuImg("compare", "-f", "qcow2", "-F", "raw", image, mirror);
+});
+
 it("leaves no target behind when the source turns out to be damaged", async () => {
   const { readFile, writeFile, stat } = await import("node:fs/promises");
   const damaged = join(dir, "damaged.qcow2");

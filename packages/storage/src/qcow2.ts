@@ -249,7 +249,7 @@ export class Qcow2Device implements BlockDevice {
     if (this.#l2CacheBytes <= this.#l2CacheMax) return;
     for (const [offset, t] of this.#l2) {
       if (this.#l2CacheBytes <= this.#l2CacheMax) break;
-      if (t.dirty || t === table) continue; // dirty tables stay until flushed
+      if (t.dirty || t === table || this.#pinned.has(t)) continue; // dirty tables stay until flushed
       this.#l2.delete(offset);
       this.#l2CacheBytes -= t.bytes.length;
     }
@@ -525,14 +525,26 @@ export class Qcow2Device implements BlockDevice {
       if (last && last.buffer === buffer && last.end === start && last.host + (last.end - last.start) === host) last.end = end;
       else runs.push({ host, buffer, start, end });
     };
+    // The L2 tables this write changes stay cached until it is done: a concurrent read that loads
+    // another table must not evict one (still clean) that this write is about to dirty.
+    this.#pinned.clear();
+    // Clusters this write fills whole, and earlier writes still filling clusters it writes into.
+    const filled: number[] = [];
+    const waitFor = new Set<Promise<void>>();
+    let tableIndex = -1;
+    let table: L2Table | undefined;
     let at = position;
     while (at < end) {
       const cluster = Math.floor(at / cs);
       const clusterStart = cluster * cs;
       const clusterEnd = clusterStart + cs;
       const stop = Math.min(end, clusterEnd);
-      const pending = this.#l2ForWrite(Math.floor(cluster / this.#h.l2Entries));
-      const table = pending instanceof Promise ? await pending : pending;
+      if (Math.floor(cluster / this.#h.l2Entries) !== tableIndex || !table) {
+        tableIndex = Math.floor(cluster / this.#h.l2Entries);
+        const pending = this.#l2ForWrite(tableIndex);
+        table = pending instanceof Promise ? await pending : pending;
+        this.#pinned.add(table);
+      }
       const index = (cluster % this.#h.l2Entries) * this.#h.l2EntryBytes;
       const hi = table.view.getUint32(index);
       const lo = table.view.getUint32(index + 4);
@@ -545,7 +557,10 @@ export class Qcow2Device implements BlockDevice {
         throw corrupt(this.#path, `the L2 entry of guest cluster ${cluster} points to ${host}, outside the file or unaligned`);
       }
       if (!compressed && host !== 0 && copied && fullyAllocated) {
-        // An allocated cluster only this image uses: write in place.
+        // An allocated cluster only this image uses: write in place — after the write that filled
+        // it has landed, or that write's whole-cluster copy could cover these bytes with old ones.
+        const filling = this.#filling.get(host);
+        if (filling) waitFor.add(filling);
         queue(host + (at - clusterStart), data, at - position, stop - position);
       } else {
         // Allocate a new cluster (or fill a preallocated one); what the write does not cover keeps
@@ -572,6 +587,7 @@ export class Qcow2Device implements BlockDevice {
         }
         table.dirty = true;
         this.#compressed.delete(cluster);
+        filled.push(target);
         if (content) queue(target, content, 0, cs);
         else queue(target, data, at - position, stop - position);
       }
@@ -587,12 +603,25 @@ export class Qcow2Device implements BlockDevice {
         last.length += bytes.length;
       } else writes.push({ host: run.host, parts: [bytes], length: bytes.length });
     }
+    this.#pinned.clear();
     // The clusters are ours from here on, so the file counts as that long before the data lands.
     for (const w of writes) this.#fileSize = Math.max(this.#fileSize, w.host + w.length);
-    const io = this.#track(Promise.all(writes.map((w) => writeAll(this.#file, w.parts, w.host))));
+    const start = () => Promise.all(writes.map((w) => writeAll(this.#file, w.parts, w.host)));
+    const io = this.#track(waitFor.size > 0 ? Promise.allSettled(waitFor).then(start) : start());
+    for (const host of filled) this.#filling.set(host, io);
+    const forget = () => {
+      for (const host of filled) if (this.#filling.get(host) === io) this.#filling.delete(host);
+    };
+    io.then(forget, forget);
     if (this.#dirtyBytes() > MAX_DIRTY_METADATA_BYTES) await this.#flushMetadata();
     return { io };
   }
+
+  /** Host clusters whose first, whole-cluster write is still in flight, and that write. */
+  #filling = new Map<number, Promise<void>>();
+
+  /** L2 tables the running write holds (writes run one at a time); see #write. */
+  #pinned = new Set<L2Table>();
 
   /** Data writes still in flight; flush and close wait for them. */
   #inflight = new Set<Promise<unknown>>();
@@ -627,6 +656,8 @@ export class Qcow2Device implements BlockDevice {
       const cs = this.#cs;
       const pending = this.#l2ForWrite(Math.floor(cluster / this.#h.l2Entries));
       const table = pending instanceof Promise ? await pending : pending;
+      // Dirty from now on (it will be changed below), so that no concurrent read evicts it meanwhile.
+      table.dirty = true;
       const index = (cluster % this.#h.l2Entries) * this.#h.l2EntryBytes;
       const hi = table.view.getUint32(index);
       const lo = table.view.getUint32(index + 4);
