@@ -14,6 +14,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
+const cliPath = join(here, "../../apps/cli/dist/cli.js");
 const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf("--runs") + 1]) > 0 && args.includes("--runs") ? Number(args[args.indexOf("--runs") + 1]) : 3;
 const json = args.includes("--json");
@@ -86,7 +87,7 @@ const sparse = fixture("sparse-100g.qcow2", (path) => {
 // ---- the runs -----------------------------------------------------------------------------
 
 const tasks = [
-  { name: "1 GiB raw (300 MiB data) → qcow2", source: raw1g, format: "qcow2" },
+  { name: "1 GiB raw (300 MiB data) → qcow2", source: raw1g, format: "qcow2", cli: true },
   { name: "1 GiB raw (300 MiB data) → raw", source: raw1g, format: "raw", floor: true },
   { name: "qcow2 (300 MiB data) → raw", source: qcow2, format: "raw" },
   { name: "streamOptimized vmdk → raw", source: vmdk, format: "raw" },
@@ -121,6 +122,8 @@ const runners = {
     const { seconds, stdout } = timed(process.execPath, [join(here, "convert-child.mjs"), task.source, target, task.format]);
     return { seconds, ...JSON.parse(stdout) };
   },
+  // The same conversion through the `leapp` command, as a user runs it.
+  cli: (task, target) => ({ seconds: timed(process.execPath, [cliPath, "storage", "convert", "-O", task.format, "--progress=none", task.source, target]).seconds }),
   // What Node itself reaches: a bare fs.promises copy of the same data extents, no leapp code.
   floor: (task, target) => {
     const { seconds, stdout } = timed(process.execPath, [join(here, "node-floor.mjs"), task.source, target]);
@@ -131,7 +134,7 @@ const runners = {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const results = [];
 for (const task of tasks) {
-  const sides = task.floor ? ["qemu", "leapp", "floor"] : ["qemu", "leapp"];
+  const sides = ["qemu", "leapp", ...(task.floor ? ["floor"] : []), ...(task.cli && existsSync(cliPath) ? ["cli"] : [])];
   const samples = Object.fromEntries(sides.map((side) => [side, []]));
   // One untimed round of each warms the page cache for all alike; then each round rotates who
   // goes first, so that no side always follows another's writeback.
@@ -155,8 +158,9 @@ for (const task of tasks) {
   const o = median(samples.leapp.map((s) => s.seconds));
   const c = median(samples.leapp.map((s) => s.convertSeconds));
   const peak = Math.max(...samples.leapp.map((s) => s.maxRssBytes));
+  const cli = samples.cli?.length ? { cliSeconds: median(samples.cli.map((s) => s.seconds)) } : {};
   const floor = task.floor ? { floorSeconds: median(samples.floor.map((s) => s.seconds)), floorCopySeconds: median(samples.floor.map((s) => s.copySeconds)) } : {};
-  results.push({ task: task.name, runs, qemuImgSeconds: q, leappSeconds: o, ratio: o / q, leappConvertSeconds: c, convertRatio: c / q, leappPeakRssMiB: peak / MiB, sourceBytes: statSync(task.source).size, ...floor });
+  results.push({ task: task.name, runs, qemuImgSeconds: q, leappSeconds: o, ratio: o / q, leappConvertSeconds: c, convertRatio: c / q, leappPeakRssMiB: peak / MiB, sourceBytes: statSync(task.source).size, ...floor, ...cli });
 }
 
 if (json) console.log(JSON.stringify({ results }, null, 2));
@@ -174,6 +178,9 @@ else {
       `${r.convertRatio.toFixed(2)}x`.padStart(7),
       `${r.leappPeakRssMiB.toFixed(0)} MiB`.padStart(10),
     );
+  }
+  for (const r of results.filter((x) => x.cliSeconds !== undefined)) {
+    console.log(`leapp storage convert (the CLI) for "${r.task}": ${r.cliSeconds.toFixed(3)}s (${(r.cliSeconds / r.qemuImgSeconds).toFixed(2)}x)`);
   }
   for (const r of results.filter((x) => x.floorSeconds !== undefined)) {
     console.log(

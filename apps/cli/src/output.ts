@@ -1,4 +1,5 @@
-import { SingleBar } from "cli-progress";
+import { createRequire } from "node:module";
+import type * as CliProgress from "cli-progress";
 
 export type ProgressMode = "auto" | "tty" | "json" | "none";
 
@@ -83,6 +84,8 @@ function jsonProgress(task: string, stderr: Streams["stderr"]): Progress {
 }
 
 function barProgress(task: string, stderr: Streams["stderr"]): Progress {
+  // Loaded only when a bar is drawn (a terminal): it costs start-up time every other run would pay.
+  const { SingleBar } = createRequire(import.meta.url)("cli-progress") as typeof CliProgress;
   const bar = new SingleBar({
     format: `${task} [{bar}] {percentage}% | {doneHuman} / {totalHuman}`,
     stream: stderr as NodeJS.WritableStream,

@@ -1,5 +1,3 @@
-import { bufferToHashDbValues } from "@snyk/rpm-parser/dist/berkeleydb/index.js";
-import { bufferToNdbValues } from "@snyk/rpm-parser/dist/ndb/index.js";
 import type { Application } from "./application.js";
 import { InspectError } from "./errors.js";
 import { parseRpmHeaderBlob } from "./rpm-header.js";
@@ -25,7 +23,13 @@ export const rpmDbLocations: { path: string; format: RpmDbFormat }[] = [
 export async function readRpmDb(data: Uint8Array, format: RpmDbFormat): Promise<Application[]> {
   const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   try {
-    const blobs = format === "sqlite" ? await sqliteBlobs(data) : format === "bdb" ? await bufferToHashDbValues(buffer) : await bufferToNdbValues(buffer);
+    // Each reader is loaded only for a guest that has that kind of database.
+    const blobs =
+      format === "sqlite"
+        ? await sqliteBlobs(data)
+        : format === "bdb"
+          ? await (await import("@snyk/rpm-parser/dist/berkeleydb/index.js")).bufferToHashDbValues(buffer)
+          : await (await import("@snyk/rpm-parser/dist/ndb/index.js")).bufferToNdbValues(buffer);
     const apps: Application[] = [];
     for (const blob of blobs) {
       const app = parseRpmHeaderBlob(blob);

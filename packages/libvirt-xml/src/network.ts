@@ -1,4 +1,5 @@
-import { parseDocument } from "yaml";
+import { createRequire } from "node:module";
+import type * as Yaml from "yaml";
 import { LibvirtXmlError } from "./errors.js";
 import { element, formatXml, type XmlElement } from "./xml.js";
 
@@ -59,13 +60,20 @@ function invalid(where: string, message: string): never {
   throw new LibvirtXmlError("LIBVIRT_XML_INVALID", `${where}: ${message}`);
 }
 
+let yamlModule: typeof Yaml | undefined;
+
+/** The yaml package, loaded on first use (it costs ~45 ms of start-up that most commands never need). */
+function yaml(): typeof Yaml {
+  return (yamlModule ??= createRequire(import.meta.url)("yaml") as typeof Yaml);
+}
+
 /** Reads and validates a networks YAML. Throws LibvirtXmlError (MALFORMED for YAML syntax, INVALID for facts). */
 export function parseNetworksYaml(text: string, source = "networks YAML"): NetworkSpec[] {
   if (text.length > MAX_YAML_LENGTH) {
     throw new LibvirtXmlError("LIBVIRT_XML_TOO_LARGE", `${source} is ${text.length} characters, more than the ${MAX_YAML_LENGTH} a network description needs.`);
   }
   // Aliases are capped so an "alias bomb" cannot blow up memory.
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = yaml().parseDocument(text, { prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const first = doc.errors[0];
     throw new LibvirtXmlError("LIBVIRT_XML_MALFORMED", `${source} is not valid YAML: ${first?.message ?? "syntax error"}`, { cause: first });

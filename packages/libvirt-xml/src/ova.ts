@@ -2,7 +2,6 @@ import { createHash, type Hash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { lstat, readdir, realpath } from "node:fs/promises";
 import { basename, join, posix, relative, sep } from "node:path";
-import { extract } from "tar-stream";
 import { LibvirtXmlError } from "./errors.js";
 import type { GuestSource } from "./guest-source.js";
 import { parseOvf, type OvfDescriptor } from "./ovf.js";
@@ -104,6 +103,8 @@ async function listFiles(root: string, prefix: string, depth: number): Promise<s
 
 async function collectTar(path: string): Promise<Collected> {
   const collected: Collected = { entries: new Map(), texts: new Map() };
+  // tar-stream is loaded only when an OVA file is read.
+  const { extract } = await import("tar-stream");
   const tar = extract();
   const input = createReadStream(path);
   input.on("error", (err) => tar.destroy(err));

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { inspect, openGuest, toVirtInspectorXml, type InspectionReport } from "@leapp/inspect";
+import type { InspectionReport } from "@leapp/inspect";
 import { UsageError } from "../errors.js";
 import type { Cli, RegisterCommand } from "../program.js";
 
@@ -60,6 +60,7 @@ export const registerInspect: RegisterCommand = (program: Command, cli: Cli) => 
       if (!isSsh && (flags.identity || flags.knownHosts || flags.fingerprint || flags.sudo || flags.root)) {
         throw new UsageError("--identity, --known-hosts, --fingerprint, --sudo and --root apply to ssh:// sources only");
       }
+      const { inspect, openGuest, toVirtInspectorXml } = await import("@leapp/inspect");
       const guest = await openGuest(sources, {
         ...(flags.identity !== undefined ? { identity: flags.identity } : {}),
         ...(flags.knownHosts !== undefined ? { knownHosts: flags.knownHosts } : {}),

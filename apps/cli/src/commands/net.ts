@@ -1,7 +1,6 @@
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import { parseNetworksYaml, writeDnsmasqConfig, writeDnsmasqHosts, writeNetworkXml } from "@leapp/libvirt-xml";
 import { UsageError } from "../errors.js";
 import type { Cli, RegisterCommand } from "../program.js";
 
@@ -34,6 +33,7 @@ export const registerNet: RegisterCommand = (program: Command, cli: Cli) => {
       const info = await stat(file);
       if (!info.isFile()) throw new UsageError(`${file} is not a file; give the networks YAML.`);
       if (info.size > MAX_YAML_BYTES) throw new UsageError(`${file} is ${info.size} bytes; a networks YAML is far smaller.`);
+      const { parseNetworksYaml, writeDnsmasqConfig, writeDnsmasqHosts, writeNetworkXml } = await import("@leapp/libvirt-xml");
       const specs = parseNetworksYaml(await readFile(file, "utf8"), file);
       const dir = resolve(options.output);
       await mkdir(dir, { recursive: true });

@@ -1,6 +1,6 @@
 import { dirname, resolve } from "node:path";
 import type { Command } from "commander";
-import { readSource, writeDomainXml, type GuestSource, type SourceFormat } from "@leapp/libvirt-xml";
+import type { GuestSource, SourceFormat } from "@leapp/libvirt-xml";
 import type { Cli, RegisterCommand } from "../program.js";
 
 /** `leapp source FILE`: the source VM's facts, as `virt-v2v --print-source` shows them. */
@@ -76,6 +76,7 @@ export const registerSource: RegisterCommand = (program: Command, cli: Cli) => {
     .option("--libvirt-xml", "print the KVM libvirt domain XML for this source instead of its facts")
     .action(async (file: string, options: { libvirtXml?: boolean }, cmd: Command) => {
       const out = cli.output(cmd);
+      const { readSource, writeDomainXml } = await import("@leapp/libvirt-xml");
       const { format, source } = await readSource(file);
       if (options.libvirtXml) {
         // OVA disks are archive entries: the domain points where they land when unpacked beside the .ova.

@@ -1,5 +1,5 @@
 import { Option, type Command } from "commander";
-import { compareDisks, convertDisk, createOverlay, diskInfo, type DiskInfo } from "@leapp/storage";
+import type { DiskInfo } from "@leapp/storage";
 import { ExitCode } from "../errors.js";
 import { formatBytes } from "../output.js";
 import type { Cli, RegisterCommand } from "../program.js";
@@ -59,6 +59,7 @@ export const registerStorage: RegisterCommand = (program: Command, cli: Cli) => 
     .argument("<image>", "the disk image (format detected by content)")
     .action(async (image: string, _options: unknown, cmd: Command) => {
       const out = cli.output(cmd);
+      const { diskInfo } = await import("@leapp/storage");
       const info = storageInfoJson(await diskInfo(image));
       out.result(info, infoText);
     });
@@ -72,6 +73,7 @@ export const registerStorage: RegisterCommand = (program: Command, cli: Cli) => 
     .option("-c, --compress", "compress the qcow2 target with zlib")
     .action(async (source: string, target: string, options: { outputFormat: "raw" | "qcow2"; compress?: boolean }, cmd: Command) => {
       const out = cli.output(cmd);
+      const { convertDisk } = await import("@leapp/storage");
       const progress = out.progress("convert");
       try {
         const result = await convertDisk(source, target, {
@@ -94,6 +96,7 @@ export const registerStorage: RegisterCommand = (program: Command, cli: Cli) => 
     .argument("<overlay>", "the new qcow2 overlay (must not exist)")
     .action(async (base: string, overlay: string, _options: unknown, cmd: Command) => {
       const out = cli.output(cmd);
+      const { createOverlay, diskInfo } = await import("@leapp/storage");
       await createOverlay(base, overlay);
       const info = await diskInfo(overlay);
       out.result({ overlay: info.path, backing: info.backing }, (r) => `created ${r.overlay} on ${r.backing.map((b) => `${b.path} (${b.format})`).join(" <- ")}`);
@@ -106,6 +109,7 @@ export const registerStorage: RegisterCommand = (program: Command, cli: Cli) => 
     .argument("<b>", "second image")
     .action(async (a: string, b: string, _options: unknown, cmd: Command) => {
       const out = cli.output(cmd);
+      const { compareDisks } = await import("@leapp/storage");
       const result = await compareDisks(a, b);
       if (!result.identical) cli.exitCode = ExitCode.negative;
       out.result({ identical: result.identical, firstDifference: result.firstDifference ?? null, sizeA: result.sizeA, sizeB: result.sizeB }, (r) =>
