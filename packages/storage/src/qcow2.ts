@@ -47,20 +47,40 @@ interface RefBlock {
   dirty: boolean;
 }
 
-/** One piece of a read: where its bytes come from. */
-const enum Src {
-  Data,
-  Zero,
-  Backing,
-  Compressed,
-}
-
 /** What one cluster (or subcluster) of the guest disk is, as the L2 table says. */
 const enum Kind {
   Unallocated,
   Zero,
   Data,
   Compressed,
+}
+
+/**
+ * What #classify finds, as runs of one kind: [kind, guest start, guest end, host] in four parallel
+ * arrays, merged while they continue (data only where the host range continues too). One small
+ * class for every caller keeps the hot loop monomorphic, so its optimized code lasts.
+ */
+class ClusterRuns {
+  readonly kinds: Kind[] = [];
+  readonly starts: number[] = [];
+  readonly ends: number[] = [];
+  readonly hosts: number[] = [];
+
+  get length(): number {
+    return this.kinds.length;
+  }
+
+  add(kind: Kind, start: number, end: number, host: number): void {
+    const n = this.kinds.length - 1;
+    if (n >= 0 && this.kinds[n] === kind && this.ends[n] === start && kind !== Kind.Compressed && (kind !== Kind.Data || this.hosts[n]! + (start - this.starts[n]!) === host)) {
+      this.ends[n] = end;
+      return;
+    }
+    this.kinds.push(kind);
+    this.starts.push(start);
+    this.ends.push(end);
+    this.hosts.push(host);
+  }
 }
 
 function corrupt(path: string, message: string): StorageError {
@@ -271,56 +291,67 @@ export class Qcow2Device implements BlockDevice {
 
   /**
    * Classifies `count` units (clusters, or subclusters with extended L2) starting at guest
-   * cluster `cluster`, unit `sub`; calls `emit(kind, units, host)` for each run. Bounded by one
+   * cluster `cluster`, unit `sub`; appends each run to `runs`. Bounded by one
    * L2 table. `host` is the host offset of the first unit for data, the cluster index for compressed.
    */
-  #classify(table: L2Table | undefined, guestOffset: number, end: number, emit: (kind: Kind, start: number, end: number, host: number) => void): void {
+  #classify(table: L2Table | undefined, guestOffset: number, end: number, runs: ClusterRuns): void {
+    if (!table) runs.add(Kind.Unallocated, guestOffset, end, 0);
+    else if (this.#h.extendedL2) this.#classifyExtended(table, guestOffset, end, runs);
+    else this.#classifyStandard(table, guestOffset, end, runs);
+  }
+
+  #classifyStandard(table: L2Table, guestOffset: number, end: number, runs: ClusterRuns): void {
     const cs = this.#cs;
-    if (!table) {
-      emit(Kind.Unallocated, guestOffset, end, 0);
-      return;
-    }
     const view = table.view;
-    const extended = this.#h.extendedL2;
     const entries = this.#h.l2Entries;
-    let at = guestOffset;
-    while (at < end) {
+    for (let at = guestOffset; at < end; ) {
       const cluster = Math.floor(at / cs);
-      const index = cluster % entries;
+      const index = (cluster % entries) * 8;
       const clusterStart = cluster * cs;
       const clusterEnd = Math.min(end, clusterStart + cs);
-      const hi = view.getUint32(index * this.#h.l2EntryBytes);
-      const lo = view.getUint32(index * this.#h.l2EntryBytes + 4);
+      const hi = view.getUint32(index);
+      const lo = view.getUint32(index + 4);
+      const host = Qcow2Device.#hostOffset(hi, lo);
+      if (hi & 0x40000000) runs.add(Kind.Compressed, at, clusterEnd, cluster);
+      else if (lo & 1) runs.add(Kind.Zero, at, clusterEnd, 0);
+      else if (host === 0) runs.add(Kind.Unallocated, at, clusterEnd, 0);
+      else if (host % cs !== 0) throw corrupt(this.#path, `cluster ${cluster} points to unaligned offset ${host}`);
+      else runs.add(Kind.Data, at, clusterEnd, host + (at - clusterStart));
+      at = clusterEnd;
+    }
+  }
+
+  /** Extended L2: 32 subclusters per cluster, each allocated, zero, or unallocated. */
+  #classifyExtended(table: L2Table, guestOffset: number, end: number, runs: ClusterRuns): void {
+    const cs = this.#cs;
+    const view = table.view;
+    const entries = this.#h.l2Entries;
+    const sub = cs / 32;
+    for (let at = guestOffset; at < end; ) {
+      const cluster = Math.floor(at / cs);
+      const index = (cluster % entries) * 16;
+      const clusterStart = cluster * cs;
+      const clusterEnd = Math.min(end, clusterStart + cs);
+      const hi = view.getUint32(index);
+      const lo = view.getUint32(index + 4);
       if (hi & 0x40000000) {
-        emit(Kind.Compressed, at, clusterEnd, cluster);
+        runs.add(Kind.Compressed, at, clusterEnd, cluster);
         at = clusterEnd;
         continue;
       }
       const host = Qcow2Device.#hostOffset(hi, lo);
-      if (!extended) {
-        if (lo & 1) emit(Kind.Zero, at, clusterEnd, 0);
-        else if (host === 0) emit(Kind.Unallocated, at, clusterEnd, 0);
-        else {
-          if (host % cs !== 0) throw corrupt(this.#path, `cluster ${cluster} points to unaligned offset ${host}`);
-          emit(Kind.Data, at, clusterEnd, host + (at - clusterStart));
-        }
-        at = clusterEnd;
-        continue;
-      }
-      // Extended L2: 32 subclusters, each allocated, zero, or unallocated.
-      const zeroBits = view.getUint32(index * 16 + 8);
-      const allocBits = view.getUint32(index * 16 + 12);
+      const zeroBits = view.getUint32(index + 8);
+      const allocBits = view.getUint32(index + 12);
       if ((zeroBits & allocBits) !== 0) throw corrupt(this.#path, `cluster ${cluster} has subclusters marked both allocated and zero`);
       if (host === 0 && allocBits !== 0) throw corrupt(this.#path, `cluster ${cluster} has allocated subclusters but no host cluster`);
       if (host !== 0 && host % cs !== 0) throw corrupt(this.#path, `cluster ${cluster} points to unaligned offset ${host}`);
-      const sub = cs / 32;
       while (at < clusterEnd) {
         const s = Math.floor((at - clusterStart) / sub);
         const subEnd = Math.min(clusterEnd, clusterStart + (s + 1) * sub);
         const bit = 1 << s;
-        if (allocBits & bit) emit(Kind.Data, at, subEnd, host + (at - clusterStart));
-        else if (zeroBits & bit) emit(Kind.Zero, at, subEnd, 0);
-        else emit(Kind.Unallocated, at, subEnd, 0);
+        if (allocBits & bit) runs.add(Kind.Data, at, subEnd, host + (at - clusterStart));
+        else if (zeroBits & bit) runs.add(Kind.Zero, at, subEnd, 0);
+        else runs.add(Kind.Unallocated, at, subEnd, 0);
         at = subEnd;
       }
     }
@@ -336,39 +367,35 @@ export class Qcow2Device implements BlockDevice {
 
   async #read(buffer: Uint8Array, position: number): Promise<void> {
     const end = position + buffer.length;
-    // Plan the pieces first (merging runs of one source), then run them all concurrently.
-    const pieces: { src: Src; start: number; end: number; host: number }[] = [];
-    const emit = (kind: Kind, start: number, stop: number, host: number) => {
-      const src = kind === Kind.Data ? Src.Data : kind === Kind.Zero ? Src.Zero : kind === Kind.Compressed ? Src.Compressed : this.#backing ? Src.Backing : Src.Zero;
-      const last = pieces[pieces.length - 1];
-      if (last && last.end === start && last.src === src && src !== Src.Compressed && (src !== Src.Data || last.host + (last.end - last.start) === host)) {
-        last.end = stop;
-      } else pieces.push({ src, start, end: stop, host });
-    };
+    // Plan the pieces first, then run them all concurrently.
+    const runs = new ClusterRuns();
     let at = position;
     while (at < end) {
       const i = Math.floor(at / this.#coverage);
       const tableEnd = Math.min(end, (i + 1) * this.#coverage);
       const t = this.#l2For(i);
       const table = t instanceof Promise ? await t : t;
-      this.#classify(table, at, tableEnd, emit);
+      this.#classify(table, at, tableEnd, runs);
       at = tableEnd;
     }
     const jobs: Promise<void>[] = [];
-    for (const p of pieces) {
-      const out = buffer.subarray(p.start - position, p.end - position);
-      switch (p.src) {
-        case Src.Zero:
+    for (let i = 0; i < runs.length; i++) {
+      const start = runs.starts[i]!;
+      const host = runs.hosts[i]!;
+      const out = buffer.subarray(start - position, runs.ends[i]! - position);
+      switch (runs.kinds[i]) {
+        case Kind.Zero:
           out.fill(0);
           break;
-        case Src.Data:
-          jobs.push(this.#readData(out, p.host));
+        case Kind.Unallocated:
+          if (this.#backing) jobs.push(this.#readBacking(out, start));
+          else out.fill(0);
           break;
-        case Src.Backing:
-          jobs.push(this.#readBacking(out, p.start));
+        case Kind.Data:
+          jobs.push(this.#readData(out, host));
           break;
-        case Src.Compressed:
-          jobs.push(this.#readCompressed(out, p.start, p.host));
+        case Kind.Compressed:
+          jobs.push(this.#readCompressed(out, start, host));
           break;
       }
     }
@@ -460,7 +487,12 @@ export class Qcow2Device implements BlockDevice {
       const t = this.#l2For(i);
       const table = t instanceof Promise ? await t : t;
       if (!this.#backing) {
-        this.#classify(table, at, tableEnd, (kind, s, e) => add(s, e - s, kind === Kind.Zero ? "zero" : kind === Kind.Unallocated ? "unallocated" : "data"));
+        const runs = new ClusterRuns();
+        this.#classify(table, at, tableEnd, runs);
+        for (let r = 0; r < runs.length; r++) {
+          const kind = runs.kinds[r];
+          add(runs.starts[r]!, runs.ends[r]! - runs.starts[r]!, kind === Kind.Zero ? "zero" : kind === Kind.Unallocated ? "unallocated" : "data");
+        }
       } else {
         for await (const e of this.#withBacking(table, at, tableEnd)) add(e.offset, e.length, e.kind);
       }
@@ -473,13 +505,17 @@ export class Qcow2Device implements BlockDevice {
 
   /** The map of [start, end) inside one L2 table, with unallocated ranges filled in from the backing file. */
   async *#withBacking(table: L2Table | undefined, start: number, end: number): AsyncIterable<Extent> {
+    const classified = new ClusterRuns();
+    this.#classify(table, start, end, classified);
+    // Unallocated runs are the backing file's to fill; zeros and data stay ours.
     const runs: { kind: ExtentKind | "backing"; start: number; end: number }[] = [];
-    this.#classify(table, start, end, (kind, s, e) => {
+    for (let r = 0; r < classified.length; r++) {
+      const kind = classified.kinds[r];
       const k: ExtentKind | "backing" = kind === Kind.Unallocated ? "backing" : kind === Kind.Zero ? "zero" : "data";
       const last = runs[runs.length - 1];
-      if (last && last.kind === k && last.end === s) last.end = e;
-      else runs.push({ kind: k, start: s, end: e });
-    });
+      if (last && last.kind === k && last.end === classified.starts[r]) last.end = classified.ends[r]!;
+      else runs.push({ kind: k, start: classified.starts[r]!, end: classified.ends[r]! });
+    }
     const backing = this.#backing!;
     for (const run of runs) {
       if (run.kind !== "backing") {
@@ -514,107 +550,146 @@ export class Qcow2Device implements BlockDevice {
   /** Updates the tables for a write and starts its data I/O, returned unawaited as `io`. */
   async #write(data: Uint8Array, position: number): Promise<{ io: Promise<void> }> {
     await this.#clearAutoclear();
-    const cs = this.#cs;
     const end = position + data.length;
-    // Host writes collected per call as [host, bytes start..end of a buffer], merged while both the
-    // host range and the buffer range continue: a long copy becomes one pwrite per call, with no
-    // view allocated per cluster.
-    const runs: { host: number; buffer: Uint8Array; start: number; end: number }[] = [];
-    const queue = (host: number, buffer: Uint8Array, start: number, end: number) => {
-      const last = runs[runs.length - 1];
-      if (last && last.buffer === buffer && last.end === start && last.host + (last.end - last.start) === host) last.end = end;
-      else runs.push({ host, buffer, start, end });
-    };
+    const plan = new WritePlan();
     // The L2 tables this write changes stay cached until it is done: a concurrent read that loads
     // another table must not evict one (still clean) that this write is about to dirty.
     this.#pinned.clear();
-    // Clusters this write fills whole, and earlier writes still filling clusters it writes into.
-    const filled: number[] = [];
-    const waitFor = new Set<Promise<void>>();
-    let tableIndex = -1;
-    let table: L2Table | undefined;
-    let at = position;
-    while (at < end) {
-      const cluster = Math.floor(at / cs);
-      const clusterStart = cluster * cs;
-      const clusterEnd = clusterStart + cs;
-      const stop = Math.min(end, clusterEnd);
-      if (Math.floor(cluster / this.#h.l2Entries) !== tableIndex || !table) {
-        tableIndex = Math.floor(cluster / this.#h.l2Entries);
-        const pending = this.#l2ForWrite(tableIndex);
-        table = pending instanceof Promise ? await pending : pending;
-        this.#pinned.add(table);
-      }
-      const index = (cluster % this.#h.l2Entries) * this.#h.l2EntryBytes;
-      const hi = table.view.getUint32(index);
-      const lo = table.view.getUint32(index + 4);
-      const compressed = (hi & 0x40000000) !== 0;
-      const host = compressed ? 0 : Qcow2Device.#hostOffset(hi, lo);
-      const copied = (hi & 0x80000000) !== 0;
-      const fullyAllocated = this.#h.extendedL2 ? table.view.getUint32(index + 12) === 0xffffffff : (lo & 1) === 0;
-      // A lying L2 entry must not send a write anywhere outside the file.
-      if (!compressed && host !== 0 && (host % cs !== 0 || host + cs > this.#fileSize)) {
-        throw corrupt(this.#path, `the L2 entry of guest cluster ${cluster} points to ${host}, outside the file or unaligned`);
-      }
-      if (!compressed && host !== 0 && copied && fullyAllocated) {
-        // An allocated cluster only this image uses: write in place — after the write that filled
-        // it has landed, or that write's whole-cluster copy could cover these bytes with old ones.
-        const filling = this.#filling.get(host);
-        if (filling) waitFor.add(filling);
-        queue(host + (at - clusterStart), data, at - position, stop - position);
-      } else {
-        // Allocate a new cluster (or fill a preallocated one); what the write does not cover keeps
-        // its current content (backing file, zeros, decompressed data): copy-on-write.
-        let content: Uint8Array | undefined;
-        if (at !== clusterStart || stop !== clusterEnd) {
-          content = new Uint8Array(cs);
-          const readEnd = Math.min(clusterEnd, this.size);
-          await this.#read(content.subarray(0, readEnd - clusterStart), clusterStart);
-          content.set(data.subarray(at - position, stop - position), at - clusterStart);
-        }
-        let target: number;
-        if (!compressed && host !== 0 && copied) target = host; // preallocated zero cluster or partly allocated subclusters
-        else {
-          target = this.#allocClusterCached() ?? (await this.#allocClusters(1));
-          if (compressed) await this.#releaseCompressed(hi, lo);
-          else if (host !== 0) await this.#changeRefcount(host, -1);
-        }
-        table.view.setUint32(index, 0x80000000 | Math.floor(target / TWO32));
-        table.view.setUint32(index + 4, target % TWO32);
-        if (this.#h.extendedL2) {
-          table.view.setUint32(index + 8, 0);
-          table.view.setUint32(index + 12, 0xffffffff);
-        }
-        table.dirty = true;
-        this.#compressed.delete(cluster);
-        filled.push(target);
-        if (content) queue(target, content, 0, cs);
-        else queue(target, data, at - position, stop - position);
-      }
-      at = stop;
-    }
-    // Host-contiguous runs from different buffers (copy-on-write clusters) go out as one writev.
-    const writes: { host: number; parts: Uint8Array[]; length: number }[] = [];
-    for (const run of runs) {
-      const bytes = run.buffer.subarray(run.start, run.end);
-      const last = writes[writes.length - 1];
-      if (last && last.host + last.length === run.host) {
-        last.parts.push(bytes);
-        last.length += bytes.length;
-      } else writes.push({ host: run.host, parts: [bytes], length: bytes.length });
+    // Most clusters of a long write take the small synchronous path; the rest, one at a time, the
+    // general one. (One big async function here cost TurboFan ~80 ms of CPU in every conversion.)
+    for (let at = position; at < end; ) {
+      at = this.#planCachedClusters(plan, data, position, at, end);
+      if (at < end) at = await this.#planCluster(plan, data, position, at, end);
     }
     this.#pinned.clear();
+    const writes = plan.writes();
     // The clusters are ours from here on, so the file counts as that long before the data lands.
     for (const w of writes) this.#fileSize = Math.max(this.#fileSize, w.host + w.length);
     const start = () => Promise.all(writes.map((w) => writeAll(this.#file, w.parts, w.host)));
-    const io = this.#track(waitFor.size > 0 ? Promise.allSettled(waitFor).then(start) : start());
-    for (const host of filled) this.#filling.set(host, io);
+    const io = this.#track(plan.waitFor.size > 0 ? Promise.allSettled(plan.waitFor).then(start) : start());
+    for (const host of plan.filled) this.#filling.set(host, io);
     const forget = () => {
-      for (const host of filled) if (this.#filling.get(host) === io) this.#filling.delete(host);
+      for (const host of plan.filled) if (this.#filling.get(host) === io) this.#filling.delete(host);
     };
     io.then(forget, forget);
     if (this.#dirtyBytes() > MAX_DIRTY_METADATA_BYTES) await this.#flushMetadata();
     return { io };
+  }
+
+  /**
+   * Plans clusters from `at` on while nothing needs I/O: the L2 table and refcount block are
+   * cached, and each cluster is written in place or filled whole. Returns where it stopped.
+   */
+  #planCachedClusters(plan: WritePlan, data: Uint8Array, position: number, at: number, end: number): number {
+    const cs = this.#cs;
+    const entries = this.#h.l2Entries;
+    let tableIndex = -1;
+    let table: L2Table | undefined;
+    while (at < end) {
+      const cluster = Math.floor(at / cs);
+      if (Math.floor(cluster / entries) !== tableIndex) {
+        tableIndex = Math.floor(cluster / entries);
+        const offset = tableIndex < this.#h.l1Size ? this.#l2Offset(tableIndex) : 0;
+        table = offset !== 0 && this.#l1Copied(tableIndex) ? this.#l2.get(offset) : undefined;
+        if (!table) return at;
+        this.#pinned.add(table);
+      }
+      const clusterStart = cluster * cs;
+      const stop = Math.min(end, clusterStart + cs);
+      const entry = this.#dataEntry(table!, cluster);
+      if (entry.inPlace) {
+        this.#planInPlace(plan, entry.host, data, position, at, stop, clusterStart);
+      } else {
+        if (entry.compressed || at !== clusterStart || stop !== clusterStart + cs) return at;
+        let target = entry.host;
+        if (!(entry.host !== 0 && entry.copied)) {
+          // A shared cluster's refcount must drop (I/O maybe): the general path does that.
+          if (entry.host !== 0) return at;
+          const allocated = this.#allocClusterCached();
+          if (allocated === undefined) return at;
+          target = allocated;
+        }
+        this.#setDataEntry(table!, cluster, target);
+        plan.filled.push(target);
+        plan.queue(target, data, at - position, stop - position);
+      }
+      at = stop;
+    }
+    return at;
+  }
+
+  /** Plans the one cluster at `at`, whatever it needs: a new L2 table, copy-on-write, refcounts. */
+  async #planCluster(plan: WritePlan, data: Uint8Array, position: number, at: number, end: number): Promise<number> {
+    const cs = this.#cs;
+    const cluster = Math.floor(at / cs);
+    const clusterStart = cluster * cs;
+    const clusterEnd = clusterStart + cs;
+    const stop = Math.min(end, clusterEnd);
+    const pending = this.#l2ForWrite(Math.floor(cluster / this.#h.l2Entries));
+    const table = pending instanceof Promise ? await pending : pending;
+    this.#pinned.add(table);
+    const { hi, lo, host, compressed, copied, inPlace } = this.#dataEntry(table, cluster);
+    if (inPlace) {
+      this.#planInPlace(plan, host, data, position, at, stop, clusterStart);
+      return stop;
+    }
+    // Allocate a new cluster (or fill a preallocated one); what the write does not cover keeps
+    // its current content (backing file, zeros, decompressed data): copy-on-write.
+    let content: Uint8Array | undefined;
+    if (at !== clusterStart || stop !== clusterEnd) {
+      content = new Uint8Array(cs);
+      const readEnd = Math.min(clusterEnd, this.size);
+      await this.#read(content.subarray(0, readEnd - clusterStart), clusterStart);
+      content.set(data.subarray(at - position, stop - position), at - clusterStart);
+    }
+    let target: number;
+    if (!compressed && host !== 0 && copied) target = host; // preallocated zero cluster or partly allocated subclusters
+    else {
+      target = this.#allocClusterCached() ?? (await this.#allocClusters(1));
+      if (compressed) await this.#releaseCompressed(hi, lo);
+      else if (host !== 0) await this.#changeRefcount(host, -1);
+    }
+    this.#setDataEntry(table, cluster, target);
+    plan.filled.push(target);
+    if (content) plan.queue(target, content, 0, cs);
+    else plan.queue(target, data, at - position, stop - position);
+    return stop;
+  }
+
+  /** What the L2 entry of `cluster` says, checked: a lying entry must not send a write outside the file. */
+  #dataEntry(table: L2Table, cluster: number): { hi: number; lo: number; host: number; compressed: boolean; copied: boolean; inPlace: boolean } {
+    const index = (cluster % this.#h.l2Entries) * this.#h.l2EntryBytes;
+    const hi = table.view.getUint32(index);
+    const lo = table.view.getUint32(index + 4);
+    const compressed = (hi & 0x40000000) !== 0;
+    const host = compressed ? 0 : Qcow2Device.#hostOffset(hi, lo);
+    const copied = (hi & 0x80000000) !== 0;
+    const fullyAllocated = this.#h.extendedL2 ? table.view.getUint32(index + 12) === 0xffffffff : (lo & 1) === 0;
+    if (!compressed && host !== 0 && (host % this.#cs !== 0 || host + this.#cs > this.#fileSize)) {
+      throw corrupt(this.#path, `the L2 entry of guest cluster ${cluster} points to ${host}, outside the file or unaligned`);
+    }
+    // An allocated cluster only this image uses is written in place.
+    return { hi, lo, host, compressed, copied, inPlace: !compressed && host !== 0 && copied && fullyAllocated };
+  }
+
+  /** A write into an allocated cluster — after the write that filled it has landed, or that write's whole-cluster copy could cover these bytes with old ones. */
+  #planInPlace(plan: WritePlan, host: number, data: Uint8Array, position: number, at: number, stop: number, clusterStart: number): void {
+    const filling = this.#filling.get(host);
+    if (filling) plan.waitFor.add(filling);
+    plan.queue(host + (at - clusterStart), data, at - position, stop - position);
+  }
+
+  /** Points guest `cluster` at the (wholly allocated, unshared) host cluster `target`. */
+  #setDataEntry(table: L2Table, cluster: number, target: number): void {
+    const index = (cluster % this.#h.l2Entries) * this.#h.l2EntryBytes;
+    table.view.setUint32(index, 0x80000000 | Math.floor(target / TWO32));
+    table.view.setUint32(index + 4, target % TWO32);
+    if (this.#h.extendedL2) {
+      table.view.setUint32(index + 8, 0);
+      table.view.setUint32(index + 12, 0xffffffff);
+    }
+    table.dirty = true;
+    this.#compressed.delete(cluster);
   }
 
   /** Host clusters whose first, whole-cluster write is still in flight, and that write. */
@@ -995,6 +1070,39 @@ export class Qcow2Device implements BlockDevice {
       await this.#file.close();
       await this.#backing?.close();
     }
+  }
+}
+
+/**
+ * The host writes one guest write turns into: [host offset, bytes start..end of a buffer], merged
+ * while both the host range and the buffer range continue, so that a long copy becomes one pwrite
+ * per call with no view allocated per cluster.
+ */
+class WritePlan {
+  readonly runs: { host: number; buffer: Uint8Array; start: number; end: number }[] = [];
+  /** Host clusters this write fills whole. */
+  readonly filled: number[] = [];
+  /** Earlier writes still filling clusters this one writes into. */
+  readonly waitFor = new Set<Promise<void>>();
+
+  queue(host: number, buffer: Uint8Array, start: number, end: number): void {
+    const last = this.runs[this.runs.length - 1];
+    if (last && last.buffer === buffer && last.end === start && last.host + (last.end - last.start) === host) last.end = end;
+    else this.runs.push({ host, buffer, start, end });
+  }
+
+  /** Host-contiguous runs from different buffers (copy-on-write clusters) go out as one writev. */
+  writes(): { host: number; parts: Uint8Array[]; length: number }[] {
+    const writes: { host: number; parts: Uint8Array[]; length: number }[] = [];
+    for (const run of this.runs) {
+      const bytes = run.buffer.subarray(run.start, run.end);
+      const last = writes[writes.length - 1];
+      if (last && last.host + last.length === run.host) {
+        last.parts.push(bytes);
+        last.length += bytes.length;
+      } else writes.push({ host: run.host, parts: [bytes], length: bytes.length });
+    }
+    return writes;
   }
 }
 
