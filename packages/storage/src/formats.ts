@@ -41,9 +41,8 @@ export async function readProbeWindow(path: string): Promise<{ head: Uint8Array;
   try {
     const stat = await file.stat();
     const size = stat.size;
-    const head = await readUpTo(file, Math.min(PROBE_BYTES, size), 0);
     const tailLength = Math.min(PROBE_BYTES, size);
-    const tail = await readUpTo(file, tailLength, size - tailLength);
+    const [head, tail] = await Promise.all([readUpTo(file, Math.min(PROBE_BYTES, size), 0), readUpTo(file, tailLength, size - tailLength)]);
     return { head, tail, size };
   } finally {
     await file.close();

@@ -1,8 +1,13 @@
 // Compressed qcow2 clusters: raw deflate (window 4 KiB, as qemu writes it) or a zstd frame.
 // Decompression is bounded: the output is exactly one cluster, never more.
-import { constants, deflateRaw, inflateRaw } from "node:zlib";
+import type * as Zlib from "node:zlib";
 import { COMPRESSION_ZSTD } from "./qcow2-format.js";
 import type * as Fzstd from "fzstd";
+
+/** node:zlib, loaded on the first compressed cluster: most conversions never meet one. */
+export function zlib(): typeof Zlib {
+  return process.getBuiltinModule("node:zlib");
+}
 
 /** Why a compressed cluster could not be decoded; the caller turns it into STORAGE_CORRUPT. */
 export class BadCompressedData extends Error {}
@@ -11,11 +16,11 @@ const ZLIB_WINDOW_BITS = 12;
 
 function inflateCluster(input: Uint8Array, clusterSize: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
-    inflateRaw(
+    zlib().inflateRaw(
       input,
       // Z_SYNC_FLUSH: a stream that stops without its end marker still yields what it has (qemu
       // accepts a full cluster of output whatever follows); maxOutputLength bounds a "bomb".
-      { windowBits: ZLIB_WINDOW_BITS, finishFlush: constants.Z_SYNC_FLUSH, maxOutputLength: clusterSize },
+      { windowBits: ZLIB_WINDOW_BITS, finishFlush: zlib().constants.Z_SYNC_FLUSH, maxOutputLength: clusterSize },
       (err, out) => {
         if (err) reject(new BadCompressedData(`zlib: ${err.message}`));
         else if (out.length !== clusterSize) reject(new BadCompressedData(`zlib data decodes to ${out.length} bytes, not one ${clusterSize}-byte cluster`));
@@ -82,6 +87,6 @@ export async function decompressCluster(input: Uint8Array, clusterSize: number, 
 /** Raw deflate of one cluster the way qemu does it (window 4 KiB, memLevel 9, default level). */
 export function compressCluster(input: Uint8Array): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
-    deflateRaw(input, { windowBits: ZLIB_WINDOW_BITS, memLevel: 9, level: constants.Z_DEFAULT_COMPRESSION }, (err, out) => (err ? reject(err) : resolve(out)));
+    zlib().deflateRaw(input, { windowBits: ZLIB_WINDOW_BITS, memLevel: 9, level: zlib().constants.Z_DEFAULT_COMPRESSION }, (err, out) => (err ? reject(err) : resolve(out)));
   });
 }

@@ -184,9 +184,16 @@ export async function createQcow2File(path: string, options: CreateQcow2Options)
     throw err;
   });
   try {
-    await file.write(header, 0, header.length, 0);
-    await file.write(table, 0, table.length, tableOffset);
-    await file.write(blockBytes, 0, blockBytes.length, blocksOffset);
+    // Header, refcount table and refcount blocks lie back to back: one writev.
+    const parts = [header, table, blockBytes];
+    const length = header.length + table.length + blockBytes.length;
+    const { bytesWritten } = await file.writev(parts, 0);
+    if (bytesWritten !== length || tableOffset !== header.length || blocksOffset !== tableOffset + table.length) {
+      // A short write (rare on a regular file): the rest, piece by piece.
+      await file.write(header, 0, header.length, 0);
+      await file.write(table, 0, table.length, tableOffset);
+      await file.write(blockBytes, 0, blockBytes.length, blocksOffset);
+    }
     // The L1 table is all zeros: extend the file over it without writing.
     await file.truncate(l1Offset + l1Clusters * cs);
     // No fsync here: a new image is made durable by whoever needs it to be (flush).

@@ -174,8 +174,11 @@ export class Qcow2Device implements BlockDevice {
       const stat = await file.stat();
       if (!stat.isFile()) throw new StorageError("STORAGE_UNSUPPORTED", `${path} is not a regular file`, { path });
       const fileSize = stat.size;
-      const first = await readUpTo(file, Math.min(fileSize, 32), 0);
-      const headerBytes = await readUpTo(file, Math.max(first.length, headerBytesNeeded(first, fileSize)), 0);
+      // One read covers the header and its extensions in all but odd images; those read again.
+      const probe = await readUpTo(file, Math.min(fileSize, 65536), 0);
+      const first = probe.subarray(0, 32);
+      const needed = Math.max(first.length, headerBytesNeeded(first, fileSize));
+      const headerBytes = needed <= probe.length ? probe.subarray(0, needed) : await readUpTo(file, needed, 0);
       const header = parseQcow2Header(headerBytes, fileSize, path);
       if (context.writable) checkWritable(header, path);
       const l1 = new Uint8Array(header.l1Size * 8);

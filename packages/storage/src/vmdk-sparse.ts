@@ -2,10 +2,10 @@
 // offsets, grain tables of grain offsets, and grains — plain, or deflate-compressed behind a
 // marker (streamOptimized). streamOptimized files written as a stream put the GD at the end and
 // a copy of the header in a footer; the header then says GD_AT_END.
-import { inflateSync } from "node:zlib";
 import type { BlockDevice } from "./block-device.js";
 import { corrupt, ImageFile, isPowerOfTwoIn, mappedImage, safeU64, unsupported, type BlockLocation } from "./mapped-image.js";
 import { MAX_DESCRIPTOR_BYTES } from "./vmdk-descriptor.js";
+import { zlib } from "./qcow2-compress.js";
 
 export const SPARSE_MAGIC = 0x564d444b; // "KDMV" little-endian
 export const COWD_MAGIC = 0x44574f43; // "COWD": the old VMware 3 / ESX sparse format
@@ -156,7 +156,7 @@ async function openSparse(file: ImageFile, backing: { device: BlockDevice; offse
   const inflateGrain = (data: Uint8Array, fileOffset: number, target: Uint8Array, keep: boolean): void => {
     let plain: Buffer;
     try {
-      plain = inflateSync(data, inflateOptions);
+      plain = zlib().inflateSync(data, inflateOptions);
     } catch (cause) {
       throw corrupt(path, `the compressed VMDK grain at offset ${fileOffset} does not inflate (${(cause as Error).message})`);
     }
