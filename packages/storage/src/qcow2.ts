@@ -61,25 +61,38 @@ const enum Kind {
  * class for every caller keeps the hot loop monomorphic, so its optimized code lasts.
  */
 class ClusterRuns {
-  readonly kinds: Kind[] = [];
-  readonly starts: number[] = [];
-  readonly ends: number[] = [];
-  readonly hosts: number[] = [];
-
-  get length(): number {
-    return this.kinds.length;
-  }
+  // Typed arrays: offsets are doubles past 2 GiB (and host offsets often are anyway), and a plain
+  // array changing its element kind midway throws the optimized loop away.
+  kinds = new Uint8Array(16);
+  starts = new Float64Array(16);
+  ends = new Float64Array(16);
+  hosts = new Float64Array(16);
+  length = 0;
 
   add(kind: Kind, start: number, end: number, host: number): void {
-    const n = this.kinds.length - 1;
+    const n = this.length - 1;
     if (n >= 0 && this.kinds[n] === kind && this.ends[n] === start && kind !== Kind.Compressed && (kind !== Kind.Data || this.hosts[n]! + (start - this.starts[n]!) === host)) {
       this.ends[n] = end;
       return;
     }
-    this.kinds.push(kind);
-    this.starts.push(start);
-    this.ends.push(end);
-    this.hosts.push(host);
+    if (this.length === this.kinds.length) this.#grow();
+    this.kinds[this.length] = kind;
+    this.starts[this.length] = start;
+    this.ends[this.length] = end;
+    this.hosts[this.length] = host;
+    this.length++;
+  }
+
+  #grow(): void {
+    const size = this.kinds.length * 2;
+    const kinds = new Uint8Array(size);
+    kinds.set(this.kinds);
+    this.kinds = kinds;
+    for (const key of ["starts", "ends", "hosts"] as const) {
+      const grown = new Float64Array(size);
+      grown.set(this[key]);
+      this[key] = grown;
+    }
   }
 }
 
