@@ -239,6 +239,13 @@ function inodePatch(format: DataView, item: Uint8Array[], geometry: XfsLogGeomet
 /** A device that reads with the replayed log's patches applied, later patches winning. */
 export function overlayLog(device: BlockDevice, patches: LogPatch[]): BlockDevice {
   if (patches.length === 0) return device;
+  // Offsets come from the log (64-bit block numbers): one past the device is a damaged log, and
+  // one past 2^53 would never advance the page loop below.
+  for (const patch of patches) {
+    if (!Number.isSafeInteger(patch.offset) || patch.offset < 0 || patch.offset + patch.bytes.length > device.size) {
+      throw corrupt(`an XFS log item rewrites bytes at ${patch.offset}, outside the ${device.size}-byte filesystem`);
+    }
+  }
   const PAGE = 4096;
   const byPage = new Map<number, number[]>();
   patches.forEach((patch, index) => {
