@@ -290,6 +290,37 @@ it("keeps every one of many disjoint writes into the same new clusters, issued a
   await qemuImg("compare", "-f", "qcow2", "-F", "raw", image, mirror);
 });
 
+it("reads an overlay cluster being copied-on-write as either its old or its new content, never zeros", async () => {
+  // The table points at the new cluster before its data lands, and a read in between waits for
+  // it. That window is a few microseconds wide, so this covers the interleavings the event loop
+  // gives rather than forcing that one.
+  const base = join(dir, "cow-base.qcow2");
+  await qemuImg("convert", "-f", "raw", "-O", "qcow2", sourceRaw, base);
+  const overlay = join(dir, "cow-overlay.qcow2");
+  await createOverlay(base, overlay);
+  const device = await openDisk(overlay, { writable: true });
+  const original = await openDisk(base);
+  for (let round = 0; round < 64; round++) {
+    const cluster = round * 7 * 65536;
+    const expected = new Uint8Array(4096);
+    await original.read(expected, cluster + 32768);
+    // A small write into the cluster's first half; reads of its second half while it runs, one
+    // per turn of the event loop, so that some land between the table update and the data.
+    const write = device.write(new Uint8Array(512).fill(0xee), cluster + 512);
+    const reads: Promise<Uint8Array>[] = [];
+    for (let k = 0; k < 12; k++) {
+      const seen = new Uint8Array(4096);
+      reads.push(device.read(seen, cluster + 32768).then(() => seen));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await write;
+    for (const seen of await Promise.all(reads)) expect(Buffer.compare(seen, expected), `round ${round}`).toBe(0);
+  }
+  await original.close();
+  await device.close();
+  await expectCleanCheck(overlay);
+});
+
 it("leaves no target behind when the source turns out to be damaged", async () => {
   const { readFile, writeFile, stat } = await import("node:fs/promises");
   const damaged = join(dir, "damaged.qcow2");

@@ -421,6 +421,14 @@ export class Qcow2Device implements BlockDevice {
 
   /** Reads guest data from host clusters; bytes past the end of the file read as zeros, as in qemu. */
   async #readData(out: Uint8Array, host: number): Promise<void> {
+    // A cluster whose first write is still landing reads once it has (its table entry already
+    // points there, so reading now would see neither the old content nor the new).
+    if (this.#filling.size > 0) {
+      for (let c = Math.floor(host / this.#cs) * this.#cs; c < host + out.length; c += this.#cs) {
+        const filling = this.#filling.get(c);
+        if (filling) await filling.catch(() => {});
+      }
+    }
     if (host >= this.#fileSize) throw corrupt(this.#path, `a data cluster at ${host} lies past the end of the ${this.#fileSize}-byte file`);
     const inFile = Math.min(out.length, this.#fileSize - host);
     let done = 0;
