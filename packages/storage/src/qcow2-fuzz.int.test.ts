@@ -5,23 +5,13 @@ import { open, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { StorageError } from "./errors.js";
+import { seededRandom } from "./image-conformance.js";
 import { openDisk } from "./open-disk.js";
 import { qemuImg, scratchDir } from "./testing.js";
 
 const SEED = Number(process.env.LEAPP_FUZZ_SEED ?? 0x1eab);
 const BUDGET_MS = Number(process.env.LEAPP_FUZZ_MS ?? 5000);
 const PER_CASE_MS = 3000;
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let dir: string;
 const images: { name: string; bytes: Buffer; regions: [number, number][] }[] = [];
@@ -45,7 +35,7 @@ beforeAll(async () => {
   const raw = join(dir, "seed.raw");
   const handle = await open(raw, "w");
   await handle.truncate(4 * 1024 * 1024);
-  const random = prng(1);
+  const random = seededRandom(1);
   for (let i = 0; i < 12; i++) {
     const data = Buffer.alloc(20_000);
     for (let j = 0; j < data.length; j++) data[j] = i % 2 ? Math.floor(random() * 256) : j % 251;
@@ -121,7 +111,7 @@ async function exercise(path: string, random: () => number, write: boolean): Pro
 
 describe("qcow2 fuzzing", () => {
   it(`every mutant reads or fails with a StorageError (seed ${SEED}, ${BUDGET_MS} ms)`, async () => {
-    const random = prng(SEED);
+    const random = seededRandom(SEED);
     const started = Date.now();
     const outcomes = { read: 0, refused: 0 };
     let round = 0;

@@ -649,8 +649,7 @@ export class Qcow2Device implements BlockDevice {
     const clusterStart = cluster * cs;
     const clusterEnd = clusterStart + cs;
     const stop = Math.min(end, clusterEnd);
-    const pending = this.#l2ForWrite(Math.floor(cluster / this.#h.l2Entries));
-    const table = pending instanceof Promise ? await pending : pending;
+    const table = await this.#l2ForWrite(Math.floor(cluster / this.#h.l2Entries));
     this.#pinned.add(table);
     const { hi, lo, host, compressed, copied, inPlace } = this.#dataEntry(table, cluster);
     if (inPlace) {
@@ -669,7 +668,7 @@ export class Qcow2Device implements BlockDevice {
     let target: number;
     if (!compressed && host !== 0 && copied) target = host; // preallocated zero cluster or partly allocated subclusters
     else {
-      target = this.#allocClusterCached() ?? (await this.#allocClusters(1));
+      target = await this.#allocClusters(1);
       if (compressed) await this.#releaseCompressed(hi, lo);
       else if (host !== 0) await this.#changeRefcount(host, -1);
     }
@@ -753,8 +752,7 @@ export class Qcow2Device implements BlockDevice {
     await this.#serialize(async () => {
       await this.#clearAutoclear();
       const cs = this.#cs;
-      const pending = this.#l2ForWrite(Math.floor(cluster / this.#h.l2Entries));
-      const table = pending instanceof Promise ? await pending : pending;
+      const table = await this.#l2ForWrite(Math.floor(cluster / this.#h.l2Entries));
       // Dirty from now on (it will be changed below), so that no concurrent read evicts it meanwhile.
       table.dirty = true;
       const index = (cluster % this.#h.l2Entries) * this.#h.l2EntryBytes;
@@ -803,15 +801,9 @@ export class Qcow2Device implements BlockDevice {
   }
 
   /** The L2 table for L1 index `i`, allocating an empty one if needed; refuses shared tables. */
-  #l2ForWrite(i: number): L2Table | Promise<L2Table> {
-    const t = i < this.#h.l1Size ? this.#l2For(i) : undefined;
-    // A cached table, the common case of a long copy, without a promise per cluster.
-    if (t && !(t instanceof Promise) && this.#l1Copied(i)) return t;
-    return this.#l2ForWriteSlow(i, t);
-  }
-
-  async #l2ForWriteSlow(i: number, t: L2Table | undefined | Promise<L2Table | undefined>): Promise<L2Table> {
+  async #l2ForWrite(i: number): Promise<L2Table> {
     if (i >= this.#h.l1Size) throw new Error(`L1 index ${i} out of range`);
+    const t = this.#l2For(i);
     const existing = t instanceof Promise ? await t : t;
     if (existing) {
       if (!this.#l1Copied(i)) {
@@ -993,7 +985,7 @@ export class Qcow2Device implements BlockDevice {
     const block = this.#refBlocks.get(Math.floor(cluster / this.#refsPerBlock));
     if (!block) return undefined;
     const i = cluster % this.#refsPerBlock;
-    if (this.#getRef(block, i) !== 0) return undefined; // cannot happen past the end; let the general path report it
+    if (this.#getRef(block, i) !== 0) return undefined; // a damaged block claims it already: the general path decides
     this.#setRef(block, i, 1);
     this.#fileEnd += this.#cs;
     return offset;

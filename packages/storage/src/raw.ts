@@ -2,7 +2,7 @@ import { open, type FileHandle } from "node:fs/promises";
 import { checkRange, type BlockDevice, type Extent, type ExtentKind, type FormatDriver, type OpenContext } from "./block-device.js";
 import { StorageError } from "./errors.js";
 import { seekSparse, sparseAddon, type SparseAddon } from "./native.js";
-import { isZero, readExactly, writeFully } from "./util.js";
+import { isZero, isZeroRange, readExactly, writeFully } from "./util.js";
 
 /**
  * How a raw file's holes are found. With the optional addon (native/sparse.c), lseek SEEK_DATA /
@@ -127,7 +127,7 @@ export class RawDevice implements BlockDevice {
         for (let off = 0; off < view.length; ) {
           // Granules align to the file, not to `start`, so neighbouring calls agree.
           const granuleEnd = Math.min(view.length, (Math.floor((at + off) / HOLE_GRANULARITY) + 1) * HOLE_GRANULARITY - at);
-          yield* add(at + off, granuleEnd - off, isZero(view.subarray(off, granuleEnd)) ? "zero" : "data");
+          yield* add(at + off, granuleEnd - off, isZeroRange(view, off, granuleEnd) ? "zero" : "data");
           off = granuleEnd;
         }
       }
