@@ -51,13 +51,13 @@ function buildZooImages(testFile) {
 let guestName = "debian-12";
 let image = findZooImage(guestName);
 if (!image) {
-  buildZooImages("packages/inspect/src/inspect-zoo.slow.test.ts");
+  buildZooImages("packages/inspect/src/os/inspect-zoo.slow.test.ts");
   image = findZooImage(guestName);
 }
 if (!image) {
   guestName = "el7-vmware";
   console.error("no debian-12 zoo image (debootstrap unavailable?): falling back to el7-vmware");
-  image = findZooImage(guestName) ?? (buildZooImages("packages/inspect/src/inspect-zoo.int.test.ts"), findZooImage(guestName));
+  image = findZooImage(guestName) ?? (buildZooImages("packages/inspect/src/os/inspect-zoo.int.test.ts"), findZooImage(guestName));
 }
 if (!image) {
   console.error("no zoo image could be found or built");

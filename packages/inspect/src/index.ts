@@ -1,24 +1,39 @@
 export { InspectError, type InspectErrorCode } from "./errors.js";
-export type { FileType, Filesystem, GuestFS, GuestStat, ReadFileOptions } from "./guestfs.js";
-export type { GuestContext, GuestVolume, InspectableGuest } from "./guest-source.js";
-export { openDirectoryGuest } from "./directory-guest.js";
-export { openImageGuest, type OpenImageOptions } from "./image-guest.js";
-export { openSshGuest, type SshGuestOptions } from "./ssh-guest.js";
-export { inspectSources, openGuest, type OpenGuestOptions } from "./open-guest.js";
-export { inspect, type InspectOptions } from "./inspect.js";
-export type { BootConfiguration, EnabledService, HypervisorTool, InitSystem, InspectionReport, InstalledKernel, OperatingSystem } from "./report.js";
-export type { Application } from "./application.js";
-export type { BootEntry } from "./boot-config.js";
-export type { NetworkInterfaceConfig } from "./network-config.js";
-export type { ListeningPort } from "./listening-ports.js";
-export type { Distro } from "./os-release.js";
-export { toVirtInspectorXml } from "./virt-inspector-xml.js";
-export { sha256Fingerprint } from "./known-hosts.js";
-export { scanDisks } from "./scan.js";
-export { diskName, mapperName, openFilesystem, type Volume } from "./volumes.js";
-export { readPartitionTable, type Partition, type PartitionTable } from "./partitions.js";
-export { identify, type FsType, type Identity } from "./identify.js";
-export { ExtFilesystem, openExt } from "./ext.js";
-export { XfsFilesystem, openXfs } from "./xfs.js";
-export { assembleVolumeGroups, readPhysicalVolume, type LogicalVolume, type PhysicalVolume } from "./lvm.js";
-export { parseLvmText, type LvmSection, type LvmValue } from "./lvm-metadata.js";
+export type { GuestFS } from "./guestfs/guestfs.js";
+export type {
+  FileType,
+  Filesystem,
+  FilesystemDriver,
+  FilesystemUsage,
+  GuestFile,
+  GuestStat,
+  NodeAttributes,
+  OpenFilesystemOptions,
+  ReadFileOptions,
+  WritableFilesystem,
+  WriteOptions,
+} from "./fs/filesystem.js";
+export type { GuestContext, GuestVolume, InspectableGuest } from "./guestfs/guest-source.js";
+export { openDirectoryGuest } from "./guestfs/directory-guest.js";
+export { openImageGuest, type OpenImageOptions } from "./guestfs/image-guest.js";
+export { openSshGuest, type SshGuestOptions } from "./guestfs/ssh-guest.js";
+export { openGuest, type OpenGuestOptions } from "./guestfs/open-guest.js";
+export { inspect, inspectSources, type InspectOptions } from "./os/inspect.js";
+export type { BootConfiguration, EnabledService, HypervisorTool, InitSystem, InspectionReport, InstalledKernel, OperatingSystem } from "./report/report.js";
+export type { Application } from "./os/application.js";
+export type { BootEntry } from "./os/boot-config.js";
+export type { NetworkInterfaceConfig } from "./os/network-config.js";
+export type { ListeningPort } from "./guestfs/listening-ports.js";
+export { GuestReader, looksLikeLinuxRoot } from "./guestfs/guest-reader.js";
+export type { Distro } from "./os/os-release.js";
+export { toVirtInspectorXml } from "./report/virt-inspector-xml.js";
+export { sha256Fingerprint } from "./guestfs/known-hosts.js";
+export { scanDisks } from "./block/scan.js";
+export { diskName, mapperName, type Volume } from "./block/volumes.js";
+export { filesystemDrivers, openFilesystem } from "./fs/drivers.js";
+export { readPartitionTable, type Partition, type PartitionTable } from "./block/partitions.js";
+export { identify, type FsType, type Identity } from "./block/identify.js";
+export { ExtFilesystem, extDriver, openExt } from "./fs/ext/ext.js";
+export { XfsFilesystem, openXfs, xfsDriver } from "./fs/xfs/xfs.js";
+export { assembleVolumeGroups, readPhysicalVolume, type LogicalVolume, type PhysicalVolume } from "./block/lvm.js";
+export { parseLvmText, type LvmSection, type LvmValue } from "./block/lvm-metadata.js";

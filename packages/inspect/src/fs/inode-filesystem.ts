@@ -1,0 +1,204 @@
+import type { BlockDevice } from "@leapp/storage";
+import { InspectError } from "../errors.js";
+import type { FileType, Filesystem, GuestFile, GuestStat, ReadFileOptions } from "./filesystem.js";
+import { DEFAULT_MAX_BYTES } from "../read-limits.js";
+import { corrupt } from "../block/volumes-io.js";
+
+const MAX_CACHED_DIRECTORIES = 2048;
+
+/** The file type in the S_IFMT bits of a POSIX mode, as every Unix filesystem and SFTP store it. */
+export function typeOfMode(mode: number): FileType {
+  switch (mode & 0o170000) {
+    case 0o100000: return "file";
+    case 0o040000: return "directory";
+    case 0o120000: return "symlink";
+    case 0o020000: return "chardev";
+    case 0o060000: return "blockdev";
+    case 0o010000: return "fifo";
+    case 0o140000: return "socket";
+    default: return "unknown";
+  }
+}
+
+/** What the path layer needs of an inode; drivers keep more. */
+export interface InodeBase<Id> {
+  number: Id;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  nlink: number;
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  rdevMajor: number;
+  rdevMinor: number;
+}
+
+/** A run of a file's bytes stored contiguously on the device: `length` bytes at file offset `offset` live at device byte `at`. */
+export interface DataRun {
+  offset: number;
+  at: number;
+  length: number;
+}
+
+/**
+ * A GuestFile over a file's sorted, non-overlapping data runs (the gaps read as zeros), or over
+ * bytes held in the inode itself (inline data).
+ */
+export function runsFile(device: BlockDevice, size: number, content: DataRun[] | Uint8Array): GuestFile {
+  return {
+    size,
+    async read(buffer, position) {
+      const end = Math.min(size, position + buffer.length);
+      if (position >= end) return 0;
+      const want = buffer.subarray(0, end - position);
+      if (content instanceof Uint8Array) {
+        want.set(content.subarray(position, end));
+        return want.length;
+      }
+      want.fill(0);
+      for (const run of content) {
+        const from = Math.max(run.offset, position);
+        const to = Math.min(run.offset + run.length, end);
+        if (from >= to) continue;
+        await device.read(want.subarray(from - position, to - position), run.at + (from - run.offset));
+      }
+      return want.length;
+    },
+    async *dataRanges() {
+      if (content instanceof Uint8Array) {
+        if (size > 0) yield { offset: 0, length: size };
+        return;
+      }
+      for (const run of content) yield { offset: run.offset, length: run.length };
+    },
+    async close() {},
+  };
+}
+
+/**
+ * The path half of an inode-based filesystem driver (ext, XFS): walking a path from the root inode
+ * through a bounded cache of directories, and the Filesystem methods built on that walk. A driver
+ * supplies how to read an inode, a directory, a file's bytes and a symlink's target.
+ */
+export abstract class InodeFilesystem<Id extends number | bigint, Inode extends InodeBase<Id>> implements Filesystem {
+  abstract readonly type: string;
+  abstract readonly uuid: string | undefined;
+  abstract readonly label: string | undefined;
+  private readonly directories = new Map<Id, Promise<Map<string, Id>>>();
+  private closed = false;
+
+  /** The filesystem's name in messages ("ext", "XFS"). */
+  protected abstract readonly kind: string;
+  protected abstract rootInodeNumber(): Id;
+  protected abstract inode(number: Id): Promise<Inode>;
+  /** Entry names of a directory inode mapped to their inode numbers, without `.` and `..`. */
+  protected abstract readDirectory(inode: Inode): Promise<Map<string, Id>>;
+  /** A regular file's bytes; refuses (INSPECT_TOO_LARGE) more than `maxBytes`. */
+  protected abstract fileContent(inode: Inode, maxBytes: number, path: string): Promise<Uint8Array>;
+  /** A symlink inode's target bytes. */
+  protected abstract symlinkTarget(inode: Inode, path: string): Promise<Uint8Array>;
+  /** A regular file inode opened for positional reads. */
+  protected abstract openInode(inode: Inode, path: string): Promise<GuestFile>;
+  /** The extended attributes of an inode. */
+  protected abstract inodeXattrs(inode: Inode, path: string): Promise<Map<string, Uint8Array>>;
+  abstract freeRanges(): AsyncIterable<{ offset: number; length: number }>;
+  readonly writable: boolean = false;
+
+  protected checkOpen(): void {
+    if (this.closed) throw new InspectError("INSPECT_CLOSED", `this ${this.kind} filesystem was closed; open it again`);
+  }
+
+  private directory(inode: Inode): Promise<Map<string, Id>> {
+    let entries = this.directories.get(inode.number);
+    if (!entries) {
+      entries = this.readDirectory(inode);
+      entries.catch(() => this.directories.delete(inode.number));
+      this.directories.set(inode.number, entries);
+      // Bounded: a walk of a huge tree must not keep every directory it ever read.
+      if (this.directories.size > MAX_CACHED_DIRECTORIES) {
+        const oldest = this.directories.keys().next().value;
+        if (oldest !== undefined) this.directories.delete(oldest);
+      }
+    }
+    return entries;
+  }
+
+  private async lookup(path: string): Promise<Inode> {
+    this.checkOpen();
+    if (!path.startsWith("/")) throw new InspectError("INSPECT_NOT_FOUND", `${path} is not an absolute path`, { path });
+    let current = await this.inode(this.rootInodeNumber());
+    // Directories are never hard-linked, so meeting one twice on a path means a corrupt cycle.
+    const onPath = new Set<Id>([current.number]);
+    for (const name of path.split("/")) {
+      if (name === "" || name === ".") continue;
+      if (typeOfMode(current.mode) !== "directory") throw new InspectError("INSPECT_NOT_A_DIRECTORY", `a component of ${path} is not a directory`, { path });
+      const child = (await this.directory(current)).get(name);
+      if (child === undefined) throw new InspectError("INSPECT_NOT_FOUND", `${path} does not exist in this filesystem`, { path });
+      current = await this.inode(child);
+      if (typeOfMode(current.mode) === "directory") {
+        if (onPath.has(current.number)) throw corrupt(`${path} leads back into one of its own parent directories (inode ${current.number})`);
+        onPath.add(current.number);
+      }
+    }
+    return current;
+  }
+
+  async lstat(path: string): Promise<GuestStat> {
+    const inode = await this.lookup(path);
+    return {
+      type: typeOfMode(inode.mode),
+      mode: inode.mode & 0o7777,
+      size: inode.size,
+      uid: inode.uid,
+      gid: inode.gid,
+      mtimeMs: Number(inode.mtimeNs / 1_000_000n),
+      atimeNs: inode.atimeNs,
+      mtimeNs: inode.mtimeNs,
+      ctimeNs: inode.ctimeNs,
+      ino: Number(inode.number),
+      dev: 0,
+      nlink: inode.nlink,
+      rdevMajor: inode.rdevMajor,
+      rdevMinor: inode.rdevMinor,
+    };
+  }
+
+  async openFile(path: string): Promise<GuestFile> {
+    const inode = await this.lookup(path);
+    const type = typeOfMode(inode.mode);
+    if (type === "directory") throw new InspectError("INSPECT_IS_A_DIRECTORY", `${path} is a directory`, { path });
+    if (type !== "file") throw new InspectError("INSPECT_UNSUPPORTED", `${path} is a ${type}, not a regular file`, { path });
+    return this.openInode(inode, path);
+  }
+
+  async xattrs(path: string): Promise<Map<string, Uint8Array>> {
+    return this.inodeXattrs(await this.lookup(path), path);
+  }
+
+  async readdir(path: string): Promise<string[]> {
+    const inode = await this.lookup(path);
+    if (typeOfMode(inode.mode) !== "directory") throw new InspectError("INSPECT_NOT_A_DIRECTORY", `${path} is not a directory`, { path });
+    return [...(await this.directory(inode)).keys()];
+  }
+
+  async readFile(path: string, options: ReadFileOptions = {}): Promise<Uint8Array> {
+    const inode = await this.lookup(path);
+    const type = typeOfMode(inode.mode);
+    if (type === "directory") throw new InspectError("INSPECT_IS_A_DIRECTORY", `${path} is a directory`, { path });
+    if (type !== "file") throw new InspectError("INSPECT_UNSUPPORTED", `${path} is a ${type}, not a regular file`, { path });
+    return this.fileContent(inode, options.maxBytes ?? DEFAULT_MAX_BYTES, path);
+  }
+
+  async readlink(path: string): Promise<string> {
+    const inode = await this.lookup(path);
+    if (typeOfMode(inode.mode) !== "symlink") throw new InspectError("INSPECT_UNSUPPORTED", `${path} is not a symbolic link`, { path });
+    return new TextDecoder().decode(await this.symlinkTarget(inode, path));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.directories.clear();
+  }
+}
