@@ -1,4 +1,5 @@
 export { StorageError, type StorageErrorCode } from "./errors.js";
+export { isAbortError, type OperationOptions, type ProgressEvent, type ProgressListener } from "./progress.js";
 export {
   checkRange,
   sliceDevice,
