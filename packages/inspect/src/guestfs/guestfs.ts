@@ -1,4 +1,4 @@
-import type { GuestFile, GuestStat, ReadFileOptions } from "../fs/filesystem.js";
+import type { GuestFile, GuestStat, NodeAttributes, ReadFileOptions, WriteOptions } from "../fs/filesystem.js";
 
 export type { FileType, Filesystem, GuestFile, GuestStat, ReadFileOptions } from "../fs/filesystem.js";
 
@@ -19,4 +19,33 @@ export interface GuestFS {
   xattrs(path: string): Promise<Map<string, Uint8Array>>;
   exists(path: string): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/**
+ * A whole guest opened for writing (through an overlay, or an image the user named for in-place
+ * edits): the calls of `WritableFilesystem` by guest path. Paths resolve in guest space as for
+ * reading — symlinks inside the guest, across its mounts — except that the last component of a
+ * path being created, removed or renamed is never followed. A write lands on the filesystem the
+ * guest mounts there (a write to /var/x goes to the /var filesystem).
+ */
+export interface WritableGuestFS extends GuestFS {
+  readonly writable: true;
+  writeFile(path: string, content: Uint8Array | AsyncIterable<Uint8Array>, attributes?: NodeAttributes, options?: WriteOptions): Promise<void>;
+  truncate(path: string, size: number): Promise<void>;
+  mkdir(path: string, attributes?: NodeAttributes): Promise<void>;
+  rmdir(path: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+  symlink(target: string, path: string, attributes?: NodeAttributes): Promise<void>;
+  link(existing: string, path: string): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  mknod(path: string, type: "chardev" | "blockdev" | "fifo" | "socket", attributes?: NodeAttributes & { rdevMajor?: number; rdevMinor?: number }): Promise<void>;
+  chmod(path: string, mode: number): Promise<void>;
+  chown(path: string, uid: number, gid: number): Promise<void>;
+  utimes(path: string, atimeNs: bigint, mtimeNs: bigint): Promise<void>;
+  setxattr(path: string, name: string, value: Uint8Array): Promise<void>;
+  removexattr(path: string, name: string): Promise<void>;
+  /** The mountpoint of the filesystem that holds `path` (for reports: which filesystem an edit touches). */
+  mountpointOf(path: string): Promise<string>;
+  /** Writes every pending change of every filesystem to its device. */
+  flush(): Promise<void>;
 }
