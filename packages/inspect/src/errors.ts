@@ -10,7 +10,14 @@ export type InspectErrorCode =
   | "INSPECT_NO_OS"
   | "INSPECT_SSH_HOST_KEY"
   | "INSPECT_SSH"
-  | "INSPECT_CLOSED";
+  | "INSPECT_CLOSED"
+  | "INSPECT_EXISTS"
+  | "INSPECT_NOT_EMPTY"
+  | "INSPECT_NO_SPACE"
+  | "INSPECT_INVALID_NAME"
+  | "INSPECT_INVALID"
+  | "INSPECT_READ_ONLY"
+  | "INSPECT_DIRTY";
 
 /** Every error @leapp/inspect throws on purpose. `message` says what to do about it. */
 export class InspectError extends Error {

@@ -77,8 +77,9 @@ export interface Filesystem {
 
 /** Ownership, permissions and times a new file, directory, link or node is created with. */
 export interface NodeAttributes {
-  /** Permission bits (0o7777); defaults: 0o644 files, 0o755 directories, 0o777 symlinks. */
+  /** Permission bits (0o7777); defaults: 0o644 files, 0o755 directories, 0o777 symlinks, 0o644 nodes. */
   mode?: number;
+  /** Default 0 (root), as files created by a customization of a guest are. */
   uid?: number;
   gid?: number;
   /** Default: now. */
