@@ -17,6 +17,7 @@ export type InspectErrorCode =
   | "INSPECT_INVALID_NAME"
   | "INSPECT_INVALID"
   | "INSPECT_READ_ONLY"
+  | "INSPECT_CROSS_DEVICE"
   | "INSPECT_DIRTY";
 
 /** Every error @leapp/inspect throws on purpose. `message` says what to do about it. */

@@ -6,20 +6,22 @@ import type { PhysicalTree } from "./physical-tree.js";
 /** How many symlinks one lookup may cross, as Linux's MAXSYMLINKS. */
 export const MAX_SYMLINK_HOPS = 40;
 
+/** Turns guest paths into physical paths of a tree; one per guest, shared by its reads and writes. */
+export interface GuestPathResolver {
+  /** The physical path `path` names; the last component is followed only if `followLast`. */
+  resolve(path: string, followLast: boolean): Promise<string>;
+  /** Drops cached lookups: a writer calls it after removing or renaming a name. */
+  forget(): void;
+}
+
 /**
- * A GuestFS over a PhysicalTree: every path is resolved component by component in guest space.
- * An absolute link target restarts at the guest's `/`, `..` never climbs above `/`, and after
- * MAX_SYMLINK_HOPS links the lookup fails with INSPECT_SYMLINK_LOOP — so no guest path can name
- * anything outside the guest, whatever its links say.
+ * Resolves component by component in guest space. An absolute link target restarts at the
+ * guest's `/`, `..` never climbs above `/`, and after MAX_SYMLINK_HOPS links the lookup fails
+ * with INSPECT_SYMLINK_LOOP — so no guest path can name anything outside the guest.
  */
-export function resolvingGuestFS(tree: PhysicalTree): GuestFS {
-  let closed = false;
+export function guestPathResolver(tree: Pick<PhysicalTree, "lstat" | "readlink">): GuestPathResolver {
   // Directory lstat results are cached: inspection looks up the same prefixes again and again.
   const dirCache = new Map<string, GuestStat>();
-
-  const check = () => {
-    if (closed) throw new InspectError("INSPECT_CLOSED", "the guest was closed; open it again to read from it");
-  };
 
   async function lstatCached(path: string): Promise<GuestStat> {
     const hit = dirCache.get(path);
@@ -32,9 +34,7 @@ export function resolvingGuestFS(tree: PhysicalTree): GuestFS {
     return st;
   }
 
-  /** The physical path `path` names; the last component is followed only if `followLast`. */
   async function resolve(path: string, followLast: boolean): Promise<string> {
-    check();
     const pending = splitGuestPath(path).reverse();
     const done: string[] = [];
     let hops = 0;
@@ -71,6 +71,20 @@ export function resolvingGuestFS(tree: PhysicalTree): GuestFS {
     return joinGuestPath(done);
   }
 
+  return { resolve, forget: () => dirCache.clear() };
+}
+
+/**
+ * A GuestFS over a PhysicalTree: every path is resolved in guest space (see guestPathResolver),
+ * so no guest path can name anything outside the guest, whatever its links say.
+ */
+export function resolvingGuestFS(tree: PhysicalTree, resolver: GuestPathResolver = guestPathResolver(tree)): GuestFS {
+  let closed = false;
+  const resolve = async (path: string, followLast: boolean): Promise<string> => {
+    if (closed) throw new InspectError("INSPECT_CLOSED", "the guest was closed; open it again to read from it");
+    return resolver.resolve(path, followLast);
+  };
+
   return {
     async stat(path) {
       return tree.lstat(await resolve(path, true));
@@ -106,7 +120,7 @@ export function resolvingGuestFS(tree: PhysicalTree): GuestFS {
     async close() {
       if (closed) return;
       closed = true;
-      dirCache.clear();
+      resolver.forget();
       await tree.close();
     },
   };
