@@ -11,18 +11,28 @@ import { scanDisks } from "../block/scan.js";
 import { decodeText } from "../text.js";
 import type { Volume } from "../block/volumes.js";
 import { openFilesystem } from "../fs/drivers.js";
+import { openWritableMounts, type WritableGuest } from "./writable-guest.js";
 
 export interface OpenImageOptions {
   /** Open this root (a device name such as /dev/sda2) when the disks hold several operating systems. */
   root?: string;
+  /**
+   * Open the disks and every filesystem the guest mounts for writing, and return a writable
+   * guest. Only for images meant to be written (overlays, images named for in-place edits): a
+   * disk that cannot be written is refused; a filesystem leapp cannot write stays readable and
+   * refuses changes (INSPECT_READ_ONLY, with the reason).
+   */
+  writable?: boolean;
 }
 
 /**
  * A guest from its disk images (in guest disk order; any format @leapp/storage reads): the disks
  * are scanned for partitions, LVM and filesystems, the first Linux root is found as libguestfs
  * finds it, and the other filesystems are mounted where the guest's /etc/fstab puts them.
- * Read-only throughout: the images are never written.
+ * Read-only unless `writable` is asked for: then the images themselves are written.
  */
+export async function openImageGuest(paths: readonly string[], options: OpenImageOptions & { writable: true }): Promise<InspectableGuest & WritableGuest>;
+export async function openImageGuest(paths: readonly string[], options?: OpenImageOptions): Promise<InspectableGuest>;
 export async function openImageGuest(paths: readonly string[], options: OpenImageOptions = {}): Promise<InspectableGuest> {
   if (paths.length === 0) throw new InspectError("INSPECT_NOT_FOUND", "no disk image given; name the guest's disk images in disk order");
   const disks: BlockDevice[] = [];
@@ -32,7 +42,7 @@ export async function openImageGuest(paths: readonly string[], options: OpenImag
     await Promise.allSettled(disks.map((d) => d.close()));
   };
   try {
-    for (const path of paths) disks.push(await openDisk(path));
+    for (const path of paths) disks.push(await openDisk(path, { writable: options.writable ?? false }));
     const volumes = await scanDisks(disks);
     const guestVolumes: GuestVolume[] = volumes
       .filter((v) => v.content === "filesystem" || v.content === "swap")
@@ -66,6 +76,7 @@ export async function openImageGuest(paths: readonly string[], options: OpenImag
     }
 
     const mounts: Mount[] = [{ mountpoint: "/", fs: chosen.fs }];
+    const planned = [{ mountpoint: "/", volume: chosen.volume }];
     const rootOnly = resolvingGuestFS(mountTree(mounts));
     let fstabText = "";
     try {
@@ -80,6 +91,7 @@ export async function openImageGuest(paths: readonly string[], options: OpenImag
       const device = resolveFstabSpec(entry.spec, guestVolumes, disks.length, chosen.volume.device);
       const volume = device === undefined ? undefined : volumes.find((v) => v.device === device && v.content === "filesystem");
       if (!volume || volume === chosen.volume) continue;
+      planned.push({ mountpoint, volume });
       try {
         const fs = await openFilesystem(volume);
         opened.push(fs);
@@ -90,6 +102,18 @@ export async function openImageGuest(paths: readonly string[], options: OpenImag
       }
     }
 
+    const context = {
+      kind: "image" as const,
+      location: [...paths],
+      rootDevice: chosen.volume.device,
+      volumes: guestVolumes,
+      diskCount: disks.length,
+      otherRoots: roots.filter((r) => r !== chosen).map((r) => r.volume.device),
+    };
+    if (options.writable) {
+      await Promise.allSettled(opened.splice(0).map((f) => f.close()));
+      return Object.assign(await openWritableMounts(planned, async () => void (await Promise.allSettled(disks.map((d) => d.close())))), { context });
+    }
     const tree = mountTree(mounts);
     const guest = resolvingGuestFS({
       ...tree,
@@ -97,16 +121,7 @@ export async function openImageGuest(paths: readonly string[], options: OpenImag
         await closeAll();
       },
     });
-    return Object.assign(guest, {
-      context: {
-        kind: "image" as const,
-        location: [...paths],
-        rootDevice: chosen.volume.device,
-        volumes: guestVolumes,
-        diskCount: disks.length,
-        otherRoots: roots.filter((r) => r !== chosen).map((r) => r.volume.device),
-      },
-    });
+    return Object.assign(guest, { context });
   } catch (err) {
     await closeAll();
     throw err;

@@ -1,4 +1,6 @@
 import { InspectError } from "../errors.js";
+import type { Volume } from "../block/volumes.js";
+import { openFilesystem } from "../fs/drivers.js";
 import type { Filesystem, NodeAttributes, WritableFilesystem, WriteOptions } from "../fs/filesystem.js";
 import { MAX_PATH_LENGTH, joinGuestPath, splitGuestPath } from "./guest-path.js";
 import type { WritableGuestFS } from "./guestfs.js";
@@ -15,6 +17,8 @@ export interface GuestMount {
   fs: Filesystem;
   /** The volume it lives on as libguestfs names it (/dev/sda1, /dev/VG/LV), for reports. */
   device: string;
+  /** Why it is not writable, when it is not (the driver's refusal). */
+  refusal?: Error;
 }
 
 /** A writable guest that also tells where each path lands. */
@@ -106,10 +110,11 @@ export function writableGuestFS(mounts: readonly GuestMount[], onClose: () => Pr
 
   function writable(p: Placement): WritableFilesystem {
     if (!p.mount.fs.writable) {
+      const { device, mountpoint, refusal } = p.mount;
       throw new InspectError(
         "INSPECT_READ_ONLY",
-        `${p.path} is on ${p.mount.device} (${p.mount.fs.type}, mounted at ${p.mount.mountpoint}), which leapp reads but cannot write; leave that filesystem out of the changes`,
-        { path: p.path },
+        `${p.path} is on ${device} (${p.mount.fs.type}, mounted at ${mountpoint}), which leapp cannot write${refusal ? `: ${refusal.message}` : ""}; leave that filesystem out of the changes`,
+        { path: p.path, ...(refusal ? { cause: refusal } : {}) },
       );
     }
     return p.mount.fs as WritableFilesystem;
@@ -272,4 +277,66 @@ export function writableGuestFS(mounts: readonly GuestMount[], onClose: () => Pr
     },
   };
   return guest;
+}
+
+/** A volume the guest mounts, planned by the image source. */
+export interface PlannedMount {
+  mountpoint: string;
+  volume: Pick<Volume, "device" | "block" | "fsType">;
+}
+
+/**
+ * Opens the filesystem of each planned mount for writing (the first plan of a mountpoint wins).
+ * One that leapp cannot write (no writer for its type, a journal to replay, a feature the writer
+ * does not handle) is opened read-only instead, or — unreadable too — refuses everything; either
+ * way changes under it fail with the driver's reason, and changes elsewhere go on.
+ */
+export async function openWritableMounts(planned: readonly PlannedMount[], onClose: () => Promise<void>): Promise<WritableGuest> {
+  const mounts: GuestMount[] = [];
+  try {
+    for (const { mountpoint, volume } of planned) {
+      if (mounts.some((m) => m.mountpoint === mountpoint)) continue;
+      try {
+        mounts.push({ mountpoint, device: volume.device, fs: await openFilesystem(volume, { writable: true }) });
+      } catch (refusal) {
+        if (!(refusal instanceof InspectError)) throw refusal;
+        let fs: Filesystem;
+        try {
+          fs = await openFilesystem(volume);
+        } catch (err) {
+          if (!(err instanceof InspectError)) throw err;
+          fs = refusingFilesystem(volume.fsType ?? "unknown", refusal);
+        }
+        mounts.push({ mountpoint, device: volume.device, fs, refusal });
+      }
+    }
+  } catch (err) {
+    await Promise.allSettled(mounts.map((m) => m.fs.close()));
+    throw err;
+  }
+  return writableGuestFS(mounts, onClose);
+}
+
+/** Stands at a mountpoint leapp can neither read nor write, so nothing lands on the directory below it. */
+function refusingFilesystem(type: string, reason: InspectError): Filesystem {
+  const refuse = async (): Promise<never> => {
+    throw new InspectError(reason.code, reason.message, { cause: reason });
+  };
+  return {
+    type,
+    uuid: undefined,
+    label: undefined,
+    writable: false,
+    lstat: refuse,
+    readdir: refuse,
+    readFile: refuse,
+    openFile: refuse,
+    readlink: refuse,
+    xattrs: refuse,
+    // eslint-disable-next-line require-yield
+    async *freeRanges() {
+      await refuse();
+    },
+    async close() {},
+  };
 }
