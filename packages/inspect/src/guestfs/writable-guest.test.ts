@@ -69,6 +69,10 @@ describe("writableGuestFS", () => {
     expect(await g.mountpointOf("/var/x")).toBe("/var");
     expect(await g.mountpointOf("/var")).toBe("/var");
     expect((await g.mountOf("/etc/new")).device).toBe("/dev/sda1");
+    // Under directories yet to be made: where mkdir -p would make them.
+    expect((await g.mountOf("/var/new/deeper/file")).device).toBe("/dev/sda2");
+    expect((await g.mountOf("/etc/alt/new/x")).device).toBe("/dev/sda2");
+    expect((await g.mountOf("/new/../srv/data/x")).device).toBe("/dev/sdb1");
   });
 
   it("resolves directory symlinks inside the guest: absolute targets and .. stay in it", async () => {

@@ -2,7 +2,7 @@ import { InspectError } from "../errors.js";
 import type { Volume } from "../block/volumes.js";
 import { openFilesystem } from "../fs/drivers.js";
 import type { Filesystem, NodeAttributes, WritableFilesystem, WriteOptions } from "../fs/filesystem.js";
-import { MAX_PATH_LENGTH, joinGuestPath, splitGuestPath } from "./guest-path.js";
+import { MAX_PATH_LENGTH, joinGuestPath, normalizeGuestPath, splitGuestPath } from "./guest-path.js";
 import type { WritableGuestFS } from "./guestfs.js";
 import { mountLocator, mountTree } from "./mount-table.js";
 import { guestPathResolver, MAX_SYMLINK_HOPS, resolvingGuestFS } from "./resolving-guestfs.js";
@@ -24,7 +24,10 @@ export interface GuestMount {
 /** A writable guest that also tells where each path lands. */
 export interface WritableGuest extends WritableGuestFS {
   readonly mounts: readonly GuestMount[];
-  /** The filesystem a change of `path` touches: for a name yet to be created, its directory's. */
+  /**
+   * The filesystem a change of `path` touches: for a name yet to be created, its directory's —
+   * and under directories yet to be made, the one they would be made on.
+   */
   mountOf(path: string): Promise<GuestMount>;
   /**
    * Where `path` leads once every symlink — the last one included — is followed in the guest:
@@ -244,7 +247,24 @@ export function writableGuestFS(mounts: readonly GuestMount[], onClose: () => Pr
       return (await place(path)).mount.mountpoint;
     },
     async mountOf(path: string) {
-      return (await place(path)).mount;
+      try {
+        return (await place(path)).mount;
+      } catch (err) {
+        if (!(err instanceof InspectError) || ["INSPECT_CLOSED", "INSPECT_INVALID", "INSPECT_INVALID_NAME"].includes(err.code)) throw err;
+        // The deepest directory that resolves decides; below it the path is taken as written.
+        const components = checkPath(path);
+        for (let n = components.length - 1; n >= 0; n--) {
+          let dir: string;
+          try {
+            dir = await resolver.resolve(joinGuestPath(components.slice(0, n)), true);
+          } catch (inner) {
+            if (inner instanceof InspectError && n > 0) continue;
+            throw inner;
+          }
+          return locate(normalizeGuestPath(`${dir}/${components.slice(n).join("/")}`)).mount;
+        }
+        throw err;
+      }
     },
     async realpath(path: string) {
       let p = (await place(path)).path;

@@ -75,7 +75,7 @@ export async function inspect(guest: GuestFS | InspectableGuest, options: Inspec
   return report;
 }
 
-async function identify(r: GuestReader): Promise<OsIdentity> {
+export async function identify(r: GuestReader): Promise<OsIdentity> {
   const osRelease = await r.text("/etc/os-release");
   const fromOsRelease = osRelease === undefined ? undefined : parseOsRelease(osRelease);
   if (fromOsRelease) return fromOsRelease;
