@@ -110,6 +110,11 @@ export abstract class InodeFilesystem<Id extends number | bigint, Inode extends 
     if (this.closed) throw new InspectError("INSPECT_CLOSED", `this ${this.kind} filesystem was closed; open it again`);
   }
 
+  /** Drops a directory's cached entries: a writer changed them. */
+  protected forgetDirectory(number: Id): void {
+    this.directories.delete(number);
+  }
+
   private directory(inode: Inode): Promise<Map<string, Id>> {
     let entries = this.directories.get(inode.number);
     if (!entries) {

@@ -284,7 +284,11 @@ export async function applyRandomSequence(fs: WritableFilesystem, model: Filesys
         count("removexattr");
       } else {
         const name = pick(["user.leapp", "user.note", "security.capability", "security.selinux", `user.k${int(50)}`]);
-        const value = name === "security.selinux" ? Buffer.from("system_u:object_r:bin_t:s0\0") : Buffer.alloc(1 + int(random() < 0.9 ? 64 : 1500), int(256));
+        // The kernel hides a security.capability that is not a valid vfs_cap_data: a v2 one (cap_net_bind_service).
+        const value =
+          name === "security.selinux" ? Buffer.from("system_u:object_r:bin_t:s0\0")
+          : name === "security.capability" ? Buffer.from("0000000200040000000000000000000000000000", "hex")
+          : Buffer.alloc(1 + int(random() < 0.9 ? 64 : 1500), int(256));
         await fs.setxattr(path, name, value);
         inode.xattrs.set(name, value);
         count("setxattr");
