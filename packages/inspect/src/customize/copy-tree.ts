@@ -1,5 +1,5 @@
-import { createReadStream, lstatSync, readdirSync, type BigIntStats } from "node:fs";
-import { lstat, opendir, readFile, readlink, stat } from "node:fs/promises";
+import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, type BigIntStats } from "node:fs";
+import { stat } from "node:fs/promises";
 import type { ProgressListener } from "@leapp/storage";
 import { InspectError } from "../errors.js";
 import type { FileType, GuestStat, NodeAttributes } from "../fs/filesystem.js";
@@ -51,9 +51,13 @@ const hostAttributes = (st: BigIntStats): NodeAttributes => ({
   mtimeNs: st.mtimeNs,
 });
 
-/** A host file's content: whole when small, else in pieces (memory stays flat whatever its size). */
-async function hostContent(path: string, size: number): Promise<Uint8Array | AsyncIterable<Uint8Array>> {
-  if (size <= PIECE) return readFile(path);
+/**
+ * A host file's content: whole when small, else in pieces (memory stays flat whatever its size).
+ * Small files are read synchronously: for trees of many small files, a round trip to the thread
+ * pool per open, stat, read and close costs more than the reads themselves.
+ */
+function hostContent(path: string, size: number): Uint8Array | AsyncIterable<Uint8Array> {
+  if (size <= PIECE) return readFileSync(path);
   return createReadStream(path, { highWaterMark: PIECE }) as AsyncIterable<Uint8Array>;
 }
 
@@ -98,16 +102,18 @@ export async function copyHostTree(guest: WritableGuest, source: string, target:
   const linked = new Map<string, string>();
   const report = (detail: string) => options.onProgress?.({ phase: "copy-in", done: progress.bytes, total: total.bytes, unit: "bytes", detail });
 
-  const copy = async (host: string, guestPath: string): Promise<void> => {
+  /** `inFreshDirectory`: the guest directory was made by this copy, so nothing in it needs clearing. */
+  const copy = async (host: string, guestPath: string, inFreshDirectory: boolean): Promise<void> => {
     options.signal?.throwIfAborted();
-    const st = await lstat(host, { bigint: true });
+    const st = lstatSync(host, { bigint: true });
     const type = hostType(st);
     const attributes = hostAttributes(st);
+    const making = async () => (inFreshDirectory ? undefined : clear(guest, guestPath, type));
     if (type !== "directory" && st.nlink > 1n) {
       const key = `${st.dev}:${st.ino}`;
       const first = linked.get(key);
       if (first !== undefined) {
-        await clear(guest, guestPath, type);
+        await making();
         await guest.link(first, guestPath);
         return;
       }
@@ -115,30 +121,29 @@ export async function copyHostTree(guest: WritableGuest, source: string, target:
     }
     switch (type) {
       case "directory": {
-        const existing = await clear(guest, guestPath, type);
+        const existing = await making();
         if (existing) {
           await guest.chmod(guestPath, attributes.mode!);
           await guest.chown(guestPath, attributes.uid!, attributes.gid!);
         } else await guest.mkdir(guestPath, attributes);
-        const dir = await opendir(host);
-        for await (const entry of dir) await copy(`${host}/${entry.name}`, guestJoin(guestPath, entry.name));
+        for (const name of readdirSync(host)) await copy(`${host}/${name}`, guestJoin(guestPath, name), existing === undefined);
         // After its entries: creating them changed the directory's times.
         await guest.utimes(guestPath, attributes.atimeNs!, attributes.mtimeNs!);
         break;
       }
       case "file":
-        await clear(guest, guestPath, type);
-        await guest.writeFile(guestPath, await hostContent(host, Number(st.size)), attributes, { ...(options.signal ? { signal: options.signal } : {}) });
+        await making();
+        await guest.writeFile(guestPath, hostContent(host, Number(st.size)), attributes, { ...(options.signal ? { signal: options.signal } : {}) });
         progress.bytes += Number(st.size);
         break;
       case "symlink":
-        await clear(guest, guestPath, type);
-        await guest.symlink(await readlink(host), guestPath, attributes);
+        await making();
+        await guest.symlink(readlinkSync(host), guestPath, attributes);
         break;
       case "chardev":
       case "blockdev":
       case "fifo":
-        await clear(guest, guestPath, type);
+        await making();
         await guest.mknod(guestPath, type, { ...attributes, ...deviceNumbers(st.rdev) });
         break;
       default:
@@ -149,7 +154,7 @@ export async function copyHostTree(guest: WritableGuest, source: string, target:
     report(guestPath);
   };
   report(target);
-  await copy(source, target);
+  await copy(source, target, false);
 }
 
 /** Copies a host file's content, mode and owner to the guest file `target` (virt-customize's --upload). */
@@ -158,7 +163,7 @@ export async function uploadHostFile(guest: WritableGuest, source: string, targe
   if (st.isDirectory()) throw new InspectError("INSPECT_IS_A_DIRECTORY", `${source} is a directory on this host; --upload copies one file (use --copy-in for trees)`, { path: source });
   const real = await guest.realpath(target);
   const size = st.isFile() ? Number(st.size) : Number.MAX_SAFE_INTEGER;
-  await guest.writeFile(real, await hostContent(source, size), {}, { ...(options.signal ? { signal: options.signal } : {}) });
+  await guest.writeFile(real, hostContent(source, size), {}, { ...(options.signal ? { signal: options.signal } : {}) });
   await guest.chmod(real, Number(st.mode & 0o7777n));
   await guest.chown(real, Number(st.uid), Number(st.gid));
 }

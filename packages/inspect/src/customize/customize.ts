@@ -99,7 +99,7 @@ export async function customize(images: readonly string[], operations: readonly 
       partial = [];
       for (const dir of new Set(finals.map((f) => dirname(f)))) await syncFile(dir);
     }
-    return { ...result, overlays: finals, inPlace: inPlace ? images.map((i) => resolve(i)) : [], dryRun };
+    return { overlays: finals, inPlace: inPlace ? images.map((i) => resolve(i)) : [], dryRun, ...result };
   } finally {
     await guest?.close().catch(() => undefined);
     if (!dryRun) await Promise.all(partial.map((p) => rm(p, { force: true })));
