@@ -85,6 +85,7 @@ export class ImageFile {
       // A socket cannot be opened at all; say what it is rather than "no such device".
       const code = (cause as NodeJS.ErrnoException).code;
       if (code === "ENXIO" || code === "ENODEV" || code === "EOPNOTSUPP") throw notAFile(path, "not a file that can be read", options.allowBlockDevice ?? false, cause);
+      if (code === "ENAMETOOLONG") throw new StorageError("STORAGE_UNSUPPORTED", `${path.slice(0, 200)}…: the name is too long for the host`, { path, cause });
       throw cause;
     }
     try {

@@ -135,7 +135,7 @@ async function confinedPath(name: string, naming: ImageFile, what: string, walk:
     if ((cause as NodeJS.ErrnoException).code === "ENOENT") {
       throw new StorageError("STORAGE_BACKING_MISSING", `${naming.path}: its ${what} ${candidate} does not exist; restore it beside the image (or rebase the image)`, { path: candidate, cause });
     }
-    throw cause;
+    throw new StorageError("STORAGE_BACKING_MISSING", `${naming.path}: its ${what} ${candidate} cannot be looked up (${(cause as NodeJS.ErrnoException).code ?? "error"})`, { path: candidate, cause });
   }
   const realRoots = directory === undefined ? walk.trusted : [await realpath(directory), ...walk.trusted];
   if (!realRoots.some((root) => inside(root, real))) throw escape(`is a symbolic link leading outside ${directory ?? "any trusted directory"}`);

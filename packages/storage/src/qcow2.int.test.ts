@@ -106,6 +106,20 @@ describe("qcow2 read, against qemu-img convert -O raw", () => {
     expect(info.backing.map((b) => b.format)).toEqual(["qcow2", "raw"]);
   });
 
+  it("reads images whose data lies in an external data file (raw or mapped), like qemu-img", async () => {
+    for (const raw of ["on", "off"]) {
+      // Absolute (inside the image's directory): qemu resolves a relative data file name against
+      // its working directory, leapp against the image's directory.
+      const image = join(dir, `datafile-${raw}.qcow2`);
+      const data = join(dir, `datafile-${raw}.bin`);
+      await qemuImg("create", "-q", "-f", "qcow2", "-o", `data_file=${data},data_file_raw=${raw}`, image, "4M");
+      await run("qemu-io", ["-c", "write -P 0x33 0 64k", "-c", "write -P 0x44 1M 100k", "-c", "write -z 2M 64k", image]);
+      await expectSameContentAsQemu(image);
+      expect((await diskInfo(image)).specific).toMatchObject({ dataFile: data, dataFileRaw: raw === "on" });
+      await expect(openDisk(image, { writable: true })).rejects.toMatchObject({ code: "STORAGE_UNSUPPORTED" });
+    }
+  });
+
   it("follows a backing chain onto a vmdk base", async () => {
     const base = join(dir, "vmdk-base.vmdk");
     await qemuImg("convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=monolithicSparse", source, base);
@@ -155,3 +169,4 @@ async function run(command: string, args: string[]): Promise<string> {
     execFile(command, args, (err, stdout, stderr) => (err ? reject(new Error(`${command} ${args.join(" ")}: ${stderr || err.message}`)) : resolve(stdout))),
   );
 }
+

@@ -110,6 +110,8 @@ export class Qcow2Device implements BlockDevice {
   readonly #file: ImageFile;
   /** Where data clusters live: the image itself, or its external data file. */
   readonly #data: ImageFile;
+  /** In an external data file, host offset 0 is a real cluster (marked by the COPIED bit). */
+  readonly #zeroHostValid: boolean;
   readonly #h: Qcow2Header;
   readonly #cs: number;
   readonly #cbits: number;
@@ -151,6 +153,7 @@ export class Qcow2Device implements BlockDevice {
     this.#path = file.path;
     this.#file = file;
     this.#data = data;
+    this.#zeroHostValid = data !== file;
     this.#h = header;
     this.#cs = header.clusterSize;
     this.#cbits = header.clusterBits;
@@ -351,7 +354,7 @@ export class Qcow2Device implements BlockDevice {
       const host = Qcow2Device.#hostOffset(hi, lo);
       if (hi & 0x40000000) runs.add(Kind.Compressed, at, clusterEnd, cluster);
       else if (lo & 1) runs.add(Kind.Zero, at, clusterEnd, 0);
-      else if (host === 0) runs.add(Kind.Unallocated, at, clusterEnd, 0);
+      else if (host === 0 && !(this.#zeroHostValid && hi & 0x80000000)) runs.add(Kind.Unallocated, at, clusterEnd, 0);
       else if (host % cs !== 0) throw corrupt(this.#path, `cluster ${cluster} points to unaligned offset ${host}`);
       else runs.add(Kind.Data, at, clusterEnd, host + (at - clusterStart));
       at = clusterEnd;
@@ -380,7 +383,7 @@ export class Qcow2Device implements BlockDevice {
       const zeroBits = view.getUint32(index + 8);
       const allocBits = view.getUint32(index + 12);
       if ((zeroBits & allocBits) !== 0) throw corrupt(this.#path, `cluster ${cluster} has subclusters marked both allocated and zero`);
-      if (host === 0 && allocBits !== 0) throw corrupt(this.#path, `cluster ${cluster} has allocated subclusters but no host cluster`);
+      if (host === 0 && allocBits !== 0 && !(this.#zeroHostValid && hi & 0x80000000)) throw corrupt(this.#path, `cluster ${cluster} has allocated subclusters but no host cluster`);
       if (host !== 0 && host % cs !== 0) throw corrupt(this.#path, `cluster ${cluster} points to unaligned offset ${host}`);
       while (at < clusterEnd) {
         const s = Math.floor((at - clusterStart) / sub);
