@@ -1,30 +1,37 @@
-import { open, rm, type FileHandle } from "node:fs/promises";
-import type { BlockDevice, Extent } from "./block-device.js";
+import type { BlockDevice, DiskFormat, Extent } from "./block-device.js";
 import { StorageError } from "./errors.js";
-import { openDisk } from "./open-disk.js";
+import type { ImageFile } from "./image-file.js";
+import { layerOf, openDisk, type OpenDiskOptions } from "./open-disk.js";
+import { OutputFile, writeError } from "./output-file.js";
+import type { OperationOptions, ProgressEvent } from "./progress.js";
 import { compressCluster } from "./qcow2-compress.js";
-import { createQcow2File } from "./qcow2-create.js";
+import { writeEmptyQcow2 } from "./qcow2-create.js";
 import { Qcow2Device } from "./qcow2.js";
 import { RawDevice } from "./raw.js";
-import { isZeroRange, writeFully } from "./util.js";
+import { isZeroRange } from "./util.js";
 
-export interface ConvertOptions {
-  /** Target format (default qcow2). */
+export interface ConvertOptions extends OperationOptions, Pick<OpenDiskOptions, "trustedBackingDirs"> {
+  /** Target format (default raw, as `qemu-img convert`). */
   format?: "raw" | "qcow2";
+  /** The source's format: skips probing; a source whose content says otherwise is STORAGE_FORMAT_MISMATCH. */
+  sourceFormat?: DiskFormat;
   /** qcow2 only: compress every cluster with zlib, as `qemu-img convert -c`. */
   compress?: boolean;
   /** qcow2 only: cluster size of the new image (default 64 KiB). */
   clusterSize?: number;
-  /** Replace an existing target (default: STORAGE_TARGET_EXISTS). */
+  /** Replace an existing target, atomically (default: STORAGE_TARGET_EXISTS). Never the source. */
   overwrite?: boolean;
-  /** Called as the copy advances through the virtual disk: bytes done out of the virtual size. */
-  onProgress?(done: number, total: number): void;
+  /**
+   * Make the target durable (fdatasync) before renaming it into place (default true). Without,
+   * a power loss soon after may leave a target with missing data, as after `qemu-img convert`.
+   */
+  sync?: boolean;
 }
 
 export interface ConvertResult {
   format: "raw" | "qcow2";
   virtualSize: number;
-  /** Bytes of non-zero guest data written (everything else was a hole or zeros and cost nothing). */
+  /** Bytes of guest data the target stores (everything else was a hole or zeros and cost nothing). */
   dataBytes: number;
 }
 
@@ -39,38 +46,63 @@ const RAW_ZERO_GRANULE = 4096;
 const PARALLEL = 4;
 
 /**
- * Converts a disk image of any known format into a new raw or qcow2 image. Only data extents
- * are read (holes and zero clusters are skipped), and all-zero blocks inside them are not
- * written either, so the cost grows with the allocated data, not with the virtual size. The
- * source is opened read-only and never written.
+ * Converts a disk image of any known format (a path, or an opened device the caller keeps) into a
+ * new raw or qcow2 image. Only data extents are read (holes and zero clusters are skipped), and
+ * all-zero blocks inside them are not written either, so the cost grows with the allocated data,
+ * not with the virtual size. The source is opened read-only and never written.
+ *
+ * The target is written under a temporary name beside it (`.NAME.leapp-tmp-XXXXXX`) and renamed
+ * into place once complete; on an error or an abort (`signal`) the temporary file is removed and
+ * nothing is left behind. A target that is the source itself (or any file the source reads) is
+ * STORAGE_SAME_FILE, whatever `overwrite` says.
  */
-export async function convertDisk(source: string, target: string, options: ConvertOptions = {}): Promise<ConvertResult> {
-  const format = options.format ?? "qcow2";
+export async function convertDisk(source: string | BlockDevice, target: string, options: ConvertOptions = {}): Promise<ConvertResult> {
+  const format = options.format ?? "raw";
   if (options.compress && format !== "qcow2") throw new StorageError("STORAGE_UNSUPPORTED", "only qcow2 targets can be compressed; drop --compress or use -O qcow2");
-  const src = await openDisk(source);
+  const { signal } = options;
+  signal?.throwIfAborted();
+  const src = await openDisk(source, { ...(options.sourceFormat ? { format: options.sourceFormat } : {}), ...(options.trustedBackingDirs ? { trustedBackingDirs: options.trustedBackingDirs } : {}) });
   try {
+    const output = await OutputFile.create(target, { overwrite: options.overwrite ?? false, protect: layerOf(src)?.files ?? new Set() });
     const total = src.size;
-    const progress = options.onProgress ?? (() => {});
-    progress(0, total);
-    const sink = format === "raw" ? await rawSink(target, total, options.overwrite ?? false) : await qcow2Sink(target, total, options);
-    let dataBytes = 0;
+    const progress = progressReporter(options, total, output.target);
+    let dataBytes: number;
     try {
-      let reported = 0;
-      dataBytes = await copyData(src, sourceRanges(src), sink, (position) => {
-        if (position > reported) progress((reported = position), total);
-      });
-      progress(total, total);
-      await sink.finish();
+      signal?.throwIfAborted();
+      progress(0);
+      const sink = format === "raw" ? await rawSink(output.file, total) : await qcow2Sink(output.file, total, options);
+      try {
+        dataBytes = await copyData(src, sourceRanges(src), sink, progress, signal);
+        await sink.finish();
+      } catch (err) {
+        await sink.abort();
+        throw err;
+      }
+      signal?.throwIfAborted();
     } catch (err) {
       // A half-written target is worse than none: it would look like a finished conversion.
-      await sink.abort().catch(() => {});
-      await rm(target, { force: true }).catch(() => {});
-      throw err;
+      await output.discard();
+      throw writeError(err, output.target);
     }
+    await output.commit({ sync: options.sync ?? true });
+    progress(total);
     return { format, virtualSize: total, dataBytes };
   } finally {
     await src.close();
   }
+}
+
+/** Progress as the copy advances through the virtual disk, never going back. */
+function progressReporter(options: OperationOptions, total: number, detail: string): (position: number) => void {
+  const listener = options.onProgress;
+  if (!listener) return () => {};
+  let reported = -1;
+  return (position) => {
+    if (position <= reported) return;
+    reported = position;
+    const event: ProgressEvent = { phase: "convert", done: position, total, unit: "bytes", detail };
+    listener(event);
+  };
 }
 
 /**
@@ -88,8 +120,9 @@ function sourceRanges(src: BlockDevice): AsyncIterable<Extent> {
 interface Sink {
   /** Alignment the sink wants chunks cut at (a qcow2 cluster). */
   readonly granule: number;
-  /** Stores one chunk (`granule`-aligned start) of guest data; returns the non-zero bytes written. */
+  /** Stores one chunk (`granule`-aligned start) of guest data; returns the bytes it stored as data. */
   put(data: Uint8Array, position: number): Promise<number>;
+  /** Writes what the sink still holds (metadata); the file stays open for its owner. */
   finish(): Promise<void>;
   abort(): Promise<void>;
 }
@@ -105,68 +138,55 @@ async function* pieces(ranges: AsyncIterable<Extent>, granule: number, chunk: nu
 
 /**
  * Copies every data piece with PARALLEL workers sharing one queue, each with its own buffer
- * reused for the whole copy: the next pieces are read while earlier ones are written.
+ * reused for the whole copy: the next pieces are read while earlier ones are written. Returns the
+ * bytes the sink stored as data.
  */
-async function copyData(src: BlockDevice, ranges: AsyncIterable<Extent>, sink: Sink, onDone: (position: number) => void): Promise<number> {
+async function copyData(src: BlockDevice, ranges: AsyncIterable<Extent>, sink: Sink, onDone: (position: number) => void, signal: AbortSignal | undefined): Promise<number> {
   const chunk = Math.max(sink.granule, Math.floor(CHUNK / sink.granule) * sink.granule);
   const queue = pieces(ranges, sink.granule, chunk, src.size);
-  let written = 0;
+  let stored = 0;
   let failed = false;
   const worker = async () => {
     const buffer = new Uint8Array(chunk);
     for (;;) {
+      signal?.throwIfAborted();
       const next = await queue.next();
       if (next.done || failed) return;
       const [at, n] = next.value;
       const view = buffer.subarray(0, n);
       await src.read(view, at);
-      written += await sink.put(view, at);
+      // Added after the await: `stored += await …` would add to the value read before it.
+      const put = await sink.put(view, at);
+      stored += put;
       onDone(at + n);
     }
   };
   // One failure stops the others before the sink is closed under them.
-  await Promise.all(Array.from({ length: PARALLEL }, () => worker().catch((err: unknown) => ((failed = true), Promise.reject(err)))));
-  return written;
+  const results = await Promise.allSettled(Array.from({ length: PARALLEL }, () => worker().catch((err: unknown) => ((failed = true), Promise.reject(err)))));
+  for (const r of results) if (r.status === "rejected") throw r.reason;
+  return stored;
 }
 
-async function createTarget(path: string, overwrite: boolean): Promise<FileHandle> {
-  try {
-    return await open(path, overwrite ? "w" : "wx");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "EEXIST") {
-      throw new StorageError("STORAGE_TARGET_EXISTS", `${path} already exists; remove it or choose another target`, { path, cause: err });
-    }
-    throw err;
-  }
-}
-
-async function rawSink(path: string, size: number, overwrite: boolean): Promise<Sink> {
-  const handle = await createTarget(path, overwrite);
-  await handle.truncate(size);
+async function rawSink(file: ImageFile, size: number): Promise<Sink> {
+  await file.truncate(size);
   return {
     granule: RAW_ZERO_GRANULE,
     async put(data, position) {
       // Write the non-zero runs only; zero granules stay holes.
       const runs = dataRuns(data, RAW_ZERO_GRANULE);
       const writes: Promise<void>[] = [];
-      for (let i = 0; i < runs.length; i += 2) writes.push(writeFully(handle, data.subarray(runs[i]!, runs[i + 1]!), position + runs[i]!));
+      for (let i = 0; i < runs.length; i += 2) writes.push(file.write([data.subarray(runs[i]!, runs[i + 1]!)], position + runs[i]!));
       await Promise.all(writes);
       return runsLength(runs);
     },
-    async finish() {
-      // No fsync, as `qemu-img convert` (cache=unsafe): the caller syncs if it needs durability.
-      await handle.close();
-    },
-    async abort() {
-      await handle.close();
-    },
+    async finish() {},
+    async abort() {},
   };
 }
 
-async function qcow2Sink(path: string, size: number, options: ConvertOptions): Promise<Sink> {
-  const file = await createQcow2File(path, { size, ...(options.clusterSize ? { clusterSize: options.clusterSize } : {}), overwrite: options.overwrite ?? false });
-  // A new image has no backing file to open.
-  const device = await Qcow2Device.openFile(path, file, { writable: true, openBacking: () => Promise.reject(new Error("a new image has no backing file")) });
+async function qcow2Sink(file: ImageFile, size: number, options: ConvertOptions): Promise<Sink> {
+  await writeEmptyQcow2(file, { size, ...(options.clusterSize ? { clusterSize: options.clusterSize } : {}) });
+  const device = await Qcow2Device.openOutput(file);
   const cs = device.clusterSize;
   return {
     granule: cs,
@@ -181,7 +201,7 @@ async function qcow2Sink(path: string, size: number, options: ConvertOptions): P
       await device.close();
     },
     async abort() {
-      await device.close();
+      await device.close().catch(() => {});
     },
   };
 }

@@ -1,9 +1,9 @@
 // qcow2 v2/v3: read (L1/L2, zero clusters, compressed zlib/zstd clusters, extended L2 subclusters,
 // backing files) and write (cluster allocation with correct refcounts, so `qemu-img check` finds
 // neither errors nor leaks). Reference: qemu's docs/interop/qcow2.txt and block/qcow2*.c.
-import { open, type FileHandle } from "node:fs/promises";
 import { checkRange, type BlockDevice, type Extent, type ExtentKind, type FormatDetails, type FormatDriver, type OpenContext } from "./block-device.js";
 import { StorageError } from "./errors.js";
+import type { ImageFile } from "./image-file.js";
 import { BadCompressedData, decompressCluster } from "./qcow2-compress.js";
 import {
   COMPAT_LAZY_REFCOUNTS,
@@ -17,12 +17,12 @@ import {
   probeQcow2,
   type Qcow2Header,
 } from "./qcow2-format.js";
-import { isZeroRange, readUpTo } from "./util.js";
+import { isZeroRange } from "./util.js";
 
 export const qcow2Driver: FormatDriver = {
   format: "qcow2",
   probe: (head) => probeQcow2(head),
-  open: (path, context) => Qcow2Device.open(path, context),
+  open: (file, context) => Qcow2Device.open(file, context),
 };
 
 const TWO32 = 4294967296;
@@ -107,7 +107,11 @@ export class Qcow2Device implements BlockDevice {
   readonly details: FormatDetails;
 
   readonly #path: string;
-  readonly #file: FileHandle;
+  readonly #file: ImageFile;
+  /** Where data clusters live: the image itself, or its external data file. */
+  readonly #data: ImageFile;
+  /** In an external data file, host offset 0 is a real cluster (marked by the COPIED bit). */
+  readonly #zeroHostValid: boolean;
   readonly #h: Qcow2Header;
   readonly #cs: number;
   readonly #cbits: number;
@@ -137,20 +141,26 @@ export class Qcow2Device implements BlockDevice {
   #packCluster = -1;
   #packTail = 0;
   #writeChain: Promise<unknown> = Promise.resolve();
+  /** Whether metadata writes are ordered by syncs (see #flushMetadata); not for outputs. */
+  #ordered = true;
+  /** Whether closing the device closes its file (not for outputs, whose owner renames them). */
+  #ownsFile = true;
   readonly #refcountBits: number;
   readonly #refcountMax: number;
   readonly #refsPerBlock: number;
 
-  private constructor(path: string, file: FileHandle, header: Qcow2Header, l1: Uint8Array, fileSize: number, backing: BlockDevice | undefined, writable: boolean) {
-    this.#path = path;
+  private constructor(file: ImageFile, data: ImageFile, header: Qcow2Header, l1: Uint8Array, backing: BlockDevice | undefined, writable: boolean) {
+    this.#path = file.path;
     this.#file = file;
+    this.#data = data;
+    this.#zeroHostValid = data !== file;
     this.#h = header;
     this.#cs = header.clusterSize;
     this.#cbits = header.clusterBits;
     this.#coverage = header.l2Entries * header.clusterSize;
     this.#l1 = l1;
     this.#l1view = new DataView(l1.buffer, l1.byteOffset, l1.byteLength);
-    this.#fileSize = fileSize;
+    this.#fileSize = file.size;
     this.#backing = backing;
     this.size = header.size;
     this.writable = writable;
@@ -164,6 +174,7 @@ export class Qcow2Device implements BlockDevice {
       compat: header.version === 2 ? "0.10" : "1.1",
       ...(header.backingFile !== undefined ? { backingFile: header.backingFile } : {}),
       ...(backingFormat ? { backingFormat } : {}),
+      ...(header.dataFile !== undefined ? { dataFile: header.dataFile } : {}),
       specific: {
         compressionType: header.compressionType === COMPRESSION_ZSTD ? "zstd" : "zlib",
         lazyRefcounts: (header.compatible & COMPAT_LAZY_REFCOUNTS) !== 0,
@@ -172,30 +183,29 @@ export class Qcow2Device implements BlockDevice {
         extendedL2: header.extendedL2,
         dirty: (header.incompatible & INCOMPAT_DIRTY) !== 0,
         snapshots: header.nbSnapshots,
+        ...(header.dataFile !== undefined ? { dataFile: header.dataFile, dataFileRaw: header.dataFileRaw } : {}),
       },
     };
   }
 
-  static async open(path: string, context: OpenContext): Promise<Qcow2Device> {
-    return Qcow2Device.openFile(path, await open(path, context.writable ? "r+" : "r"), context);
-  }
-
-  /** Opens the image through a descriptor the caller already has (and hands over: closed on failure). */
-  static async openFile(path: string, file: FileHandle, context: OpenContext): Promise<Qcow2Device> {
+  /** Opens the qcow2 image in `file`, which the device owns from then on (closed on failure too). */
+  static async open(file: ImageFile, context: OpenContext): Promise<Qcow2Device> {
+    const path = file.path;
     let backing: BlockDevice | undefined;
+    let data: ImageFile | undefined;
     try {
-      const stat = await file.stat();
-      if (!stat.isFile()) throw new StorageError("STORAGE_UNSUPPORTED", `${path} is not a regular file`, { path });
-      const fileSize = stat.size;
+      const fileSize = file.size;
       // One read covers the header and its extensions in all but odd images; those read again.
-      const probe = await readUpTo(file, Math.min(fileSize, 65536), 0);
+      const probe = await file.readUpTo(Math.min(fileSize, 65536), 0);
       const first = probe.subarray(0, 32);
       const needed = Math.max(first.length, headerBytesNeeded(first, fileSize));
-      const headerBytes = needed <= probe.length ? probe.subarray(0, needed) : await readUpTo(file, needed, 0);
+      const headerBytes = needed <= probe.length ? probe.subarray(0, needed) : await file.readUpTo(needed, 0);
       const header = parseQcow2Header(headerBytes, fileSize, path);
       if (context.writable) checkWritable(header, path);
+      if (context.writable && !file.writable) throw new StorageError("STORAGE_READ_ONLY", `${path} lies inside a device opened for reading; it cannot be written`, { path });
       const l1 = new Uint8Array(header.l1Size * 8);
-      if (l1.length > 0) await readMeta(file, l1, header.l1TableOffset, path, "L1 table");
+      if (l1.length > 0) await file.readExact(l1, header.l1TableOffset, "L1 table");
+      if (header.dataFile !== undefined) data = await context.openFile(header.dataFile, "external data file");
       if (header.backingFile !== undefined) {
         let format = undefined;
         if (header.backingFormat !== undefined) {
@@ -204,14 +214,28 @@ export class Qcow2Device implements BlockDevice {
         }
         backing = await context.openBacking(header.backingFile, format);
       }
-      const device = new Qcow2Device(path, file, header, l1, fileSize, backing, context.writable);
+      const device = new Qcow2Device(file, data ?? file, header, l1, backing, context.writable);
       if (context.writable) await device.#loadRefcountTable();
       return device;
     } catch (err) {
       await backing?.close().catch(() => {});
+      await data?.close();
       await file.close();
       throw err;
     }
+  }
+
+  /**
+   * A new, empty image being written as an output: `file` stays open when the device closes (its
+   * owner syncs and renames it into place), and metadata goes out without syncs between its
+   * phases — the file is not in place before it is complete, so no crash can leave it half-done.
+   */
+  static async openOutput(file: ImageFile): Promise<Qcow2Device> {
+    const none = () => Promise.reject(new StorageError("STORAGE_CORRUPT", `${file.path}: a new image names no other file`, { path: file.path }));
+    const device = await Qcow2Device.open(file, { writable: true, openBacking: none, openFile: none });
+    device.#ordered = false;
+    device.#ownsFile = false;
+    return device;
   }
 
   /** The path the image was opened from. */
@@ -266,7 +290,7 @@ export class Qcow2Device implements BlockDevice {
       if (offset % this.#cs !== 0) throw corrupt(this.#path, `L2 table ${i} at ${offset} is not cluster-aligned`);
       if (offset + this.#cs > this.#fileSize) throw new StorageError("STORAGE_TRUNCATED", `${this.#path}: L2 table ${i} (at ${offset}) lies past the end of the ${this.#fileSize}-byte file; the image is truncated or corrupt`, { path: this.#path });
       const bytes = new Uint8Array(this.#cs);
-      await readMeta(this.#file, bytes, offset, this.#path, `L2 table ${i}`);
+      await this.#file.readExact(bytes, offset, `L2 table ${i}`);
       const table: L2Table = { offset, bytes, view: new DataView(bytes.buffer), dirty: false };
       this.#cacheL2(table);
       return table;
@@ -330,7 +354,7 @@ export class Qcow2Device implements BlockDevice {
       const host = Qcow2Device.#hostOffset(hi, lo);
       if (hi & 0x40000000) runs.add(Kind.Compressed, at, clusterEnd, cluster);
       else if (lo & 1) runs.add(Kind.Zero, at, clusterEnd, 0);
-      else if (host === 0) runs.add(Kind.Unallocated, at, clusterEnd, 0);
+      else if (host === 0 && !(this.#zeroHostValid && hi & 0x80000000)) runs.add(Kind.Unallocated, at, clusterEnd, 0);
       else if (host % cs !== 0) throw corrupt(this.#path, `cluster ${cluster} points to unaligned offset ${host}`);
       else runs.add(Kind.Data, at, clusterEnd, host + (at - clusterStart));
       at = clusterEnd;
@@ -359,7 +383,7 @@ export class Qcow2Device implements BlockDevice {
       const zeroBits = view.getUint32(index + 8);
       const allocBits = view.getUint32(index + 12);
       if ((zeroBits & allocBits) !== 0) throw corrupt(this.#path, `cluster ${cluster} has subclusters marked both allocated and zero`);
-      if (host === 0 && allocBits !== 0) throw corrupt(this.#path, `cluster ${cluster} has allocated subclusters but no host cluster`);
+      if (host === 0 && allocBits !== 0 && !(this.#zeroHostValid && hi & 0x80000000)) throw corrupt(this.#path, `cluster ${cluster} has allocated subclusters but no host cluster`);
       if (host !== 0 && host % cs !== 0) throw corrupt(this.#path, `cluster ${cluster} points to unaligned offset ${host}`);
       while (at < clusterEnd) {
         const s = Math.floor((at - clusterStart) / sub);
@@ -411,6 +435,7 @@ export class Qcow2Device implements BlockDevice {
           jobs.push(this.#readData(out, host));
           break;
         case Kind.Compressed:
+          if (this.#data !== this.#file) throw corrupt(this.#path, "a compressed cluster in an image with an external data file");
           jobs.push(this.#readCompressed(out, start, host));
           break;
       }
@@ -429,13 +454,19 @@ export class Qcow2Device implements BlockDevice {
         if (filling) await filling.catch(() => {});
       }
     }
-    if (host >= this.#fileSize) throw corrupt(this.#path, `a data cluster at ${host} lies past the end of the ${this.#fileSize}-byte file`);
-    const inFile = Math.min(out.length, this.#fileSize - host);
+    const data = this.#data;
+    const fileSize = data === this.#file ? this.#fileSize : data.size;
+    if (host >= fileSize) {
+      // An external data file may be shorter than the clusters it maps (qemu reads zeros there).
+      if (data !== this.#file) return void out.fill(0);
+      throw corrupt(this.#path, `a data cluster at ${host} lies past the end of the ${fileSize}-byte file`);
+    }
+    const inFile = Math.min(out.length, fileSize - host);
     let done = 0;
     while (done < inFile) {
-      const { bytesRead } = await this.#file.read(out, done, inFile - done, host + done);
-      if (bytesRead === 0) break;
-      done += bytesRead;
+      const n = await data.read(out, done, inFile - done, host + done);
+      if (n === 0) break;
+      done += n;
     }
     if (done < out.length) out.fill(0, done);
   }
@@ -471,9 +502,9 @@ export class Qcow2Device implements BlockDevice {
       const input = new Uint8Array(Math.min(length, this.#fileSize - offset));
       let done = 0;
       while (done < input.length) {
-        const { bytesRead } = await this.#file.read(input, done, input.length - done, offset + done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
+        const n = await this.#file.read(input, done, input.length - done, offset + done);
+        if (n === 0) break;
+        done += n;
       }
       try {
         return await decompressCluster(input.subarray(0, done), this.#cs, this.#h.compressionType);
@@ -589,7 +620,7 @@ export class Qcow2Device implements BlockDevice {
     const writes = plan.writes();
     // The clusters are ours from here on, so the file counts as that long before the data lands.
     for (const w of writes) this.#fileSize = Math.max(this.#fileSize, w.host + w.length);
-    const start = () => Promise.all(writes.map((w) => writeAll(this.#file, w.parts, w.host)));
+    const start = () => Promise.all(writes.map((w) => this.#file.write(w.parts, w.host)));
     const io = this.#track(plan.waitFor.size > 0 ? Promise.allSettled(plan.waitFor).then(start) : start());
     for (const host of plan.filled) this.#filling.set(host, io);
     const forget = () => {
@@ -784,7 +815,7 @@ export class Qcow2Device implements BlockDevice {
       }
       table.dirty = true;
       this.#compressed.delete(cluster);
-      await writeAll(this.#file, [compressed], offset);
+      await this.#file.write([compressed], offset);
       this.#fileSize = Math.max(this.#fileSize, offset + compressed.length);
       if (this.#dirtyBytes() > MAX_DIRTY_METADATA_BYTES) await this.#flushMetadata();
     });
@@ -827,7 +858,8 @@ export class Qcow2Device implements BlockDevice {
     if (this.#autoclearCleared || this.#h.version !== 3 || this.#h.autoclear === 0) return;
     this.#autoclearCleared = true;
     this.#h.autoclear = 0;
-    await writeAll(this.#file, [new Uint8Array(8)], 88);
+    await this.#file.write([new Uint8Array(8)], 88);
+    await this.#barrier();
   }
 
   // ---------------------------------------------------------------- refcounts
@@ -836,7 +868,7 @@ export class Qcow2Device implements BlockDevice {
     const h = this.#h;
     const bytes = new Uint8Array(h.refcountTableClusters * this.#cs);
     if (h.refcountTableOffset + bytes.length > this.#fileSize) throw new StorageError("STORAGE_TRUNCATED", `${this.#path}: the refcount table lies past the end of the file`, { path: this.#path });
-    await readMeta(this.#file, bytes, h.refcountTableOffset, this.#path, "refcount table");
+    await this.#file.readExact(bytes, h.refcountTableOffset, "refcount table");
     const view = new DataView(bytes.buffer);
     this.#refTable = new Array<number>(bytes.length / 8).fill(0);
     for (let i = 0; i < bytes.length / 8; i++) {
@@ -882,7 +914,7 @@ export class Qcow2Device implements BlockDevice {
     const offset = this.#refTable[blockIndex]!;
     if (offset + this.#cs > this.#fileSize) throw new StorageError("STORAGE_TRUNCATED", `${this.#path}: refcount block ${blockIndex} lies past the end of the file`, { path: this.#path });
     const bytes = new Uint8Array(this.#cs);
-    await readMeta(this.#file, bytes, offset, this.#path, `refcount block ${blockIndex}`);
+    await this.#file.readExact(bytes, offset, `refcount block ${blockIndex}`);
     const block: RefBlock = { offset, bytes, view: new DataView(bytes.buffer), dirty: false };
     this.#refBlocks.set(blockIndex, block);
     return block;
@@ -1006,17 +1038,25 @@ export class Qcow2Device implements BlockDevice {
     return n;
   }
 
-  /** Writes dirty metadata: refcounts first (a crash then leaks clusters rather than corrupting), then L2, L1. */
+  /**
+   * Writes dirty metadata in an order no crash can turn into corruption, each step landing
+   * (fdatasync) before the next one starts, as qemu orders its caches:
+   *   1. the data of every write, and the refcount blocks counting the clusters it went to;
+   *   2. a new refcount table, then the header pointing to it (only when the table moved);
+   *   3. the file's new length, the L2 tables, then the L1 table: they point only to counted
+   *      clusters whose data has landed.
+   * A crash between steps leaks clusters (counted, unused: `qemu-img check -r leaks` reclaims
+   * them) but never leaves a table pointing at something unwritten or uncounted. A table is marked
+   * clean only once its write has landed. Outputs not yet in place skip the syncs (`#ordered`).
+   */
   async #flushMetadata(): Promise<void> {
     if (!this.writable) return;
     const file = this.#file;
-    const jobs: Promise<void>[] = [];
-    for (const b of this.#refBlocks.values()) {
-      if (!b.dirty) continue;
-      b.dirty = false;
-      jobs.push(writeAll(file, [b.bytes], b.offset));
-    }
-    await Promise.all(jobs);
+    await this.#settleInflight();
+    const refBlocks = [...this.#refBlocks.values()].filter((b) => b.dirty);
+    await settleAll(refBlocks.map((b) => file.write([b.bytes], b.offset)));
+    for (const b of refBlocks) b.dirty = false;
+    if (refBlocks.length > 0 || this.#refTableDirty) await this.#barrier();
     if (this.#refTableDirty) {
       const bytes = new Uint8Array(this.#h.refcountTableClusters * this.#cs);
       const view = new DataView(bytes.buffer);
@@ -1026,8 +1066,9 @@ export class Qcow2Device implements BlockDevice {
           view.setUint32(i * 8 + 4, o % TWO32);
         }
       });
-      await writeAll(file, [bytes], this.#h.refcountTableOffset);
+      await file.write([bytes], this.#h.refcountTableOffset);
       this.#refTableDirty = false;
+      await this.#barrier();
     }
     if (this.#headerDirty) {
       const bytes = new Uint8Array(12);
@@ -1035,27 +1076,32 @@ export class Qcow2Device implements BlockDevice {
       view.setUint32(0, Math.floor(this.#h.refcountTableOffset / TWO32));
       view.setUint32(4, this.#h.refcountTableOffset % TWO32);
       view.setUint32(8, this.#h.refcountTableClusters);
-      await writeAll(file, [bytes], 48);
+      await file.write([bytes], 48);
       this.#headerDirty = false;
+      await this.#barrier();
     }
-    jobs.length = 0;
-    for (const t of this.#l2.values()) {
-      if (!t.dirty) continue;
-      t.dirty = false;
-      jobs.push(writeAll(file, [t.bytes], t.offset));
-    }
-    await Promise.all(jobs);
-    if (this.#l1Dirty) {
-      await writeAll(file, [this.#l1], this.#h.l1TableOffset);
-      this.#l1Dirty = false;
-    }
-    // Every cluster we handed out lies wholly inside the file.
+    // Every cluster handed out lies wholly inside the file before any table points to it.
     if (this.#fileEnd > this.#fileSize) {
       await file.truncate(this.#fileEnd);
       this.#fileSize = this.#fileEnd;
     }
+    const tables = [...this.#l2.values()].filter((t) => t.dirty);
+    await settleAll(tables.map((t) => file.write([t.bytes], t.offset)));
+    for (const t of tables) t.dirty = false;
+    // A new L2 table is a never-used cluster, which reads as an empty table until its write
+    // lands: the L1 entry pointing to it may go out with it.
+    if (this.#l1Dirty) {
+      await file.write([this.#l1], this.#h.l1TableOffset);
+      this.#l1Dirty = false;
+    }
+    if (tables.length > 0) await this.#barrier();
     // Drop clean tables the cache no longer has room for.
     this.#cacheL2Trim();
+  }
+
+  /** Makes what was written so far land before anything written next (a no-op for outputs). */
+  async #barrier(): Promise<void> {
+    if (this.#ordered) await this.#file.datasync();
   }
 
   #cacheL2Trim(): void {
@@ -1071,7 +1117,6 @@ export class Qcow2Device implements BlockDevice {
     this.#checkOpen();
     if (!this.writable) return;
     await this.#serialize(async () => {
-      await this.#settleInflight();
       await this.#flushMetadata();
       await this.#file.datasync();
     });
@@ -1081,14 +1126,12 @@ export class Qcow2Device implements BlockDevice {
     if (this.#closed) return;
     try {
       if (this.writable) {
-        await this.#serialize(async () => {
-          await this.#settleInflight();
-          await this.#flushMetadata();
-        });
+        await this.#serialize(() => this.#flushMetadata());
       }
     } finally {
       this.#closed = true;
-      await this.#file.close();
+      if (this.#ownsFile) await this.#file.close();
+      if (this.#data !== this.#file) await this.#data.close();
       await this.#backing?.close();
     }
   }
@@ -1131,45 +1174,8 @@ class WritePlan {
 function checkWritable(h: Qcow2Header, path: string): void {
   if (h.incompatible & INCOMPAT_CORRUPT) throw new StorageError("STORAGE_UNSUPPORTED", `${path} is marked corrupt; it can only be opened read-only (repair it with qemu-img check -r all)`, { path });
   if (h.incompatible & INCOMPAT_DIRTY) throw new StorageError("STORAGE_UNSUPPORTED", `${path} has the dirty flag set (its refcounts may be stale); repair it with qemu-img check -r all before writing`, { path });
+  if (h.dataFile !== undefined) throw new StorageError("STORAGE_UNSUPPORTED", `${path} keeps its data in an external data file; leapp reads such images but does not write them (convert it first)`, { path });
   if (h.nbSnapshots > 0) throw new StorageError("STORAGE_UNSUPPORTED", `${path} has ${h.nbSnapshots} internal snapshots; leapp writes only to images without them`, { path });
-}
-
-async function readMeta(file: FileHandle, buffer: Uint8Array, position: number, path: string, what: string): Promise<void> {
-  let done = 0;
-  while (done < buffer.length) {
-    const { bytesRead } = await file.read(buffer, done, buffer.length - done, position + done);
-    if (bytesRead === 0) throw new StorageError("STORAGE_TRUNCATED", `${path}: the ${what} (at ${position}) lies past the end of the file; the image is truncated or corrupt`, { path });
-    done += bytesRead;
-  }
-}
-
-async function writeAll(file: FileHandle, parts: Uint8Array[], position: number): Promise<void> {
-  if (parts.length === 1) {
-    const data = parts[0]!;
-    let done = 0;
-    while (done < data.length) {
-      const { bytesWritten } = await file.write(data, done, data.length - done, position + done);
-      done += bytesWritten;
-    }
-    return;
-  }
-  let total = 0;
-  for (const p of parts) total += p.length;
-  const { bytesWritten } = await file.writev(parts, position);
-  if (bytesWritten < total) {
-    // Short vectored write: finish the rest piece by piece.
-    let skip = bytesWritten;
-    let at = position + bytesWritten;
-    for (const p of parts) {
-      if (skip >= p.length) {
-        skip -= p.length;
-        continue;
-      }
-      await writeAll(file, [p.subarray(skip)], at);
-      at += p.length - skip;
-      skip = 0;
-    }
-  }
 }
 
 /** Like Promise.all, but waits for every job before rejecting, so no read lands in a buffer after we return. */

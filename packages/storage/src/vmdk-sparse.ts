@@ -3,7 +3,8 @@
 // marker (streamOptimized). streamOptimized files written as a stream put the GD at the end and
 // a copy of the header in a footer; the header then says GD_AT_END.
 import type { BlockDevice } from "./block-device.js";
-import { corrupt, ImageFile, isPowerOfTwoIn, mappedImage, safeU64, unsupported, type BlockLocation } from "./mapped-image.js";
+import type { ImageFile } from "./image-file.js";
+import { corrupt, isPowerOfTwoIn, mappedImage, safeU64, unsupported, type BlockLocation } from "./mapped-image.js";
 import { MAX_DESCRIPTOR_BYTES } from "./vmdk-descriptor.js";
 import { zlib } from "./qcow2-compress.js";
 
@@ -64,20 +65,11 @@ export interface SparseExtent {
 }
 
 /**
- * Opens a sparse extent file. Unallocated grains read from `backing` (at `backingOffset` plus
- * the position in this extent) when given, else as zeros.
+ * Opens the sparse extent in `file`. Unallocated grains read from `backing` (at `offset` plus the
+ * position in this extent) when given, else as zeros. The device owns the file once opened; on
+ * failure the caller still does.
  */
-export async function openSparseExtent(path: string, backing?: { device: BlockDevice; offset: number }): Promise<SparseExtent> {
-  const file = await ImageFile.open(path);
-  try {
-    return await openSparse(file, backing);
-  } catch (error) {
-    await file.close();
-    throw error;
-  }
-}
-
-async function openSparse(file: ImageFile, backing: { device: BlockDevice; offset: number } | undefined): Promise<SparseExtent> {
+export async function openSparseExtent(file: ImageFile, backing?: { device: BlockDevice; offset: number }): Promise<SparseExtent> {
   const { path } = file;
   let header = parseHeader(await file.readBytes(0, 512, "VMDK header"), path);
   if (header.version < 1 || header.version > 3) throw unsupported(path, `sparse VMDK version ${header.version} is not supported (only 1 to 3)`);

@@ -99,9 +99,11 @@ export const registerCustomize: RegisterCommand = (program: Command, cli: Cli) =
       }
     }
     let bar: Progress | undefined;
+    cli.interruptNote = output && "inPlace" in output ? "the images may hold part of the changes (see leapp customize --help)" : "no overlay was created";
     try {
       const result = await customize(images, operations, {
         ...(output ? { output } : {}),
+        ...(cli.signal ? { signal: cli.signal } : {}),
         dryRun: flags.dryRun ?? false,
         selinuxRelabel: flags.selinuxRelabel ?? true,
         onProgress: (event) => {
@@ -113,7 +115,7 @@ export const registerCustomize: RegisterCommand = (program: Command, cli: Cli) =
       bar?.finish();
       out.result(result, customizeText);
     } catch (err) {
-      bar?.finish();
+      bar?.fail(err);
       throw err;
     }
   });

@@ -38,6 +38,7 @@ describe("leapp storage", () => {
     const text = await leapp("storage", "info", overlay);
     expect(text.out).toContain("file format: qcow2");
     expect(text.out).toContain(`backing 1: ${base} (raw)`);
+    expect(text.out).toContain("backing file format: raw");
   });
 
   it("convert -O qcow2 -c, then convert back to raw; compare says identical", async () => {
@@ -72,7 +73,13 @@ describe("leapp storage", () => {
     expect(r.code).toBe(ExitCode.input);
     expect(JSON.parse(r.out)).toMatchObject({ error: { package: "@leapp/storage" } });
     expect((await leapp("storage", "convert", "-O", "vhd", base, join(work, "x"))).code).toBe(ExitCode.usage);
-    const exists = await leapp("storage", "convert", base, base);
+    const self = await leapp("storage", "convert", base, base);
+    expect(self.code).toBe(ExitCode.input);
+    expect(self.err).toContain("STORAGE_SAME_FILE");
+    expect(self.err).not.toMatch(/remove it/);
+    const other = join(work, "other.raw");
+    writeFileSync(other, "x");
+    const exists = await leapp("storage", "convert", base, other);
     expect(exists.code).toBe(ExitCode.input);
     expect(exists.err).toContain("STORAGE_TARGET_EXISTS");
   });

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, open, rename, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
-import { createOverlay } from "@leapp/storage";
+import { createOverlay, TEMPORARY_INFIX } from "@leapp/storage";
 import { diskName } from "../block/volumes.js";
 import { InspectError } from "../errors.js";
 import { openImageGuest } from "../guestfs/image-guest.js";
@@ -51,8 +51,8 @@ export function overlayPaths(images: readonly string[], output: CustomizeOutput)
   return paths;
 }
 
-/** A name in the target's directory that no finished overlay has and leapp never opens as one. */
-const temporaryName = (path: string) => join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(4).toString("hex")}.leapp-partial`);
+/** A name in the target's directory that no finished overlay has: storage's name for outputs not yet complete. */
+const temporaryName = (path: string) => join(dirname(path), `.${basename(path)}${TEMPORARY_INFIX}${randomBytes(6).toString("hex")}`);
 
 /**
  * Applies `operations` to the guest on `images` (its disks, in order) — virt-customize's job,
@@ -61,7 +61,7 @@ const temporaryName = (path: string) => join(dirname(path), `.${basename(path)}.
  * With overlays the images are never opened for writing: each overlay is created under a
  * temporary name beside its final one, every change goes into it, everything is flushed, and only
  * then is it renamed into place — an error, an abort or a kill leaves no overlay (only, after a
- * kill, a `.NAME.*.leapp-partial` file, which nothing takes for an overlay). `inPlace` writes the
+ * kill, a `.NAME.leapp-tmp-*` file, which nothing takes for an overlay). `inPlace` writes the
  * images themselves (raw or qcow2). A dry run resolves every path on throwaway overlays in the
  * system's temporary directory and reports where each change would land; it writes nothing else.
  */
@@ -84,9 +84,11 @@ export async function customize(images: readonly string[], operations: readonly 
       scratch = await mkdtemp(join(tmpdir(), "leapp-customize-"));
       partial = images.map((image, i) => join(scratch!, `${i}.qcow2`));
     } else if (!inPlace) partial = finals.map(temporaryName);
-    for (const [i, path] of partial.entries()) await createOverlay(images[i]!, path);
+    // The overlays lie elsewhere than their bases: the bases' directories are the ones to trust.
+    const trustedBackingDirs = [...new Set(images.map((i) => dirname(resolve(i))))];
+    for (const [i, path] of partial.entries()) await createOverlay(images[i]!, path, { trustedBackingDirs, ...(options.signal ? { signal: options.signal } : {}) });
     if (partial.length > 0) opened = partial;
-    guest = await openImageGuest(opened, { writable: true });
+    guest = await openImageGuest(opened, { writable: true, trustedBackingDirs });
     const result = await applyOperations(guest, operations, options);
     if (!dryRun) await guest.flush();
     const closing = guest;
