@@ -3,13 +3,14 @@ import { existsSync } from "node:fs";
 import { mkdtemp, open, rename, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
-import { createOverlay, TEMPORARY_INFIX } from "@leapp/storage";
+import { createOverlay, openDisk, TEMPORARY_INFIX, type BlockDevice } from "@leapp/storage";
 import { diskName } from "../block/volumes.js";
 import { InspectError } from "../errors.js";
 import { openImageGuest } from "../guestfs/image-guest.js";
 import type { WritableGuest } from "../guestfs/writable-guest.js";
 import { applyOperations, checkOperations, type ApplyOptions, type ApplyResult } from "./apply.js";
 import type { CustomizeOperation } from "./operations.js";
+import { writeBackDevice } from "./write-back.js";
 
 /**
  * Where the changes go: new qcow2 overlays backed by the images (one per disk, in disk order),
@@ -78,6 +79,7 @@ export async function customize(images: readonly string[], operations: readonly 
   let scratch: string | undefined;
   let partial: string[] = [];
   let guest: WritableGuest | undefined;
+  const devices: BlockDevice[] = [];
   try {
     let opened: readonly string[] = images;
     if (dryRun) {
@@ -88,12 +90,14 @@ export async function customize(images: readonly string[], operations: readonly 
     const trustedBackingDirs = [...new Set(images.map((i) => dirname(resolve(i))))];
     for (const [i, path] of partial.entries()) await createOverlay(images[i]!, path, { trustedBackingDirs, ...(options.signal ? { signal: options.signal } : {}) });
     if (partial.length > 0) opened = partial;
-    guest = await openImageGuest(opened, { writable: true, trustedBackingDirs });
+    for (const path of opened) devices.push(writeBackDevice(await openDisk(path, { writable: true, trustedBackingDirs })));
+    guest = await openImageGuest(devices, { writable: true });
     const result = await applyOperations(guest, operations, options);
     if (!dryRun) await guest.flush();
     const closing = guest;
     guest = undefined;
     await closing.close();
+    for (const device of devices.splice(0)) await device.close();
     options.signal?.throwIfAborted();
     if (!dryRun && !inPlace) {
       for (const path of partial) await syncFile(path);
@@ -104,6 +108,7 @@ export async function customize(images: readonly string[], operations: readonly 
     return { overlays: finals, inPlace: inPlace ? images.map((i) => resolve(i)) : [], dryRun, ...result };
   } finally {
     await guest?.close().catch(() => undefined);
+    await Promise.allSettled(devices.map((d) => d.close()));
     if (!dryRun) await Promise.all(partial.map((p) => rm(p, { force: true })));
     if (scratch) await rm(scratch, { recursive: true, force: true });
   }
