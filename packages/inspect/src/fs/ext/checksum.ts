@@ -28,18 +28,13 @@ export function crc16Update(crc: number, bytes: Uint8Array): number {
   return c;
 }
 
-const le32 = (value: number): Uint8Array => {
-  const out = new Uint8Array(4);
-  view(out).setUint32(0, value >>> 0, true);
-  return out;
-};
+/** Continues a CRC32C register over one little-endian 32-bit word, without a buffer. */
+function crc32cWord(crc: number, value: number): number {
+  let c = crc >>> 0;
+  for (let shift = 0; shift < 32; shift += 8) c = crc32cTable[(c ^ (value >>> shift)) & 0xff]! ^ (c >>> 8);
+  return c >>> 0;
+}
 
-const le64 = (value: number): Uint8Array => {
-  const out = new Uint8Array(8);
-  view(out).setUint32(0, value % 2 ** 32, true);
-  view(out).setUint32(4, Math.floor(value / 2 ** 32), true);
-  return out;
-};
 
 /** Which checksums a filesystem keeps. */
 export type ChecksumKind = "metadata_csum" | "gdt_csum" | "none";
@@ -67,7 +62,7 @@ export class ExtChecksums {
 
   /** The per-inode seed directory, extent and inode checksums start from. */
   inodeSeed(inode: number, generation: number): number {
-    return crc32cUpdate(crc32cUpdate(this.seed, le32(inode)), le32(generation));
+    return crc32cWord(crc32cWord(this.seed, inode), generation);
   }
 
   /** The 1024-byte superblock's checksum (s_checksum, the last 4 bytes). */
@@ -80,7 +75,7 @@ export class ExtChecksums {
     const head = desc.subarray(0, 0x1e);
     const tail = desc.subarray(0x20, this.descSize);
     if (this.kind === "metadata_csum") {
-      let crc = crc32cUpdate(this.seed, le32(group));
+      let crc = crc32cWord(this.seed, group);
       crc = crc32cUpdate(crc, head);
       crc = crc32cUpdate(crc, new Uint8Array(2));
       crc = crc32cUpdate(crc, tail);
@@ -88,7 +83,7 @@ export class ExtChecksums {
     }
     if (this.kind === "gdt_csum") {
       let crc = crc16Update(0xffff, this.uuid);
-      crc = crc16Update(crc, le32(group));
+      crc = crc16Update(crc, Uint8Array.of(group & 0xff, (group >>> 8) & 0xff, (group >>> 16) & 0xff, group >>> 24));
       crc = crc16Update(crc, head);
       if (this.descSize > 32) crc = crc16Update(crc, tail);
       return crc;
@@ -103,8 +98,8 @@ export class ExtChecksums {
 
   /** An inode's checksum, over all of it with the checksum fields (lo at 0x7c, hi at 0x82) as zeros. */
   inode(number: number, raw: Uint8Array): number {
-    const generation = view(raw).getUint32(0x64, true);
-    const hasHi = this.inodeSize > 128 && view(raw).getUint16(0x80, true) >= 4;
+    const generation = (raw[0x64]! | (raw[0x65]! << 8) | (raw[0x66]! << 16) | (raw[0x67]! << 24)) >>> 0;
+    const hasHi = this.inodeSize > 128 && (raw[0x80]! | (raw[0x81]! << 8)) >= 4;
     let crc = this.inodeSeed(number, generation);
     crc = crc32cUpdate(crc, raw.subarray(0, 0x7c));
     crc = crc32cUpdate(crc, new Uint8Array(2));
@@ -121,9 +116,12 @@ export class ExtChecksums {
   sealInode(number: number, raw: Uint8Array): void {
     if (!this.enabled) return;
     const crc = this.inode(number, raw);
-    const dv = view(raw);
-    dv.setUint16(0x7c, crc & 0xffff, true);
-    if (this.inodeSize > 128 && dv.getUint16(0x80, true) >= 4) dv.setUint16(0x82, crc >>> 16, true);
+    raw[0x7c] = crc & 0xff;
+    raw[0x7d] = (crc >>> 8) & 0xff;
+    if (this.inodeSize > 128 && (raw[0x80]! | (raw[0x81]! << 8)) >= 4) {
+      raw[0x82] = (crc >>> 16) & 0xff;
+      raw[0x83] = crc >>> 24;
+    }
   }
 
   /** A directory leaf block's checksum, stored in its 12-byte tail entry. */
@@ -153,7 +151,7 @@ export class ExtChecksums {
 
   /** An extended attribute block's checksum (h_checksum at 0x10), keyed by its block number. */
   sealXattrBlock(blockNumber: number, block: Uint8Array): void {
-    let crc = crc32cUpdate(this.seed, le64(blockNumber));
+    let crc = crc32cWord(crc32cWord(this.seed, blockNumber % 2 ** 32), Math.floor(blockNumber / 2 ** 32));
     crc = crc32cUpdate(crc, block.subarray(0, 0x10));
     crc = crc32cUpdate(crc, new Uint8Array(4));
     crc = crc32cUpdate(crc, block.subarray(0x14));

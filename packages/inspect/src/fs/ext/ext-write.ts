@@ -7,6 +7,7 @@ import type { BlockDevice } from "@leapp/storage";
 import { InspectError } from "../../errors.js";
 import { corrupt, view } from "../../block/volumes-io.js";
 import { typeOfMode } from "../inode-filesystem.js";
+import { writeBehind } from "../write-behind-device.js";
 import type { FilesystemUsage, GuestFile, GuestStat, NodeAttributes, WritableFilesystem, WriteOptions } from "../filesystem.js";
 import { Allocator, noSpace } from "./allocator.js";
 import { blockMapLimit, mappingNodes, normalizeExtents, writeMapping, type Extent, type MappingContext } from "./block-map.js";
@@ -62,7 +63,8 @@ export async function openWritableExt(device: BlockDevice): Promise<WritableExtF
   sb.checkClean();
   sb.checkWritable();
   if (sb.blockSize > 32768) throw new InspectError("INSPECT_UNSUPPORTED", `leapp cannot write ext filesystems with ${sb.blockSize}-byte blocks`);
-  const fs = new WritableExtFilesystem(device, sb);
+  // Small files laid out one after another reach the device in large writes.
+  const fs = new WritableExtFilesystem(writeBehind(device), sb);
   await fs.checkJournal();
   await fs.checkRootDirectory();
   return fs;
@@ -76,7 +78,9 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
   /** The superblock on the device says "not clean" (set before the first change reaches it). */
   private markedDirty = false;
   /** Inodes changed by the operation under way: their checksums are sealed when it ends. */
-  private readonly touched = new Map<number, { block: number; bytes: Uint8Array; raw: Uint8Array }>();
+  private readonly touched = new Map<number, { block: number; bytes: Uint8Array; raw: RawInode }>();
+  /** A zeroed block for padding the last block of file data (the write copies it). */
+  private readonly zeroBlock: Uint8Array;
   /** Directories opened for changes by the operation under way. */
   private readonly openDirs = new Map<number, DirectoryFile>();
   /** Where the next file's data goes: just after the last one, so a copy-in lays files out in order. */
@@ -84,6 +88,7 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
 
   constructor(device: BlockDevice, sb: Superblock) {
     super(device, sb, true);
+    this.zeroBlock = new Uint8Array(sb.blockSize);
     this.allocator = new Allocator(sb, this.groups, this.cache);
     this.dirs = new Directories({
       blockSize: this.blockSize,
@@ -224,18 +229,18 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
   /** An inode's bytes for changing; its checksum is sealed and its block marked dirty when the operation ends. */
   private async edit(number: number): Promise<RawInode> {
     const known = this.touched.get(number);
-    if (known) return this.rawInode(known.raw);
+    if (known) return known.raw;
     const { block, offset } = await this.inodeLocation(number);
     const bytes = await this.cache.block(block);
-    const raw = bytes.subarray(offset, offset + this.sb.inodeSize);
+    const raw = this.rawInode(bytes.subarray(offset, offset + this.sb.inodeSize));
     this.touched.set(number, { block, bytes, raw });
     this.cache.dirty(block, bytes);
-    return this.rawInode(raw);
+    return raw;
   }
 
   private sealTouched(): void {
     for (const [number, { block, bytes, raw }] of this.touched) {
-      this.checksums.sealInode(number, raw);
+      this.checksums.sealInode(number, raw.raw);
       this.cache.dirty(block, bytes);
     }
     this.touched.clear();
@@ -540,9 +545,9 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
         const whole = Math.floor((to - from) / bs) * bs;
         if (whole > 0) await this.device.write(piece.subarray(from, from + whole), run.start * bs);
         if (from + whole < to) {
-          const padded = new Uint8Array(bs);
-          padded.set(piece.subarray(from + whole, to));
-          await this.device.write(padded, (run.start + whole / bs) * bs);
+          // The tail, then zeros to the end of its block (the device copies what it keeps).
+          await this.device.write(piece.subarray(from + whole, to), (run.start + whole / bs) * bs);
+          await this.device.write(this.zeroBlock.subarray(0, bs - (to - from - whole)), (run.start + whole / bs) * bs + (to - from - whole));
         }
         at += run.count;
       }

@@ -94,6 +94,8 @@ export class GroupDescriptor {
 export class BlockGroups {
   readonly inodeTableBlocks: number;
   private readonly uninitAware: boolean;
+  private readonly inodeTables = new Map<number, number>();
+  private readonly descriptors = new Map<number, GroupDescriptor>();
   /** Group → the other groups' bitmaps and inode tables (flex_bg) that lie inside it. */
   private foreignMetadata: Map<number, Array<[number, number]>> | undefined;
 
@@ -151,13 +153,24 @@ export class BlockGroups {
     if (!Number.isInteger(group) || group < 0 || group >= this.sb.groupCount) throw corrupt(`block group ${group} is outside the ${this.sb.groupCount} groups of this ext filesystem`);
     const { block, offset } = this.descriptorLocation(group);
     this.checkBlock(block, `group descriptor ${group}`);
-    return new GroupDescriptor(group, block, await this.cache.block(block), offset, this.sb.descSize);
+    const bytes = await this.cache.block(block);
+    // The same object while its table block stays cached (a re-read block gets a new one).
+    const known = this.descriptors.get(group);
+    if (known && known.tableBytes === bytes) return known;
+    const desc = new GroupDescriptor(group, block, bytes, offset, this.sb.descSize);
+    if (this.descriptors.size > 65536) this.descriptors.clear();
+    this.descriptors.set(group, desc);
+    return desc;
   }
 
   async inodeTable(group: number): Promise<number> {
+    const known = this.inodeTables.get(group);
+    if (known !== undefined) return known;
     const table = (await this.descriptor(group)).inodeTable;
     this.checkBlock(table, `the inode table of group ${group}`);
     this.checkBlock(table + this.inodeTableBlocks - 1, `the inode table of group ${group}`);
+    // Tables never move; remembering where they are spares a descriptor read per inode.
+    if (this.inodeTables.size < 65536) this.inodeTables.set(group, table);
     return table;
   }
 
