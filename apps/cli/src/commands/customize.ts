@@ -1,4 +1,5 @@
 import { existsSync, statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import type { Command } from "commander";
 import type { CustomizeOperation, CustomizeOutput, CustomizeResult } from "@leapp/inspect";
 import { UsageError } from "../errors.js";
@@ -31,6 +32,7 @@ interface CustomizeFlags {
   inPlace?: boolean;
   dryRun?: boolean;
   selinuxRelabel?: boolean;
+  backingDir?: string[];
 }
 
 /** The output the -o / --in-place flags name. */
@@ -74,7 +76,8 @@ export const registerCustomize: RegisterCommand = (program: Command, cli: Cli) =
     .option("-o, --output <path>", "a new qcow2 overlay per disk (repeat -o, in disk order), or a directory DIR/ for NAME-sdX.qcow2 overlays", (v: string, prev: string[] = []) => [...prev, v])
     .option("--in-place", "edit the images themselves (raw or qcow2); a kill midway can leave them half-changed")
     .option("--dry-run", "resolve every path and report the filesystem each operation would touch; write nothing")
-    .option("--no-selinux-relabel", "do not ask an SELinux guest to relabel itself at next boot");
+    .option("--no-selinux-relabel", "do not ask an SELinux guest to relabel itself at next boot")
+    .option("--backing-dir <dir>", "also open the images' backing files in DIR; by default only those beside the image naming them (repeatable)", (v: string, prev: string[] = []) => [...prev, v]);
   for (const [name, syntax, help] of operationOptions) {
     command.option(`--${name} <${syntax}>`, help, (value: string) => {
       ordered.push({ name, value });
@@ -106,6 +109,7 @@ export const registerCustomize: RegisterCommand = (program: Command, cli: Cli) =
         ...(cli.signal ? { signal: cli.signal } : {}),
         dryRun: flags.dryRun ?? false,
         selinuxRelabel: flags.selinuxRelabel ?? true,
+        ...(flags.backingDir ? { trustedBackingDirs: flags.backingDir } : {}),
         onProgress: (event) => {
           if (event.phase !== "copy-in" || event.total === undefined) return;
           bar ??= out.progress("copy-in");
@@ -113,6 +117,8 @@ export const registerCustomize: RegisterCommand = (program: Command, cli: Cli) =
         },
       });
       bar?.finish();
+      const elsewhere = [...new Set(images.map((i) => dirname(resolve(i))))].filter((dir) => result.overlays.some((o) => dirname(o) !== dir));
+      if (elsewhere.length > 0) out.note(`note: the overlays lie outside their bases' directory; open them with ${elsewhere.map((d) => `--backing-dir ${d}`).join(" ")} (e.g. leapp inspect)`);
       out.result(result, customizeText);
     } catch (err) {
       bar?.fail(err);

@@ -21,6 +21,8 @@ export type CustomizeOutput = { overlays: readonly string[] } | { overlayDir: st
 export interface CustomizeOptions extends ApplyOptions {
   /** Required unless `dryRun`. */
   output?: CustomizeOutput;
+  /** Directories where the images' own backing files may lie besides their own (see @leapp/storage's openDisk). */
+  trustedBackingDirs?: readonly string[];
 }
 
 export interface CustomizeResult extends ApplyResult {
@@ -87,7 +89,7 @@ export async function customize(images: readonly string[], operations: readonly 
       partial = images.map((image, i) => join(scratch!, `${i}.qcow2`));
     } else if (!inPlace) partial = finals.map(temporaryName);
     // The overlays lie elsewhere than their bases: the bases' directories are the ones to trust.
-    const trustedBackingDirs = [...new Set(images.map((i) => dirname(resolve(i))))];
+    const trustedBackingDirs = [...new Set([...(options.trustedBackingDirs ?? []), ...images.map((i) => dirname(resolve(i)))])];
     for (const [i, path] of partial.entries()) await createOverlay(images[i]!, path, { trustedBackingDirs, ...(options.signal ? { signal: options.signal } : {}) });
     if (partial.length > 0) opened = partial;
     for (const path of opened) devices.push(writeBackDevice(await openDisk(path, { writable: true, trustedBackingDirs })));
