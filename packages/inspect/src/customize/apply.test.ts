@@ -116,8 +116,8 @@ describe("file operations", () => {
     expect(await guest.readlink("/var/app/l")).toBe("a.conf");
     expect(text(await filesystems.get("/var")!.readFile("/app/sub/b"))).toBe("B");
     expect(result.operations[2]!.targets.map((t) => [t.path, t.filesystem])).toEqual([
-      ["/etc/app", "/dev/sda1"],
       ["/var/app", "/dev/sda3"],
+      ["/etc/app", "/dev/sda1"],
     ]);
   });
 

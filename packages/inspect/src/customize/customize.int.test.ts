@@ -2,6 +2,7 @@
 // qcow2 overlays: every operation lands where the guest mounts it, qemu-img reads the overlay,
 // e2fsck -fn / xfs_repair -n find every filesystem clean, the kernel's read-only mount shows
 // every change, inspection of the overlay shows the new hostname — and the source's hash is the same.
+import { execFileSync } from "node:child_process";
 import { chmodSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,6 +21,7 @@ const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9o
 /** A host tree as users copy in: nested directories, modes, owners, a symlink, a hard link, a large file. */
 function hostTree(): string {
   const root = join(work, "app");
+  if (existsSync(root)) return root;
   mkdirSync(join(root, "conf.d"), { recursive: true });
   mkdirSync(join(root, "data", "cache"), { recursive: true });
   for (let i = 0; i < 40; i++) writeFileSync(join(root, "conf.d", `${String(i).padStart(2, "0")}-part.conf`), `setting${i}=${"v".repeat(i * 37)}\n`);
@@ -110,6 +112,107 @@ describe("customize on zoo guests, judged by qemu-img, fsck and the kernel", () 
     } finally {
       view.close();
     }
+  });
+
+  it("el6-xen: ext4 root on MBR (CentOS 6 features) — the RHEL 6 hostname, clock and password files", async () => {
+    const operations = await ops([
+      ["hostname", "web02.kvm.example.com"],
+      ["mkdir", "/usr/share/zoneinfo/Europe"],
+      ["upload", "/usr/share/zoneinfo/Europe/London:/usr/share/zoneinfo/Europe/London"],
+      ["timezone", "Europe/London"],
+      ["root-password", "password:s3cret"],
+      ["ssh-inject", `root:string:${key}`],
+      ["copy-in", `${hostTree()}:/srv`],
+      ["edit", "/etc/fstab:s/xvda/vda/g"],
+      ["delete", "/etc/modprobe.d/xen*"],
+    ]);
+    const { result, view } = await customizeZoo("el6-xen", operations);
+    try {
+      expect(new Set(result.operations.map((o) => o.filesystem))).toEqual(new Set(["/dev/sda1"]));
+      expect([...view.checked.keys()]).toEqual(["/dev/sda1"]);
+      expect(view.report.os.hostname).toBe("web02.kvm.example.com");
+      const k = (p: string) => view.host(p);
+      expect(readFileSync(k("/etc/sysconfig/network"), "utf8")).toMatch(/\nHOSTNAME=web02\.kvm\.example\.com\n$/);
+      expect(existsSync(k("/etc/hostname"))).toBe(false);
+      expect(readFileSync(k("/etc/sysconfig/clock"), "utf8")).toMatch(/^ZONE="Europe\/London"$/m);
+      const shadow = readFileSync(k("/etc/shadow"), "utf8");
+      expect(shadow).toMatch(/^root:\$6\$/);
+      expect(statSync(k("/etc/shadow")).mode & 0o7777).toBe(0);
+      expect(readFileSync(k("/etc/fstab"), "utf8")).not.toContain("xvda");
+      expect(readFileSync(k("/srv/app/data/blob.bin")).equals(readFileSync(join(work, "app", "data", "blob.bin")))).toBe(true);
+    } finally {
+      view.close();
+    }
+  });
+
+  it("el9-like: two disks, GPT — writes land on the filesystem mounted there (XFS /, ext4 /boot, ext4 /srv/data on sdb)", async () => {
+    const operations = await ops([
+      ["write", "/srv/data/on-sdb:second disk\n"],
+      ["mkdir", "/boot/loader/entries.d"],
+      ["write", "/boot/loader/entries.d/x.conf:title x\n"],
+      ["write", "/etc/on-root:root\n"],
+      ["move", "/srv/data/on-sdb:/var/moved-to-root"],
+      ["hostname", "rocky9.kvm.example.com"],
+    ]);
+    const { result, view } = await customizeZoo("el9-like", operations);
+    try {
+      expect(result.overlays).toHaveLength(2);
+      expect(result.operations.map((o) => o.filesystem)).toEqual(["/dev/sdb1", "/dev/sda2", "/dev/sda2", "/dev/sda3", "/dev/sda3", "/dev/sda3"]);
+      expect(result.operations[4]!.targets.map((t) => t.filesystem)).toEqual(["/dev/sda3", "/dev/sdb1"]);
+      expect([...view.checked.keys()].sort()).toEqual(["/dev/sda2", "/dev/sda3", "/dev/sdb1"]);
+      expect(view.report.os.hostname).toBe("rocky9.kvm.example.com");
+      expect(readFileSync(view.host("/var/moved-to-root"), "utf8")).toBe("second disk\n");
+      expect(existsSync(view.host("/srv/data/on-sdb"))).toBe(false);
+      expect(readFileSync(view.host("/boot/loader/entries.d/x.conf"), "utf8")).toBe("title x\n");
+    } finally {
+      view.close();
+    }
+  });
+
+  it("a vmdk source goes through an overlay like any other; in place, a raw copy is edited and says so", async () => {
+    const vmdk = await buildZooGuest("el7-vmware", "vmdk");
+    const out = join(work, "from-vmdk");
+    mkdirSync(out);
+    const before = await fileHash(vmdk.disks[0]!);
+    const viaOverlay = await customize(vmdk.disks, await ops([["write", "/etc/motd:vmdk\n"]]), { output: { overlays: [join(out, "el7.qcow2")] } });
+    expect(await fileHash(vmdk.disks[0]!)).toBe(before);
+    await expect(customize(vmdk.disks, await ops([["write", "/etc/motd:x"]]), { output: { inPlace: true } })).rejects.toMatchObject({ code: "STORAGE_UNSUPPORTED" });
+    const copy = join(work, "in-place.raw");
+    execFileSync("cp", ["--sparse=always", vmdk.rawDisks[0]!, copy]);
+    const inPlace = await customize([copy], await ops([["write", "/etc/motd:in place\n"]]), { output: { inPlace: true } });
+    expect(inPlace).toMatchObject({ overlays: [], inPlace: [copy] });
+    for (const [disks, text] of [[viaOverlay.overlays, "vmdk\n"], [[copy], "in place\n"]] as const) {
+      const view = await judgeGuest(disks);
+      try {
+        expect(readFileSync(view.host("/etc/motd"), "utf8")).toBe(text);
+      } finally {
+        view.close();
+      }
+    }
+  });
+
+  it("bad input is a typed error, and leaves no overlay and an untouched source", async () => {
+    const guest = await buildZooGuest("el6-xen");
+    const before = await fileHash(guest.disks[0]!);
+    const out = join(work, "bad");
+    mkdirSync(out);
+    const huge = join(work, "huge.bin");
+    execFileSync("truncate", ["-s", "200M", huge]);
+    writeFileSync(huge, Buffer.alloc(1 << 20, 1), { flag: "r+" });
+    const cases: Array<[Array<[string, string]>, string]> = [
+      [[["write", `/etc/${"n".repeat(256)}:x`]], "INSPECT_INVALID_NAME"],
+      [[["mkdir", "/etc/a\0b"]], "INSPECT_INVALID_NAME"],
+      [[["link", "/etc/loop2:/etc/loop1"], ["link", "/etc/loop1:/etc/loop2"], ["write", "/etc/loop1/x:y"]], "INSPECT_SYMLINK_LOOP"],
+      [[["delete", "/etc/.."]], "INSPECT_INVALID"],
+      [[["upload", `${huge}:/root/huge.bin`]], "INSPECT_NO_SPACE"],
+      [[["timezone", "Nowhere/City"]], "INSPECT_NOT_FOUND"],
+      [[["ssh-inject", `nobody-here:string:${key}`]], "INSPECT_NOT_FOUND"],
+    ];
+    for (const [args, code] of cases) {
+      await expect(customize(guest.disks, await ops(args), { output: { overlayDir: out } }), JSON.stringify(args)).rejects.toMatchObject({ code });
+      expect(readdirSync(out), JSON.stringify(args)).toEqual([]);
+    }
+    expect(await fileHash(guest.disks[0]!)).toBe(before);
   });
 
   it("a dry run reports each operation's filesystem across the guest's mounts and writes nothing", async () => {

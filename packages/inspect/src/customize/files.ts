@@ -157,11 +157,11 @@ export const fileOperations: Omit<OperationHandlers, "hostname" | "timezone" | "
     },
     async targets(o, context) {
       if (!(await statOrUndefined(context.guest, o.from, false))) throw new InspectError("INSPECT_NOT_FOUND", `--move: ${o.from} does not exist in the guest`, { path: o.from });
-      return [o.from, await intoDirectory(context, o.to, guestSplit(o.from).base)];
+      return [await intoDirectory(context, o.to, guestSplit(o.from).base), o.from];
     },
     async run(o, context) {
       const { guest, signal } = context;
-      const [, target] = await this.targets(o, context);
+      const [target] = await this.targets(o, context);
       await checkNoMountBelow(guest, o.from, "move");
       try {
         await guest.rename(o.from, target!);
