@@ -2,6 +2,7 @@ import { existsSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { Command } from "commander";
 import type { CustomizeOperation, CustomizeOutput, CustomizeResult } from "@leapp/inspect";
+import type { ProgressEvent } from "@leapp/storage";
 import { UsageError } from "../errors.js";
 import type { Progress } from "../output.js";
 import type { Cli, RegisterCommand } from "../program.js";
@@ -110,11 +111,15 @@ export const registerCustomize: RegisterCommand = (program: Command, cli: Cli) =
         dryRun: flags.dryRun ?? false,
         selinuxRelabel: flags.selinuxRelabel ?? true,
         ...(flags.backingDir ? { trustedBackingDirs: flags.backingDir } : {}),
-        onProgress: (event) => {
-          if (event.phase !== "copy-in" || event.total === undefined) return;
-          bar ??= out.progress("copy-in");
-          bar.update(event.done, event.total);
-        },
+        ...(out.showsProgress
+          ? {
+              onProgress: (event: ProgressEvent) => {
+                if (event.phase !== "copy-in" || event.total === undefined) return;
+                bar ??= out.progress("copy-in");
+                bar.update(event.done, event.total);
+              },
+            }
+          : {}),
       });
       bar?.finish();
       const elsewhere = [...new Set(images.map((i) => dirname(resolve(i))))].filter((dir) => result.overlays.some((o) => dirname(o) !== dir));

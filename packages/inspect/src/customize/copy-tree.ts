@@ -97,7 +97,8 @@ async function clear(guest: WritableGuest, path: string, incoming: FileType): Pr
  * existing directory is merged (its attributes updated), an existing file replaced.
  */
 export async function copyHostTree(guest: WritableGuest, source: string, target: string, options: CopyOptions = {}): Promise<void> {
-  const total = measureHostTree(source);
+  // Counted first only for progress (one more lstat per entry).
+  const total = options.onProgress ? measureHostTree(source) : { files: 0, bytes: 0 };
   const progress = { files: 0, bytes: 0 };
   const linked = new Map<string, string>();
   const report = (detail: string) => options.onProgress?.({ phase: "copy-in", done: progress.bytes, total: total.bytes, unit: "bytes", detail });
