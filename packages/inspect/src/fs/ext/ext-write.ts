@@ -27,6 +27,8 @@ const WRITE_PIECE = 8 * 1024 * 1024;
 /** Pending metadata beyond this is written back between operations (RSS stays bounded). */
 const WRITE_BACK_BYTES = 32 * 1024 * 1024;
 const INLINE_DATA_NAME = new TextEncoder().encode("data");
+/** An extent tree root with no entries: magic, 0 entries, room for 4, depth 0. */
+const EMPTY_EXTENT_ROOT = Uint8Array.of(0x0a, 0xf3, 0, 0, 4, 0, 0, 0);
 const encoder = new TextEncoder();
 
 const now = (): bigint => BigInt(Date.now()) * 1_000_000n;
@@ -320,6 +322,15 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
     raw.setSectors((dataBlocks + nodes.length + (raw.fileAcl !== 0 ? 1 : 0)) * (this.blockSize / 512));
   }
 
+  /**
+   * Empties i_block: an extent inode keeps a valid empty extent header, as the kernel leaves it
+   * (fsck counts an extent inode without one as garbage, even a free one).
+   */
+  private clearMapping(raw: RawInode): void {
+    raw.blockArea.fill(0);
+    if (raw.flags & FLAG_EXTENTS) raw.blockArea.set(EMPTY_EXTENT_ROOT);
+  }
+
   /** Frees data blocks listed as extents. */
   private async freeExtents(extents: readonly Extent[]): Promise<void> {
     for (const e of extents) await this.allocator.free(e.physical, e.count);
@@ -353,8 +364,8 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
     raw.size = 0;
     raw.setSectors(0);
     raw.fileAcl = 0;
-    raw.blockArea.fill(0);
     raw.flags &= ~(FLAG_INLINE_DATA | FLAG_INDEX);
+    this.clearMapping(raw);
     raw.dtime = Math.floor(Date.now() / 1000);
     await this.allocator.freeInode(number, directory);
     if (directory) this.forgetDirectory(number);
@@ -689,7 +700,8 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
           raw.dtime = Math.floor(Date.now() / 1000);
           const written = await this.current(number);
           if (this.mapsBlocks(written)) await this.freeNodes((await this.mapping(written)).nodes);
-          raw.blockArea.fill(0);
+          raw.flags &= ~FLAG_INLINE_DATA;
+          this.clearMapping(raw);
           await this.allocator.freeInode(number, false);
         }
         await this.freeExtents(data.extents);
