@@ -308,7 +308,13 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
     const nodes = oldNodes.slice(0, need);
     if (need > nodes.length) {
       const goal = normalized[0]?.physical ?? this.groups.firstBlock(this.groupOfInode(number));
-      for (const run of await this.allocator.allocateAll(goal, need - nodes.length, keep)) for (let b = run.start; b < run.start + run.count; b++) nodes.push(b);
+      const runs = await this.allocator.allocateAll(goal, need - nodes.length, keep);
+      for (const run of runs) for (let b = run.start; b < run.start + run.count; b++) nodes.push(b);
+    }
+    // A block map holds 32-bit block numbers (a 64bit filesystem without extents past 16 TiB).
+    if (!useExtents && [...normalized.map((e) => e.physical + e.count - 1), ...nodes].some((b) => b >= 2 ** 32)) {
+      for (const block of nodes.slice(oldNodes.slice(0, need).length)) await this.allocator.free(block, 1);
+      throw new InspectError("INSPECT_UNSUPPORTED", `inode ${number} would need blocks past 2^32, which a block map cannot address; this filesystem needs the extent feature`);
     }
     for (const block of oldNodes.slice(need)) {
       this.cache.forget(block);
