@@ -106,6 +106,29 @@ describe("opening ext filesystems for writing", () => {
     e2fsckClean(path);
   });
 
+  it("reads see writes at once — listings, attributes and files opened before a change", async () => {
+    const path = image();
+    const device = await openDisk(path, { format: "raw", writable: true });
+    const fs = await extDriver.open(device, { writable: true });
+    await fs.writeFile("/f", Buffer.alloc(100_000, 1));
+    const file = await fs.openFile("/f");
+    await fs.writeFile("/f", Buffer.alloc(100_000, 2));
+    // Likely in the blocks /f just gave up.
+    await fs.writeFile("/g", Buffer.alloc(100_000, 3));
+    const bytes = Buffer.alloc(100_000);
+    expect(await file.read(bytes, 0)).toBe(100_000);
+    expect(bytes.every((b) => b === 2)).toBe(true);
+    await fs.setxattr("/g", "user.seen", Buffer.from("yes"));
+    expect(Buffer.from((await fs.xattrs("/g")).get("user.seen")!).toString()).toBe("yes");
+    expect((await fs.readdir("/")).sort()).toEqual(["f", "g", "lost+found"]);
+    await fs.unlink("/f");
+    await expect(file.read(bytes, 0)).rejects.toMatchObject({ code: "INSPECT_NOT_FOUND" });
+    expect((await fs.readdir("/")).sort()).toEqual(["g", "lost+found"]);
+    await fs.close();
+    await device.close();
+    e2fsckClean(path);
+  });
+
   it("marks the filesystem not clean while changes are pending: an interrupted run is refused until fsck", async () => {
     const path = image();
     const device = await openDisk(path, { format: "raw", writable: true });

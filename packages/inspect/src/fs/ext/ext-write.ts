@@ -156,8 +156,36 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
   override readFile(path: string, options?: { maxBytes?: number }): Promise<Uint8Array> {
     return this.exclusive(() => super.readFile(path, options));
   }
+  /**
+   * A file opened here reads what the file holds at each read, under the same lock as changes, so
+   * it never reads blocks a later change freed; a file deleted meanwhile reads as INSPECT_NOT_FOUND.
+   */
   override openFile(path: string): Promise<GuestFile> {
-    return this.exclusive(() => super.openFile(path));
+    return this.exclusive(async () => {
+      const opened = await super.openFile(path);
+      const { number, generation } = await this.lookup(path);
+      const current = async (): Promise<GuestFile> => {
+        const inode = await this.inode(number);
+        if (inode.nlink === 0 || inode.generation !== generation || typeOfMode(inode.mode) !== "file") {
+          throw new InspectError("INSPECT_NOT_FOUND", `${path} was deleted after it was opened`, { path });
+        }
+        return this.openInode(inode, path);
+      };
+      const ranges = () =>
+        this.exclusive(async () => {
+          const out: Array<{ offset: number; length: number }> = [];
+          for await (const range of (await current()).dataRanges()) out.push(range);
+          return out;
+        });
+      return {
+        size: opened.size,
+        read: (buffer, position) => this.exclusive(async () => (await current()).read(buffer, position)),
+        async *dataRanges() {
+          yield* await ranges();
+        },
+        close: async () => {},
+      };
+    });
   }
   override readlink(path: string): Promise<string> {
     return this.exclusive(() => super.readlink(path));
