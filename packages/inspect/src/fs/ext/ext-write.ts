@@ -760,6 +760,8 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
         if (size <= BLOCK_AREA_SIZE) {
           raw.blockArea.fill(0);
           raw.blockArea.set(bytes.subarray(0, size));
+          // Data past the 60 i_block bytes lives in system.data: none is left.
+          this.writeBodyXattrs(raw, this.inodeBodyXattrs(inode).map((e) => (isInlineData(e) ? { ...e, value: new Uint8Array(0) } : e)));
           raw.size = size;
         } else {
           const data = await this.writeData(bytes, this.dataCursor, undefined, false);
