@@ -59,17 +59,8 @@ interface Place {
 }
 
 /** Opens a clean ext2/3/4 filesystem for writing (see extDriver). */
-export async function openWritableExt(device: BlockDevice): Promise<WritableExtFilesystem> {
-  if (!device.writable) throw new InspectError("INSPECT_READ_ONLY", "this device is read-only: open the image writable (an overlay, or the image itself for in-place edits) to change its filesystem");
-  const sb = await readSuperblock(device);
-  sb.checkClean();
-  sb.checkWritable();
-  if (sb.blockSize > 32768) throw new InspectError("INSPECT_UNSUPPORTED", `leapp cannot write ext filesystems with ${sb.blockSize}-byte blocks`);
-  // Small files laid out one after another reach the device in large writes.
-  const fs = new WritableExtFilesystem(writeBehind(device), sb);
-  await fs.checkJournal();
-  await fs.checkRootDirectory();
-  return fs;
+export function openWritableExt(device: BlockDevice): Promise<WritableExtFilesystem> {
+  return WritableExtFilesystem.openWritable(device);
 }
 
 export class WritableExtFilesystem extends ExtFilesystem implements WritableFilesystem {
@@ -88,7 +79,7 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
   /** Where the next file's data goes: just after the last one, so a copy-in lays files out in order. */
   private dataCursor = 0;
 
-  constructor(device: BlockDevice, sb: Superblock) {
+  private constructor(device: BlockDevice, sb: Superblock) {
     super(device, sb, true);
     this.zeroBlock = new Uint8Array(sb.blockSize);
     this.allocator = new Allocator(sb, this.groups, this.cache);
@@ -106,8 +97,21 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
     });
   }
 
+  static async openWritable(device: BlockDevice): Promise<WritableExtFilesystem> {
+    if (!device.writable) throw new InspectError("INSPECT_READ_ONLY", "this device is read-only: open the image writable (an overlay, or the image itself for in-place edits) to change its filesystem");
+    const sb = await readSuperblock(device);
+    sb.checkClean();
+    sb.checkWritable();
+    if (sb.blockSize > 32768) throw new InspectError("INSPECT_UNSUPPORTED", `leapp cannot write ext filesystems with ${sb.blockSize}-byte blocks`);
+    // Small files laid out one after another reach the device in large writes.
+    const fs = new WritableExtFilesystem(writeBehind(device), sb);
+    await fs.checkJournal();
+    await fs.checkRoot();
+    return fs;
+  }
+
   /** Refuses a journal that still holds transactions (a replay would undo our changes). */
-  async checkJournal(): Promise<void> {
+  private async checkJournal(): Promise<void> {
     if (!this.sb.hasCompat(COMPAT.has_journal) || this.sb.journalInode === 0) return;
     const journal = await this.inode(this.sb.journalInode);
     const { extents } = await this.mapping(journal, 1);
@@ -117,10 +121,6 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
     if (view(jsb).getUint32(0, false) === 0xc03b3998 && view(jsb).getUint32(28, false) !== 0) {
       throw new InspectError("INSPECT_DIRTY", "this ext filesystem's journal holds transactions not yet written home; run e2fsck on it (or mount it once) so it is consistent, then open it again");
     }
-  }
-
-  async checkRootDirectory(): Promise<void> {
-    await this.checkRoot();
   }
 
   // ---- serialization: one operation at a time, reads included, so none sees another half done ----
@@ -276,10 +276,6 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
     this.touched.clear();
   }
 
-  private async current(number: number): Promise<ExtInode> {
-    return this.inode(number);
-  }
-
   private mappingContext(): MappingContext {
     return { blockSize: this.blockSize, blocksCount: this.sb.blocksCount, cache: this.cache, checkBlock: (b, w) => this.groups.checkBlock(b, w) };
   }
@@ -379,7 +375,7 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
 
   /** Drops one link; the last one frees the inode, its blocks and its share of an attribute block. */
   private async dropLink(number: number): Promise<void> {
-    const inode = await this.current(number);
+    const inode = await this.inode(number);
     const raw = await this.edit(number);
     const directory = typeOfMode(inode.mode) === "directory";
     if (!directory && raw.links > 1) {
@@ -424,10 +420,10 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
   private async openDirectory(number: number): Promise<DirectoryFile> {
     const open = this.openDirs.get(number);
     if (open) return open;
-    let inode = await this.current(number);
+    let inode = await this.inode(number);
     if (inode.flags & FLAG_INLINE_DATA) {
       await this.convertInlineDirectory(inode);
-      inode = await this.current(number);
+      inode = await this.inode(number);
     }
     const { extents, nodes } = await this.mapping(inode);
     const blocks: number[] = [];
@@ -461,7 +457,7 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
           await this.allocator.free(run.start, 1);
           throw err;
         }
-        nodeBlocks = (await this.mapping(await this.current(number))).nodes;
+        nodeBlocks = (await this.mapping(await this.inode(number))).nodes;
         raw.size = blocks.length * this.blockSize;
         return blocks.length - 1;
       },
@@ -650,7 +646,7 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
 
   /** Points an inode at new content (inline or extents), freeing what it had; sets size and times. */
   private async setContent(number: number, raw: RawInode, data: { inline?: Uint8Array; extents: Extent[]; size: number }, keep: number): Promise<void> {
-    const before = await this.current(number);
+    const before = await this.inode(number);
     const old = this.mapsBlocks(before) ? await this.mapping(before) : { extents: [], nodes: [] };
     let body = this.inodeBodyXattrs(before);
     if (data.inline) {
@@ -693,7 +689,7 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
       const place = await this.place(path);
       if (!place) throw new InspectError("INSPECT_IS_A_DIRECTORY", `${path} is the root directory`, { path });
       if (place.existing !== undefined) {
-        const inode = await this.current(place.existing);
+        const inode = await this.inode(place.existing);
         const type = typeOfMode(inode.mode);
         if (type === "directory") throw new InspectError("INSPECT_IS_A_DIRECTORY", `${path} is a directory`, { path });
         if (type !== "file") throw new InspectError("INSPECT_EXISTS", `${path} exists and is a ${type}, not a regular file`, { path });
@@ -732,7 +728,7 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
           const raw = await this.edit(number);
           raw.links = 0;
           raw.dtime = Math.floor(Date.now() / 1000);
-          const written = await this.current(number);
+          const written = await this.inode(number);
           if (this.mapsBlocks(written)) await this.freeNodes((await this.mapping(written)).nodes);
           raw.flags &= ~FLAG_INLINE_DATA;
           this.clearMapping(raw);
@@ -832,7 +828,7 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
       const place = await this.place(path);
       if (!place) throw new InspectError("INSPECT_INVALID", "the root directory cannot be removed", { path });
       if (place.existing === undefined) throw new InspectError("INSPECT_NOT_FOUND", `${path} does not exist in this filesystem`, { path });
-      const inode = await this.current(place.existing);
+      const inode = await this.inode(place.existing);
       if (typeOfMode(inode.mode) !== "directory") throw new InspectError("INSPECT_NOT_A_DIRECTORY", `${path} is not a directory`, { path });
       if ((await this.directory(inode)).size > 0) throw new InspectError("INSPECT_NOT_EMPTY", `${path} is not empty`, { path });
       await this.removeEntry(place);
@@ -846,7 +842,7 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
       const place = await this.place(path);
       if (!place) throw new InspectError("INSPECT_IS_A_DIRECTORY", `${path} is the root directory`, { path });
       if (place.existing === undefined) throw new InspectError("INSPECT_NOT_FOUND", `${path} does not exist in this filesystem`, { path });
-      const inode = await this.current(place.existing);
+      const inode = await this.inode(place.existing);
       if (typeOfMode(inode.mode) === "directory") throw new InspectError("INSPECT_IS_A_DIRECTORY", `${path} is a directory; use rmdir`, { path });
       if (inode.flags & (FLAG_IMMUTABLE | FLAG_APPEND)) WritableExtFilesystem.checkWritableInode(inode, path);
       await this.removeEntry(place);
@@ -922,7 +918,7 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
       if (!target) throw new InspectError("INSPECT_INVALID", `${from} cannot replace the root directory`, { path: to });
       if (source.existing === undefined) throw new InspectError("INSPECT_NOT_FOUND", `${from} does not exist in this filesystem`, { path: from });
       if (source.parent.number === target.parent.number && source.name === target.name) return;
-      const moving = await this.current(source.existing);
+      const moving = await this.inode(source.existing);
       const isDirectory = typeOfMode(moving.mode) === "directory";
       if (isDirectory) {
         const fromParts = components(from);
@@ -934,7 +930,7 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
       let replaced: ExtInode | undefined;
       if (target.existing !== undefined) {
         if (target.existing === source.existing) return; // two names of one file: nothing to do
-        replaced = await this.current(target.existing);
+        replaced = await this.inode(target.existing);
         const replacedIsDirectory = typeOfMode(replaced.mode) === "directory";
         if (isDirectory && !replacedIsDirectory) throw new InspectError("INSPECT_NOT_A_DIRECTORY", `${to} is not a directory`, { path: to });
         if (!isDirectory && replacedIsDirectory) throw new InspectError("INSPECT_IS_A_DIRECTORY", `${to} is a directory`, { path: to });
