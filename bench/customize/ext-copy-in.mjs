@@ -4,10 +4,12 @@
 // decision. Whole processes, interleaved, median of several runs; wall-time ratios and peak RSS.
 // Every result is checked with e2fsck -fn and the file count read back by debugfs.
 //
-//   node bench/customize/ext-copy-in.mjs [--runs N] [--ext2fs-runs N] [--files N] [--mib N] [--json]
+//   node bench/customize/ext-copy-in.mjs [--runs N] [--ext2fs-runs N] [--files N] [--mib N] [--large-tib N] [--json]
 //
-// Defaults: 20,000 files, 200 MiB, 5 runs (ext2fs: 1, it is slow). Needs e2fsprogs and a build
-// (pnpm turbo run build --filter @leapp/inspect). The tree is generated once and cached.
+// Defaults: 20,000 files, 200 MiB, 5 runs (ext2fs: 1, it is slow). One more leapp run copies the
+// tree into a sparse ext4 image of --large-tib TiB (default 1; 0 skips it): peak RSS must not grow
+// with the image. Needs e2fsprogs and a build (pnpm turbo run build --filter @leapp/inspect). The
+// tree is generated once and cached.
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -21,6 +23,7 @@ const option = (name, fallback) => (args.includes(name) && Number(args[args.inde
 const runs = option("--runs", 5);
 const ext2fsRuns = option("--ext2fs-runs", 1);
 const fileCount = option("--files", 20_000);
+const largeTiB = option("--large-tib", 1);
 const totalMiB = option("--mib", 200);
 const json = args.includes("--json");
 const PATH = `${process.env.PATH}:/usr/sbin:/sbin`;
@@ -57,9 +60,9 @@ const imageSize = `${Math.ceil((treeBytes * 1.6) / 2 ** 20) + 64}M`;
 const work = mkdtempSync(join(tmpdir(), "leapp-copy-in-"));
 const image = join(work, "image.raw");
 
-function mkfs(withTree) {
+function mkfs(withTree, size = imageSize) {
   rmSync(image, { force: true });
-  sh("mkfs.ext4", ["-q", "-F", "-b", "4096", ...(withTree ? ["-d", tree] : []), image, imageSize]);
+  sh("mkfs.ext4", ["-q", "-F", "-b", "4096", ...(withTree ? ["-d", tree] : []), image, size]);
 }
 
 /** The result is a clean filesystem holding every file of the tree. */
@@ -103,6 +106,12 @@ for (let i = 0; i < Math.max(runs, ext2fsRuns); i++) {
     inodes.ext2fs = check("ext2fs");
   }
 }
+let large;
+if (largeTiB > 0) {
+  mkfs(false, `${largeTiB}T`);
+  large = child("leapp");
+  inodes.leappLarge = check("leapp, large image");
+}
 rmSync(work, { recursive: true, force: true });
 
 const m = Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, v.length ? median(v) : undefined]));
@@ -112,6 +121,7 @@ const result = {
   ext2fsRuns,
   medianMs: m,
   leappPeakRssMiB: Math.round(leappRss),
+  large: large && { imageTiB: largeTiB, ms: large.ms, peakRssMiB: Math.round(large.maxRssMiB) },
   ext2fsPeakRssMiB: Math.round(ext2fsRss),
   inodesUsed: inodes,
   ratios: {
@@ -130,5 +140,6 @@ else {
   console.log(`ext2fs (libext2fs WASM) copy-in          ${f(m.ext2fs)}   peak RSS ${result.ext2fsPeakRssMiB} MiB`);
   console.log(`leapp / mkfs.ext4 -d: ${result.ratios.leappVsMkfsD.toFixed(2)}×  (with the empty mkfs: ${result.ratios.leappPlusEmptyMkfsVsMkfsD.toFixed(2)}×)`);
   if (m.ext2fs !== undefined) console.log(`ext2fs / leapp: ${result.ratios.ext2fsVsLeapp.toFixed(1)}×`);
+  if (large) console.log(`leapp copy-in into a ${largeTiB} TiB sparse image: ${f(large.ms)}, peak RSS ${Math.round(large.maxRssMiB)} MiB`);
   console.log(`inodes in use afterwards: ${JSON.stringify(inodes)}`);
 }

@@ -411,6 +411,8 @@ export class Directories {
       this.dirtyLeaf(dir, leaf, leafBytes);
       return;
     }
+    // A full index cannot take the new leaf: refuse before anything changes.
+    if (!this.indexHasRoom(frames)) throw noSpace(`more entries in directory inode ${dir.number} (its index is full and at its deepest)`);
     // Split the leaf: the upper half (by hash) moves to a new block the index points to.
     const entries = [...this.live(dir, leafBytes)].map((e) => ({ inode: e.inode, name: e.name.slice(), type: e.type, hash: this.hash(e.name, version) }));
     entries.sort((a, b) => a.hash - b.hash);
@@ -427,6 +429,16 @@ export class Directories {
     const target = hash >= splitKey ? createdBytes : leafBytes;
     if (!this.insertInLeaf(dir, target, name, inode, type)) throw new Error(`directory inode ${dir.number}: a split leaf cannot take the new entry`);
     this.dirtyLeaf(dir, target === createdBytes ? created : leaf, target);
+  }
+
+  /** Whether one more entry fits the index below the root (splitting full nodes), or by growing a level. */
+  private indexHasRoom(frames: readonly Frame[]): boolean {
+    for (let level = frames.length - 1; level >= 0; level--) {
+      const frame = frames[level]!;
+      const dv = view(frame.bytes);
+      if (dv.getUint16(frame.countOffset + 2, true) < dv.getUint16(frame.countOffset, true)) return true;
+    }
+    return frames[0]!.bytes[ROOT_INFO + 6]! + 1 < this.ctx.maxIndexLevels;
   }
 
   /** Inserts (hash → block) after the followed entry of frame `level`, splitting full nodes upward. */
@@ -479,10 +491,12 @@ export class Directories {
     this.ctx.cache.dirty(dir.blocks[frame.logical]!, frame.bytes, this.indexSeal(dir, frame.countOffset));
     this.ctx.cache.dirty(dir.blocks[sibling]!, siblingBytes, this.indexSeal(dir, NODE_ENTRIES));
     await this.insertIndex(dir, frames, level - 1, upHash, sibling);
+    // A root that grew a level moved every frame one down: find this one again.
+    const at = frames.indexOf(frame);
     if (frame.at >= half) {
-      frames[level] = { logical: sibling, bytes: siblingBytes, countOffset: NODE_ENTRIES, at: frame.at - half };
+      frames[at] = { logical: sibling, bytes: siblingBytes, countOffset: NODE_ENTRIES, at: frame.at - half };
     }
-    return this.insertIndex(dir, frames, level, hash, child);
+    return this.insertIndex(dir, frames, at, hash, child);
   }
 }
 

@@ -27,6 +27,8 @@ const WRITE_PIECE = 8 * 1024 * 1024;
 /** Pending metadata beyond this is written back between operations (RSS stays bounded). */
 const WRITE_BACK_BYTES = 32 * 1024 * 1024;
 const INLINE_DATA_NAME = new TextEncoder().encode("data");
+/** An extent tree root with no entries: magic, 0 entries, room for 4, depth 0. */
+const EMPTY_EXTENT_ROOT = Uint8Array.of(0x0a, 0xf3, 0, 0, 4, 0, 0, 0);
 const encoder = new TextEncoder();
 
 const now = (): bigint => BigInt(Date.now()) * 1_000_000n;
@@ -57,17 +59,8 @@ interface Place {
 }
 
 /** Opens a clean ext2/3/4 filesystem for writing (see extDriver). */
-export async function openWritableExt(device: BlockDevice): Promise<WritableExtFilesystem> {
-  if (!device.writable) throw new InspectError("INSPECT_READ_ONLY", "this device is read-only: open the image writable (an overlay, or the image itself for in-place edits) to change its filesystem");
-  const sb = await readSuperblock(device);
-  sb.checkClean();
-  sb.checkWritable();
-  if (sb.blockSize > 32768) throw new InspectError("INSPECT_UNSUPPORTED", `leapp cannot write ext filesystems with ${sb.blockSize}-byte blocks`);
-  // Small files laid out one after another reach the device in large writes.
-  const fs = new WritableExtFilesystem(writeBehind(device), sb);
-  await fs.checkJournal();
-  await fs.checkRootDirectory();
-  return fs;
+export function openWritableExt(device: BlockDevice): Promise<WritableExtFilesystem> {
+  return WritableExtFilesystem.openWritable(device);
 }
 
 export class WritableExtFilesystem extends ExtFilesystem implements WritableFilesystem {
@@ -86,7 +79,7 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
   /** Where the next file's data goes: just after the last one, so a copy-in lays files out in order. */
   private dataCursor = 0;
 
-  constructor(device: BlockDevice, sb: Superblock) {
+  private constructor(device: BlockDevice, sb: Superblock) {
     super(device, sb, true);
     this.zeroBlock = new Uint8Array(sb.blockSize);
     this.allocator = new Allocator(sb, this.groups, this.cache);
@@ -104,8 +97,21 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
     });
   }
 
+  static async openWritable(device: BlockDevice): Promise<WritableExtFilesystem> {
+    if (!device.writable) throw new InspectError("INSPECT_READ_ONLY", "this device is read-only: open the image writable (an overlay, or the image itself for in-place edits) to change its filesystem");
+    const sb = await readSuperblock(device);
+    sb.checkClean();
+    sb.checkWritable();
+    if (sb.blockSize > 32768) throw new InspectError("INSPECT_UNSUPPORTED", `leapp cannot write ext filesystems with ${sb.blockSize}-byte blocks`);
+    // Small files laid out one after another reach the device in large writes.
+    const fs = new WritableExtFilesystem(writeBehind(device), sb);
+    await fs.checkJournal();
+    await fs.checkRoot();
+    return fs;
+  }
+
   /** Refuses a journal that still holds transactions (a replay would undo our changes). */
-  async checkJournal(): Promise<void> {
+  private async checkJournal(): Promise<void> {
     if (!this.sb.hasCompat(COMPAT.has_journal) || this.sb.journalInode === 0) return;
     const journal = await this.inode(this.sb.journalInode);
     const { extents } = await this.mapping(journal, 1);
@@ -115,10 +121,6 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
     if (view(jsb).getUint32(0, false) === 0xc03b3998 && view(jsb).getUint32(28, false) !== 0) {
       throw new InspectError("INSPECT_DIRTY", "this ext filesystem's journal holds transactions not yet written home; run e2fsck on it (or mount it once) so it is consistent, then open it again");
     }
-  }
-
-  async checkRootDirectory(): Promise<void> {
-    await this.checkRoot();
   }
 
   // ---- serialization: one operation at a time, reads included, so none sees another half done ----
@@ -154,8 +156,36 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
   override readFile(path: string, options?: { maxBytes?: number }): Promise<Uint8Array> {
     return this.exclusive(() => super.readFile(path, options));
   }
+  /**
+   * A file opened here reads what the file holds at each read, under the same lock as changes, so
+   * it never reads blocks a later change freed; a file deleted meanwhile reads as INSPECT_NOT_FOUND.
+   */
   override openFile(path: string): Promise<GuestFile> {
-    return this.exclusive(() => super.openFile(path));
+    return this.exclusive(async () => {
+      const opened = await super.openFile(path);
+      const { number, generation } = await this.lookup(path);
+      const current = async (): Promise<GuestFile> => {
+        const inode = await this.inode(number);
+        if (inode.nlink === 0 || inode.generation !== generation || typeOfMode(inode.mode) !== "file") {
+          throw new InspectError("INSPECT_NOT_FOUND", `${path} was deleted after it was opened`, { path });
+        }
+        return this.openInode(inode, path);
+      };
+      const ranges = () =>
+        this.exclusive(async () => {
+          const out: Array<{ offset: number; length: number }> = [];
+          for await (const range of (await current()).dataRanges()) out.push(range);
+          return out;
+        });
+      return {
+        size: opened.size,
+        read: (buffer, position) => this.exclusive(async () => (await current()).read(buffer, position)),
+        async *dataRanges() {
+          yield* await ranges();
+        },
+        close: async () => {},
+      };
+    });
   }
   override readlink(path: string): Promise<string> {
     return this.exclusive(() => super.readlink(path));
@@ -246,10 +276,6 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
     this.touched.clear();
   }
 
-  private async current(number: number): Promise<ExtInode> {
-    return this.inode(number);
-  }
-
   private mappingContext(): MappingContext {
     return { blockSize: this.blockSize, blocksCount: this.sb.blocksCount, cache: this.cache, checkBlock: (b, w) => this.groups.checkBlock(b, w) };
   }
@@ -306,7 +332,13 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
     const nodes = oldNodes.slice(0, need);
     if (need > nodes.length) {
       const goal = normalized[0]?.physical ?? this.groups.firstBlock(this.groupOfInode(number));
-      for (const run of await this.allocator.allocateAll(goal, need - nodes.length, keep)) for (let b = run.start; b < run.start + run.count; b++) nodes.push(b);
+      const runs = await this.allocator.allocateAll(goal, need - nodes.length, keep);
+      for (const run of runs) for (let b = run.start; b < run.start + run.count; b++) nodes.push(b);
+    }
+    // A block map holds 32-bit block numbers (a 64bit filesystem without extents past 16 TiB).
+    if (!useExtents && [...normalized.map((e) => e.physical + e.count - 1), ...nodes].some((b) => b >= 2 ** 32)) {
+      for (const block of nodes.slice(oldNodes.slice(0, need).length)) await this.allocator.free(block, 1);
+      throw new InspectError("INSPECT_UNSUPPORTED", `inode ${number} would need blocks past 2^32, which a block map cannot address; this filesystem needs the extent feature`);
     }
     for (const block of oldNodes.slice(need)) {
       this.cache.forget(block);
@@ -318,6 +350,15 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
     raw.blockArea.set(written.blockArea);
     const dataBlocks = normalized.reduce((n, e) => n + e.count, 0);
     raw.setSectors((dataBlocks + nodes.length + (raw.fileAcl !== 0 ? 1 : 0)) * (this.blockSize / 512));
+  }
+
+  /**
+   * Empties i_block: an extent inode keeps a valid empty extent header, as the kernel leaves it
+   * (fsck counts an extent inode without one as garbage, even a free one).
+   */
+  private clearMapping(raw: RawInode): void {
+    raw.blockArea.fill(0);
+    if (raw.flags & FLAG_EXTENTS) raw.blockArea.set(EMPTY_EXTENT_ROOT);
   }
 
   /** Frees data blocks listed as extents. */
@@ -334,7 +375,7 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
 
   /** Drops one link; the last one frees the inode, its blocks and its share of an attribute block. */
   private async dropLink(number: number): Promise<void> {
-    const inode = await this.current(number);
+    const inode = await this.inode(number);
     const raw = await this.edit(number);
     const directory = typeOfMode(inode.mode) === "directory";
     if (!directory && raw.links > 1) {
@@ -353,8 +394,8 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
     raw.size = 0;
     raw.setSectors(0);
     raw.fileAcl = 0;
-    raw.blockArea.fill(0);
     raw.flags &= ~(FLAG_INLINE_DATA | FLAG_INDEX);
+    this.clearMapping(raw);
     raw.dtime = Math.floor(Date.now() / 1000);
     await this.allocator.freeInode(number, directory);
     if (directory) this.forgetDirectory(number);
@@ -379,10 +420,10 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
   private async openDirectory(number: number): Promise<DirectoryFile> {
     const open = this.openDirs.get(number);
     if (open) return open;
-    let inode = await this.current(number);
+    let inode = await this.inode(number);
     if (inode.flags & FLAG_INLINE_DATA) {
       await this.convertInlineDirectory(inode);
-      inode = await this.current(number);
+      inode = await this.inode(number);
     }
     const { extents, nodes } = await this.mapping(inode);
     const blocks: number[] = [];
@@ -416,7 +457,7 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
           await this.allocator.free(run.start, 1);
           throw err;
         }
-        nodeBlocks = (await this.mapping(await this.current(number))).nodes;
+        nodeBlocks = (await this.mapping(await this.inode(number))).nodes;
         raw.size = blocks.length * this.blockSize;
         return blocks.length - 1;
       },
@@ -605,7 +646,7 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
 
   /** Points an inode at new content (inline or extents), freeing what it had; sets size and times. */
   private async setContent(number: number, raw: RawInode, data: { inline?: Uint8Array; extents: Extent[]; size: number }, keep: number): Promise<void> {
-    const before = await this.current(number);
+    const before = await this.inode(number);
     const old = this.mapsBlocks(before) ? await this.mapping(before) : { extents: [], nodes: [] };
     let body = this.inodeBodyXattrs(before);
     if (data.inline) {
@@ -648,7 +689,7 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
       const place = await this.place(path);
       if (!place) throw new InspectError("INSPECT_IS_A_DIRECTORY", `${path} is the root directory`, { path });
       if (place.existing !== undefined) {
-        const inode = await this.current(place.existing);
+        const inode = await this.inode(place.existing);
         const type = typeOfMode(inode.mode);
         if (type === "directory") throw new InspectError("INSPECT_IS_A_DIRECTORY", `${path} is a directory`, { path });
         if (type !== "file") throw new InspectError("INSPECT_EXISTS", `${path} exists and is a ${type}, not a regular file`, { path });
@@ -687,9 +728,10 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
           const raw = await this.edit(number);
           raw.links = 0;
           raw.dtime = Math.floor(Date.now() / 1000);
-          const written = await this.current(number);
+          const written = await this.inode(number);
           if (this.mapsBlocks(written)) await this.freeNodes((await this.mapping(written)).nodes);
-          raw.blockArea.fill(0);
+          raw.flags &= ~FLAG_INLINE_DATA;
+          this.clearMapping(raw);
           await this.allocator.freeInode(number, false);
         }
         await this.freeExtents(data.extents);
@@ -714,6 +756,8 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
         if (size <= BLOCK_AREA_SIZE) {
           raw.blockArea.fill(0);
           raw.blockArea.set(bytes.subarray(0, size));
+          // Data past the 60 i_block bytes lives in system.data: none is left.
+          this.writeBodyXattrs(raw, this.inodeBodyXattrs(inode).map((e) => (isInlineData(e) ? { ...e, value: new Uint8Array(0) } : e)));
           raw.size = size;
         } else {
           const data = await this.writeData(bytes, this.dataCursor, undefined, false);
@@ -784,7 +828,7 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
       const place = await this.place(path);
       if (!place) throw new InspectError("INSPECT_INVALID", "the root directory cannot be removed", { path });
       if (place.existing === undefined) throw new InspectError("INSPECT_NOT_FOUND", `${path} does not exist in this filesystem`, { path });
-      const inode = await this.current(place.existing);
+      const inode = await this.inode(place.existing);
       if (typeOfMode(inode.mode) !== "directory") throw new InspectError("INSPECT_NOT_A_DIRECTORY", `${path} is not a directory`, { path });
       if ((await this.directory(inode)).size > 0) throw new InspectError("INSPECT_NOT_EMPTY", `${path} is not empty`, { path });
       await this.removeEntry(place);
@@ -798,7 +842,7 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
       const place = await this.place(path);
       if (!place) throw new InspectError("INSPECT_IS_A_DIRECTORY", `${path} is the root directory`, { path });
       if (place.existing === undefined) throw new InspectError("INSPECT_NOT_FOUND", `${path} does not exist in this filesystem`, { path });
-      const inode = await this.current(place.existing);
+      const inode = await this.inode(place.existing);
       if (typeOfMode(inode.mode) === "directory") throw new InspectError("INSPECT_IS_A_DIRECTORY", `${path} is a directory; use rmdir`, { path });
       if (inode.flags & (FLAG_IMMUTABLE | FLAG_APPEND)) WritableExtFilesystem.checkWritableInode(inode, path);
       await this.removeEntry(place);
@@ -874,7 +918,7 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
       if (!target) throw new InspectError("INSPECT_INVALID", `${from} cannot replace the root directory`, { path: to });
       if (source.existing === undefined) throw new InspectError("INSPECT_NOT_FOUND", `${from} does not exist in this filesystem`, { path: from });
       if (source.parent.number === target.parent.number && source.name === target.name) return;
-      const moving = await this.current(source.existing);
+      const moving = await this.inode(source.existing);
       const isDirectory = typeOfMode(moving.mode) === "directory";
       if (isDirectory) {
         const fromParts = components(from);
@@ -886,7 +930,7 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
       let replaced: ExtInode | undefined;
       if (target.existing !== undefined) {
         if (target.existing === source.existing) return; // two names of one file: nothing to do
-        replaced = await this.current(target.existing);
+        replaced = await this.inode(target.existing);
         const replacedIsDirectory = typeOfMode(replaced.mode) === "directory";
         if (isDirectory && !replacedIsDirectory) throw new InspectError("INSPECT_NOT_A_DIRECTORY", `${to} is not a directory`, { path: to });
         if (!isDirectory && replacedIsDirectory) throw new InspectError("INSPECT_IS_A_DIRECTORY", `${to} is a directory`, { path: to });

@@ -256,6 +256,7 @@ export class ExtFilesystem extends InodeFilesystem<number, ExtInode> {
     if (this.sb.state & STATE_ERROR || (!(this.sb.state & STATE_VALID) && !this.sb.hasCompat(COMPAT.has_journal))) {
       throw new InspectError("INSPECT_DIRTY", "this ext filesystem may have wrong block bitmaps (it is marked as having errors or was not cleanly unmounted); run e2fsck on a copy before skipping its free space");
     }
+    if (this.sb.clusterRatio > 1) throw new InspectError("INSPECT_UNSUPPORTED", "listing the free space of a bigalloc ext filesystem (bitmaps of clusters) is not supported");
     let pending: { offset: number; length: number } | undefined;
     for (let group = 0; group < this.sb.groupCount; group++) {
       const bitmap = await this.groups.blockBitmap(group);

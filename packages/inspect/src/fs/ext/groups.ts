@@ -142,11 +142,15 @@ export class BlockGroups {
   descriptorLocation(group: number): { block: number; offset: number } {
     const descBlock = Math.floor(group / this.descPerBlock);
     const offset = (group % this.descPerBlock) * this.sb.descSize;
+    // Descriptors follow the superblock, which is block 1 with 1 KiB blocks even where the first
+    // group starts at block 0 (bigalloc).
+    const superblock = Math.floor(1024 / this.sb.blockSize);
     if (this.sb.hasIncompat(INCOMPAT.meta_bg) && descBlock >= this.sb.firstMetaBg) {
       const firstGroup = descBlock * this.descPerBlock;
-      return { block: this.firstBlock(firstGroup) + (this.hasSuper(firstGroup) ? 1 : 0), offset };
+      const start = firstGroup === 0 ? superblock : this.firstBlock(firstGroup);
+      return { block: start + (this.hasSuper(firstGroup) ? 1 : 0), offset };
     }
-    return { block: this.sb.firstDataBlock + 1 + descBlock, offset };
+    return { block: superblock + 1 + descBlock, offset };
   }
 
   async descriptor(group: number): Promise<GroupDescriptor> {

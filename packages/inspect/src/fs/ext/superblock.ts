@@ -107,6 +107,8 @@ export class Superblock {
   readonly reservedGdtBlocks: number;
   readonly wantExtraIsize: number;
   readonly revision: number;
+  /** Blocks per bitmap bit (bigalloc clusters); 1 everywhere else. */
+  readonly clusterRatio: number;
 
   constructor(readonly bytes: Uint8Array, deviceSize: number) {
     const dv = view(bytes);
@@ -132,7 +134,10 @@ export class Superblock {
     this.firstMetaBg = dv.getUint32(0x104, true);
     this.reservedGdtBlocks = dv.getUint16(0xce, true);
     this.wantExtraIsize = dv.getUint16(0x15e, true);
-    if (this.blocksPerGroup === 0 || this.blocksPerGroup > this.blockSize * 8) throw corrupt(`the ext superblock claims ${this.blocksPerGroup} blocks per group`);
+    // With bigalloc a bitmap bit stands for a cluster of blocks, so a group spans more blocks.
+    const logCluster = dv.getUint32(0x1c, true);
+    this.clusterRatio = this.hasRoCompat(RO_COMPAT.bigalloc) && logCluster > logBlock && logCluster - logBlock <= 16 ? 2 ** (logCluster - logBlock) : 1;
+    if (this.blocksPerGroup === 0 || this.blocksPerGroup > this.blockSize * 8 * this.clusterRatio) throw corrupt(`the ext superblock claims ${this.blocksPerGroup} blocks per group`);
     if (this.inodesPerGroup === 0 || this.inodesPerGroup > this.blockSize * 8) throw corrupt(`the ext superblock claims ${this.inodesPerGroup} inodes per group`);
     if (this.inodeSize < 128 || this.inodeSize > this.blockSize || (this.inodeSize & (this.inodeSize - 1)) !== 0) throw corrupt(`the ext superblock claims ${this.inodeSize}-byte inodes`);
     if (is64 && (this.descSize < 32 || this.descSize > 1024 || (this.descSize & (this.descSize - 1)) !== 0)) throw corrupt(`the ext superblock claims ${this.descSize}-byte group descriptors`);
