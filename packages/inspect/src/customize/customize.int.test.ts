@@ -170,11 +170,11 @@ describe("customize on zoo guests, judged by qemu-img, fsck and the kernel", () 
   });
 
   it("a vmdk source goes through an overlay like any other; in place, a raw copy is edited and says so", async () => {
-    const vmdk = await buildZooGuest("el7-vmware", "vmdk");
+    const vmdk = await buildZooGuest("el6-xen", "vmdk");
     const out = join(work, "from-vmdk");
     mkdirSync(out);
     const before = await fileHash(vmdk.disks[0]!);
-    const viaOverlay = await customize(vmdk.disks, await ops([["write", "/etc/motd:vmdk\n"]]), { output: { overlays: [join(out, "el7.qcow2")] } });
+    const viaOverlay = await customize(vmdk.disks, await ops([["write", "/etc/motd:vmdk\n"]]), { output: { overlays: [join(out, "el6.qcow2")] } });
     expect(await fileHash(vmdk.disks[0]!)).toBe(before);
     await expect(customize(vmdk.disks, await ops([["write", "/etc/motd:x"]]), { output: { inPlace: true } })).rejects.toMatchObject({ code: "STORAGE_UNSUPPORTED" });
     const copy = join(work, "in-place.raw");
