@@ -105,4 +105,42 @@ describe("customize against virt-customize", () => {
       view.close();
     }
   });
+
+  it("el6-xen: RHEL 6's hostname, password and keys as virt-customize writes them", async () => {
+    const guest = await buildZooGuest("el6-xen");
+    const base = guest.disks[0]!;
+    const key = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 oracle@leapp";
+    const options: Array<[string, string]> = [
+      ["hostname", "db02.kvm.example.com"],
+      ["root-password", "password:oracle"],
+      ["ssh-inject", `root:string:${key}`],
+      ["edit", "/etc/fstab:s/xvda/vda/g"],
+      ["delete", "/etc/modprobe.d/xen*"],
+      ["append-line", "/etc/sysconfig/network:NOZEROCONF=yes"],
+    ];
+    const theirs = join(work, "vc-el6.qcow2");
+    execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", "-b", base, "-F", "raw", theirs]);
+    execFileSync("virt-customize", ["-q", "--no-network", "-a", theirs, ...options.flatMap(([n, v]) => [`--${n}`, v])], {
+      env: { ...process.env, LIBGUESTFS_BACKEND: "direct", LIBGUESTFS_BACKEND_SETTINGS: "force_tcg" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const out = join(work, "ours-el6");
+    mkdirSync(out);
+    const operations = await Promise.all(options.map(async ([n, v]) => (await parseCustomizeOption(n, v)).operation));
+    const ours = (await customize([base], operations, { output: { overlayDir: out } })).overlays;
+    const open = (overlay: string) => openImageGuest([overlay], { trustedBackingDirs: [dirname(base)] });
+    const [a, b] = [await open(ours[0]!), await open(theirs)];
+    const [mine, vc] = [await snapshot(a), await snapshot(b)];
+    const shadow = async (g: GuestFS) => new TextDecoder().decode(await g.readFile("/etc/shadow")).split("\n");
+    const [myShadow, vcShadow] = [await shadow(a), await shadow(b)];
+    await a.close();
+    await b.close();
+    // virt-customize seeds the guest's random pool (/var/lib/random-seed) on its own.
+    const differing = [...new Set([...mine.keys(), ...vc.keys()])].filter((p) => mine.get(p) !== vc.get(p) && !["/var/lib/random-seed", "/etc/shadow"].includes(p));
+    expect(differing.map((p) => `${p}\n  leapp:          ${mine.get(p)}\n  virt-customize: ${vc.get(p)}`)).toEqual([]);
+    // Both hash with SHA-512 crypt for CentOS 6; only the salts differ.
+    const unsalted = (lines: string[]) => lines.map((l) => l.replace(/\$6\$[^$:]+\$[^:]+/, "$6$SALT$HASH"));
+    expect(unsalted(myShadow)).toEqual(unsalted(vcShadow));
+    expect(myShadow[0]).toMatch(/^root:\$6\$/);
+  });
 });
