@@ -6,8 +6,10 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { openDisk } from "@leapp/storage";
 import { buildZooGuest, type ZooGuestName } from "@leapp/zoo";
 import { afterAll, describe, expect, it } from "vitest";
+import { openImageGuest } from "../guestfs/image-guest.js";
 import { customize } from "./customize.js";
 import { fileHash, judgeGuest } from "./judge-test-support.js";
 import { parseCustomizeOption } from "./syntax.js";
@@ -213,6 +215,27 @@ describe("customize on zoo guests, judged by qemu-img, fsck and the kernel", () 
       expect(readdirSync(out), JSON.stringify(args)).toEqual([]);
     }
     expect(await fileHash(guest.disks[0]!)).toBe(before);
+  });
+
+  it("an abort during a copy-in rejects with the signal's reason and leaves no overlay; a read-only disk is refused", async () => {
+    const guest = await buildZooGuest("el6-xen");
+    const out = join(work, "aborted");
+    mkdirSync(out);
+    const controller = new AbortController();
+    const reason = new Error("stopped by the test");
+    const run = customize(guest.disks, await ops([["copy-in", `${hostTree()}:/srv`]]), {
+      output: { overlayDir: out },
+      onProgress: (event) => event.phase === "copy-in" && event.done > 0 && controller.abort(reason),
+      signal: controller.signal,
+    });
+    await expect(run).rejects.toBe(reason);
+    expect(readdirSync(out)).toEqual([]);
+    const readOnly = await openDisk(guest.disks[0]!);
+    try {
+      await expect(openImageGuest([readOnly], { writable: true })).rejects.toMatchObject({ code: "INSPECT_READ_ONLY" });
+    } finally {
+      await readOnly.close();
+    }
   });
 
   it("a dry run reports each operation's filesystem across the guest's mounts and writes nothing", async () => {
