@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdtemp, open, rename, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, open, rename, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { createOverlay, openDisk, TEMPORARY_INFIX, type BlockDevice } from "@leapp/storage";
@@ -87,7 +87,10 @@ export async function customize(images: readonly string[], operations: readonly 
     if (dryRun) {
       scratch = await mkdtemp(join(tmpdir(), "leapp-customize-"));
       partial = images.map((image, i) => join(scratch!, `${i}.qcow2`));
-    } else if (!inPlace) partial = finals.map(temporaryName);
+    } else if (!inPlace) {
+      if ("overlayDir" in output) await mkdir(resolve(output.overlayDir), { recursive: true });
+      partial = finals.map(temporaryName);
+    }
     // The overlays lie elsewhere than their bases: the bases' directories are the ones to trust.
     const trustedBackingDirs = [...new Set([...(options.trustedBackingDirs ?? []), ...images.map((i) => dirname(resolve(i)))])];
     for (const [i, path] of partial.entries()) await createOverlay(images[i]!, path, { trustedBackingDirs, ...(options.signal ? { signal: options.signal } : {}) });
