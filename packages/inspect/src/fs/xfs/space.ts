@@ -510,7 +510,9 @@ export class AllocationGroup {
       };
       const shape = this.shortShape("RMB3", 24, 40, highKey);
       shape.lowKey = (rec) => {
-        const key = rec.slice(0, 20);
+        const key = new Uint8Array(20);
+        key.set(rec.subarray(0, 4), 0);
+        key.set(rec.subarray(8, 16), 4);
         view(key).setBigUint64(12, view(rec).getBigUint64(16, false) & ~(1n << 61n), false);
         return key;
       };

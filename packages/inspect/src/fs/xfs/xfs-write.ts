@@ -355,40 +355,50 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
     return Number(ino >> BigInt(this.inodesPerBlockLog + this.agBlockLog));
   }
 
-  /** Blocks to keep free for the next flush: directory blocks and each group's B+tree growth. */
+  /** Blocks an AG keeps free for its own B+trees at the next flush, and for new inode chunks. */
   private async reserveFor(agno: number): Promise<number> {
     return (await this.group(agno)).treeGrowth() + this.chunkBlocks * 2;
   }
 
+  /** Blocks the next flush may need for directories, attribute blocks and extent B+trees. */
+  private get pendingMetadata(): number {
+    return Math.ceil(this.pendingMetadataBytes / this.blockSize) + 2 * Math.ceil(this.dirBlockSize / this.blockSize) + 8;
+  }
+
+  private pendingMetadataBytes = 0;
+
   /**
    * Allocates up to `count` blocks as one extent, preferably at `goal` (to extend a file), else in
-   * AG `preferAg`, else anywhere; `metadata` allocations may use the space kept for the trees.
-   * Undefined when no AG has room.
+   * AG `preferAg`, else anywhere. Data leaves every AG its reserve and the room the next flush
+   * needs; metadata may take the reserves when nothing else is left. Undefined when no AG has room.
    */
   private async allocate(count: number, preferAg: number, goal: number | undefined, metadata: boolean): Promise<{ block: number; count: number } | undefined> {
     count = Math.min(count, MAX_EXTENT_BLOCKS);
-    if (goal !== undefined) {
-      const { agno, agbno } = this.agOf(goal);
-      const ag = await this.group(agno);
-      const extent = ag.freeAt(agbno);
-      const room = extent ? Math.min(extent.length, ag.freeBlocks - (metadata ? 0 : await this.reserveFor(agno))) : 0;
-      if (room > 0) {
-        const take = Math.min(count, room);
-        ag.takeFree(agbno, take);
-        return { block: goal, count: take };
+    for (const strict of metadata ? [true, false] : [true]) {
+      const keep = async (agno: number) => (strict ? (await this.reserveFor(agno)) + (metadata ? 0 : this.pendingMetadata) : 0);
+      if (goal !== undefined) {
+        const { agno, agbno } = this.agOf(goal);
+        const ag = await this.group(agno);
+        const extent = ag.freeAt(agbno);
+        const room = extent ? Math.min(extent.length, ag.freeBlocks - (await keep(agno))) : 0;
+        if (room > 0) {
+          const take = Math.min(count, room);
+          ag.takeFree(agbno, take);
+          return { block: goal, count: take };
+        }
       }
-    }
-    for (let i = 0; i < this.agCount; i++) {
-      const agno = (preferAg + i) % this.agCount;
-      const ag = await this.group(agno);
-      const usable = ag.freeBlocks - (metadata ? 0 : await this.reserveFor(agno));
-      if (usable <= 0) continue;
-      const extent = ag.bestFit(Math.min(count, usable));
-      if (!extent) continue;
-      const take = Math.min(count, extent.length, usable);
-      const start = extent.start;
-      ag.takeFree(start, take);
-      return { block: this.fsBlock(agno, start), count: take };
+      for (let i = 0; i < this.agCount; i++) {
+        const agno = (preferAg + i) % this.agCount;
+        const ag = await this.group(agno);
+        const usable = ag.freeBlocks - (await keep(agno));
+        if (usable <= 0) continue;
+        const extent = ag.bestFit(Math.min(count, usable));
+        if (!extent) continue;
+        const take = Math.min(count, extent.length, usable);
+        const start = extent.start;
+        ag.takeFree(start, take);
+        return { block: this.fsBlock(agno, start), count: take };
+      }
     }
     return undefined;
   }
@@ -563,6 +573,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
     this.dirty.add(number);
     dir.dir!.entries.set(key, { ino: number, ftype: this.ftype ? ftypeOfMode(mode) : 0 });
     dir.dataDirty = true;
+    this.pendingMetadataBytes += 32 + key.length + (m.target?.length ?? 0);
     this.touch(dir, { mtime: true });
     await this.maybeFlush();
     return m;
@@ -784,6 +795,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
       if (dir.dir!.entries.has(key)) throw new InspectError("INSPECT_EXISTS", `${path} already exists`, { path });
       dir.dir!.entries.set(key, { ino: m.number, ftype: this.ftype ? ftypeOfMode(m.mode) : 0 });
       dir.dataDirty = true;
+      this.pendingMetadataBytes += 32 + key.length;
       this.touch(dir, { mtime: true });
       m.nlink++;
       this.touch(m);
@@ -819,6 +831,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
       source.dir.dataDirty = true;
       this.touch(source.dir, { mtime: true });
       target.dir.dir!.entries.set(target.key, { ino: m.number, ftype: entry.ftype });
+      this.pendingMetadataBytes += 32 + target.key.length;
       target.dir.dataDirty = true;
       this.touch(target.dir, { mtime: true });
       if (m.dir && source.dir.number !== target.dir.number) {
@@ -908,6 +921,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
       }
       m.attrs = next;
       m.attrDirty = true;
+      this.pendingMetadataBytes += 64 + key.name.length + value.length;
       this.touch(m);
     });
   }
@@ -970,6 +984,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
         if (m.freed) this.mem.delete(number);
       }
       this.dirty.clear();
+      this.pendingMetadataBytes = 0;
       const totals = { freeBlocks: 0, icount: 0, ifree: 0 };
       const changedAgs = [...this.groups.values()].filter((ag) => ag.dirty);
       if (changedAgs.length === 0) return;
