@@ -56,6 +56,20 @@ export class FilesystemModel {
   add(path: string, inode: ModelInode): void {
     this.inodes.set(this.#next, inode);
     this.names.set(path, this.#next++);
+    this.changed(parentPath(path));
+  }
+  /** A new name for the inode at `existing` (a hard link). */
+  link(existing: string, path: string): void {
+    this.names.set(path, this.names.get(existing)!);
+    this.changed(parentPath(path));
+  }
+  /**
+   * A change to a directory's entries or a file's content sets its mtime to the time of the change,
+   * as POSIX says: an earlier utimes no longer holds.
+   */
+  changed(path: string): void {
+    const inode = this.inodeAt(path);
+    if (inode) delete inode.mtimeNs;
   }
   inodeAt(path: string): ModelInode | undefined {
     const id = this.names.get(path);
@@ -75,6 +89,7 @@ export class FilesystemModel {
   remove(path: string): void {
     const id = this.names.get(path)!;
     this.names.delete(path);
+    this.changed(parentPath(path));
     if (![...this.names.values()].includes(id)) this.inodes.delete(id);
   }
   /** Moves a name and, for a directory, everything below it. */
@@ -82,10 +97,16 @@ export class FilesystemModel {
     const moved = [...this.names.entries()].filter(([p]) => p === from || p.startsWith(`${from}/`));
     for (const [p] of moved) this.names.delete(p);
     for (const [p, id] of moved) this.names.set(to + p.slice(from.length), id);
+    this.changed(parentPath(from));
+    this.changed(parentPath(to));
   }
 }
 
 const join2 = (dir: string, name: string) => (dir === "/" ? `/${name}` : `${dir}/${name}`);
+function parentPath(path: string): string {
+  const at = path.lastIndexOf("/");
+  return at <= 0 ? "/" : path.slice(0, at);
+}
 
 /** Expects `promise` to reject with an InspectError of `code`. */
 async function expectCode(promise: Promise<unknown>, code: string, what: string): Promise<void> {
@@ -170,6 +191,7 @@ export async function applyRandomSequence(fs: WritableFilesystem, model: Filesys
       await fs.writeFile(path, data);
       bytes += data.length;
       model.inodeAt(path)!.content = data;
+      model.changed(path);
       count("replace");
     } else if (roll < 0.35 && files.length > 0) {
       const path = pick(files);
@@ -181,6 +203,7 @@ export async function applyRandomSequence(fs: WritableFilesystem, model: Filesys
         inode.content.copy(grown, 0, 0, Math.min(size, inode.content.length));
         inode.content = grown;
       }
+      model.changed(path);
       count("truncate");
     } else if (roll < 0.42 && paths().some((p) => model.inodeAt(p)!.type !== "directory")) {
       const path = pick(paths().filter((p) => model.inodeAt(p)!.type !== "directory"));
@@ -242,7 +265,7 @@ export async function applyRandomSequence(fs: WritableFilesystem, model: Filesys
       const dir = pick(dirs());
       const path = join2(dir, freshName(dir));
       await fs.link(existing, path);
-      model.names.set(path, model.names.get(existing)!);
+      model.link(existing, path);
       count("link");
     } else if (roll < 0.76) {
       const dir = pick(dirs());
@@ -288,7 +311,8 @@ export async function applyRandomSequence(fs: WritableFilesystem, model: Filesys
         inode.xattrs.delete(name);
         count("removexattr");
       } else {
-        const name = pick(["user.leapp", "user.note", "security.capability", "security.selinux", `user.k${int(50)}`]);
+        // The kernel keeps user.* attributes on regular files and directories only (xattr(7)).
+        const name = inode.type === "file" || inode.type === "directory" ? pick(["user.leapp", "user.note", "security.capability", "security.selinux", `user.k${int(50)}`]) : "security.selinux";
         // The kernel hides a security.capability that is not a valid vfs_cap_data: a v2 one (cap_net_bind_service).
         const value =
           name === "security.selinux" ? Buffer.from("system_u:object_r:bin_t:s0\0")
@@ -396,11 +420,12 @@ export function compareKernelWithModel(image: string, model: FilesystemModel, va
   execFileSync("mount", ["-o", "ro,loop", image, mountpoint]);
   try {
     // Every xattr of the tree in one call: `getfattr -R -h -d -m - -e hex --absolute-names`.
-    const dump = spawnSync("getfattr", ["-R", "-P", "-h", "-d", "-m", "-", "-e", "hex", "--absolute-names", mountpoint], { encoding: "utf8", maxBuffer: 1 << 28 });
+    const dump = spawnSync("getfattr", ["-R", "-P", "-h", "-d", "-m", "-", "-e", "hex", "--absolute-names", mountpoint], { encoding: "latin1", maxBuffer: 1 << 28 });
     const xattrs = new Map<string, Map<string, string>>();
     let current: Map<string, string> | undefined;
     for (const line of dump.stdout.split("\n")) {
-      if (line.startsWith("# file: ")) xattrs.set(line.slice(8), (current = new Map()));
+      // Names are raw bytes (read as latin1, one char a byte), with control bytes as octal escapes.
+      if (line.startsWith("# file: ")) xattrs.set(Buffer.from(line.slice(8).replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))), "latin1").toString("utf8"), (current = new Map()));
       else if (current && line.includes("=0x")) current.set(line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=0x") + 3));
     }
     let checked = 0;

@@ -912,6 +912,8 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
     return this.exclusive(async () => {
       const m = await this.resolve(path);
       const key = this.attrName(name, path);
+      const type = typeOfMode(m.mode);
+      if (key.flags === 0 && type !== "file" && type !== "directory") throw new InspectError("INSPECT_UNSUPPORTED", `${path} is a ${type}: user.* attributes belong to regular files and directories only (xattr(7))`, { path });
       if (value.length > 65536) throw new InspectError("INSPECT_TOO_LARGE", `${path}: attribute values are at most 64 KiB`, { path });
       const attrs = await this.attrsOf(m);
       const same = (a: RawAttr) => (a.flags & (ATTR_ROOT | ATTR_SECURE)) === key.flags && Buffer.from(a.name).equals(key.name);
