@@ -975,6 +975,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
   // ---- flush ----
 
   private async flushNow(): Promise<void> {
+    this.cache.beginBatch();
     try {
       // Inodes first (they allocate directory, attribute and B+tree blocks), then each changed AG.
       for (const number of [...this.dirty]) {
@@ -989,7 +990,11 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
       this.pendingMetadataBytes = 0;
       const totals = { freeBlocks: 0, icount: 0, ifree: 0 };
       const changedAgs = [...this.groups.values()].filter((ag) => ag.dirty);
-      if (changedAgs.length === 0) return;
+      if (changedAgs.length === 0) {
+        await this.cache.endBatch();
+        await this.device.flush();
+        return;
+      }
       for (let agno = 0; agno < this.agCount; agno++) {
         const ag = await this.group(agno);
         const c = ag.dirty ? await ag.rebuild() : ag.counters();
@@ -998,10 +1003,13 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
         totals.ifree += c.ifree;
       }
       await this.writeSuperblock(totals);
+      await this.cache.endBatch();
       await this.device.flush();
     } catch (err) {
       if (!(err instanceof InspectError && err.code === "INSPECT_NO_SPACE")) this.broken = err;
       throw err;
+    } finally {
+      await this.cache.endBatch();
     }
   }
 
