@@ -118,8 +118,6 @@ export class MetadataCache {
   ) {}
 
   async block(index: number, what: string): Promise<Uint8Array> {
-    const staged = this.pending?.get(index);
-    if (staged) return staged;
     const hit = this.blocks.get(index);
     if (hit) {
       this.blocks.delete(index);
@@ -150,51 +148,13 @@ export class MetadataCache {
     return out;
   }
 
-  /** Blocks written during a batch, written out together (in runs) when it ends. */
-  private pending: Map<number, Uint8Array> | undefined;
-
-  /** From now on writes are gathered (reads see them) until `endBatch`. */
-  beginBatch(): void {
-    this.pending ??= new Map();
-  }
-
-  /** Writes the gathered blocks, adjacent ones in one device write each. */
-  async endBatch(): Promise<void> {
-    const pending = this.pending;
-    this.pending = undefined;
-    if (!pending || pending.size === 0) return;
-    const order = [...pending.keys()].sort((a, b) => a - b);
-    const maxRun = Math.max(1, Math.floor((1 << 20) / this.blockSize));
-    for (let i = 0; i < order.length; ) {
-      let j = i + 1;
-      while (j < order.length && order[j] === order[j - 1]! + 1 && j - i < maxRun) j++;
-      const run = new Uint8Array((j - i) * this.blockSize);
-      for (let k = i; k < j; k++) run.set(pending.get(order[k]!)!, (k - i) * this.blockSize);
-      await this.device.write(run, order[i]! * this.blockSize);
-      i = j;
-    }
-  }
-
-  /** Writes bytes at a byte offset to the device (or the batch) and into any cached block they cover. */
+  /** Writes bytes at a byte offset to the device and into any cached block they cover. */
   async write(offset: number, data: Uint8Array): Promise<void> {
+    await this.device.write(data, offset);
     const first = Math.floor(offset / this.blockSize);
     const last = Math.floor((offset + data.length - 1) / this.blockSize);
-    if (this.pending && offset % 512 === 0) {
-      for (let i = first; i <= last; i++) {
-        const from = Math.max(offset, i * this.blockSize);
-        const to = Math.min(offset + data.length, (i + 1) * this.blockSize);
-        const whole = to - from === this.blockSize;
-        const block = this.pending.get(i) ?? (whole ? new Uint8Array(this.blockSize) : (await this.block(i, "XFS block")).slice());
-        block.set(data.subarray(from - offset, to - offset), from - i * this.blockSize);
-        this.pending.set(i, block);
-        this.blocks.delete(i);
-        this.blocks.set(i, block);
-      }
-      return;
-    }
-    await this.device.write(data, offset);
     for (let i = first; i <= last; i++) {
-      const cached = this.pending?.get(i) ?? this.blocks.get(i);
+      const cached = this.blocks.get(i);
       if (!cached) continue;
       const from = Math.max(offset, i * this.blockSize);
       const to = Math.min(offset + data.length, (i + 1) * this.blockSize);

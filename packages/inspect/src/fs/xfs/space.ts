@@ -199,8 +199,17 @@ export class AllocationGroup {
     return ag;
   }
 
+  private growthMemo = { key: "", value: 0 };
+
   /** Blocks the next rebuild of the trees may need beyond the blocks they hold now. */
   treeGrowth(): number {
+    const t = this.treeBlocks;
+    const key = `${this.free.length},${this.chunks.length},${this.rmaps.length},${this.refcounts.length},${t.bno.length + t.cnt.length + t.ino.length + t.fino.length + t.rmap.length + t.refc.length}`;
+    if (this.growthMemo.key !== key) this.growthMemo = { key, value: this.computeTreeGrowth() };
+    return this.growthMemo.value;
+  }
+
+  private computeTreeGrowth(): number {
     const leaf = (recordSize: number) => Math.floor((this.g.blockSize - (this.g.version === 5 ? 56 : 16)) / recordSize);
     const node = (keySize: number) => Math.floor((this.g.blockSize - (this.g.version === 5 ? 56 : 16)) / (keySize + 4));
     let need = 2 * treeBlocks(this.free.length + 2, leaf(8), node(8)) + treeBlocks(this.chunks.length + 1, leaf(16), node(4)) * (this.g.finobt ? 2 : 1);

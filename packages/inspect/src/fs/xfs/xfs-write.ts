@@ -6,6 +6,7 @@ import type { BlockDevice } from "@leapp/storage";
 import { InspectError } from "../../errors.js";
 import { corrupt, readBytes, view } from "../../block/volumes-io.js";
 import { typeOfMode } from "../inode-filesystem.js";
+import { WriteBackDevice } from "../write-back-device.js";
 import type { FilesystemUsage, NodeAttributes, WritableFilesystem, WriteOptions } from "../filesystem.js";
 import { buildTree, treeLevels, type TreeShape } from "./btree-build.js";
 import { ATTR_ROOT, ATTR_SECURE, ascii, FORMAT_BTREE, FORMAT_DEV, FORMAT_EXTENTS, FORMAT_LOCAL, ftypeOfMode, MAX_EXTENT_BLOCKS, nameKey, NULL_AGINO, packExtent, setCrc, type Extent } from "./format.js";
@@ -91,7 +92,10 @@ export async function openXfsWritable(device: BlockDevice): Promise<WritableFile
   if (!device.writable) throw new InspectError("INSPECT_READ_ONLY", "the device is read-only; open an overlay or a writable copy to change this XFS filesystem");
   const first = await readBytes(device, 0, 512, "XFS superblock");
   if (ascii(first, 0, 4) !== "XFSB") throw new InspectError("INSPECT_UNSUPPORTED", "no XFS superblock on this volume");
-  return XfsWriter.openWriter(device, await readSuperblockSector(device, first));
+  const sb = await readSuperblockSector(device, first);
+  const blockSize = view(sb).getUint32(4, false);
+  if (blockSize < 512 || blockSize > 65536 || (blockSize & (blockSize - 1)) !== 0) throw corrupt(`the XFS superblock claims ${blockSize}-byte blocks`);
+  return XfsWriter.openWriter(new WriteBackDevice(device, blockSize), sb);
 }
 
 class XfsWriter extends XfsFilesystem implements WritableFilesystem {
@@ -106,6 +110,8 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
   private readonly inodeAlign: number;
   private readonly chunkBlocks: number;
   private lsn = 0n;
+  /** The write-back buffer every write goes through (this.device). */
+  private staging!: WriteBackDevice;
   private queue: Promise<unknown> = Promise.resolve();
   private broken: unknown;
 
@@ -171,8 +177,9 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
     this.forkGeometry = { version: this.version, ftype: this.ftype, blockSize: this.blockSize, dirBlockSize: this.dirBlockSize, metaUuid: this.metaUuid, lsn: 0n };
   }
 
-  static async openWriter(device: BlockDevice, sb: Uint8Array): Promise<XfsWriter> {
+  static async openWriter(device: WriteBackDevice, sb: Uint8Array): Promise<XfsWriter> {
     const fs = new XfsWriter(device, sb);
+    fs.staging = device;
     const log = await fs.readLogState();
     if (!log) throw new InspectError("INSPECT_UNSUPPORTED", "this XFS filesystem keeps its log on another device; leapp writes only filesystems with an internal log");
     if (!log.clean) throw new InspectError("INSPECT_DIRTY", "this XFS filesystem was not cleanly unmounted: its log needs recovery. Mount it once (or run xfs_repair) before leapp writes to it");
@@ -967,6 +974,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
     if (!this.broken) await this.flush().catch((err) => {
       if (!(err instanceof InspectError && err.code === "INSPECT_CLOSED")) throw err;
     });
+    await this.staging.close();
     await super.close();
     this.mem.clear();
     this.groups.clear();
@@ -975,8 +983,9 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
   // ---- flush ----
 
   private async flushNow(): Promise<void> {
-    this.cache.beginBatch();
     try {
+      // File data first, so no inode written below points to blocks still in memory.
+      await this.staging.flush();
       // Inodes first (they allocate directory, attribute and B+tree blocks), then each changed AG.
       for (const number of [...this.dirty]) {
         const m = this.mem.get(number)!;
@@ -991,8 +1000,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
       const totals = { freeBlocks: 0, icount: 0, ifree: 0 };
       const changedAgs = [...this.groups.values()].filter((ag) => ag.dirty);
       if (changedAgs.length === 0) {
-        await this.cache.endBatch();
-        await this.device.flush();
+        await this.staging.flush();
         return;
       }
       for (let agno = 0; agno < this.agCount; agno++) {
@@ -1003,13 +1011,10 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
         totals.ifree += c.ifree;
       }
       await this.writeSuperblock(totals);
-      await this.cache.endBatch();
-      await this.device.flush();
+      await this.staging.flush();
     } catch (err) {
       if (!(err instanceof InspectError && err.code === "INSPECT_NO_SPACE")) this.broken = err;
       throw err;
-    } finally {
-      await this.cache.endBatch();
     }
   }
 
