@@ -1083,7 +1083,8 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
           attr = { format: FORMAT_LOCAL, bytes: sf, nextents: 0 };
           attrNeed = sf.length;
         } else {
-          const leaf = attrLeaf(this.forkGeometry, m.number, attrs, 1)!;
+          const leaf = attrLeaf(this.forkGeometry, m.number, attrs, 1);
+          if (!leaf) throw new InspectError("INSPECT_UNSUPPORTED", `inode ${m.number}'s attributes need more than one attribute block; leapp writes short-form and single-leaf attribute forks only`);
           const extents = await this.placeBlocks(m, leaf.blocks, preferAg, true);
           m.attrExtents = extents;
           m.nblocks += extents.reduce((n, e) => n + e.count, 0);
@@ -1101,7 +1102,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
     }
     const forkOffset = !attr ? 0 : isDevice ? 1 : Math.floor((literal - attrNeed) / 8);
     const dataSpace = attr ? forkOffset * 8 : literal;
-    if (attr && attr.bytes.length > literal - dataSpace) throw new Error(`inode ${m.number}: the attribute fork does not fit`);
+    if (attr && attr.bytes.length > literal - dataSpace) throw corrupt(`inode ${m.number}'s attribute fork does not fit beside its data`);
     const rawUsed = m.rawData.format === FORMAT_EXTENTS ? m.rawData.nextents * 16 : m.rawData.format === FORMAT_LOCAL ? m.size : m.rawData.format === FORMAT_DEV ? 4 : m.rawData.bytes.length;
     const keepData = !m.dataDirty && (m.rawData.format === FORMAT_BTREE ? m.rawData.bytes.length === dataSpace : rawUsed <= dataSpace) && !(isDevice && m.rawData.format !== FORMAT_DEV);
 
