@@ -192,10 +192,13 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
   // ---- serialization of calls ----
 
   private exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(() => {
+    const run = this.queue.then(async () => {
       this.checkOpen();
       if (this.broken) throw new InspectError("INSPECT_CORRUPT", "an earlier write to this XFS filesystem failed midway; close it and check it with xfs_repair", { cause: this.broken });
-      return work();
+      const result = await work();
+      // Bounded memory whatever the workload: past a number of changed inodes, write them out.
+      if (this.dirty.size > MAX_DIRTY_INODES) await this.flushNow();
+      return result;
     });
     this.queue = run.catch(() => {});
     return run;
@@ -582,12 +585,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
     dir.dataDirty = true;
     this.pendingMetadataBytes += 32 + key.length + (m.target?.length ?? 0);
     this.touch(dir, { mtime: true });
-    await this.maybeFlush();
     return m;
-  }
-
-  private async maybeFlush(): Promise<void> {
-    if (this.dirty.size > MAX_DIRTY_INODES) await this.flushNow();
   }
 
   // ---- file data ----
