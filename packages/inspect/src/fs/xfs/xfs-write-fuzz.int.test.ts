@@ -94,3 +94,67 @@ describe("the XFS writer under mutated metadata", () => {
     expect(typed).toBeGreaterThan(0);
   });
 });
+
+describe("the XFS attribute reader under mutated metadata", () => {
+  it("every read of attributes (short-form, leaf, node, remote) from a mutated image ends in a result or an InspectError", async () => {
+    const image = cachedImage({ fuzz: "xfs-attrs", version: 2 }, (path) => {
+      run("truncate", ["-s", "64M", path]);
+      run("env", ["TEST_DIR=1", "TEST_DEV=1", "QA_CHECK_FS=1", "mkfs.xfs", "-q", "-f", path]);
+      const mountpoint = `${path}.mnt`;
+      run("mkdir", ["-p", mountpoint]);
+      run("mount", ["-o", "loop", path, mountpoint]);
+      try {
+        // One setfattr --restore of a getfattr-style dump sets them all.
+        const dump: string[] = [];
+        for (const [name, count] of Object.entries({ short: 2, leaf: 12, node: 300 })) {
+          writeFileSync(`${mountpoint}/${name}`, name);
+          dump.push(`# file: ${mountpoint}/${name}`, ...Array.from({ length: count }, (_, i) => `user.attribute-${i}=0x${Buffer.alloc(24, i).toString("hex")}`), "");
+        }
+        writeFileSync(`${mountpoint}/remote`, "remote");
+        dump.push(`# file: ${mountpoint}/remote`, `trusted.big=0x${Buffer.alloc(9000, 0x61).toString("hex")}`, "");
+        writeFileSync(`${path}.attrs`, dump.join("\n"));
+        run("setfattr", [`--restore=${path}.attrs`]);
+      } finally {
+        run("umount", [mountpoint]);
+      }
+    });
+    const names = ["/short", "/leaf", "/node", "/remote"];
+    const regions: Array<{ position: number; length: number }> = [];
+    const clean = await openXfs(patchedDevice(fileDevice(image), new Map(), (position, length) => {
+      if (length <= 65536) regions.push({ position, length });
+    }));
+    for (const name of names) expect((await clean.xattrs(name)).size).toBeGreaterThan(0);
+    const base = fileDevice(image);
+    const random = seededRandom(11);
+    const started = performance.now();
+    let rounds = 0;
+    let typed = 0;
+    while (performance.now() - started < 3000) {
+      const patches = new Map<number, number>();
+      for (let k = 0; k < 1 + Math.floor(random() * 8); k++) {
+        const region = regions[Math.floor(random() * regions.length)]!;
+        patches.set(region.position + Math.floor(random() * region.length), random() < 0.3 ? 0xff : Math.floor(random() * 256));
+      }
+      const roundStart = performance.now();
+      try {
+        const fs = await openXfs(patchedDevice(base, patches));
+        for (const name of names) {
+          try {
+            await fs.xattrs(name);
+          } catch (err) {
+            if (!(err instanceof InspectError)) throw err;
+            typed++;
+          }
+        }
+      } catch (err) {
+        if (!(err instanceof InspectError)) throw new Error(`round ${rounds}: ${String(err)}`, { cause: err });
+        typed++;
+      }
+      expect(performance.now() - roundStart, `round ${rounds} took too long`).toBeLessThan(5000);
+      rounds++;
+    }
+    expect(rounds).toBeGreaterThan(10);
+    expect(typed).toBeGreaterThan(0);
+    await base.close();
+  });
+});
