@@ -8,7 +8,7 @@
 //
 // Needs a build (pnpm turbo run build --filter @leapp/inspect) and xfsprogs.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, lstatSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, lstatSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,6 +28,7 @@ const cache = join(process.env.LEAPP_CACHE_DIR ?? join(homedir(), ".cache", "lea
 const tree = join(cache, `tree-${fileCount}`);
 const image = join(cache, "bench.img");
 const proto = join(cache, `tree-${fileCount}.proto`);
+const times = join(cache, "times.txt");
 
 /** 200 directories of files from 0 to 20 KiB (10 KiB on average): 200 MiB for 20,000 files. */
 function buildTree() {
@@ -73,10 +74,13 @@ const fresh = () => {
   rmSync(image, { force: true });
   sh("truncate", ["-s", "1G", image]);
 };
-const timed = (fn) => {
-  const start = performance.now();
-  const out = fn();
-  return { ms: performance.now() - start, out };
+/** Runs a command under bash's `time`: wall and CPU (user + system) milliseconds, and its output. */
+const timedCommand = (command, commandArgs) => {
+  const quoted = [command, ...commandArgs].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ");
+  const result = spawnSync("bash", ["-c", `TIMEFORMAT='%R %U %S'; { time ${quoted} ; } 2> >(tail -n 1 > "$LEAPP_BENCH_TIMES")`], { encoding: "utf8", env: { ...process.env, LEAPP_BENCH_TIMES: times } });
+  if (result.status !== 0) throw new Error(`${command} failed: ${result.stderr}`);
+  const [real, user, system] = readFileSync(times, "utf8").trim().split(/\s+/).map(Number);
+  return { ms: real * 1000, cpuMs: (user + system) * 1000, stdout: result.stdout };
 };
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
@@ -86,23 +90,23 @@ buildProtofile();
 // Drop the host tree into the page cache once, so neither side pays for cold reads.
 spawnSync("bash", ["-c", `cat ${tree}/*/* > /dev/null`]);
 
-const results = { leappWrite: [], leappTotal: [], mkfsEmpty: [], mkfsProto: [], rss: [] };
+const results = { leappWrite: [], leappTotal: [], leappCpu: [], mkfsProto: [], mkfsCpu: [], rss: [] };
 for (let r = 0; r < runs; r++) {
   fresh();
-  const empty = timed(() => sh("mkfs.xfs", ["-q", "-f", image]));
-  const write = timed(() => spawnSync(process.execPath, [join(here, "xfs-write-child.mjs"), tree, image], { encoding: "utf8" }));
-  if (write.out.status !== 0) throw new Error(`the writer failed: ${write.out.stderr}`);
-  const report = JSON.parse(write.out.stdout.trim().split("\n").pop());
+  const empty = timedCommand("mkfs.xfs", ["-q", "-f", image]);
+  const write = timedCommand(process.execPath, [join(here, "xfs-write-child.mjs"), tree, image]);
+  const report = JSON.parse(write.stdout.trim().split("\n").pop());
   if (report.files !== fileCount) throw new Error(`the writer wrote ${report.files} files, not ${fileCount}`);
   if (r === 0) sh("xfs_repair", ["-n", "-f", image]);
-  results.mkfsEmpty.push(empty.ms);
   results.leappWrite.push(write.ms);
   results.leappTotal.push(empty.ms + write.ms);
+  results.leappCpu.push(empty.cpuMs + write.cpuMs);
   results.rss.push(report.maxRssMiB);
   fresh();
-  const proto_ = timed(() => sh("mkfs.xfs", ["-q", "-f", "-p", proto, image]));
+  const viaProto = timedCommand("mkfs.xfs", ["-q", "-f", "-p", proto, image]);
   if (r === 0) sh("xfs_repair", ["-n", "-f", image]);
-  results.mkfsProto.push(proto_.ms);
+  results.mkfsProto.push(viaProto.ms);
+  results.mkfsCpu.push(viaProto.cpuMs);
 }
 rmSync(image, { force: true });
 const summary = {
@@ -112,12 +116,15 @@ const summary = {
   leappWithMkfsMs: Math.round(median(results.leappTotal)),
   mkfsProtofileMs: Math.round(median(results.mkfsProto)),
   ratio: Number((median(results.leappTotal) / median(results.mkfsProto)).toFixed(2)),
+  leappCpuMs: Math.round(median(results.leappCpu)),
+  mkfsProtofileCpuMs: Math.round(median(results.mkfsCpu)),
+  cpuRatio: Number((median(results.leappCpu) / median(results.mkfsCpu)).toFixed(2)),
   leappPeakRssMiB: Math.max(...results.rss),
 };
 if (json) console.log(JSON.stringify(summary));
 else {
   console.log(`${fileCount} files (${Math.round(fileCount / 100)} MiB) into an empty 1 GiB XFS image, median of ${runs} whole-process runs:`);
-  console.log(`  leapp writer:            ${summary.leappWriteMs} ms (+ mkfs.xfs of the empty image: ${summary.leappWithMkfsMs} ms), peak RSS ${summary.leappPeakRssMiB} MiB`);
-  console.log(`  mkfs.xfs -p protofile:   ${summary.mkfsProtofileMs} ms`);
-  console.log(`  ratio (leapp / mkfs -p): ${summary.ratio}×`);
+  console.log(`  leapp writer:            ${summary.leappWriteMs} ms (with mkfs.xfs of the empty image: ${summary.leappWithMkfsMs} ms; CPU ${summary.leappCpuMs} ms), peak RSS ${summary.leappPeakRssMiB} MiB`);
+  console.log(`  mkfs.xfs -p protofile:   ${summary.mkfsProtofileMs} ms (CPU ${summary.mkfsProtofileCpuMs} ms)`);
+  console.log(`  ratio (leapp / mkfs -p): ${summary.ratio}× wall, ${summary.cpuRatio}× CPU`);
 }
