@@ -1,7 +1,7 @@
 // The XFS writer at its edges: what it refuses to open, directories through every format and
 // back, hostile names and sizes, and the free ranges a copy may skip.
 import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openDisk } from "@leapp/storage";
@@ -133,6 +133,59 @@ describe("the XFS writer at its edges", () => {
     const reader = await openXfs(await openDisk(image, { format: "raw" }));
     expect((await reader.readdir("/")).sort()).toEqual(["dir", "link-to-dir", "loop-a", "loop-b", "sparse"]);
     await reader.close();
+  });
+
+  it("edits what the kernel wrote: shared (reflinked) and preallocated extents, an extent B+tree, a node directory", async () => {
+    const image = join(work, "kernel.img");
+    mkfs(image, ["-m", "rmapbt=1,reflink=1"], "128M");
+    const shared = Buffer.alloc(1 << 20);
+    for (let i = 0; i < shared.length; i += 4) shared.writeUInt32LE(i * 2654435761 >>> 0, i);
+    run("mount", ["-o", "loop", image, mountpoint]);
+    try {
+      writeFileSync(join(mountpoint, "a"), shared);
+      run("cp", ["--reflink=always", join(mountpoint, "a"), join(mountpoint, "b")]);
+      run("fallocate", ["-l", "4M", join(mountpoint, "prealloc")]);
+      const fd = openSync(join(mountpoint, "fragmented"), "w");
+      for (let block = 0; block < 600; block += 2) writeSync(fd, Buffer.alloc(4096, block & 0xff), 0, 4096, block * 4096);
+      closeSync(fd);
+      mkdirSync(join(mountpoint, "big"));
+      for (let i = 0; i < 3000; i++) writeFileSync(join(mountpoint, "big", `kernel-file-${i}`), "");
+    } finally {
+      run("umount", [mountpoint]);
+    }
+    const format = (path: string) => run("xfs_db", ["-r", "-c", `path ${path}`, "-c", "p core.format", image]);
+    expect(format("/fragmented")).toContain("btree");
+    // The reflinked range is one record of the refcount B+tree (refcount 2).
+    expect(run("xfs_db", ["-r", "-c", "agf 0", "-c", "addr refcntroot", "-c", "p numrecs recs", image])).toMatch(/numrecs = 1\n[\s\S]*1:\[\d+,256,2,0\]/);
+
+    const device = await openDisk(image, { format: "raw", writable: true });
+    const fs = await xfsDriver.open(device, { writable: true });
+    await fs.unlink("/a"); // /b's blocks lose their second owner
+    await fs.truncate("/b", 1000);
+    await fs.truncate("/prealloc", 1 << 20);
+    await fs.truncate("/fragmented", 300 * 4096);
+    for (let i = 0; i < 3000; i += 2) await fs.unlink(`/big/kernel-file-${i}`);
+    for (let i = 0; i < 10; i++) await fs.writeFile(`/big/leapp-${i}`, Buffer.from(`${i}`));
+    await fs.chmod("/fragmented", 0o600);
+    await fs.close();
+    await device.close();
+    xfsRepairClean(image);
+    run("mount", ["-o", "ro,loop", image, mountpoint]);
+    try {
+      expect(readFileSync(join(mountpoint, "b")).equals(shared.subarray(0, 1000))).toBe(true);
+      const fragmented = readFileSync(join(mountpoint, "fragmented"));
+      expect(fragmented.length).toBe(300 * 4096);
+      for (let block = 0; block < 300; block++) expect(fragmented[block * 4096]).toBe(block % 2 === 0 ? block & 0xff : 0);
+      expect(readFileSync(join(mountpoint, "prealloc")).equals(Buffer.alloc(1 << 20))).toBe(true);
+      const names = readdirSync(join(mountpoint, "big"));
+      expect(names.length).toBe(1510);
+      expect(names).toContain("kernel-file-2999");
+      expect(names).toContain("leapp-9");
+    } finally {
+      run("umount", [mountpoint]);
+    }
+    // No shared extents are left: the refcount B+tree was rebuilt empty.
+    expect(run("xfs_db", ["-r", "-c", "agf 0", "-c", "addr refcntroot", "-c", "p numrecs", image])).toMatch(/numrecs = 0/);
   });
 
   it("reports as free only blocks that hold no file data: overwriting them in a copy changes nothing", async () => {
