@@ -160,8 +160,12 @@ describe("the XFS writer at its edges", () => {
 
     const device = await openDisk(image, { format: "raw", writable: true });
     const fs = await xfsDriver.open(device, { writable: true });
-    await fs.unlink("/a"); // /b's blocks lose their second owner
+    // Shrinking /b zeroes the tail of a block /a shares: copied on write; /a keeps its bytes.
     await fs.truncate("/b", 1000);
+    expect(Buffer.from(await fs.readFile("/a")).equals(shared)).toBe(true);
+    await fs.flush();
+    xfsRepairClean(image);
+    await fs.unlink("/a"); // the rest of /a's blocks lose their last sharer
     await fs.truncate("/prealloc", 1 << 20);
     await fs.truncate("/fragmented", 300 * 4096);
     for (let i = 0; i < 3000; i += 2) await fs.unlink(`/big/kernel-file-${i}`);

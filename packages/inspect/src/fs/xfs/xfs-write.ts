@@ -715,12 +715,22 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
         if (last && !last.unwritten) {
           const block = last.block + (keepBlocks - 1 - last.offset);
           const { agno, agbno } = this.agOf(block);
-          if ((await this.group(agno)).isShared(agbno, 1)) {
-            throw new InspectError("INSPECT_UNSUPPORTED", `${path}: its last block is shared with another file (reflink); leapp does not copy shared blocks on write`, { path });
-          }
           const bytes = await readBytes(this.device, this.fsBlockOffset(block), this.blockSize, `data of ${path}`);
           bytes.fill(0, tail);
-          await this.cache.write(this.fsBlockOffset(block), bytes);
+          if ((await this.group(agno)).isShared(agbno, 1)) {
+            // Shared with another file (reflink): copy on write, so the other file keeps its bytes.
+            const copy = await this.allocate(1, agno, undefined, false);
+            if (!copy) throw new InspectError("INSPECT_NO_SPACE", "the XFS filesystem is full; free some space and try again", { path });
+            await this.cache.write(this.fsBlockOffset(copy.block), bytes);
+            last.count--;
+            if (last.count === 0) m.extents.splice(m.extents.indexOf(last), 1);
+            const moved: Extent = { offset: keepBlocks - 1, block: copy.block, count: 1, unwritten: false };
+            m.extents.push(moved);
+            await this.release(block, 1, m.number, 0);
+            await this.recordRmap(m, moved);
+          } else {
+            await this.cache.write(this.fsBlockOffset(block), bytes);
+          }
         }
       }
       m.size = size;
