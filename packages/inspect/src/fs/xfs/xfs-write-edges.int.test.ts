@@ -4,7 +4,10 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openDisk } from "@leapp/storage";
+import { createHash } from "node:crypto";
+import { createOverlay, openDisk } from "@leapp/storage";
+import { scanDisks } from "../../block/scan.js";
+import { openFilesystem } from "../drivers.js";
 import { afterAll, describe, expect, it } from "vitest";
 import { run } from "../../block/volumes-test-support.js";
 import { xfsRepairClean } from "./xfs-write-variants.js";
@@ -22,6 +25,38 @@ describe("the XFS writer at its edges", () => {
   afterAll(() => {
     spawnSync("umount", [mountpoint]);
     rmSync(work, { recursive: true, force: true });
+  });
+
+  it("writes an XFS partition through a qcow2 overlay, leaving the base image as it was", async () => {
+    const base = join(work, "disk.raw");
+    run("truncate", ["-s", "200M", base]);
+    run("sfdisk", ["-q", base], "label: gpt\n,100M\n,\n");
+    // The filesystem is made in a file of the partition's size and copied into place.
+    const part = JSON.parse(run("sfdisk", ["-J", base])).partitiontable.partitions[1] as { start: number; size: number };
+    const fsImage = join(work, "partition.img");
+    mkfs(fsImage, ["-L", "guest-root"], `${part.size * 512}`);
+    run("dd", [`if=${fsImage}`, `of=${base}`, "bs=1M", `seek=${part.start * 512}`, "oflag=seek_bytes", "conv=notrunc,sparse", "status=none"]);
+    const hash = () => createHash("sha256").update(readFileSync(base)).digest("hex");
+    const before = hash();
+    const overlay = join(work, "overlay.qcow2");
+    await createOverlay(base, overlay);
+    const disk = await openDisk(overlay, { writable: true });
+    const volumes = await scanDisks([disk]);
+    const volume = volumes.find((v) => v.fsType === "xfs")!;
+    expect(volume.device).toBe("/dev/sda2");
+    const fs = await openFilesystem(volume, { writable: true });
+    await fs.mkdir("/etc");
+    await fs.writeFile("/etc/hostname", Buffer.from("converted\n"));
+    await fs.close();
+    await disk.close();
+    expect(hash()).toBe(before);
+    const flat = join(work, "overlay-flat.raw");
+    run("qemu-img", ["convert", "-O", "raw", overlay, flat]);
+    const reader = await openFilesystem((await scanDisks([await openDisk(flat)])).find((v) => v.fsType === "xfs")!);
+    expect(Buffer.from(await reader.readFile("/etc/hostname")).toString()).toBe("converted\n");
+    await reader.close();
+    run("dd", [`if=${flat}`, `of=${fsImage}`, "bs=1M", `skip=${part.start * 512}`, `count=${part.size * 512}`, "iflag=skip_bytes,count_bytes", "status=none"]);
+    xfsRepairClean(fsImage);
   });
 
   it("refuses a read-only device, a log that needs recovery and features it does not write, by name", async () => {
