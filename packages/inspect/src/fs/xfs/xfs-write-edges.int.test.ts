@@ -128,6 +128,29 @@ describe("the XFS writer at its edges", () => {
     await device.close();
   });
 
+  it("keeps every change while thousands of inodes pass through its cache", async () => {
+    const image = join(work, "cache.img");
+    mkfs(image, []);
+    const device = await openDisk(image, { format: "raw", writable: true });
+    const fs = await xfsDriver.open(device, { writable: true });
+    for (let d = 0; d < 10; d++) {
+      await fs.mkdir(`/d${d}`);
+      for (let f = 0; f < 600; f++) await fs.writeFile(`/d${d}/f${f}`, Buffer.from(`${d}/${f}`));
+    }
+    await fs.flush();
+    // Every file is loaded again (more than the clean cache holds), changed, some moved across.
+    for (let d = 0; d < 10; d++) for (let f = 0; f < 600; f++) await fs.chmod(`/d${d}/f${f}`, 0o600 + (f % 8));
+    for (let f = 0; f < 600; f += 5) await fs.rename(`/d0/f${f}`, `/d9/moved-${f}`);
+    await fs.close();
+    await device.close();
+    xfsRepairClean(image);
+    const reader = await openXfs(await openDisk(image, { format: "raw" }));
+    expect((await reader.readdir("/d9")).length).toBe(720);
+    expect((await reader.lstat("/d5/f13")).mode).toBe(0o605);
+    expect(Buffer.from(await reader.readFile("/d9/moved-35")).toString()).toBe("0/35");
+    await reader.close();
+  });
+
   it("turns hostile names, paths and sizes into typed errors and stays xfs_repair-clean", async () => {
     const image = join(work, "hostile.img");
     mkfs(image, []);

@@ -21,6 +21,7 @@ const MAX_SYMLINK_BYTES = 1024;
 const WRITE_BATCH = 4 * 1024 * 1024;
 /** Changed inodes kept in memory before an automatic flush (bounds memory whatever the workload). */
 const MAX_DIRTY_INODES = 50_000;
+/** Unchanged inodes kept parsed (least recently used go first). */
 const MAX_CLEAN_CACHED = 4096;
 const NULL_FSBLOCK = 0xffffffffffffffffn;
 const DIFLAG2_REFLINK = 1n << 1n;
@@ -244,6 +245,9 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
     const cached = this.mem.get(number);
     if (cached) {
       if (cached.freed) throw corrupt(`a directory entry points to freed inode ${number}`);
+      // Most recently used last: the clean ones trimmed first are the least recently used.
+      this.mem.delete(number);
+      this.mem.set(number, cached);
       return cached;
     }
     const d = await super.inode(number);
@@ -306,6 +310,8 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
   }
 
   private touch(m: MemInode, change: { ctime?: boolean; mtime?: boolean } = {}): void {
+    // Tracked again even if the clean cache let it go while the call held it.
+    this.mem.set(m.number, m);
     this.dirty.add(m.number);
     m.changecount++;
     const now = nowNs();
@@ -538,6 +544,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
     chunk.freecount++;
     ag.dirty = true;
     m.freed = true;
+    this.mem.set(m.number, m);
     this.dirty.add(m.number);
   }
 
