@@ -1212,10 +1212,8 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
         if (!got) throw new InspectError("INSPECT_NO_SPACE", "the XFS filesystem is full; free some space and try again");
         if (last && goal !== undefined && got.block === goal) last.count += got.count;
         else extents.push({ offset: block.offset + placed, block: got.block, count: got.count, unwritten: false });
-        const piece = block.bytes.subarray(placed * this.blockSize, (placed + got.count) * this.blockSize);
         if (placed === 0) sealBlock(block, this.linearBlock(got.block, "a new block") * (this.blockSize / 512));
         placed += got.count;
-        void piece;
       }
     }
     // Write each block where its extents put it (sealing needed the first block's address first).
