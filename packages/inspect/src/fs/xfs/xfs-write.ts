@@ -110,6 +110,8 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
   private readonly features: { finobt: boolean; rmapbt: boolean; reflink: boolean; sparse: boolean; inobtCount: boolean; bigtime: boolean; lazy: boolean; needAttrBit: boolean };
   private readonly inodeAlign: number;
   private readonly chunkBlocks: number;
+  /** Blocks of the smallest sparse inode allocation (sb_spino_align). */
+  private readonly sparseAlign: number;
   private lsn = 0n;
   /** The write-back buffer every write goes through (this.device). */
   private staging!: WriteBackDevice;
@@ -158,6 +160,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
     this.metaUuid = incompat & 0x4 ? sb.slice(248, 264) : sb.slice(32, 48);
     this.chunkBlocks = Math.max(1, (64 * this.inodeSize) / this.blockSize);
     this.inodeAlign = versionNum & 0x80 ? Math.max(1, dv.getUint32(180, false)) : 1;
+    this.sparseAlign = Math.max(1, v5 ? dv.getUint32(228, false) : 0);
     this.space = {
       version: this.version,
       blockSize: this.blockSize,
@@ -478,15 +481,20 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
         const ag = await this.group(agno);
         let chunk = ag.chunks.find((c) => c.freecount > 0);
         if (!chunk && pass === 1) {
-          const start = ag.alignedRun(this.chunkBlocks, this.inodeAlign);
-          if (start === undefined || ag.freeBlocks - this.chunkBlocks < (await this.reserveFor(agno)) - this.chunkBlocks * 2) continue;
-          ag.takeFree(start, this.chunkBlocks);
-          ag.addRmap({ start, length: this.chunkBlocks, owner: OWN_INODES, offset: 0, flags: 0 });
-          chunk = { start: start << inoPerBlockLog, holemask: 0, count: 64, freecount: 64, free: 0xffffffffffffffffn };
+          const piece = this.chunkPlace(ag);
+          if (!piece || ag.freeBlocks - piece.blocks < (await this.reserveFor(agno)) - this.chunkBlocks * 2) continue;
+          ag.takeFree(piece.start, piece.blocks);
+          ag.addRmap({ start: piece.start, length: piece.blocks, owner: OWN_INODES, offset: 0, flags: 0 });
+          // A sparse chunk: the inodes outside the allocated blocks are holes (marked free, not counted).
+          const first = (piece.start - piece.chunkStart) << inoPerBlockLog;
+          const count = piece.blocks << inoPerBlockLog;
+          let holemask = 0;
+          for (let bit = 0; bit < 16; bit++) if (bit * 4 < first || bit * 4 >= first + count) holemask |= 1 << bit;
+          chunk = { start: piece.chunkStart << inoPerBlockLog, holemask, count, freecount: count, free: 0xffffffffffffffffn };
           const at = ag.chunks.findIndex((c) => c.start > chunk!.start);
           ag.chunks.splice(at < 0 ? ag.chunks.length : at, 0, chunk);
           ag.newIno = chunk.start;
-          await this.initializeChunk(agno, start);
+          await this.initializeInodes(agno, piece.start, piece.blocks);
         }
         if (!chunk) continue;
         let slot = 0;
@@ -501,11 +509,30 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
     throw new InspectError("INSPECT_NO_SPACE", "no free inodes and no room for a new inode chunk in this XFS filesystem; free some space and try again");
   }
 
-  /** Writes the 64 free inodes of a new chunk, as the kernel does. */
-  private async initializeChunk(agno: number, agbno: number): Promise<void> {
-    const bytes = new Uint8Array(this.chunkBlocks * this.blockSize);
+  /**
+   * Where a new inode chunk goes: a whole, aligned chunk when there is room for one, else (with
+   * sparse inodes) an aligned piece of one whose chunk range no record holds yet.
+   */
+  private chunkPlace(ag: AllocationGroup): { chunkStart: number; start: number; blocks: number } | undefined {
+    const whole = ag.alignedRun(this.chunkBlocks, this.inodeAlign);
+    if (whole !== undefined) return { chunkStart: whole, start: whole, blocks: this.chunkBlocks };
+    if (!this.features.sparse || this.sparseAlign >= this.chunkBlocks) return undefined;
+    for (const e of ag.free) {
+      for (let start = Math.ceil(e.start / this.sparseAlign) * this.sparseAlign; start + this.sparseAlign <= e.start + e.length; start += this.sparseAlign) {
+        const chunkStart = Math.floor(start / this.inodeAlign) * this.inodeAlign;
+        const chunkIno = chunkStart << this.inodesPerBlockLog;
+        if (chunkStart + this.chunkBlocks > ag.length || ag.chunks.some((c) => c.start === chunkIno)) continue;
+        return { chunkStart, start, blocks: this.sparseAlign };
+      }
+    }
+    return undefined;
+  }
+
+  /** Writes the free inodes of newly allocated inode blocks, as the kernel does. */
+  private async initializeInodes(agno: number, agbno: number, blocks: number): Promise<void> {
+    const bytes = new Uint8Array(blocks * this.blockSize);
     const base = BigInt(agno) << BigInt(this.agBlockLog + this.inodesPerBlockLog);
-    for (let i = 0; i < 64; i++) {
+    for (let i = 0; i < blocks << this.inodesPerBlockLog; i++) {
       const at = i * this.inodeSize;
       const inode = bytes.subarray(at, at + this.inodeSize);
       this.writeFreeInode(inode, base | BigInt((agbno << this.inodesPerBlockLog) + i), Math.floor(Math.random() * 2 ** 32));
