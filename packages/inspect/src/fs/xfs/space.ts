@@ -199,8 +199,17 @@ export class AllocationGroup {
     return ag;
   }
 
+  private growthMemo = { key: "", value: 0 };
+
   /** Blocks the next rebuild of the trees may need beyond the blocks they hold now. */
   treeGrowth(): number {
+    const t = this.treeBlocks;
+    const key = `${this.free.length},${this.chunks.length},${this.rmaps.length},${this.refcounts.length},${t.bno.length + t.cnt.length + t.ino.length + t.fino.length + t.rmap.length + t.refc.length}`;
+    if (this.growthMemo.key !== key) this.growthMemo = { key, value: this.computeTreeGrowth() };
+    return this.growthMemo.value;
+  }
+
+  private computeTreeGrowth(): number {
     const leaf = (recordSize: number) => Math.floor((this.g.blockSize - (this.g.version === 5 ? 56 : 16)) / recordSize);
     const node = (keySize: number) => Math.floor((this.g.blockSize - (this.g.version === 5 ? 56 : 16)) / (keySize + 4));
     let need = 2 * treeBlocks(this.free.length + 2, leaf(8), node(8)) + treeBlocks(this.chunks.length + 1, leaf(16), node(4)) * (this.g.finobt ? 2 : 1);
@@ -242,7 +251,7 @@ export class AllocationGroup {
   takeFree(start: number, length: number): void {
     const i = lastAtOrBefore(this.free, start);
     const extent = this.free[i];
-    if (!extent || extent.start + extent.length < start + length) throw new Error(`AG ${this.agno}: blocks ${start}+${length} are not free`);
+    if (!extent || extent.start + extent.length < start + length) throw corrupt(`blocks ${start}+${length} of AG ${this.agno} are in use and free at once: its space accounting is inconsistent`);
     this.freeBlocks -= length;
     this.dirty = true;
     const tail = extent.start + extent.length - (start + length);
@@ -456,14 +465,14 @@ export class AllocationGroup {
     const allocNode = this.nodeMax(8);
     const needed = () => 2 * treeBlocks(this.free.length, allocLeaf, allocNode) + (g.rmapbt ? treeBlocks(this.rmaps.length, this.leafMax(24), this.nodeMax(40)) : 0);
     for (let round = 0; taken.length < needed(); round++) {
-      if (round > 16) throw new Error(`AG ${this.agno}: the free-space trees do not settle`);
+      if (round > 16) throw corrupt(`AG ${this.agno}'s free space is too fragmented for its own B+trees`);
       taken.push(...this.takeForTrees(needed() - taken.length, OWN_AG));
     }
     taken.sort((a, b) => a - b);
     const need = needed();
     const agflSize = (g.sectorSize - (v5 ? 36 : 0)) / 4;
     const surplus = taken.splice(need);
-    if (this.agfl.length + surplus.length > agflSize) throw new Error(`AG ${this.agno}: no room in the free list for ${surplus.length} spare blocks`);
+    if (this.agfl.length + surplus.length > agflSize) throw new InspectError("INSPECT_NO_SPACE", `AG ${this.agno}'s free list has no room for ${surplus.length} spare blocks; run xfs_repair to rebuild it, then try again`);
     this.agfl.push(...surplus);
 
     const encode = (size: number, fill: (dv: DataView) => void) => {
@@ -510,7 +519,9 @@ export class AllocationGroup {
       };
       const shape = this.shortShape("RMB3", 24, 40, highKey);
       shape.lowKey = (rec) => {
-        const key = rec.slice(0, 20);
+        const key = new Uint8Array(20);
+        key.set(rec.subarray(0, 4), 0);
+        key.set(rec.subarray(8, 16), 4);
         view(key).setBigUint64(12, view(rec).getBigUint64(16, false) & ~(1n << 61n), false);
         return key;
       };

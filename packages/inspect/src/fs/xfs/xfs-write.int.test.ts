@@ -5,37 +5,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { run } from "../../block/volumes-test-support.js";
-import { runFullAndAbortedWrites, runWriteConformance, type WritableVariant } from "../writable-conformance.js";
-import { xfsDriver } from "./xfs.js";
-
-/** mkfs.xfs refuses filesystems under 300 MiB unless told it runs under a test harness. */
-const SMALL_OK = { ...process.env, TEST_DIR: "1", TEST_DEV: "1", QA_CHECK_FS: "1" };
-
-export function xfsVariant(name: string, options: string[], sizeMiB = 160): WritableVariant {
-  return {
-    name,
-    driver: xfsDriver,
-    mkfs(image) {
-      run("truncate", ["-s", `${sizeMiB}M`, image]);
-      run("env", ["TEST_DIR=1", "TEST_DEV=1", "QA_CHECK_FS=1", "mkfs.xfs", "-q", "-f", ...options, image]);
-    },
-    fsck(image) {
-      run("xfs_repair", ["-n", "-f", image]);
-    },
-    timeResolutionNs: 1,
-  };
-}
-void SMALL_OK;
-
-export const xfsVariants: WritableVariant[] = [
-  xfsVariant("XFS v5 (mkfs defaults: finobt, sparse inodes, reflink, bigtime, inobtcount)", []),
-  xfsVariant("XFS v5 with rmapbt", ["-m", "rmapbt=1"]),
-  xfsVariant("XFS v5 without finobt and reflink", ["-m", "finobt=0,reflink=0,inobtcount=0,bigtime=0"]),
-  xfsVariant("XFS v5 with 1 KiB blocks, 8 KiB directory blocks and 16 small AGs", ["-b", "size=1024", "-n", "size=8192", "-d", "agcount=16"]),
-  xfsVariant("XFS v4 with ftype", ["-m", "crc=0", "-n", "ftype=1"]),
-  xfsVariant("XFS v4 without ftype, 256-byte inodes", ["-m", "crc=0", "-n", "ftype=0", "-i", "size=256"]),
-];
+import { runFullAndAbortedWrites, runWriteConformance } from "../writable-conformance.js";
+import { xfsVariants } from "./xfs-write-variants.js";
 
 describe("writable XFS", () => {
   const work = mkdtempSync(join(tmpdir(), "leapp-xfs-write-"));

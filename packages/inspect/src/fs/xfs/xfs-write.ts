@@ -6,6 +6,7 @@ import type { BlockDevice } from "@leapp/storage";
 import { InspectError } from "../../errors.js";
 import { corrupt, readBytes, view } from "../../block/volumes-io.js";
 import { typeOfMode } from "../inode-filesystem.js";
+import { WriteBackDevice } from "../write-back-device.js";
 import type { FilesystemUsage, NodeAttributes, WritableFilesystem, WriteOptions } from "../filesystem.js";
 import { buildTree, treeLevels, type TreeShape } from "./btree-build.js";
 import { ATTR_ROOT, ATTR_SECURE, ascii, FORMAT_BTREE, FORMAT_DEV, FORMAT_EXTENTS, FORMAT_LOCAL, ftypeOfMode, MAX_EXTENT_BLOCKS, nameKey, NULL_AGINO, packExtent, setCrc, type Extent } from "./format.js";
@@ -20,6 +21,7 @@ const MAX_SYMLINK_BYTES = 1024;
 const WRITE_BATCH = 4 * 1024 * 1024;
 /** Changed inodes kept in memory before an automatic flush (bounds memory whatever the workload). */
 const MAX_DIRTY_INODES = 50_000;
+/** Unchanged inodes kept parsed (least recently used go first). */
 const MAX_CLEAN_CACHED = 4096;
 const NULL_FSBLOCK = 0xffffffffffffffffn;
 const DIFLAG2_REFLINK = 1n << 1n;
@@ -91,7 +93,10 @@ export async function openXfsWritable(device: BlockDevice): Promise<WritableFile
   if (!device.writable) throw new InspectError("INSPECT_READ_ONLY", "the device is read-only; open an overlay or a writable copy to change this XFS filesystem");
   const first = await readBytes(device, 0, 512, "XFS superblock");
   if (ascii(first, 0, 4) !== "XFSB") throw new InspectError("INSPECT_UNSUPPORTED", "no XFS superblock on this volume");
-  return XfsWriter.openWriter(device, await readSuperblockSector(device, first));
+  const sb = await readSuperblockSector(device, first);
+  const blockSize = view(sb).getUint32(4, false);
+  if (blockSize < 512 || blockSize > 65536 || (blockSize & (blockSize - 1)) !== 0) throw corrupt(`the XFS superblock claims ${blockSize}-byte blocks`);
+  return XfsWriter.openWriter(new WriteBackDevice(device, blockSize), sb);
 }
 
 class XfsWriter extends XfsFilesystem implements WritableFilesystem {
@@ -105,7 +110,11 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
   private readonly features: { finobt: boolean; rmapbt: boolean; reflink: boolean; sparse: boolean; inobtCount: boolean; bigtime: boolean; lazy: boolean; needAttrBit: boolean };
   private readonly inodeAlign: number;
   private readonly chunkBlocks: number;
+  /** Blocks of the smallest sparse inode allocation (sb_spino_align). */
+  private readonly sparseAlign: number;
   private lsn = 0n;
+  /** The write-back buffer every write goes through (this.device). */
+  private staging!: WriteBackDevice;
   private queue: Promise<unknown> = Promise.resolve();
   private broken: unknown;
 
@@ -151,6 +160,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
     this.metaUuid = incompat & 0x4 ? sb.slice(248, 264) : sb.slice(32, 48);
     this.chunkBlocks = Math.max(1, (64 * this.inodeSize) / this.blockSize);
     this.inodeAlign = versionNum & 0x80 ? Math.max(1, dv.getUint32(180, false)) : 1;
+    this.sparseAlign = Math.max(1, v5 ? dv.getUint32(228, false) : 0);
     this.space = {
       version: this.version,
       blockSize: this.blockSize,
@@ -171,8 +181,9 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
     this.forkGeometry = { version: this.version, ftype: this.ftype, blockSize: this.blockSize, dirBlockSize: this.dirBlockSize, metaUuid: this.metaUuid, lsn: 0n };
   }
 
-  static async openWriter(device: BlockDevice, sb: Uint8Array): Promise<XfsWriter> {
+  static async openWriter(device: WriteBackDevice, sb: Uint8Array): Promise<XfsWriter> {
     const fs = new XfsWriter(device, sb);
+    fs.staging = device;
     const log = await fs.readLogState();
     if (!log) throw new InspectError("INSPECT_UNSUPPORTED", "this XFS filesystem keeps its log on another device; leapp writes only filesystems with an internal log");
     if (!log.clean) throw new InspectError("INSPECT_DIRTY", "this XFS filesystem was not cleanly unmounted: its log needs recovery. Mount it once (or run xfs_repair) before leapp writes to it");
@@ -185,10 +196,13 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
   // ---- serialization of calls ----
 
   private exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(() => {
+    const run = this.queue.then(async () => {
       this.checkOpen();
       if (this.broken) throw new InspectError("INSPECT_CORRUPT", "an earlier write to this XFS filesystem failed midway; close it and check it with xfs_repair", { cause: this.broken });
-      return work();
+      const result = await work();
+      // Bounded memory whatever the workload: past a number of changed inodes, write them out.
+      if (this.dirty.size > MAX_DIRTY_INODES) await this.flushNow();
+      return result;
     });
     this.queue = run.catch(() => {});
     return run;
@@ -234,6 +248,9 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
     const cached = this.mem.get(number);
     if (cached) {
       if (cached.freed) throw corrupt(`a directory entry points to freed inode ${number}`);
+      // Most recently used last: the clean ones trimmed first are the least recently used.
+      this.mem.delete(number);
+      this.mem.set(number, cached);
       return cached;
     }
     const d = await super.inode(number);
@@ -296,6 +313,8 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
   }
 
   private touch(m: MemInode, change: { ctime?: boolean; mtime?: boolean } = {}): void {
+    // Tracked again even if the clean cache let it go while the call held it.
+    this.mem.set(m.number, m);
     this.dirty.add(m.number);
     m.changecount++;
     const now = nowNs();
@@ -355,40 +374,50 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
     return Number(ino >> BigInt(this.inodesPerBlockLog + this.agBlockLog));
   }
 
-  /** Blocks to keep free for the next flush: directory blocks and each group's B+tree growth. */
+  /** Blocks an AG keeps free for its own B+trees at the next flush, and for new inode chunks. */
   private async reserveFor(agno: number): Promise<number> {
     return (await this.group(agno)).treeGrowth() + this.chunkBlocks * 2;
   }
 
+  /** Blocks the next flush may need for directories, attribute blocks and extent B+trees. */
+  private get pendingMetadata(): number {
+    return Math.ceil(this.pendingMetadataBytes / this.blockSize) + 2 * Math.ceil(this.dirBlockSize / this.blockSize) + 8;
+  }
+
+  private pendingMetadataBytes = 0;
+
   /**
    * Allocates up to `count` blocks as one extent, preferably at `goal` (to extend a file), else in
-   * AG `preferAg`, else anywhere; `metadata` allocations may use the space kept for the trees.
-   * Undefined when no AG has room.
+   * AG `preferAg`, else anywhere. Data leaves every AG its reserve and the room the next flush
+   * needs; metadata may take the reserves when nothing else is left. Undefined when no AG has room.
    */
   private async allocate(count: number, preferAg: number, goal: number | undefined, metadata: boolean): Promise<{ block: number; count: number } | undefined> {
     count = Math.min(count, MAX_EXTENT_BLOCKS);
-    if (goal !== undefined) {
-      const { agno, agbno } = this.agOf(goal);
-      const ag = await this.group(agno);
-      const extent = ag.freeAt(agbno);
-      const room = extent ? Math.min(extent.length, ag.freeBlocks - (metadata ? 0 : await this.reserveFor(agno))) : 0;
-      if (room > 0) {
-        const take = Math.min(count, room);
-        ag.takeFree(agbno, take);
-        return { block: goal, count: take };
+    for (const strict of metadata ? [true, false] : [true]) {
+      const keep = async (agno: number) => (strict ? (await this.reserveFor(agno)) + (metadata ? 0 : this.pendingMetadata) : 0);
+      if (goal !== undefined) {
+        const { agno, agbno } = this.agOf(goal);
+        const ag = await this.group(agno);
+        const extent = ag.freeAt(agbno);
+        const room = extent ? Math.min(extent.length, ag.freeBlocks - (await keep(agno))) : 0;
+        if (room > 0) {
+          const take = Math.min(count, room);
+          ag.takeFree(agbno, take);
+          return { block: goal, count: take };
+        }
       }
-    }
-    for (let i = 0; i < this.agCount; i++) {
-      const agno = (preferAg + i) % this.agCount;
-      const ag = await this.group(agno);
-      const usable = ag.freeBlocks - (metadata ? 0 : await this.reserveFor(agno));
-      if (usable <= 0) continue;
-      const extent = ag.bestFit(Math.min(count, usable));
-      if (!extent) continue;
-      const take = Math.min(count, extent.length, usable);
-      const start = extent.start;
-      ag.takeFree(start, take);
-      return { block: this.fsBlock(agno, start), count: take };
+      for (let i = 0; i < this.agCount; i++) {
+        const agno = (preferAg + i) % this.agCount;
+        const ag = await this.group(agno);
+        const usable = ag.freeBlocks - (await keep(agno));
+        if (usable <= 0) continue;
+        const extent = ag.bestFit(Math.min(count, usable));
+        if (!extent) continue;
+        const take = Math.min(count, extent.length, usable);
+        const start = extent.start;
+        ag.takeFree(start, take);
+        return { block: this.fsBlock(agno, start), count: take };
+      }
     }
     return undefined;
   }
@@ -452,15 +481,20 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
         const ag = await this.group(agno);
         let chunk = ag.chunks.find((c) => c.freecount > 0);
         if (!chunk && pass === 1) {
-          const start = ag.alignedRun(this.chunkBlocks, this.inodeAlign);
-          if (start === undefined || ag.freeBlocks - this.chunkBlocks < (await this.reserveFor(agno)) - this.chunkBlocks * 2) continue;
-          ag.takeFree(start, this.chunkBlocks);
-          ag.addRmap({ start, length: this.chunkBlocks, owner: OWN_INODES, offset: 0, flags: 0 });
-          chunk = { start: start << inoPerBlockLog, holemask: 0, count: 64, freecount: 64, free: 0xffffffffffffffffn };
+          const piece = this.chunkPlace(ag);
+          if (!piece || ag.freeBlocks - piece.blocks < (await this.reserveFor(agno)) - this.chunkBlocks * 2) continue;
+          ag.takeFree(piece.start, piece.blocks);
+          ag.addRmap({ start: piece.start, length: piece.blocks, owner: OWN_INODES, offset: 0, flags: 0 });
+          // A sparse chunk: the inodes outside the allocated blocks are holes (marked free, not counted).
+          const first = (piece.start - piece.chunkStart) << inoPerBlockLog;
+          const count = piece.blocks << inoPerBlockLog;
+          let holemask = 0;
+          for (let bit = 0; bit < 16; bit++) if (bit * 4 < first || bit * 4 >= first + count) holemask |= 1 << bit;
+          chunk = { start: piece.chunkStart << inoPerBlockLog, holemask, count, freecount: count, free: 0xffffffffffffffffn };
           const at = ag.chunks.findIndex((c) => c.start > chunk!.start);
           ag.chunks.splice(at < 0 ? ag.chunks.length : at, 0, chunk);
           ag.newIno = chunk.start;
-          await this.initializeChunk(agno, start);
+          await this.initializeInodes(agno, piece.start, piece.blocks);
         }
         if (!chunk) continue;
         let slot = 0;
@@ -475,11 +509,30 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
     throw new InspectError("INSPECT_NO_SPACE", "no free inodes and no room for a new inode chunk in this XFS filesystem; free some space and try again");
   }
 
-  /** Writes the 64 free inodes of a new chunk, as the kernel does. */
-  private async initializeChunk(agno: number, agbno: number): Promise<void> {
-    const bytes = new Uint8Array(this.chunkBlocks * this.blockSize);
+  /**
+   * Where a new inode chunk goes: a whole, aligned chunk when there is room for one, else (with
+   * sparse inodes) an aligned piece of one whose chunk range no record holds yet.
+   */
+  private chunkPlace(ag: AllocationGroup): { chunkStart: number; start: number; blocks: number } | undefined {
+    const whole = ag.alignedRun(this.chunkBlocks, this.inodeAlign);
+    if (whole !== undefined) return { chunkStart: whole, start: whole, blocks: this.chunkBlocks };
+    if (!this.features.sparse || this.sparseAlign >= this.chunkBlocks) return undefined;
+    for (const e of ag.free) {
+      for (let start = Math.ceil(e.start / this.sparseAlign) * this.sparseAlign; start + this.sparseAlign <= e.start + e.length; start += this.sparseAlign) {
+        const chunkStart = Math.floor(start / this.inodeAlign) * this.inodeAlign;
+        const chunkIno = chunkStart << this.inodesPerBlockLog;
+        if (chunkStart + this.chunkBlocks > ag.length || ag.chunks.some((c) => c.start === chunkIno)) continue;
+        return { chunkStart, start, blocks: this.sparseAlign };
+      }
+    }
+    return undefined;
+  }
+
+  /** Writes the free inodes of newly allocated inode blocks, as the kernel does. */
+  private async initializeInodes(agno: number, agbno: number, blocks: number): Promise<void> {
+    const bytes = new Uint8Array(blocks * this.blockSize);
     const base = BigInt(agno) << BigInt(this.agBlockLog + this.inodesPerBlockLog);
-    for (let i = 0; i < 64; i++) {
+    for (let i = 0; i < blocks << this.inodesPerBlockLog; i++) {
       const at = i * this.inodeSize;
       const inode = bytes.subarray(at, at + this.inodeSize);
       this.writeFreeInode(inode, base | BigInt((agbno << this.inodesPerBlockLog) + i), Math.floor(Math.random() * 2 ** 32));
@@ -518,6 +571,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
     chunk.freecount++;
     ag.dirty = true;
     m.freed = true;
+    this.mem.set(m.number, m);
     this.dirty.add(m.number);
   }
 
@@ -563,13 +617,9 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
     this.dirty.add(number);
     dir.dir!.entries.set(key, { ino: number, ftype: this.ftype ? ftypeOfMode(mode) : 0 });
     dir.dataDirty = true;
+    this.pendingMetadataBytes += 32 + key.length + (m.target?.length ?? 0);
     this.touch(dir, { mtime: true });
-    await this.maybeFlush();
     return m;
-  }
-
-  private async maybeFlush(): Promise<void> {
-    if (this.dirty.size > MAX_DIRTY_INODES) await this.flushNow();
   }
 
   // ---- file data ----
@@ -699,12 +749,22 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
         if (last && !last.unwritten) {
           const block = last.block + (keepBlocks - 1 - last.offset);
           const { agno, agbno } = this.agOf(block);
-          if ((await this.group(agno)).isShared(agbno, 1)) {
-            throw new InspectError("INSPECT_UNSUPPORTED", `${path}: its last block is shared with another file (reflink); leapp does not copy shared blocks on write`, { path });
-          }
           const bytes = await readBytes(this.device, this.fsBlockOffset(block), this.blockSize, `data of ${path}`);
           bytes.fill(0, tail);
-          await this.cache.write(this.fsBlockOffset(block), bytes);
+          if ((await this.group(agno)).isShared(agbno, 1)) {
+            // Shared with another file (reflink): copy on write, so the other file keeps its bytes.
+            const copy = await this.allocate(1, agno, undefined, false);
+            if (!copy) throw new InspectError("INSPECT_NO_SPACE", "the XFS filesystem is full; free some space and try again", { path });
+            await this.cache.write(this.fsBlockOffset(copy.block), bytes);
+            last.count--;
+            if (last.count === 0) m.extents.splice(m.extents.indexOf(last), 1);
+            const moved: Extent = { offset: keepBlocks - 1, block: copy.block, count: 1, unwritten: false };
+            m.extents.push(moved);
+            await this.release(block, 1, m.number, 0);
+            await this.recordRmap(m, moved);
+          } else {
+            await this.cache.write(this.fsBlockOffset(block), bytes);
+          }
         }
       }
       m.size = size;
@@ -784,6 +844,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
       if (dir.dir!.entries.has(key)) throw new InspectError("INSPECT_EXISTS", `${path} already exists`, { path });
       dir.dir!.entries.set(key, { ino: m.number, ftype: this.ftype ? ftypeOfMode(m.mode) : 0 });
       dir.dataDirty = true;
+      this.pendingMetadataBytes += 32 + key.length;
       this.touch(dir, { mtime: true });
       m.nlink++;
       this.touch(m);
@@ -819,6 +880,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
       source.dir.dataDirty = true;
       this.touch(source.dir, { mtime: true });
       target.dir.dir!.entries.set(target.key, { ino: m.number, ftype: entry.ftype });
+      this.pendingMetadataBytes += 32 + target.key.length;
       target.dir.dataDirty = true;
       this.touch(target.dir, { mtime: true });
       if (m.dir && source.dir.number !== target.dir.number) {
@@ -899,6 +961,8 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
     return this.exclusive(async () => {
       const m = await this.resolve(path);
       const key = this.attrName(name, path);
+      const type = typeOfMode(m.mode);
+      if (key.flags === 0 && type !== "file" && type !== "directory") throw new InspectError("INSPECT_UNSUPPORTED", `${path} is a ${type}: user.* attributes belong to regular files and directories only (xattr(7))`, { path });
       if (value.length > 65536) throw new InspectError("INSPECT_TOO_LARGE", `${path}: attribute values are at most 64 KiB`, { path });
       const attrs = await this.attrsOf(m);
       const same = (a: RawAttr) => (a.flags & (ATTR_ROOT | ATTR_SECURE)) === key.flags && Buffer.from(a.name).equals(key.name);
@@ -908,6 +972,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
       }
       m.attrs = next;
       m.attrDirty = true;
+      this.pendingMetadataBytes += 64 + key.name.length + value.length;
       this.touch(m);
     });
   }
@@ -951,6 +1016,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
     if (!this.broken) await this.flush().catch((err) => {
       if (!(err instanceof InspectError && err.code === "INSPECT_CLOSED")) throw err;
     });
+    await this.staging.close();
     await super.close();
     this.mem.clear();
     this.groups.clear();
@@ -960,6 +1026,8 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
 
   private async flushNow(): Promise<void> {
     try {
+      // File data first, so no inode written below points to blocks still in memory.
+      await this.staging.flush();
       // Inodes first (they allocate directory, attribute and B+tree blocks), then each changed AG.
       for (const number of [...this.dirty]) {
         const m = this.mem.get(number)!;
@@ -970,9 +1038,13 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
         if (m.freed) this.mem.delete(number);
       }
       this.dirty.clear();
+      this.pendingMetadataBytes = 0;
       const totals = { freeBlocks: 0, icount: 0, ifree: 0 };
       const changedAgs = [...this.groups.values()].filter((ag) => ag.dirty);
-      if (changedAgs.length === 0) return;
+      if (changedAgs.length === 0) {
+        await this.staging.flush();
+        return;
+      }
       for (let agno = 0; agno < this.agCount; agno++) {
         const ag = await this.group(agno);
         const c = ag.dirty ? await ag.rebuild() : ag.counters();
@@ -981,7 +1053,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
         totals.ifree += c.ifree;
       }
       await this.writeSuperblock(totals);
-      await this.device.flush();
+      await this.staging.flush();
     } catch (err) {
       if (!(err instanceof InspectError && err.code === "INSPECT_NO_SPACE")) this.broken = err;
       throw err;
@@ -1053,7 +1125,8 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
           attr = { format: FORMAT_LOCAL, bytes: sf, nextents: 0 };
           attrNeed = sf.length;
         } else {
-          const leaf = attrLeaf(this.forkGeometry, m.number, attrs, 1)!;
+          const leaf = attrLeaf(this.forkGeometry, m.number, attrs, 1);
+          if (!leaf) throw new InspectError("INSPECT_UNSUPPORTED", `inode ${m.number}'s attributes need more than one attribute block; leapp writes short-form and single-leaf attribute forks only`);
           const extents = await this.placeBlocks(m, leaf.blocks, preferAg, true);
           m.attrExtents = extents;
           m.nblocks += extents.reduce((n, e) => n + e.count, 0);
@@ -1071,7 +1144,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
     }
     const forkOffset = !attr ? 0 : isDevice ? 1 : Math.floor((literal - attrNeed) / 8);
     const dataSpace = attr ? forkOffset * 8 : literal;
-    if (attr && attr.bytes.length > literal - dataSpace) throw new Error(`inode ${m.number}: the attribute fork does not fit`);
+    if (attr && attr.bytes.length > literal - dataSpace) throw corrupt(`inode ${m.number}'s attribute fork does not fit beside its data`);
     const rawUsed = m.rawData.format === FORMAT_EXTENTS ? m.rawData.nextents * 16 : m.rawData.format === FORMAT_LOCAL ? m.size : m.rawData.format === FORMAT_DEV ? 4 : m.rawData.bytes.length;
     const keepData = !m.dataDirty && (m.rawData.format === FORMAT_BTREE ? m.rawData.bytes.length === dataSpace : rawUsed <= dataSpace) && !(isDevice && m.rawData.format !== FORMAT_DEV);
 
@@ -1166,10 +1239,8 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
         if (!got) throw new InspectError("INSPECT_NO_SPACE", "the XFS filesystem is full; free some space and try again");
         if (last && goal !== undefined && got.block === goal) last.count += got.count;
         else extents.push({ offset: block.offset + placed, block: got.block, count: got.count, unwritten: false });
-        const piece = block.bytes.subarray(placed * this.blockSize, (placed + got.count) * this.blockSize);
         if (placed === 0) sealBlock(block, this.linearBlock(got.block, "a new block") * (this.blockSize / 512));
         placed += got.count;
-        void piece;
       }
     }
     // Write each block where its extents put it (sealing needed the first block's address first).
