@@ -10,7 +10,6 @@ import { openImageGuest } from "../guestfs/image-guest.js";
 import type { WritableGuest } from "../guestfs/writable-guest.js";
 import { applyOperations, checkOperations, type ApplyOptions, type ApplyResult } from "./apply.js";
 import type { CustomizeOperation } from "./operations.js";
-import { writeBackDevice } from "./write-back.js";
 
 /**
  * Where the changes go: new qcow2 overlays backed by the images (one per disk, in disk order),
@@ -95,7 +94,7 @@ export async function customize(images: readonly string[], operations: readonly 
     const trustedBackingDirs = [...new Set([...(options.trustedBackingDirs ?? []), ...images.map((i) => dirname(resolve(i)))])];
     for (const [i, path] of partial.entries()) await createOverlay(images[i]!, path, { trustedBackingDirs, ...(options.signal ? { signal: options.signal } : {}) });
     if (partial.length > 0) opened = partial;
-    for (const path of opened) devices.push(writeBackDevice(await openDisk(path, { writable: true, trustedBackingDirs })));
+    for (const path of opened) devices.push(await openDisk(path, { writable: true, trustedBackingDirs }));
     guest = await openImageGuest(devices, { writable: true });
     const result = await applyOperations(guest, operations, options);
     if (!dryRun) await guest.flush();
