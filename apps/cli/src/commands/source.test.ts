@@ -129,6 +129,6 @@ describe("leapp source", () => {
   it("reports a missing file as an input error", async () => {
     const io = captureStreams();
     expect(await run(["source", join(work, "absent.vmx")], io)).toBe(ExitCode.input);
-    expect(io.err()).toContain("ENOENT");
+    expect(io.err()).toBe(`leapp: ${join(work, "absent.vmx")}: no such file or directory; check the path [ENOENT]\n`);
   });
 });
