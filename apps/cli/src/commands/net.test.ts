@@ -3,7 +3,6 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseXml } from "@leapp/libvirt-xml";
 import { ExitCode } from "../errors.js";
 import { run } from "../program.js";
 import { captureStreams } from "../test-streams.js";
@@ -37,8 +36,8 @@ describe("leapp net", () => {
     expect(await run(["net", yamlFile, "-o", out], io)).toBe(ExitCode.ok);
     expect(io.out()).toContain("wrote 2 networks to");
     expect(io.out()).toContain("service (nat, bridge virbr5) 192.168.155.0/24 via 192.168.155.254, DHCP 192.168.155.200-192.168.155.250, 1 static host");
-    const xml = parseXml(readFileSync(join(out, "service.xml"), "utf8")).root;
-    expect(xml.name).toBe("network");
+    // libvirt-xml's own tests validate the network XML with libvirt's schema and virsh.
+    expect(readFileSync(join(out, "service.xml"), "utf8")).toMatch(/^<network>\n {2}<name>service<\/name>\n/);
     expect(readFileSync(join(out, "service.hostsfile"), "utf8")).toBe("52:54:00:00:01:01,192.168.155.10,db\n");
     expect(readFileSync(join(out, "service.dnsmasq.conf"), "utf8")).toContain(`dhcp-hostsfile=${join(out, "service.hostsfile")}\n`);
     expect(readFileSync(join(out, "lan.hostsfile"), "utf8")).toBe("");
