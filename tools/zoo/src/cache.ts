@@ -2,14 +2,18 @@
 // temporary folder beside its final place and is renamed into it in one step, so a cache entry is
 // either complete or absent; a lock file makes concurrent test processes wait for one build.
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ZooError } from "./errors.js";
 
-export const zooSourceDir = dirname(fileURLToPath(import.meta.url));
+// src/ whether this runs from the sources (tests) or from the build (scripts): the hash covers the sources.
+export const zooSourceDir = join(dirname(fileURLToPath(import.meta.url)), "..", "src");
 export const repoRoot = join(zooSourceDir, "..", "..", "..");
+
+/** Sources that only read images back or serve tests: they do not shape a guest, so no rebuild when they change. */
+const notRecipe = new Set(["check.ts", "virt-v2v-corpus.ts", "test-support.ts"]);
 
 export function cacheRoot(): string {
   return join(process.env.LEAPP_CACHE_DIR ?? join(homedir(), ".cache", "leapp"), "zoo");
@@ -39,8 +43,7 @@ export function hashTree(hash: ReturnType<typeof createHash>, dir: string, filte
 export function recipeHash(guestFiles: string[] = [], inputDirs: string[] = []): string {
   const hash = createHash("sha256");
   for (const name of readdirSync(zooSourceDir).sort()) {
-    // check.ts only reads images back; it does not shape them.
-    if (!name.endsWith(".ts") || name.endsWith(".test.ts") || name === "check.ts") continue;
+    if (!name.endsWith(".ts") || name.endsWith(".test.ts") || notRecipe.has(name)) continue;
     hash.update(`${name}\0`).update(readFileSync(join(zooSourceDir, name)));
   }
   for (const file of [...guestFiles].sort()) hash.update(`guests/${file}\0`).update(readFileSync(join(zooSourceDir, "guests", file)));
@@ -86,7 +89,7 @@ async function lock(lockFile: string, final: string): Promise<boolean> {
       // The builder died: drop its half-made folder along with its lock.
       const root = dirname(lockFile);
       const prefix = `.tmp-${basename(final)}-${holder}-`;
-      for (const name of readdirSync(root)) if (name.startsWith(prefix)) rmSync(join(root, name), { recursive: true, force: true });
+      for (const name of readdirSync(root)) if (name.startsWith(prefix)) removeTree(join(root, name));
       rmSync(lockFile, { force: true });
       continue;
     }
@@ -121,10 +124,35 @@ export async function cached(key: string, build: (dir: string) => Promise<void> 
       if ((code !== "ENOTEMPTY" && code !== "EEXIST") || !existsSync(final)) throw err;
     }
   } finally {
-    rmSync(temp, { recursive: true, force: true });
+    removeTree(temp);
     rmSync(lockFile, { force: true });
   }
   return final;
+}
+
+/**
+ * Removes a build folder even where a builder without root made a directory it cannot write
+ * (a guest's 0550 /root): such directories are made writable and the removal retried. A
+ * failure to clean up never hides the error of the build itself.
+ */
+export function removeTree(dir: string): void {
+  try {
+    rmSync(dir, { recursive: true, force: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EACCES") return;
+    const unlock = (at: string): void => {
+      const st = lstatSync(at);
+      if (!st.isDirectory()) return;
+      chmodSync(at, (st.mode & 0o7777) | 0o700);
+      for (const name of readdirSync(at)) unlock(join(at, name));
+    };
+    try {
+      unlock(dir);
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // Leave it: the next build of this key does not reuse temporary folders.
+    }
+  }
 }
 
 /** A unique temporary name beside `final`, for writing a file that is then renamed into place. */

@@ -1,8 +1,9 @@
 // @leapp/zoo — disk images of realistic legacy guests, made with the real tools and cached by the
 // hash of their recipe, for the tests of every leapp package.
-import { existsSync, renameSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cached, recipeHash, tempName } from "./cache.js";
+import { cached, cacheRoot, recipeHash, repoRoot, tempName } from "./cache.js";
 import { ZooError } from "./errors.js";
 import type { ZooContainer, ZooGuest, ZooGuestName } from "./expected.js";
 import { el6Xen } from "./guests/el6-xen.js";
@@ -77,4 +78,31 @@ export async function buildZooGuest(name: ZooGuestName, container: ZooContainer 
   const disks = container === "raw" ? rawDisks : rawDisks.map((d) => convert(d, container));
   const expected = recipe.withBuildFacts ? recipe.withBuildFacts(dir, recipe.expected) : recipe.expected;
   return { name, container, disks, rawDisks, rootTree: join(dir, "root"), expected: structuredClone(expected) };
+}
+
+/** The project's sample guest: what `npm start` shows leapp on. */
+export interface Sample {
+  /** The folder holding both: `<cache>/zoo/sample-el6-xen-<hash>/`. */
+  dir: string;
+  /** `disk.img`: the el6-xen zoo guest's raw disk (a link to it). */
+  disk: string;
+  /** `domain.xml`: the libvirt domain its Xen host had, pointing at `disk.img`. */
+  domainXml: string;
+}
+
+/**
+ * The sample guest of samples/el6-xen: the el6-xen zoo guest (its root tree is the sample's)
+ * beside the Xen domain of samples/el6-xen/domain.xml.in. Built without root, cached like the zoo.
+ */
+export async function buildSample(): Promise<Sample> {
+  const guest = await buildZooGuest("el6-xen");
+  const disk = guest.rawDisks[0]!;
+  const template = readFileSync(join(repoRoot, "samples", "el6-xen", "domain.xml.in"), "utf8");
+  const key = `sample-el6-xen-${createHash("sha256").update(`${disk}\0${template}`).digest("hex").slice(0, 16)}`;
+  const final = join(cacheRoot(), key);
+  const dir = await cached(key, (temp) => {
+    symlinkSync(disk, join(temp, "disk.img"));
+    writeFileSync(join(temp, "domain.xml"), template.replace("@DISK@", join(final, "disk.img")));
+  });
+  return { dir, disk: join(dir, "disk.img"), domainXml: join(dir, "domain.xml") };
 }
