@@ -1,6 +1,6 @@
 // Filesystem images made by the real mkfs tools from a tree: ext2/3/4 (mkfs.ext4 -d), XFS
 // (mkfs.xfs -p protofile), vfat (mkfs.vfat + mcopy), swap (mkswap).
-import { closeSync, ftruncateSync, lstatSync, openSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, ftruncateSync, lstatSync, openSync, readdirSync, rmSync, writeFileSync, type Stats } from "node:fs";
 import { join, relative } from "node:path";
 import { ZooError } from "./errors.js";
 import { run, runCheckingStderr } from "./run.js";
@@ -26,7 +26,7 @@ export function guestOwner(st: { uid: number; gid: number }): { uid: number; gid
 }
 
 /** Every entry of `tree` with its path inside the filesystem, parents before children. */
-function walkTree(tree: string, visit: (guestPath: string, st: ReturnType<typeof lstatSync>) => void): void {
+function walkTree(tree: string, visit: (guestPath: string, st: Stats) => void): void {
   const walk = (dir: string): void => {
     for (const name of readdirSync(dir).sort()) {
       const path = join(dir, name);
