@@ -15,7 +15,8 @@ import { run } from "./run.js";
 
 export type { ZooApplication, ZooContainer, ZooExpected, ZooFilesystem, ZooGuest, ZooGuestName, ZooHypervisorTool, ZooInterface, ZooKernel, ZooLogicalVolume, ZooVolumeGroup } from "./expected.js";
 export { ZooError, type ZooErrorCode } from "./errors.js";
-export { cacheRoot } from "./cache.js";
+export { cached, cacheRoot } from "./cache.js";
+export { seededRandom } from "./random.js";
 // The virt-v2v corpus as an oracle: what virt-v2v --print-source printed, read back and compared with leapp's facts.
 export { compareFacts, expectedForm, haveVirtV2vCorpus, listCorpusCases, parsePrintSource, parseTargetDisks, virtV2vCorpusDir, type CorpusCase, type FactComparison, type PrintedSource, type ReportedSource } from "./virt-v2v-corpus.js";
 // The LVM2 metadata writer, for tests that need hand-made (or deliberately lying) PV labels and VG text.

@@ -10,18 +10,7 @@ import { expect } from "vitest";
 import { InspectError } from "../errors.js";
 import type { Filesystem, FileType } from "./filesystem.js";
 import { fileDevice, patchedDevice } from "../block/volumes-test-support.js";
-
-/** A small deterministic PRNG (mulberry32), so every run builds the same tree. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "@leapp/zoo";
 
 export interface TreeOptions {
   seed: number;
