@@ -17,6 +17,8 @@ export type { ZooApplication, ZooContainer, ZooExpected, ZooFilesystem, ZooGuest
 export { ZooError, type ZooErrorCode } from "./errors.js";
 export { cached, cacheRoot } from "./cache.js";
 export { seededRandom } from "./random.js";
+// The protofile mkfs.xfs -p reads, for a host tree: how the zoo and the benchmarks make XFS images without mounting.
+export { xfsProtofile } from "./xfs-proto.js";
 // The virt-v2v corpus as an oracle: what virt-v2v --print-source printed, read back and compared with leapp's facts.
 export { compareFacts, expectedForm, haveVirtV2vCorpus, listCorpusCases, parsePrintSource, parseTargetDisks, virtV2vCorpusDir, type CorpusCase, type FactComparison, type PrintedSource, type ReportedSource } from "./virt-v2v-corpus.js";
 // The LVM2 metadata writer, for tests that need hand-made (or deliberately lying) PV labels and VG text.
