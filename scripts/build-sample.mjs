@@ -3,7 +3,7 @@
 // zoo — the very tree of samples/el6-xen/root with a real rpm database, made into an MBR disk by
 // mkfs.ext4 -d and sfdisk — beside the Xen domain it ran under. No root, no VM, no network; cached
 // by content hash under ~/.cache/leapp/zoo/ ($LEAPP_CACHE_DIR/zoo/ when set).
-import { existsSync } from "node:fs";
+import { existsSync, realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const zoo = fileURLToPath(new URL("../tools/zoo/dist/index.js", import.meta.url));
@@ -14,7 +14,8 @@ export async function buildSample() {
   return build();
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+// Run as a script (also through a symbolic link to it), not imported.
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
   try {
     process.stdout.write(`${(await buildSample()).dir}\n`);
   } catch (err) {
