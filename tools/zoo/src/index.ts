@@ -20,6 +20,8 @@ export { seededRandom } from "./random.js";
 // The protofile mkfs.xfs -p reads, for a host tree: how the zoo and the benchmarks make XFS images without mounting.
 export { xfsProtofile } from "./xfs-proto.js";
 // The virt-v2v corpus as an oracle: what virt-v2v --print-source printed, read back and compared with leapp's facts.
+// Real libvirt domains as virt-install writes them, across buses, NICs, firmware, graphics and CPUs.
+export { virtInstallCorpus, virtInstallVariants, type VirtInstallDomain } from "./virt-install-corpus.js";
 export { compareFacts, expectedForm, haveVirtV2vCorpus, listCorpusCases, parsePrintSource, parseTargetDisks, virtV2vCorpusDir, type CorpusCase, type FactComparison, type PrintedSource, type ReportedSource } from "./virt-v2v-corpus.js";
 // The LVM2 metadata writer, for tests that need hand-made (or deliberately lying) PV labels and VG text.
 export { lvExtents, lvmCrc, lvSize, pvHeaderArea, vgMetadataText, type LogicalVolume as LvmLogicalVolume, type PhysicalVolume as LvmPhysicalVolume, type Segment as LvmSegment, type VolumeGroup as LvmVolumeGroup } from "./lvm2.js";
