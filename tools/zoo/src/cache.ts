@@ -63,18 +63,19 @@ function processAlive(pid: number): boolean {
   }
 }
 
+type LockState = "taken" | "built" | "wait";
+
 /**
- * Takes `<key>.lock` (O_EXCL, holding our pid) so that concurrent processes wait for one build
- * instead of repeating it; a lock whose process is gone is taken over. Returns false when the
- * entry appeared while waiting.
+ * One try at `<key>.lock` (O_EXCL, holding our pid), so that concurrent processes wait for one
+ * build instead of repeating it: "taken" (ours now), "built" (the entry appeared meanwhile) or
+ * "wait". A lock whose process is gone is taken over, with the folder it left half-made.
  */
-async function lock(lockFile: string, final: string): Promise<boolean> {
-  const started = Date.now();
+function tryLock(lockFile: string, final: string, started: number): LockState {
   for (;;) {
-    if (existsSync(final)) return false;
+    if (existsSync(final)) return "built";
     try {
       writeFileSync(lockFile, String(process.pid), { flag: "wx" });
-      return true;
+      return "taken";
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     }
@@ -86,7 +87,6 @@ async function lock(lockFile: string, final: string): Promise<boolean> {
       throw err;
     }
     if (holder > 0 && !processAlive(holder)) {
-      // The builder died: drop its half-made folder along with its lock.
       const root = dirname(lockFile);
       const prefix = `.tmp-${basename(final)}-${holder}-`;
       for (const name of readdirSync(root)) if (name.startsWith(prefix)) removeTree(join(root, name));
@@ -96,8 +96,34 @@ async function lock(lockFile: string, final: string): Promise<boolean> {
     if (Date.now() - started > LOCK_TIMEOUT_MS) {
       throw new ZooError("ZOO_TOOL_FAILED", `waited ${LOCK_TIMEOUT_MS / 60000} min for process ${holder} to build ${final}; remove ${lockFile} if that process is stuck`);
     }
-    await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
+    return "wait";
   }
+}
+
+/** Where a build of `key` goes, and the steps around it that the async and sync forms share. */
+function buildSlot(key: string): { final: string; lockFile: string; temp: string; commit(): void; release(): void } {
+  const root = cacheRoot();
+  const final = join(root, key);
+  const lockFile = join(root, `${key}.lock`);
+  const temp = join(root, `.tmp-${key}-${process.pid}-${randomBytes(4).toString("hex")}`);
+  mkdirSync(root, { recursive: true });
+  return {
+    final,
+    lockFile,
+    temp,
+    commit() {
+      try {
+        renameSync(temp, final);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if ((code !== "ENOTEMPTY" && code !== "EEXIST") || !existsSync(final)) throw err;
+      }
+    },
+    release() {
+      removeTree(temp);
+      rmSync(lockFile, { force: true });
+    },
+  };
 }
 
 /**
@@ -107,27 +133,48 @@ async function lock(lockFile: string, final: string): Promise<boolean> {
  * process that was only slow), the first rename wins and the other copy is thrown away.
  */
 export async function cached(key: string, build: (dir: string) => Promise<void> | void): Promise<string> {
-  const root = cacheRoot();
-  const final = join(root, key);
+  const final = join(cacheRoot(), key);
   if (existsSync(final)) return final;
-  mkdirSync(root, { recursive: true });
-  const lockFile = join(root, `${key}.lock`);
-  if (!(await lock(lockFile, final))) return final;
-  const temp = join(root, `.tmp-${key}-${process.pid}-${randomBytes(4).toString("hex")}`);
+  const slot = buildSlot(key);
+  const started = Date.now();
+  for (let state = tryLock(slot.lockFile, final, started); state !== "taken"; state = tryLock(slot.lockFile, final, started)) {
+    if (state === "built") return final;
+    await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
+  }
   try {
-    mkdirSync(temp);
-    await build(temp);
-    try {
-      renameSync(temp, final);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if ((code !== "ENOTEMPTY" && code !== "EEXIST") || !existsSync(final)) throw err;
-    }
+    mkdirSync(slot.temp);
+    await build(slot.temp);
+    slot.commit();
   } finally {
-    removeTree(temp);
-    rmSync(lockFile, { force: true });
+    slot.release();
   }
   return final;
+}
+
+/** `cached` for synchronous builders (fixtures made inside synchronous test helpers). */
+export function cachedSync(key: string, build: (dir: string) => void): string {
+  const final = join(cacheRoot(), key);
+  if (existsSync(final)) return final;
+  const slot = buildSlot(key);
+  const started = Date.now();
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let state = tryLock(slot.lockFile, final, started); state !== "taken"; state = tryLock(slot.lockFile, final, started)) {
+    if (state === "built") return final;
+    Atomics.wait(pause, 0, 0, LOCK_POLL_MS);
+  }
+  try {
+    mkdirSync(slot.temp);
+    build(slot.temp);
+    slot.commit();
+  } finally {
+    slot.release();
+  }
+  return final;
+}
+
+/** A cache key for a fixture: `area-<hash of what made it>`. */
+export function fixtureKey(area: string, recipe: unknown): string {
+  return `${area}-${createHash("sha256").update(JSON.stringify(recipe)).digest("hex").slice(0, 16)}`;
 }
 
 /**

@@ -15,7 +15,7 @@ import { run } from "./run.js";
 
 export type { ZooApplication, ZooContainer, ZooExpected, ZooFilesystem, ZooGuest, ZooGuestName, ZooHypervisorTool, ZooInterface, ZooKernel, ZooLogicalVolume, ZooVolumeGroup } from "./expected.js";
 export { ZooError, type ZooErrorCode } from "./errors.js";
-export { cached, cacheRoot } from "./cache.js";
+export { cached, cachedSync, cacheRoot, fixtureKey } from "./cache.js";
 export { seededRandom } from "./random.js";
 // The protofile mkfs.xfs -p reads, for a host tree: how the zoo and the benchmarks make XFS images without mounting.
 export { xfsProtofile } from "./xfs-proto.js";
