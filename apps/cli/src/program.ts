@@ -99,7 +99,8 @@ export async function run(argv: readonly string[], streams: Streams = process): 
   const debug = argv.includes("--debug");
   const usage = (message: string): number => {
     const command = commandPath(cli.command ?? program);
-    const text = message.replace(/^error: /, "").trim();
+    // commander puts its spelling suggestion on a line of its own: keep it on ours.
+    const text = message.replace(/^error: /, "").replace(/\n\(Did you mean (.*)\)$/, "; did you mean $1").trim();
     if (wantsJson) streams.stdout.write(JSON.stringify({ error: { code: "LEAPP_USAGE", message: text, command } }) + "\n");
     else streams.stderr.write(`${escapeControl(command)}: ${escapeControl(text)} (run '${escapeControl(command)} --help' for usage)\n`);
     return ExitCode.usage;

@@ -122,6 +122,13 @@ describe("usage errors found by a command itself", () => {
     expectUsageLine(text.err, ["inspect"], /apply to ssh:\/\/ sources only/);
   });
 
+  it("a misspelling gets commander's suggestion on the same line", async () => {
+    const option = await leapp("storage", "info", "--jsn", "x");
+    expect(option.err).toBe("leapp storage info: unknown option '--jsn'; did you mean --json? (run 'leapp storage info --help' for usage)\n");
+    const command = await leapp("storag", "info");
+    expect(command.err).toBe("leapp: unknown command 'storag'; did you mean storage? (run 'leapp --help' for usage)\n");
+  });
+
   it("an invalid choice names the option and the choices", async () => {
     const r = await leapp("storage", "convert", "-O", "vmdk", "a", "b");
     expect(r.code).toBe(ExitCode.usage);
