@@ -2,8 +2,11 @@
 // (so a command added later is held to them without a test of its own): its --help shows the
 // global --json and --progress, and every wrong command line is exit 2 with one line naming the
 // command's own --help — or, with --json, one JSON document.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Command } from "commander";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { ExitCode } from "./errors.js";
 import { buildProgram, Cli, commandPath, run } from "./program.js";
 import { captureStreams } from "./test-streams.js";
@@ -109,6 +112,26 @@ describe("every leapp command", () => {
     expect(r.code).toBe(ExitCode.usage);
     expect(r.err).toBe("");
     expect(JSON.parse(r.out)).toEqual({ error: { code: "LEAPP_USAGE", message: "unknown option '--no-such-option'", command: ["leapp", ...c.path].join(" ") } });
+  });
+});
+
+describe("errors of every command", () => {
+  const work = mkdtempSync(join(tmpdir(), "leapp-errors-"));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  // A path a guest or a careless script could hand over: a newline and an ESC sequence in it.
+  const hostile = join(work, "no such\nleapp: forged line \x1b[31m");
+
+  it.each(leaves.map((c) => [c.path.join(" "), c] as const))("%s: an input that is not there is one escaped line, exit 3, no stack", async (_name, c) => {
+    const args = c.command.registeredArguments.map((a, i) => `${hostile}-${i}`);
+    const options = c.command.options.filter((o) => o.mandatory).flatMap((o) => [o.long!, join(work, "out")]);
+    const r = await leapp(...c.path, ...options, ...args);
+    expect(r.code, r.err).toBe(ExitCode.input);
+    expect(r.err.split("\n")).toHaveLength(2);
+    expect(r.err).toMatch(/^leapp: .*no such\\nleapp: forged line \\x1b\[31m.*\[[A-Z_]+\]\n$/);
+    expect(r.err).not.toContain("\x1b");
+    expect(r.err).not.toMatch(/^\s+at /m);
+    const json = await leapp("--json", ...c.path, ...options, ...args);
+    expect(JSON.parse(json.out).error.message).toContain("no such\nleapp: forged line \x1b[31m");
   });
 });
 
