@@ -1,6 +1,8 @@
-// Each public package must work alone from npm: pack it as pnpm publishes it, install the tarballs
-// into a scratch project outside the workspace, then import every package at run time (ESM) and
-// compile a file against its types with tsc.
+// Each public package must work alone from npm: pack it as pnpm publishes it (pnpm pack: npm pack
+// would leave the workspace: ranges of leapp's own dependencies in place), install the tarballs
+// into a scratch project outside the workspace, then load every package at run time with import
+// and with require (Node >= 20.19 loads ES modules through require), and compile an ES module and
+// a CommonJS file against its types with tsc.
 import { execFile } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -100,12 +102,31 @@ describe("packages installed from their tarballs", () => {
     }
   });
 
-  it("type-checks a consumer against every package's .d.ts", async () => {
+  it("requires every package from CommonJS, with the same exports as import", async () => {
+    const names = publicPackages.map((p) => p.manifest.name);
+    const script = `
+      const names = ${JSON.stringify(names)};
+      const out = {};
+      for (const n of names) out[n] = Object.keys(require(n)).sort();
+      console.log(JSON.stringify(out));`;
+    writeFileSync(join(scratch, "require-all.cjs"), script);
+    const { stdout, stderr } = await exec(process.execPath, ["require-all.cjs"], { cwd: scratch });
+    const required: Record<string, string[]> = JSON.parse(stdout);
+    for (const p of publicPackages) {
+      const source = await import(join(p.dir, "src", "index.ts"));
+      expect(required[p.manifest.name], p.manifest.name).toEqual(Object.keys(source).sort());
+    }
+    expect(stderr).not.toMatch(/ERR_|Error/);
+  });
+
+  it("type-checks an ES module and a CommonJS consumer against every package's .d.ts", async () => {
     const lines = publicPackages.map((p, i) => `import * as p${i} from "${p.manifest.name}";\nexport const k${i}: string[] = Object.keys(p${i});`);
     writeFileSync(join(scratch, "consumer.ts"), lines.join("\n") + "\n");
+    const cjs = publicPackages.map((p, i) => `import p${i} = require("${p.manifest.name}");\nexport const k${i}: string[] = Object.keys(p${i});`);
+    writeFileSync(join(scratch, "consumer.cts"), cjs.join("\n") + "\n");
     writeFileSync(
       join(scratch, "tsconfig.json"),
-      JSON.stringify({ compilerOptions: { module: "NodeNext", moduleResolution: "NodeNext", target: "ES2022", strict: true, noEmit: true, types: ["node"] }, files: ["consumer.ts"] }),
+      JSON.stringify({ compilerOptions: { module: "NodeNext", moduleResolution: "NodeNext", target: "ES2022", strict: true, noEmit: true, types: ["node"] }, files: ["consumer.ts", "consumer.cts"] }),
     );
     const tsc = join(repo, "node_modules", "typescript", "bin", "tsc");
     await expect(exec(process.execPath, [tsc, "-p", scratch])).resolves.toBeDefined();
