@@ -10,7 +10,11 @@ export type InspectErrorCode =
   | "INSPECT_NO_OS"
   | "INSPECT_SSH_HOST_KEY"
   | "INSPECT_SSH"
-  | "INSPECT_CLOSED";
+  | "INSPECT_CLOSED"
+  | "INSPECT_PERMISSION_DENIED"
+  | "INSPECT_IO"
+  | "INSPECT_CHANGED"
+  | "INSPECT_TIMEOUT";
 
 /** Every error @leapp/inspect throws on purpose. `message` says what to do about it. */
 export class InspectError extends Error {

@@ -48,7 +48,7 @@ export async function openImageGuest(paths: readonly string[], options: OpenImag
         if (err instanceof InspectError) continue; // a filesystem we cannot read holds no root we can use
         throw err;
       }
-      if (await looksLikeLinuxRoot(resolvingGuestFS(mountTree([{ mountpoint: "/", fs }])))) {
+      if (await looksLikeLinuxRoot(resolvingGuestFS(mountTree([{ mountpoint: "/", fs }]), { cacheLookups: true }))) {
         roots.push({ volume, fs });
         opened.push(fs);
       } else await fs.close();
@@ -66,7 +66,7 @@ export async function openImageGuest(paths: readonly string[], options: OpenImag
     }
 
     const mounts: Mount[] = [{ mountpoint: "/", fs: chosen.fs }];
-    const rootOnly = resolvingGuestFS(mountTree(mounts));
+    const rootOnly = resolvingGuestFS(mountTree(mounts), { cacheLookups: true });
     let fstabText = "";
     try {
       fstabText = decodeText(await rootOnly.readFile("/etc/fstab", { maxBytes: SMALL_FILE_BYTES }));
@@ -96,7 +96,7 @@ export async function openImageGuest(paths: readonly string[], options: OpenImag
       async close() {
         await closeAll();
       },
-    });
+    }, { cacheLookups: true });
     return Object.assign(guest, {
       context: {
         kind: "image" as const,
