@@ -84,7 +84,7 @@ export async function openImageGuest(paths: readonly string[], options: OpenImag
       const mountpoint = canonicalMountpoint(entry.mountpoint);
       const device = resolveFstabSpec(entry.spec, guestVolumes, disks.length, chosen.volume.device);
       // The root was found by its content; only the other filesystems can be missing.
-      if (device === undefined && mountpoint !== "/" && namesBlockDevice(entry.spec) && !/\bnofail\b/.test(entry.options)) {
+      if (device === undefined && mountpoint !== "/" && namesBlockDevice(entry.spec)) {
         warnings.push(`/etc/fstab ${entry.vfstype === "swap" ? "uses swap on" : `mounts ${mountpoint} from`} ${entry.spec}, which is on none of the given disks: name all of the guest's disks, in order`);
       }
       if (entry.vfstype === "swap") continue;
