@@ -161,7 +161,8 @@ function descriptorTree(rootFd: number, rootPath: string): DirectoryTree<number>
       if (!addon) throw new InspectError("INSPECT_UNSUPPORTED", `cannot read extended attributes of ${name ?? "/"}: ${why}`, { path: name ?? "/" });
       try {
         // A name: the entry itself, never followed. No name: the directory the descriptor holds (its /proc link followed).
-        return new Map(name === undefined ? addon.xattrs(at(dir), true) : addon.xattrs(at(dir, name), false));
+        const pairs = name === undefined ? addon.xattrs(at(dir), true) : addon.xattrs(at(dir, name), false);
+        return new Map(pairs.map(([key, value]) => [key, new Uint8Array(value.buffer, value.byteOffset, value.byteLength)]));
       } catch (err) {
         throw fail(err, name);
       }
