@@ -384,6 +384,8 @@ class Connection implements SshConnection {
       }, options.timeoutMs);
       this.#pending.add(onFailure);
       options.signal?.addEventListener("abort", onAbort, { once: true });
+      // Aborted while the command was being started: the listener above came too late.
+      if (options.signal?.aborted) onAbort();
       stream.on("data", (d: Buffer) => {
         if (options.onStdout) {
           const pending = options.onStdout(d);

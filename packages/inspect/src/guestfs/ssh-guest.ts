@@ -109,7 +109,7 @@ const FIND_FORMAT = ["%y", "%m", "%s", "%U", "%G", "%A@", "%T@", "%C@", "%i", "%
 const FIELDS = 13;
 const typeOfFind: Record<string, FileType> = { f: "file", d: "directory", l: "symlink", c: "chardev", b: "blockdev", p: "fifo", s: "socket" };
 
-interface RemoteEntry {
+export interface RemoteEntry {
   stat: GuestStat;
   target: string | undefined;
 }
@@ -121,10 +121,51 @@ interface Listing {
 
 /** `1700000000.123456789` (find's `%T@`) → nanoseconds. */
 function nanoseconds(text: string): bigint {
-  const m = /^(-?)(\d+)(?:\.(\d*))?$/.exec(text);
+  const m = /^(-?)(\d{1,15})(?:\.(\d{0,12}))?$/.exec(text);
   if (!m) return 0n;
   const ns = BigInt(m[2] as string) * 1_000_000_000n + BigInt(((m[3] ?? "") + "000000000").slice(0, 9));
   return m[1] === "-" ? -ns : ns;
+}
+
+/**
+ * The output of `find DIR -maxdepth 1 -printf FIND_FORMAT`: DIR itself (the record with an empty
+ * name) and its entries by name, with the names of its device nodes (whose numbers find cannot print).
+ */
+export function parseFindListing(text: string): { self: RemoteEntry | undefined; entries: Map<string, RemoteEntry>; devices: string[] } {
+  const fields = text.split("\0");
+  let self: RemoteEntry | undefined;
+  const entries = new Map<string, RemoteEntry>();
+  const devices: string[] = [];
+  const count = (s: string | undefined) => (s !== undefined && /^\d{1,15}$/.test(s) ? Number(s) : 0);
+  for (let i = 0; i + FIELDS <= fields.length; i += FIELDS) {
+    const f = fields.slice(i, i + FIELDS);
+    const type = typeOfFind[f[0] as string] ?? "unknown";
+    const mtimeNs = nanoseconds(f[6] as string);
+    const stat: GuestStat = {
+      type,
+      mode: /^[0-7]{1,6}$/.test(f[1] as string) ? parseInt(f[1] as string, 8) & 0o7777 : 0,
+      size: count(f[2]),
+      uid: count(f[3]),
+      gid: count(f[4]),
+      mtimeMs: Number(mtimeNs / 1_000_000n),
+      atimeNs: nanoseconds(f[5] as string),
+      mtimeNs,
+      ctimeNs: nanoseconds(f[7] as string),
+      ino: count(f[8]),
+      dev: count(f[9]),
+      nlink: count(f[10]),
+      rdevMajor: 0,
+      rdevMinor: 0,
+    };
+    const entry = { stat, target: type === "symlink" ? f[12] : undefined };
+    const name = f[11] as string;
+    if (name === "") self = entry;
+    else if (!name.includes("/") && name !== "." && name !== "..") {
+      entries.set(name, entry);
+      if (type === "chardev" || type === "blockdev") devices.push(name);
+    }
+  }
+  return { self, entries, devices };
 }
 
 /** Most directories whose listings are kept at once (they expire anyway). */
@@ -156,38 +197,7 @@ function remoteTree(exec: Exec, sftp: SshSftp | undefined, settings: { rootPrefi
   async function list(dir: string): Promise<Listing> {
     const at = Date.now();
     const r = await exec(`find ${shellQuote(remote(dir))} -maxdepth 1 -printf ${shellQuote(FIND_FORMAT)}`, sudo, { maxBytes: MAX_LISTING_BYTES });
-    const fields = decodeText(r.stdout).split("\0");
-    let self: RemoteEntry | undefined;
-    const entries = new Map<string, RemoteEntry>();
-    const devices: string[] = [];
-    for (let i = 0; i + FIELDS <= fields.length; i += FIELDS) {
-      const f = fields.slice(i, i + FIELDS) as string[];
-      const type = typeOfFind[f[0] as string] ?? "unknown";
-      const mtimeNs = nanoseconds(f[6] as string);
-      const stat: GuestStat = {
-        type,
-        mode: parseInt(f[1] as string, 8) & 0o7777,
-        size: Number(f[2]),
-        uid: Number(f[3]),
-        gid: Number(f[4]),
-        mtimeMs: Number(mtimeNs / 1_000_000n),
-        atimeNs: nanoseconds(f[5] as string),
-        mtimeNs,
-        ctimeNs: nanoseconds(f[7] as string),
-        ino: Number(f[8]),
-        dev: Number(f[9]),
-        nlink: Number(f[10]),
-        rdevMajor: 0,
-        rdevMinor: 0,
-      };
-      const entry = { stat, target: type === "symlink" ? f[12] : undefined };
-      const name = f[11] as string;
-      if (name === "") self = entry;
-      else if (!name.includes("/")) {
-        entries.set(name, entry);
-        if (type === "chardev" || type === "blockdev") devices.push(name);
-      }
-    }
+    const { self, entries, devices } = parseFindListing(decodeText(r.stdout));
     if (!self || (r.code !== 0 && entries.size === 0)) throw failure(r, dir);
     if (self.stat.type !== "directory") throw new InspectError("INSPECT_CHANGED", `${dir} on ${host} is no longer a directory; inspect a host that is not being changed, or try again`, { path: dir });
     if (devices.length > 0) await deviceNumbers(dir, devices, entries);
