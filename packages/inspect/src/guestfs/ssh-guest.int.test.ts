@@ -185,6 +185,7 @@ describe("openSshGuest against a real sshd", () => {
   });
 
   it("streams files through SFTP and through sudo, the same bytes at any offset", async () => {
+    execFileSync("mkfifo", [join(tree, "fifo")]);
     const viaSftp = await openSshGuest(url(), { identity, knownHosts, root: tree });
     const viaSudo = await openSshGuest(url(), { identity, knownHosts, root: tree, sudo: "always" });
     const path = "/var/lib/rpm/Packages";
@@ -203,6 +204,8 @@ describe("openSshGuest against a real sshd", () => {
       expect(ranges).toEqual([{ offset: 0, length: whole.length }]);
       await file.close();
       await expect(guest.openFile("/etc")).rejects.toMatchObject({ code: "INSPECT_IS_A_DIRECTORY" });
+      // A FIFO nobody writes: refused from its type, never opened (SFTP's open would wait forever).
+      await expect(guest.readFile("/fifo")).rejects.toMatchObject({ code: "INSPECT_UNSUPPORTED" });
     }
     await viaSftp.close();
     await viaSudo.close();

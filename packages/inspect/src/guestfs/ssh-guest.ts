@@ -294,6 +294,9 @@ function remoteTree(exec: Exec, sftp: SshSftp | undefined, settings: { rootPrefi
     },
     async readFile(path, options = {}) {
       const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+      // Checked before opening: the host's SFTP server would wait forever on a FIFO nobody writes.
+      const st = (await entry(path)).stat;
+      regular(st, path);
       if (sftp) {
         const file = await sftp.open(remote(path));
         try {
@@ -304,18 +307,16 @@ function remoteTree(exec: Exec, sftp: SshSftp | undefined, settings: { rootPrefi
           await file.close();
         }
       }
-      const st = (await entry(path)).stat;
-      regular(st, path);
       if (st.size > maxBytes) throw new InspectError("INSPECT_TOO_LARGE", `${path} on ${host} is ${st.size} bytes, more than the ${maxBytes} allowed`, { path });
       return sudoRead(path, 0, st.size);
     },
     async openFile(path): Promise<GuestFile> {
+      const st = (await entry(path)).stat;
+      regular(st, path);
       if (sftp) {
         const file = await sftp.open(remote(path));
         return { size: file.size, read: (b, p) => file.read(b, p), dataRanges: () => wholeFile(file.size), close: () => file.close() };
       }
-      const st = (await entry(path)).stat;
-      regular(st, path);
       let closed = false;
       return {
         size: st.size,
