@@ -6,6 +6,11 @@
  *     support gives []. Other failures throw an Error whose `code` is the errno's name.
  *   seek(fd, offset, whence) → the next data (whence 0) or hole (whence 1) offset at or after
  *     `offset`, or -1 when there is none before the end (ENXIO); throws like xattrs.
+ *   openInRoot(rootFd, path, follow) → an O_PATH descriptor of `path` resolved by the kernel inside
+ *     the tree of `rootFd` (openat2 with RESOLVE_IN_ROOT: absolute links and `..` stay in it,
+ *     magic links refused), the last component followed only if `follow`. ENOSYS where the
+ *     kernel has no openat2 (before 5.6); other failures throw like xattrs.
+ *   readlinkFd(fd) → the target of the symlink an O_PATH descriptor holds (readlinkat(fd, "")).
  *
  * Optional: without it the directory source reports no xattrs (it says so) and a file's data as
  * one range.
@@ -15,10 +20,15 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 #include <node_api.h>
+#if defined(SYS_openat2)
+#include <linux/openat2.h>
+#endif
 
 /* Linux caps one value at 64 KiB and a name list at 64 KiB (XATTR_SIZE_MAX, XATTR_LIST_MAX). */
 #define MAX_XATTR_BYTES 65536
@@ -39,6 +49,11 @@ static const char *errno_name(int err) {
     case ERANGE: return "ERANGE";
     case E2BIG: return "E2BIG";
     case ESTALE: return "ESTALE";
+    case ENOSYS: return "ENOSYS";
+    case EAGAIN: return "EAGAIN";
+    case EXDEV: return "EXDEV";
+    case EMFILE: return "EMFILE";
+    case ENFILE: return "ENFILE";
     default: return "EIO";
   }
 }
@@ -155,11 +170,66 @@ static napi_value seek(napi_env env, napi_callback_info info) {
   return throw_errno(env, errno);
 }
 
+static napi_value open_in_root(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t root = -1;
+  char path[4096 + 64];
+  size_t path_len = 0;
+  bool follow = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 || napi_get_value_int32(env, argv[0], &root) != napi_ok ||
+      napi_get_value_string_utf8(env, argv[1], path, sizeof path, &path_len) != napi_ok || napi_get_value_bool(env, argv[2], &follow) != napi_ok ||
+      root < 0 || path_len == 0 || path_len >= sizeof path - 1 || strlen(path) != path_len) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "openInRoot(rootFd, path, follow): a descriptor and a path without NUL bytes, under 4 KiB");
+    return NULL;
+  }
+#if defined(SYS_openat2)
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  long fd = -1;
+  /* EAGAIN: a rename elsewhere in the tree raced with a `..`; the kernel asks to try again. */
+  for (int attempt = 0; attempt < 16; attempt++) {
+    fd = syscall(SYS_openat2, root, path, &how, sizeof how);
+    if (fd >= 0 || errno != EAGAIN) break;
+  }
+  if (fd < 0) return throw_errno(env, errno);
+  napi_value result;
+  napi_create_int32(env, (int32_t)fd, &result);
+  return result;
+#else
+  (void)follow;
+  return throw_errno(env, ENOSYS);
+#endif
+}
+
+static napi_value readlink_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd = -1;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "readlinkFd(fd): a descriptor");
+    return NULL;
+  }
+  char target[4096];
+  ssize_t n = readlinkat(fd, "", target, sizeof target);
+  if (n < 0) return throw_errno(env, errno);
+  if ((size_t)n >= sizeof target) return throw_errno(env, ENAMETOOLONG);
+  napi_value result;
+  napi_create_string_utf8(env, target, (size_t)n, &result);
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   if (napi_create_function(env, "xattrs", NAPI_AUTO_LENGTH, xattrs, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "xattrs", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "seek", NAPI_AUTO_LENGTH, seek, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "seek", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "openInRoot", NAPI_AUTO_LENGTH, open_in_root, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "openInRoot", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "readlinkFd", NAPI_AUTO_LENGTH, readlink_fd, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "readlinkFd", fn) != napi_ok) return NULL;
   return exports;
 }

@@ -1,20 +1,30 @@
-import { close, constants, fstat, lstat, open, read, readdir, readlink, realpath, type BigIntStats } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, openSync, read, readdirSync, readlinkSync, realpathSync, type BigIntStats } from "node:fs";
 import { promisify } from "node:util";
 import { InspectError } from "../errors.js";
 import { DEFAULT_MAX_BYTES } from "../read-limits.js";
 import type { FileType, GuestFile, GuestStat } from "./guestfs.js";
 import type { InspectableGuest } from "./guest-source.js";
-import { hostAddon } from "./host-addon.js";
+import { isFatal } from "./guest-reader.js";
+import { splitGuestPath } from "./guest-path.js";
+import type { GuestFS } from "./guestfs.js";
+import { hostAddon, type HostAddon } from "./host-addon.js";
 import { hostErrorToInspect } from "./host-errors.js";
 import type { DirectoryTree, Lookup } from "./physical-tree.js";
 import { resolvingTreeFS } from "./resolving-guestfs.js";
 
-const openFd = promisify(open);
-const closeFd = promisify(close);
-const fstatBig = (fd: number) => promisify(fstat)(fd, { bigint: true }) as Promise<BigIntStats>;
-const lstatBig = (path: string) => promisify(lstat)(path, { bigint: true }) as Promise<BigIntStats>;
-const readdirNames = (path: string) => promisify(readdir)(path) as Promise<string[]>;
-const readlinkText = (path: string) => promisify(readlink)(path) as Promise<string>;
+// Metadata calls are synchronous: each is a few microseconds on a local tree, where a trip through
+// libuv's thread pool costs ten times that, and a walk makes dozens per entry. File data is read
+// asynchronously.
+const openFd = (path: string, flags: number) => openSync(path, flags);
+const closeFd = (fd: number) => {
+  try {
+    closeSync(fd);
+  } catch {
+    // closing is best effort: the descriptor is gone either way
+  }
+};
+const fstatBig = (fd: number) => fstatSync(fd, { bigint: true });
+const lstatBig = (path: string) => lstatSync(path, { bigint: true });
 const readAt = promisify(read);
 
 /** open(2)'s O_PATH (Linux; the same value on every architecture Node runs on): a handle that reads nothing. */
@@ -24,25 +34,143 @@ const RACE_RETRIES = 8;
 
 /**
  * A guest whose root tree is a directory on this host (a chroot, an unpacked image, a running
- * container's root). Paths are resolved by us in guest space, one component at a time on open
- * directory descriptors: each step opens the next name relative to the directory already
- * reached, never following it (`O_PATH|O_NOFOLLOW`, through `/proc/self/fd/N/name`), and reads
- * a link's target to resolve it in the guest. A directory swapped for a link to the host's files
- * between two calls is seen as the link it now is, so no guest path reaches a host file.
+ * container's root). No path is ever handed to the host whole: the kernel resolves it inside the
+ * tree (openat2 with RESOLVE_IN_ROOT, through the hostfs addon: absolute links and `..` stay in
+ * the tree, atomically) or, where that is missing, we resolve it one component at a time on open
+ * directory descriptors, never following a name (`O_PATH|O_NOFOLLOW` through
+ * `/proc/self/fd/N/name`) and reading a link's target to resolve it in the guest. Files are opened
+ * by reopening the descriptor that was resolved. A directory swapped for a link to the host's
+ * files between two calls is seen as the link it now is: no guest path reaches a host file.
  */
 export async function openDirectoryGuest(dir: string): Promise<InspectableGuest> {
   if (process.platform !== "linux") throw new InspectError("INSPECT_UNSUPPORTED", "root trees are read through Linux's /proc/self/fd; inspect them on Linux");
   let root: string;
   let rootFd: number;
   try {
-    root = await promisify(realpath)(dir);
-    rootFd = await openFd(root, O_PATH | constants.O_DIRECTORY);
+    root = realpathSync(dir);
+    rootFd = openFd(root, O_PATH | constants.O_DIRECTORY);
   } catch (err) {
     if ((err as { code?: string }).code === "ENOTDIR") throw new InspectError("INSPECT_NOT_A_DIRECTORY", `${dir} is not a directory; give the root directory of a guest tree`, { path: dir, cause: err });
     throw hostErrorToInspect(err, dir);
   }
-  const tree = descriptorTree(rootFd, root);
-  return Object.assign(resolvingTreeFS(tree), { context: { kind: "directory" as const, location: [root] } });
+  const { addon } = hostAddon();
+  const guest = addon && resolvesInRoot(addon, rootFd) ? kernelResolvedGuest(addon, rootFd) : resolvingTreeFS(descriptorTree(rootFd, root));
+  return Object.assign(guest, { context: { kind: "directory" as const, location: [root] } });
+}
+
+/** Whether this kernel has openat2 (Linux 5.6 and later). */
+function resolvesInRoot(addon: HostAddon, rootFd: number): boolean {
+  try {
+    closeFd(addon.openInRoot(rootFd, ".", true));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The directory source where the kernel resolves each guest path inside the tree, in one call. */
+function kernelResolvedGuest(addon: HostAddon, rootFd: number): GuestFS {
+  let open = true;
+  const check = () => {
+    if (!open) throw new InspectError("INSPECT_CLOSED", "the guest was closed; open it again to read from it");
+  };
+  /** An O_PATH descriptor of `path`; the caller closes it. */
+  const resolve = (path: string, follow: boolean): number => {
+    check();
+    const parts = splitGuestPath(path);
+    try {
+      return addon.openInRoot(rootFd, parts.length === 0 ? "." : parts.join("/"), follow);
+    } catch (err) {
+      const errno = (err as { code?: string }).code;
+      if (errno === "ELOOP") throw new InspectError("INSPECT_SYMLINK_LOOP", `too many symbolic links while resolving ${path} (a link loop in the guest?)`, { path, cause: err });
+      throw hostErrorToInspect(err, path);
+    }
+  };
+  /** Runs `f` on the descriptor of `path`, then closes it; host errors become InspectErrors. */
+  const withFd = async <T>(path: string, follow: boolean, f: (fd: number) => T | Promise<T>): Promise<T> => {
+    const fd = resolve(path, follow);
+    try {
+      return await f(fd);
+    } catch (err) {
+      throw hostErrorToInspect(err, path);
+    } finally {
+      closeFd(fd);
+    }
+  };
+  const openRegular = (path: string): Promise<{ fd: number; st: BigIntStats }> =>
+    withFd(path, true, (handle) => {
+      const st = fstatBig(handle);
+      if (st.isDirectory()) throw new InspectError("INSPECT_IS_A_DIRECTORY", `${path} is a directory in the guest, not a file`, { path });
+      if (!st.isFile()) throw new InspectError("INSPECT_UNSUPPORTED", `${path} is not a regular file in the guest`, { path });
+      return { fd: openFd(`/proc/self/fd/${handle}`, constants.O_RDONLY | constants.O_NOCTTY), st };
+    });
+  const guest: GuestFS = {
+    stat: (path) => withFd(path, true, (fd) => toGuestStat(fstatBig(fd))),
+    lstat: (path) => withFd(path, false, (fd) => toGuestStat(fstatBig(fd))),
+    async readFile(path, options = {}) {
+      const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+      const { fd, st } = await openRegular(path);
+      try {
+        const size = Number(st.size);
+        if (size > maxBytes) throw new InspectError("INSPECT_TOO_LARGE", `${path} in the guest is ${size} bytes, more than the ${maxBytes} allowed`, { path });
+        const buffer = new Uint8Array(size);
+        const got = await readFully(fd, buffer, 0);
+        return got === size ? buffer : buffer.subarray(0, got);
+      } catch (err) {
+        throw hostErrorToInspect(err, path);
+      } finally {
+        closeFd(fd);
+      }
+    },
+    async openFile(path) {
+      const { fd, st } = await openRegular(path);
+      return descriptorFile(fd, Number(st.size), path);
+    },
+    readdir: (path) =>
+      withFd(path, true, (fd) => {
+        if (!fstatSync(fd).isDirectory()) throw new InspectError("INSPECT_NOT_A_DIRECTORY", `${path} is not a directory in the guest`, { path });
+        return readdirSync(`/proc/self/fd/${fd}`);
+      }),
+    readlink: (path) =>
+      withFd(path, false, (fd) => {
+        if (!fstatSync(fd).isSymbolicLink()) throw new InspectError("INSPECT_UNSUPPORTED", `${path} is not a symbolic link in the guest`, { path });
+        return addon.readlinkFd(fd);
+      }),
+    xattrs: (path) =>
+      withFd(path, false, (fd) => {
+        const pairs = fstatSync(fd).isSymbolicLink()
+          ? linkXattrs(path)
+          : // Through the descriptor's /proc link: the very inode resolved, never a link.
+            addon.xattrs(`/proc/self/fd/${fd}`, true);
+        return new Map(pairs.map(([key, value]) => [key, new Uint8Array(value.buffer, value.byteOffset, value.byteLength)]));
+      }),
+    async exists(path) {
+      try {
+        await guest.stat(path);
+        return true;
+      } catch (err) {
+        if (err instanceof InspectError && !isFatal(err)) return false;
+        throw err;
+      }
+    },
+    async close() {
+      if (!open) return;
+      open = false;
+      closeFd(rootFd);
+    },
+  };
+  /** A symlink's own xattrs: by name in its directory, resolved in the tree, never following it. */
+  const linkXattrs = (path: string): [string, Uint8Array][] => {
+    const parts = splitGuestPath(path);
+    const name = parts.pop() as string;
+    const parent = resolve(parts.join("/") || ".", true);
+    try {
+      return addon.xattrs(`/proc/self/fd/${parent}/${name}`, false);
+    } finally {
+      closeFd(parent);
+    }
+  };
+  return guest;
 }
 
 function descriptorTree(rootFd: number, rootPath: string): DirectoryTree<number> {
@@ -59,22 +187,22 @@ function descriptorTree(rootFd: number, rootPath: string): DirectoryTree<number>
     check();
     let handle: number;
     try {
-      handle = await openFd(at(dir, name), O_PATH | constants.O_NOFOLLOW);
+      handle = openFd(at(dir, name), O_PATH | constants.O_NOFOLLOW);
     } catch (err) {
       throw fail(err, name);
     }
     try {
-      const st = await fstatBig(handle);
+      const st = fstatBig(handle);
       if (st.isDirectory()) throw new InspectError("INSPECT_IS_A_DIRECTORY", `${name} is a directory in the guest, not a file`, { path: name });
       if (st.isSymbolicLink()) throw new InspectError("INSPECT_CHANGED", `${name} changed into a symbolic link while it was read; inspect a guest that is not being modified, or try again`, { path: name });
       if (!st.isFile()) throw new InspectError("INSPECT_UNSUPPORTED", `${name} is not a regular file in the guest`, { path: name });
       // Reopening the O_PATH handle through /proc opens that very inode: nothing can be swapped in.
-      const fd = await openFd(at(handle), constants.O_RDONLY | constants.O_NOCTTY);
+      const fd = openFd(at(handle), constants.O_RDONLY | constants.O_NOCTTY);
       return { fd, st };
     } catch (err) {
       throw fail(err, name);
     } finally {
-      await closeFd(handle).catch(() => {});
+      closeFd(handle);
     }
   }
 
@@ -85,23 +213,23 @@ function descriptorTree(rootFd: number, rootPath: string): DirectoryTree<number>
         check();
         let fd: number;
         try {
-          fd = await openFd(at(dir, name), O_PATH | constants.O_NOFOLLOW);
+          fd = openFd(at(dir, name), O_PATH | constants.O_NOFOLLOW);
         } catch (err) {
           throw fail(err, name);
         }
         let type: "directory" | "symlink" | "other";
         try {
-          const st = await fstatBig(fd);
+          const st = fstatSync(fd);
           type = st.isDirectory() ? "directory" : st.isSymbolicLink() ? "symlink" : "other";
         } catch (err) {
-          await closeFd(fd).catch(() => {});
+          closeFd(fd);
           throw fail(err, name);
         }
         if (type === "directory") return { kind: "directory", dir: fd };
-        await closeFd(fd).catch(() => {});
+        closeFd(fd);
         if (type === "other") return { kind: "other" };
         try {
-          return { kind: "symlink", target: await readlinkText(at(dir, name)) };
+          return { kind: "symlink", target: readlinkSync(at(dir, name)) };
         } catch (err) {
           // EINVAL: no longer a link (swapped back meanwhile); look again.
           if ((err as { code?: string }).code !== "EINVAL" || attempt >= RACE_RETRIES) throw fail(err, name);
@@ -109,12 +237,12 @@ function descriptorTree(rootFd: number, rootPath: string): DirectoryTree<number>
       }
     },
     async release(fd) {
-      if (fd !== rootFd) await closeFd(fd).catch(() => {});
+      if (fd !== rootFd) closeFd(fd);
     },
     async lstat(dir, name) {
       check();
       try {
-        return toGuestStat(name === undefined ? await fstatBig(dir) : await lstatBig(at(dir, name)));
+        return toGuestStat(name === undefined ? fstatBig(dir) : lstatBig(at(dir, name)));
       } catch (err) {
         throw fail(err, name);
       }
@@ -122,7 +250,7 @@ function descriptorTree(rootFd: number, rootPath: string): DirectoryTree<number>
     async readdir(dir) {
       check();
       try {
-        return await readdirNames(at(dir));
+        return readdirSync(at(dir));
       } catch (err) {
         throw fail(err, undefined);
       }
@@ -130,7 +258,7 @@ function descriptorTree(rootFd: number, rootPath: string): DirectoryTree<number>
     async readlink(dir, name) {
       check();
       try {
-        return await readlinkText(at(dir, name));
+        return readlinkSync(at(dir, name));
       } catch (err) {
         if ((err as { code?: string }).code === "EINVAL") throw new InspectError("INSPECT_UNSUPPORTED", `${name} is not a symbolic link in the guest`, { path: name, cause: err });
         throw fail(err, name);
@@ -148,7 +276,7 @@ function descriptorTree(rootFd: number, rootPath: string): DirectoryTree<number>
       } catch (err) {
         throw fail(err, name);
       } finally {
-        await closeFd(fd).catch(() => {});
+        closeFd(fd);
       }
     },
     async openFile(dir, name) {
@@ -170,7 +298,7 @@ function descriptorTree(rootFd: number, rootPath: string): DirectoryTree<number>
     async close() {
       if (!open) return;
       open = false;
-      await closeFd(rootFd).catch(() => {});
+      closeFd(rootFd);
     },
   };
 }
@@ -227,7 +355,7 @@ function descriptorFile(fd: number, size: number, name: string): GuestFile {
     async close() {
       if (closed) return;
       closed = true;
-      await closeFd(fd).catch(() => {});
+      closeFd(fd);
     },
   };
 }

@@ -4,6 +4,10 @@ import { createRequire } from "node:module";
 export interface HostAddon {
   xattrs(path: string, follow: boolean): [string, Uint8Array][];
   seek(fd: number, offset: number, whence: 0 | 1): number;
+  /** An O_PATH descriptor of `path` resolved by the kernel inside `rootFd`'s tree (openat2, RESOLVE_IN_ROOT). */
+  openInRoot(rootFd: number, path: string, follow: boolean): number;
+  /** The target of the symlink an O_PATH descriptor holds. */
+  readlinkFd(fd: number): string;
 }
 
 let loaded: { addon: HostAddon | null; why: string } | undefined;

@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { openDirectoryGuest } from "./directory-guest.js";
 import { InspectError } from "../errors.js";
 import type { GuestStat } from "./guestfs.js";
@@ -145,12 +145,19 @@ describe("resolvingGuestFS under random link graphs", () => {
   });
 });
 
-describe("the directory source's descriptor walk under random link graphs", () => {
+describe.each([
+  ["the kernel resolving in the tree (openat2)", "1"],
+  ["the descriptor walk (no addon)", "0"],
+])("the directory source under random link graphs: %s", (_name, native) => {
   const work = mkdtempSync(join(tmpdir(), "leapp-resolve-"));
-  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  afterAll(() => {
+    rmSync(work, { recursive: true, force: true });
+    vi.unstubAllEnvs();
+  });
   let round = 0;
 
   it("agrees with the same reference walk on real trees made on disk", async () => {
+    vi.stubEnv("LEAPP_INSPECT_NATIVE", native);
     await fc.assert(
       fc.asyncProperty(treeArb, fc.array(relPath.map((p) => "/" + p), { minLength: 1, maxLength: 8 }), async (nodes, lookups) => {
         const root = join(work, String(round++));
