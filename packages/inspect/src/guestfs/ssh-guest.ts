@@ -181,7 +181,10 @@ function remoteTree(exec: Exec, sftp: SshSftp | undefined, settings: { rootPrefi
   const { rootPrefix, cacheMs, sudo, host } = settings;
   const remote = (path: string) => (rootPrefix === "" ? path : path === "/" ? rootPrefix : rootPrefix + path);
   const listings = new Map<string, Listing>();
-  const attrListings = new Map<string, { at: number; byName: Map<string, Map<string, Uint8Array>> }>();
+  const attrListings = new Map<string, { at: number; byName: Promise<Map<string, Map<string, Uint8Array>>> }>();
+  // Once xattrs are asked for (a walk that packages the tree), each listing fetches its
+  // directory's xattrs too, in the same round trip: the two commands are pipelined in the shell.
+  let wantXattrs = false;
   const fresh = (at: number) => cacheMs > 0 && Date.now() - at <= cacheMs;
 
   const failure = (r: { code: number | null; stderr: string }, path: string): InspectError => {
@@ -196,6 +199,7 @@ function remoteTree(exec: Exec, sftp: SshSftp | undefined, settings: { rootPrefi
   /** A fresh listing of directory `dir`: itself and its entries, in one command. */
   async function list(dir: string): Promise<Listing> {
     const at = Date.now();
+    if (wantXattrs) void attributes(dir, true).catch(() => {});
     const r = await exec(`find ${shellQuote(remote(dir))} -maxdepth 1 -printf ${shellQuote(FIND_FORMAT)}`, sudo, { maxBytes: MAX_LISTING_BYTES });
     const { self, entries, devices } = parseFindListing(decodeText(r.stdout));
     if (!self || (r.code !== 0 && entries.size === 0)) throw failure(r, dir);
@@ -238,18 +242,26 @@ function remoteTree(exec: Exec, sftp: SshSftp | undefined, settings: { rootPrefi
   }
 
   /** Extended attributes of the entries of `dir` (and of `dir` itself, named ""), from one getfattr run. */
-  async function attributes(dir: string): Promise<Map<string, Map<string, Uint8Array>>> {
+  function attributes(dir: string, refresh = false): Promise<Map<string, Map<string, Uint8Array>>> {
     const cached = attrListings.get(dir);
-    if (cached && fresh(cached.at)) return cached.byName;
-    const at = Date.now();
+    if (!refresh && cached && fresh(cached.at)) return cached.byName;
     const base = remote(dir);
-    const r = await exec(`find ${shellQuote(base)} -maxdepth 1 -exec getfattr -h -d -m - -e hex --absolute-names -- {} +`, sudo, { maxBytes: MAX_LISTING_BYTES });
-    if (/getfattr: (command )?not found|getfattr: No such file/.test(r.stderr) || r.code === 127) {
-      throw new InspectError("INSPECT_UNSUPPORTED", `${host} has no getfattr: install its attr package to read extended attributes (security.capability, security.selinux…)`, { path: dir });
-    }
-    const byName = parseGetfattr(decodeText(r.stdout), base);
+    // One getfattr on the directory and its entries by the shell's globs (names stay relative);
+    // a directory too large for one command line goes through find instead.
+    const command = `cd -- ${shellQuote(base)} && { getfattr -h -d -m - -e hex -- . * .[!.]* ..?* 2>/dev/null; test $? -ne 126 || find . -maxdepth 1 -exec getfattr -h -d -m - -e hex -- {} +; }`;
+    const byName = exec(command, sudo, { maxBytes: MAX_LISTING_BYTES }).then((r) => {
+      if (r.code === 127) {
+        throw new InspectError("INSPECT_UNSUPPORTED", `${host} has no getfattr: install its attr package to read extended attributes (security.capability, security.selinux…)`, { path: dir });
+      }
+      if (r.code !== 0 && r.code !== 1) throw failure(r, dir);
+      return parseGetfattr(decodeText(r.stdout), ".");
+    });
     if (attrListings.size >= MAX_LISTINGS) attrListings.clear();
-    attrListings.set(dir, { at, byName });
+    const entry = { at: Date.now(), byName };
+    attrListings.set(dir, entry);
+    byName.catch(() => {
+      if (attrListings.get(dir) === entry) attrListings.delete(dir);
+    });
     return byName;
   }
 
@@ -332,6 +344,7 @@ function remoteTree(exec: Exec, sftp: SshSftp | undefined, settings: { rootPrefi
       };
     },
     async xattrs(path) {
+      wantXattrs = true;
       const { dir, base } = path === "/" ? { dir: "/", base: "" } : dirAndBase(path);
       await entry(path);
       return new Map((await attributes(dir)).get(base) ?? new Map<string, Uint8Array>());
@@ -355,16 +368,16 @@ function unescapeGetfattr(s: string): string {
 }
 
 /**
- * `getfattr -d -m - -e hex --absolute-names` output for `base` and its entries: entry name ("" for
- * `base` itself) → attribute name → value.
+ * `getfattr -d -m - -e hex` output for `base` and its entries (absolute names, or names relative
+ * to the directory when `base` is "."): entry name ("" for `base` itself) → attribute name → value.
  */
 export function parseGetfattr(text: string, base: string): Map<string, Map<string, Uint8Array>> {
   const out = new Map<string, Map<string, Uint8Array>>();
   let current: Map<string, Uint8Array> | undefined;
   for (const line of text.split("\n")) {
     if (line.startsWith("# file: ")) {
-      const path = unescapeGetfattr(line.slice(8));
-      const name = path === base ? "" : path.startsWith(base === "/" ? "/" : base + "/") ? path.slice(base === "/" ? 1 : base.length + 1) : undefined;
+      const path = unescapeGetfattr(line.slice(8)).replace(/^\.\/(?=.)/, base === "." ? "" : "./");
+      const name = path === base ? "" : base === "." ? path : path.startsWith(base === "/" ? "/" : base + "/") ? path.slice(base === "/" ? 1 : base.length + 1) : undefined;
       current = name === undefined || name.includes("/") ? undefined : new Map();
       if (current && name !== undefined) out.set(name, current);
       continue;
