@@ -43,12 +43,19 @@ describe("packages installed from their tarballs", () => {
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   });
 
-  it("ships only dist, README and package.json (and storage's addon), with the workspace protocol replaced", async () => {
+  it("ships only dist, README and package.json (and the storage and inspect addons), with the workspace protocol replaced", async () => {
     for (const p of publicPackages) {
       const root = join(scratch, "node_modules", p.manifest.name);
       const installed = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
       expect(JSON.stringify(installed)).not.toContain("workspace:");
       const files = readdirSync(root).filter((f) => f !== "node_modules").sort();
+      if (p.manifest.name === "@leapp/inspect") {
+        // The hostfs addon (xattrs, SEEK_DATA of root trees): its source, build script and binary.
+        expect(files).toEqual(["README.md", "dist", "native", "package.json"]);
+        expect(readdirSync(join(root, "native")).sort()).toEqual(["build.mjs", "hostfs.c", "prebuilds"]);
+        expect(readdirSync(join(root, "native", "prebuilds", `${process.platform}-${process.arch}`))).toEqual(["hostfs.node"]);
+        continue;
+      }
       if (p.manifest.name !== "@leapp/storage") {
         expect(files, p.manifest.name).toEqual(["README.md", "dist", "package.json"]);
         continue;
@@ -83,6 +90,24 @@ describe("packages installed from their tarballs", () => {
         { offset: (8 << 20) + 4096, length: (56 << 20) - 4096, kind: "zero" },
       ],
     });
+  });
+
+  it("reads a root tree's xattrs through the installed inspect package's addon, and exports @leapp/inspect/ssh", async () => {
+    const script = `
+      import { mkdirSync, writeFileSync } from "node:fs";
+      import { execFileSync } from "node:child_process";
+      import { openDirectoryGuest } from "@leapp/inspect";
+      import { connectSsh } from "@leapp/inspect/ssh";
+      mkdirSync("tree/bin", { recursive: true });
+      writeFileSync("tree/bin/ping", "x");
+      execFileSync("setfattr", ["-n", "user.check", "-v", "ok", "tree/bin/ping"]);
+      const guest = await openDirectoryGuest("tree");
+      const value = (await guest.xattrs("/bin/ping")).get("user.check");
+      await guest.close();
+      console.log(JSON.stringify({ xattr: new TextDecoder().decode(value), connectSsh: typeof connectSsh }));`;
+    writeFileSync(join(scratch, "xattr-check.mjs"), script);
+    const { stdout } = await exec(process.execPath, ["xattr-check.mjs"], { cwd: scratch });
+    expect(JSON.parse(stdout)).toEqual({ xattr: "ok", connectSsh: "function" });
   });
 
   it("imports every package at run time with plain Node ESM", async () => {

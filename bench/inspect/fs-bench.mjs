@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { openExt, openXfs, readPartitionTable } from "../../packages/inspect/dist/index.js";
+import { openFilesystem, readPartitionTable } from "../../packages/inspect/dist/index.js";
 import { openDisk } from "../../packages/storage/dist/index.js";
 import { cached, seededRandom, xfsProtofile } from "../../tools/zoo/dist/index.js";
 
@@ -76,14 +76,14 @@ console.log(`ext4 image: ${ext4}`);
 // 1. ext: ours (open + walk every file) vs ext2fs (mount + the same walk through its fs API).
 const ours = await time("ext4 full walk, @leapp/inspect reader", async () => {
   const disk = await openDisk(ext4);
-  const fs = await openExt(disk);
+  const fs = await openFilesystem({ device: ext4, block: disk, fsType: "ext4" });
   const [entries, bytes] = await walk(fs);
   await disk.close();
   return `${entries} entries, ${(bytes / 1024 / 1024).toFixed(1)} MiB, ${rss()}`;
 });
 const oursLookup = await time("ext4 open + read one file 4 dirs deep, ours", async () => {
   const disk = await openDisk(ext4);
-  const fs = await openExt(disk);
+  const fs = await openFilesystem({ device: ext4, block: disk, fsType: "ext4" });
   const bytes = (await fs.readFile("/dir33/sub5/file-77-" + "n".repeat(17))).length;
   await disk.close();
   return `${bytes} bytes`;
@@ -115,7 +115,7 @@ const xfs = await cachedImage("xfs", (path, dir) => {
 });
 await time("XFS v5 full walk, @leapp/inspect reader", async () => {
   const disk = await openDisk(xfs);
-  const fs = await openXfs(disk);
+  const fs = await openFilesystem({ device: xfs, block: disk, fsType: "xfs" });
   const [entries, bytes] = await walk(fs);
   await disk.close();
   return `${entries} entries, ${(bytes / 1024 / 1024).toFixed(1)} MiB, ${rss()}`;

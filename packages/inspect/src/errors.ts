@@ -17,7 +17,11 @@ export type InspectErrorCode =
   | "INSPECT_INVALID_NAME"
   | "INSPECT_INVALID"
   | "INSPECT_READ_ONLY"
-  | "INSPECT_DIRTY";
+  | "INSPECT_DIRTY"
+  | "INSPECT_PERMISSION_DENIED"
+  | "INSPECT_IO"
+  | "INSPECT_CHANGED"
+  | "INSPECT_TIMEOUT";
 
 /** Every error @leapp/inspect throws on purpose. `message` says what to do about it. */
 export class InspectError extends Error {

@@ -12,6 +12,11 @@ import { decodeText } from "../text.js";
 import type { Volume } from "../block/volumes.js";
 import { openFilesystem } from "../fs/drivers.js";
 
+/** An fstab spec that names a block device (not tmpfs, proc, an NFS export…). */
+function namesBlockDevice(spec: string): boolean {
+  return spec.startsWith("/dev/") || /^(UUID|LABEL|PARTUUID)=/.test(spec);
+}
+
 export interface OpenImageOptions {
   /** Open this root (a device name such as /dev/sda2) when the disks hold several operating systems. */
   root?: string;
@@ -48,7 +53,7 @@ export async function openImageGuest(paths: readonly string[], options: OpenImag
         if (err instanceof InspectError) continue; // a filesystem we cannot read holds no root we can use
         throw err;
       }
-      if (await looksLikeLinuxRoot(resolvingGuestFS(mountTree([{ mountpoint: "/", fs }])))) {
+      if (await looksLikeLinuxRoot(resolvingGuestFS(mountTree([{ mountpoint: "/", fs }]), { cacheLookups: true }))) {
         roots.push({ volume, fs });
         opened.push(fs);
       } else await fs.close();
@@ -66,18 +71,24 @@ export async function openImageGuest(paths: readonly string[], options: OpenImag
     }
 
     const mounts: Mount[] = [{ mountpoint: "/", fs: chosen.fs }];
-    const rootOnly = resolvingGuestFS(mountTree(mounts));
+    const rootOnly = resolvingGuestFS(mountTree(mounts), { cacheLookups: true });
     let fstabText = "";
     try {
       fstabText = decodeText(await rootOnly.readFile("/etc/fstab", { maxBytes: SMALL_FILE_BYTES }));
     } catch (err) {
       if (!(err instanceof InspectError)) throw err;
     }
+    const warnings: string[] = [];
     for (const entry of parseFstab(fstabText)) {
-      if (isIgnoredFstabEntry(entry) || entry.vfstype === "swap") continue;
+      if (isIgnoredFstabEntry(entry)) continue;
       const mountpoint = canonicalMountpoint(entry.mountpoint);
-      if (!mountpoint.startsWith("/") || mountpoint === "/" || mounts.some((m) => m.mountpoint === mountpoint)) continue;
       const device = resolveFstabSpec(entry.spec, guestVolumes, disks.length, chosen.volume.device);
+      // The root was found by its content; only the other filesystems can be missing.
+      if (device === undefined && mountpoint !== "/" && namesBlockDevice(entry.spec)) {
+        warnings.push(`/etc/fstab ${entry.vfstype === "swap" ? "uses swap on" : `mounts ${mountpoint} from`} ${entry.spec}, which is on none of the given disks: name all of the guest's disks, in order`);
+      }
+      if (entry.vfstype === "swap") continue;
+      if (!mountpoint.startsWith("/") || mountpoint === "/" || mounts.some((m) => m.mountpoint === mountpoint)) continue;
       const volume = device === undefined ? undefined : volumes.find((v) => v.device === device && v.content === "filesystem");
       if (!volume || volume === chosen.volume) continue;
       try {
@@ -96,7 +107,7 @@ export async function openImageGuest(paths: readonly string[], options: OpenImag
       async close() {
         await closeAll();
       },
-    });
+    }, { cacheLookups: true });
     return Object.assign(guest, {
       context: {
         kind: "image" as const,
@@ -105,6 +116,7 @@ export async function openImageGuest(paths: readonly string[], options: OpenImag
         volumes: guestVolumes,
         diskCount: disks.length,
         otherRoots: roots.filter((r) => r !== chosen).map((r) => r.volume.device),
+        warnings,
       },
     });
   } catch (err) {
