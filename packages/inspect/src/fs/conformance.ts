@@ -280,7 +280,8 @@ export async function fuzzFilesystem(name: string, image: string, open: (device:
   const started = performance.now();
   let rounds = 0;
   let typedFailures = 0;
-  while (performance.now() - started < budgetMs) {
+  // A floor of rounds as well as a time budget: a loaded machine still runs enough of them.
+  while (performance.now() - started < budgetMs || rounds <= 10) {
     const patches = new Map<number, number>();
     for (let k = 0; k < 1 + Math.floor(random() * 12); k++) {
       const region = regions[Math.floor(random() * regions.length)]!;
