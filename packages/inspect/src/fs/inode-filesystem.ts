@@ -110,7 +110,8 @@ export abstract class InodeFilesystem<Id extends number | bigint, Inode extends 
     if (this.closed) throw new InspectError("INSPECT_CLOSED", `this ${this.kind} filesystem was closed; open it again`);
   }
 
-  private directory(inode: Inode): Promise<Map<string, Id>> {
+  /** A directory's entries through the cache; a writer changes the returned map along with the directory. */
+  protected directory(inode: Inode): Promise<Map<string, Id>> {
     let entries = this.directories.get(inode.number);
     if (!entries) {
       entries = this.readDirectory(inode);
@@ -125,7 +126,12 @@ export abstract class InodeFilesystem<Id extends number | bigint, Inode extends 
     return entries;
   }
 
-  private async lookup(path: string): Promise<Inode> {
+  /** Drops a directory's cached entries (a writer freed or rebuilt it). */
+  protected forgetDirectory(number: Id): void {
+    this.directories.delete(number);
+  }
+
+  protected async lookup(path: string): Promise<Inode> {
     this.checkOpen();
     if (!path.startsWith("/")) throw new InspectError("INSPECT_NOT_FOUND", `${path} is not an absolute path`, { path });
     let current = await this.inode(this.rootInodeNumber());

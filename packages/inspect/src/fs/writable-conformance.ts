@@ -16,7 +16,7 @@ import type { FileType, Filesystem, FilesystemDriver, WritableFilesystem } from 
 export interface WritableVariant {
   name: string;
   driver: FilesystemDriver;
-  /** Creates an empty filesystem image at `image` with the real mkfs. */
+  /** Creates a filesystem image at `image` with the real mkfs: empty, or populated as mkfs can. */
   mkfs(image: string): void;
   /** The real checker: throws (with its output) unless it finds nothing to fix. */
   fsck(image: string): void;
@@ -24,6 +24,12 @@ export interface WritableVariant {
   timeResolutionNs: number;
   /** Longest name in bytes (255 for ext and XFS). */
   maxNameBytes?: number;
+  /**
+   * Bytes of attributes (per entry: 16 + name, padded to 4, + value, padded to 4) one inode is
+   * sure to hold; setxattr past it may fail with INSPECT_NO_SPACE, as Linux says ENOSPC.
+   * Default: no limit.
+   */
+  xattrCapacity?: number;
 }
 
 interface ModelInode {
@@ -72,6 +78,11 @@ export class FilesystemModel {
     this.names.delete(path);
     if (![...this.names.values()].includes(id)) this.inodes.delete(id);
   }
+  /** A POSIX change of content or entries updates mtime: times set before are no longer expected. */
+  changed(path: string): void {
+    const inode = this.inodeAt(path);
+    if (inode) delete inode.mtimeNs;
+  }
   /** Moves a name and, for a directory, everything below it. */
   move(from: string, to: string): void {
     const moved = [...this.names.entries()].filter(([p]) => p === from || p.startsWith(`${from}/`));
@@ -81,6 +92,18 @@ export class FilesystemModel {
 }
 
 const join2 = (dir: string, name: string) => (dir === "/" ? `/${name}` : `${dir}/${name}`);
+const parentOf = (path: string) => path.slice(0, path.lastIndexOf("/")) || "/";
+
+/** Bytes an attribute takes in an ext-style attribute area (see WritableVariant.xattrCapacity). */
+const xattrBytes = (name: string, value: Buffer) => ((16 + Buffer.byteLength(name.slice(name.indexOf(".") + 1)) + 3) & ~3) + ((value.length + 3) & ~3);
+
+/** A valid VFS v2 file capability (the kernel refuses to return malformed ones). */
+function capability(random: () => number): Buffer {
+  const out = Buffer.alloc(20);
+  out.writeUInt32LE(0x02000000 | (random() < 0.5 ? 1 : 0), 0);
+  for (let at = 4; at < 20; at += 4) out.writeUInt32LE(Math.floor(random() * 0x100000000) & 0x3fffffff, at);
+  return out;
+}
 
 /** Expects `promise` to reject with an InspectError of `code`. */
 async function expectCode(promise: Promise<unknown>, code: string, what: string): Promise<void> {
@@ -158,6 +181,7 @@ export async function applyRandomSequence(fs: WritableFilesystem, model: Filesys
       await fs.writeFile(path, random() < 0.5 ? data : chunks(data), a);
       bytes += data.length;
       model.add(path, { type: "file", ...a, content: data, xattrs: new Map() });
+      model.changed(dir);
       count("create");
     } else if (roll < 0.3 && files.length > 0 && bytes < options.byteBudget) {
       const path = pick(files);
@@ -165,6 +189,7 @@ export async function applyRandomSequence(fs: WritableFilesystem, model: Filesys
       await fs.writeFile(path, data);
       bytes += data.length;
       model.inodeAt(path)!.content = data;
+      model.changed(path);
       count("replace");
     } else if (roll < 0.35 && files.length > 0) {
       const path = pick(files);
@@ -176,11 +201,13 @@ export async function applyRandomSequence(fs: WritableFilesystem, model: Filesys
         inode.content.copy(grown, 0, 0, Math.min(size, inode.content.length));
         inode.content = grown;
       }
+      model.changed(path);
       count("truncate");
     } else if (roll < 0.42 && paths().some((p) => model.inodeAt(p)!.type !== "directory")) {
       const path = pick(paths().filter((p) => model.inodeAt(p)!.type !== "directory"));
       await fs.unlink(path);
       model.remove(path);
+      model.changed(parentOf(path));
       count("unlink");
     } else if (roll < 0.5) {
       const dir = pick(dirs());
@@ -188,6 +215,7 @@ export async function applyRandomSequence(fs: WritableFilesystem, model: Filesys
       const a = attrs();
       await fs.mkdir(path, a);
       model.add(path, { type: "directory", ...a, xattrs: new Map() });
+      model.changed(dir);
       count("mkdir");
     } else if (roll < 0.53) {
       // Grow one directory past the next format threshold (htree / XFS block → leaf → node).
@@ -203,6 +231,7 @@ export async function applyRandomSequence(fs: WritableFilesystem, model: Filesys
           model.add(path, { type: "symlink", mode: 0o777, uid: 0, gid: 0, target: `target-${i}`, xattrs: new Map() });
         }
       }
+      model.changed(dir);
       count("grow-directory");
     } else if (roll < 0.57) {
       // Empty a directory (deleting most of a big one shrinks it) and maybe remove it.
@@ -214,10 +243,12 @@ export async function applyRandomSequence(fs: WritableFilesystem, model: Filesys
         if (model.inodeAt(p)!.type === "directory") await fs.rmdir(p);
         else await fs.unlink(p);
         model.remove(p);
+        model.changed(parentOf(p));
       }
       if (random() < 0.5) {
         await fs.rmdir(dir);
         model.remove(dir);
+        model.changed(parentOf(dir));
       }
       count("empty-directory");
     } else if (roll < 0.65 && paths().length > 0) {
@@ -231,6 +262,8 @@ export async function applyRandomSequence(fs: WritableFilesystem, model: Filesys
       await fs.rename(from, to);
       if (model.names.has(to)) model.remove(to);
       model.move(from, to);
+      model.changed(parentOf(from));
+      model.changed(parentOf(to));
       count("rename");
     } else if (roll < 0.7 && files.length > 0) {
       const existing = pick(files);
@@ -238,6 +271,7 @@ export async function applyRandomSequence(fs: WritableFilesystem, model: Filesys
       const path = join2(dir, freshName(dir));
       await fs.link(existing, path);
       model.names.set(path, model.names.get(existing)!);
+      model.changed(dir);
       count("link");
     } else if (roll < 0.76) {
       const dir = pick(dirs());
@@ -245,6 +279,7 @@ export async function applyRandomSequence(fs: WritableFilesystem, model: Filesys
       const target = random() < 0.5 ? `t${int(1000)}` : `/${"long-target-component/".repeat(1 + int(12))}end`;
       await fs.symlink(target, path, { uid: 1000, gid: 1000 });
       model.add(path, { type: "symlink", mode: 0o777, uid: 1000, gid: 1000, target, xattrs: new Map() });
+      model.changed(dir);
       count("symlink");
     } else if (roll < 0.79) {
       const dir = pick(dirs());
@@ -254,6 +289,7 @@ export async function applyRandomSequence(fs: WritableFilesystem, model: Filesys
       const minor = type === "fifo" ? 0 : pick([0, 1, 255, 256, 70000]);
       await fs.mknod(path, type, { mode: 0o640, uid: 0, gid: 6, rdevMajor: major, rdevMinor: minor });
       model.add(path, { type, mode: 0o640, uid: 0, gid: 6, rdevMajor: major, rdevMinor: minor, xattrs: new Map() });
+      model.changed(dir);
       count("mknod");
     } else if (roll < 0.84 && paths().length > 0) {
       const path = pick(paths().filter((p) => model.inodeAt(p)!.type !== "symlink"));
@@ -283,9 +319,19 @@ export async function applyRandomSequence(fs: WritableFilesystem, model: Filesys
         inode.xattrs.delete(name);
         count("removexattr");
       } else {
-        const name = pick(["user.leapp", "user.note", "security.capability", "security.selinux", `user.k${int(50)}`]);
-        const value = name === "security.selinux" ? Buffer.from("system_u:object_r:bin_t:s0\0") : Buffer.alloc(1 + int(random() < 0.9 ? 64 : 1500), int(256));
-        await fs.setxattr(path, name, value);
+        // Linux keeps user. attributes to regular files and directories.
+        const userAllowed = inode.type === "file" || inode.type === "directory";
+        const name = pick(userAllowed ? ["user.leapp", "user.note", "security.capability", "security.selinux", `user.k${int(50)}`] : ["trusted.leapp", "security.capability", "security.selinux", `trusted.k${int(20)}`]);
+        const value = name === "security.selinux" ? Buffer.from("system_u:object_r:bin_t:s0\0") : name === "security.capability" ? capability(random) : Buffer.alloc(1 + int(random() < 0.9 ? 64 : 1500), int(256));
+        const after = new Map(inode.xattrs).set(name, value);
+        const total = [...after].reduce((n, [k, v]) => n + xattrBytes(k, v), 0);
+        try {
+          await fs.setxattr(path, name, value);
+        } catch (err) {
+          if (!(err instanceof InspectError) || err.code !== "INSPECT_NO_SPACE" || total <= (variant.xattrCapacity ?? Infinity)) throw err;
+          count("setxattr-full");
+          continue;
+        }
         inode.xattrs.set(name, value);
         count("setxattr");
       }
@@ -307,7 +353,7 @@ async function invalidCall(fs: WritableFilesystem, model: FilesystemModel, pick:
     () => expectCode(fs.mkdir(pick(all)), "INSPECT_EXISTS", "mkdir over an existing name"),
     () => expectCode(fs.writeFile(`${pick(dirs)}/${"x".repeat(maxName + 1)}`.replace("//", "/"), Buffer.from("x")), "INSPECT_INVALID_NAME", "a name over the length limit"),
     () => expectCode(fs.mkdir(`${pick(dirs)}/a\0b`.replace("//", "/")), "INSPECT_INVALID_NAME", "a name with NUL"),
-    () => expectCode(fs.writeFile(`/missing-${freshName("/")}/file`, Buffer.from("x")), "INSPECT_NOT_FOUND", "a file in a missing directory"),
+    () => expectCode(fs.writeFile(`/missing-${freshName("/").slice(0, 40)}/file`, Buffer.from("x")), "INSPECT_NOT_FOUND", "a file in a missing directory"),
   ];
   if (nonEmpty.filter((d) => d !== "/").length > 0) cases.push(() => expectCode(fs.rmdir(pick(nonEmpty.filter((d) => d !== "/"))), "INSPECT_NOT_EMPTY", "rmdir of a non-empty directory"));
   if (dirs.length > 1) cases.push(() => expectCode(fs.unlink(pick(dirs.filter((d) => d !== "/"))), "INSPECT_IS_A_DIRECTORY", "unlink of a directory"));
@@ -322,16 +368,36 @@ async function invalidCall(fs: WritableFilesystem, model: FilesystemModel, pick:
   await pick(cases)();
 }
 
-/** The model of a freshly made filesystem: its root, and lost+found where mkfs makes one. */
-async function modelOfEmpty(fs: Filesystem): Promise<FilesystemModel> {
+/**
+ * The model of the filesystem a variant's mkfs made: empty but for lost+found, or populated (a
+ * tree the real mkfs wrote, as guests are) — every name, hard links sharing one inode, content,
+ * targets, device numbers and non-system attributes.
+ */
+async function modelOf(fs: Filesystem): Promise<FilesystemModel> {
   const model = new FilesystemModel();
   const root = await fs.lstat("/");
   Object.assign(model.inodeAt("/")!, { mode: root.mode, uid: root.uid, gid: root.gid });
-  for (const name of await fs.readdir("/")) {
-    const st = await fs.lstat(`/${name}`);
-    if (name !== "lost+found" || st.type !== "directory") throw new Error(`a new filesystem holds /${name}`);
-    model.add("/lost+found", { type: "directory", mode: st.mode, uid: st.uid, gid: st.gid, xattrs: new Map() });
-  }
+  const byIno = new Map<number, number>([[root.ino, 0]]);
+  const walk = async (dir: string): Promise<void> => {
+    for (const name of (await fs.readdir(dir)).sort()) {
+      const path = join2(dir, name);
+      const st = await fs.lstat(path);
+      const known = byIno.get(st.ino);
+      if (known !== undefined && st.type !== "directory") {
+        model.names.set(path, known);
+        continue;
+      }
+      const xattrs = new Map([...(await fs.xattrs(path))].filter(([k]) => !k.startsWith("system.")).map(([k, v]) => [k, Buffer.from(v)]));
+      const inode: ModelInode = { type: st.type, mode: st.mode, uid: st.uid, gid: st.gid, xattrs };
+      if (st.type === "file") inode.content = Buffer.from(await fs.readFile(path, { maxBytes: 1 << 30 }));
+      if (st.type === "symlink") inode.target = await fs.readlink(path);
+      if (st.type === "chardev" || st.type === "blockdev") Object.assign(inode, { rdevMajor: st.rdevMajor, rdevMinor: st.rdevMinor });
+      model.add(path, inode);
+      byIno.set(st.ino, model.names.get(path)!);
+      if (st.type === "directory") await walk(path);
+    }
+  };
+  await walk("/");
   return model;
 }
 
@@ -450,7 +516,7 @@ export async function runWriteConformance(variant: WritableVariant, work: string
   variant.mkfs(image);
   let device: BlockDevice = await openDisk(image, { format: "raw", writable: true });
   const fs = await variant.driver.open(device, { writable: true });
-  const model = await modelOfEmpty(fs);
+  const model = await modelOf(fs);
   const counts = await applyRandomSequence(fs, model, options, variant);
   // Read back through the same open filesystem before anything is flushed.
   await compareWithModel(fs, model, variant);
@@ -478,7 +544,7 @@ export async function runFullAndAbortedWrites(variant: WritableVariant, work: st
   variant.mkfs(image);
   const device = await openDisk(image, { format: "raw", writable: true });
   const fs = await variant.driver.open(device, { writable: true });
-  const model = await modelOfEmpty(fs);
+  const model = await modelOf(fs);
 
   // An aborted streamed write: the signal fires after the first chunks went out.
   const controller = new AbortController();
