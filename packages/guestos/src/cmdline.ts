@@ -26,7 +26,10 @@ export function editCmdline(options: string, o: CmdlineOptions): string {
     if (/^xencons=/.test(t)) continue;
     const console = /^console=(hvc0|xvc0)(,.*)?$/.exec(t);
     if (console) {
+      // In its place, once: the kernel's /dev/console is the last console= given.
+      if (!hadXenConsole && o.serialConsole) out.push(SERIAL);
       hadXenConsole = true;
+      hasSerial ||= o.serialConsole;
       continue;
     }
     if (/^console=ttyS0\b/.test(t)) hasSerial = true;

@@ -27,6 +27,7 @@ function script(actions: FirstBootAction[], cleanup: string[]): string {
     ...steps,
     "",
     "echo \"== $(date) done; removing the first-boot service\"",
+    `echo "leapp-firstboot: done, log in ${FIRSTBOOT_LOG}" >/dev/console 2>/dev/null || true`,
     ...cleanup,
     `rm -f ${FIRSTBOOT_SCRIPT}`,
     "exit 0",

@@ -46,7 +46,7 @@ export async function planConversion(guest: GuestFS, report: InspectionReport | 
 
   const wanted = VIRTIO_DRIVERS.filter((d) => facts.db.builtin.has(d) || facts.db.modules.has(d));
   if (caps.blockBus === "virtio-blk") await planInitramfs(ws, facts, wanted);
-  await planFutureInitramfs(ws, family, wanted);
+  await planFutureInitramfs(ws, family, report.os.majorVersion, wanted);
   await planModprobe(ws, caps.blockBus === "virtio-blk", caps.netModel === "virtio");
   await planFstab(ws, mapper);
   await planBoot(ws, report, facts.kernel.version, cmdline);
@@ -78,7 +78,7 @@ export async function planConversion(guest: GuestFS, report: InspectionReport | 
 }
 
 /** Later kernel updates rebuild the initramfs in the guest: make those keep the virtio drivers too. */
-async function planFutureInitramfs(ws: PlanWorkspace, family: GuestFamily, wanted: string[]): Promise<void> {
+async function planFutureInitramfs(ws: PlanWorkspace, family: GuestFamily, major: number, wanted: string[]): Promise<void> {
   if (wanted.length === 0) return;
   const why = "initramfs images the guest builds itself later (kernel updates) must also hold the virtio drivers";
   if (family === "debian" || (await ws.read("/etc/initramfs-tools/modules")) !== undefined) {
@@ -89,7 +89,8 @@ async function planFutureInitramfs(ws: PlanWorkspace, family: GuestFamily, wante
       if (extra.length > 0) await ws.edit("/etc/initramfs-tools/modules", why, (t) => `${t}${t === "" || t.endsWith("\n") ? "" : "\n"}# Added by leapp for KVM\n${extra.join("\n")}\n`);
     }
   }
-  if (family === "rhel" && ((await ws.guest.exists("/etc/dracut.conf.d")) || (await ws.guest.exists("/etc/dracut.conf")))) {
+  // dracut builds every RHEL initramfs since RHEL 6 (RHEL 5's mkinitrd reads the modprobe aliases instead).
+  if (family === "rhel" && (major >= 6 || (await ws.guest.exists("/etc/dracut.conf.d")))) {
     await ws.write("/etc/dracut.conf.d/leapp-virtio.conf", `# Written by leapp when the guest moved to KVM.\nadd_drivers+=" ${wanted.join(" ")} "\n`, why);
   }
 }

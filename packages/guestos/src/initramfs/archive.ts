@@ -109,22 +109,57 @@ function zstdFramesEnd(buf: Uint8Array, at: number): { end: number; contentSize:
 }
 
 /**
- * Where the xz stream starting at `at` ends. xz streams cannot be walked without decoding, so
- * this looks for a later plain cpio archive (one leapp or a tool appended) right after an xz
- * stream footer ("YZ" and NUL padding); without one, the stream runs to the end of the file.
+ * Where the xz stream starting at `at` ends. An xz stream cannot be walked forward without
+ * decoding, but its end can be checked: a footer ("YZ") whose backward size points at an index
+ * whose block sizes add up to exactly the bytes between header and index. The first later plain
+ * cpio archive (one appended by leapp or a tool) after such an end closes the stream; without
+ * one, it runs to the end of the file.
  */
 function xzEnd(buf: Uint8Array, at: number): number {
   for (let q = (at + 32 + 3) & ~3; q + 6 <= buf.length; q += 4) {
     if (!isCpioAt(buf, q)) continue;
     let e = q;
     while (e > at && buf[e - 1] === 0) e--;
-    if (buf[e - 2] === 0x59 && buf[e - 1] === 0x5a) return e;
+    if (isXzStreamEnd(buf, at, e)) return e;
   }
   return buf.length;
 }
 
+/** Whether `[at, end)` is exactly one xz stream, by its footer and index. */
+function isXzStreamEnd(buf: Uint8Array, at: number, end: number): boolean {
+  if (end - at < 32 || (end - at) % 4 !== 0 || buf[end - 2] !== 0x59 || buf[end - 1] !== 0x5a) return false;
+  // Footer: CRC32, backward size, stream flags (equal to the header's), "YZ".
+  if (buf[end - 4] !== buf[at + 6] || buf[end - 3] !== buf[at + 7]) return false;
+  const backward = ((buf[end - 8] as number) | ((buf[end - 7] as number) << 8) | ((buf[end - 6] as number) << 16)) + (buf[end - 5] as number) * 0x1000000;
+  const indexSize = (backward + 1) * 4;
+  let p = end - 12 - indexSize;
+  if (p < at + 12 || buf[p] !== 0) return false;
+  p++;
+  const varint = (): number => {
+    let v = 0;
+    for (let i = 0; i < 9; i++) {
+      const b = buf[p++] as number;
+      v += (b & 0x7f) * 2 ** (7 * i);
+      if (!(b & 0x80)) return v;
+    }
+    return Number.NaN;
+  };
+  const records = varint();
+  if (!Number.isFinite(records) || records > indexSize) return false;
+  let blocks = 0;
+  for (let i = 0; i < records; i++) {
+    const unpadded = varint();
+    varint();
+    if (!Number.isFinite(unpadded)) return false;
+    blocks += (unpadded + 3) & ~3;
+  }
+  return at + 12 + blocks + indexSize + 12 === end;
+}
+
 async function unxz(data: Uint8Array): Promise<Uint8Array> {
-  const { XzReadableStream } = await import("xz-decompress");
+  // A CommonJS package: its named export is on the namespace under bundlers, on `default` under Node.
+  const mod = (await import("xz-decompress")) as unknown as { XzReadableStream?: typeof import("xz-decompress").XzReadableStream; default?: { XzReadableStream: typeof import("xz-decompress").XzReadableStream } };
+  const XzReadableStream = (mod.XzReadableStream ?? mod.default?.XzReadableStream) as typeof import("xz-decompress").XzReadableStream;
   const input = new ReadableStream<Uint8Array>({
     start(controller) {
       controller.enqueue(data);

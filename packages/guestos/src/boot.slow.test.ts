@@ -1,0 +1,118 @@
+// The proof on real guests: the bootable Debian zoo guests as Xen and VMware left them, planned
+// and applied (to a memory guest, carried onto a copy of the disk through a loop mount), then
+// booted under QEMU TCG on a virtio disk and a virtio NIC with the source's MAC: the login
+// prompt must come on the serial console and the web page must answer. Unconverted, the same
+// disks do not boot that way. The Xen guest's kernel is also booted directly with the original
+// and the amended initramfs, which isolates the driver proof.
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { inspect, openImageGuest } from "@leapp/inspect";
+import { bootableFacts, buildZooGuest } from "@leapp/zoo";
+import { applyPlan } from "./apply.js";
+import { MemoryGuest } from "./memory-guest.js";
+import { planConversion } from "./plan.js";
+import type { ChangePlan } from "./plan-types.js";
+import { applyChangesToDisk, withMountedPartition } from "./testing/loop-apply.js";
+import { freePort, httpGet, monitorCommand, QemuGuest } from "./testing/qemu.js";
+
+const scratch = mkdtempSync(join(tmpdir(), "guestos-boot-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+async function convert(name: "debian-xen" | "debian-vmware") {
+  const zoo = await buildZooGuest(name);
+  const facts = bootableFacts[name];
+  const image = await openImageGuest(zoo.disks);
+  const report = await inspect(image);
+  const plan = (await planConversion(image, report, { disks: [{ bus: name === "debian-xen" ? "xen" : "scsi" }], nics: [{ mac: facts.mac }] })) as ChangePlan;
+  expect(plan.status).toBe("planned");
+  const dry = new MemoryGuest(image);
+  await applyPlan(plan, dry);
+  return { zoo, facts, image, report, plan, dry };
+}
+
+describe("debian-xen: Xen-only initramfs, /dev/xvda1, console=hvc0", () => {
+  it("the guest's own kernel with the amended initramfs finds its root on a virtio disk; with the original it does not", async () => {
+    const { zoo, plan, dry, image } = await convert("debian-xen");
+    const kernel = plan.kernel;
+    expect(plan.changes.find((c) => c.kind === "initramfs")).toMatchObject({ generator: "initramfs-tools", added: expect.arrayContaining(["virtio_blk", "virtio_pci", "virtio_net"]) });
+    const vmlinuz = join(zoo.rootTree, kernel.path);
+    const amended = join(scratch, "initrd-amended");
+    writeFileSync(amended, await dry.readFile(kernel.initrd!, { maxBytes: 1 << 30 }));
+    // Same kernel, same command line, a virtio disk: only the initramfs differs.
+    const append = "root=/dev/vda1 ro console=ttyS0,115200n8 rootdelay=15";
+    const good = new QemuGuest({ disk: zoo.disks[0]!, snapshot: true, kernel: { path: vmlinuz, initrd: amended, append } });
+    try {
+      await good.waitFor(/EXT4-fs \(vda1\): mounted filesystem/, 240_000);
+      await good.waitFor(/Welcome to .*Debian GNU\/Linux 12|systemd\[1\]: .*Debian/, 240_000);
+    } finally {
+      good.kill();
+    }
+    const bad = new QemuGuest({ disk: zoo.disks[0]!, snapshot: true, kernel: { path: vmlinuz, initrd: join(zoo.rootTree, kernel.initrd!), append } });
+    try {
+      await bad.waitFor(/Gave up waiting for root file system device|ALERT!.*does not exist/, 240_000);
+      expect(bad.output).not.toMatch(/EXT4-fs \(vda1\): mounted filesystem/);
+    } finally {
+      bad.kill();
+    }
+    await image.close();
+  });
+
+  it("converted, boots from its own grub to the login prompt on ttyS0 and serves its page", async () => {
+    const { zoo, facts, dry, image, plan } = await convert("debian-xen");
+    expect(plan.deviceMap).toEqual({ "/dev/xvda": "/dev/vda" });
+    const disk = join(scratch, "xen-converted.raw");
+    execFileSync("cp", ["--sparse=always", zoo.disks[0]!, disk]);
+    await applyChangesToDisk(dry, disk);
+    await image.close();
+    const port = await freePort();
+    const vm = new QemuGuest({ disk, mac: facts.mac, httpPort: port });
+    try {
+      await vm.waitFor(/login:/, 300_000);
+      expect(await httpGet(port, 120_000)).toBe(facts.page);
+    } finally {
+      vm.kill();
+    }
+  });
+});
+
+describe("debian-vmware: pvscsi/vmxnet3-only initramfs, /dev/sda1, open-vm-tools", () => {
+  it("converted, boots to the login prompt and serves its page; its first boot removes open-vm-tools with apt and keeps a log", async () => {
+    const { zoo, facts, dry, image, plan } = await convert("debian-vmware");
+    expect(plan.packages.map((p) => p.packages)).toEqual([["open-vm-tools"]]);
+    const disk = join(scratch, "vmw-converted.raw");
+    execFileSync("cp", ["--sparse=always", zoo.disks[0]!, disk]);
+    await applyChangesToDisk(dry, disk);
+    await image.close();
+    const port = await freePort();
+    const monitor = join(scratch, "vmw.monitor");
+    const vm = new QemuGuest({ disk, mac: facts.mac, httpPort: port, monitor });
+    try {
+      await vm.waitFor(/login:/, 300_000);
+      expect(await httpGet(port, 120_000)).toBe(facts.page);
+      await vm.waitFor(/leapp-firstboot: done/, 300_000);
+      await monitorCommand(monitor, "system_powerdown");
+      await Promise.race([vm.exited, new Promise((r) => setTimeout(r, 120_000))]);
+    } finally {
+      vm.kill();
+    }
+    await withMountedPartition(disk, (root) => {
+      const log = readFileSync(join(root, "var/log/leapp-firstboot.log"), "utf8");
+      expect(log).toMatch(/remove vmware tools/);
+      const status = execFileSync("dpkg-query", ["--admindir", join(root, "var/lib/dpkg"), "-W", "-f", "${db:Status-Abbrev} ${Package}\\n"]).toString();
+      expect(status).not.toMatch(/^ii +open-vm-tools$/m);
+      // The service removed itself.
+      expect(existsSync(join(root, "usr/local/sbin/leapp-firstboot"))).toBe(false);
+      expect(existsSync(join(root, "etc/systemd/system/leapp-firstboot.service"))).toBe(false);
+    });
+    // Unconverted, its kernel and initramfs cannot find the root on a virtio disk.
+    const bad = new QemuGuest({ disk: zoo.disks[0]!, snapshot: true, kernel: { path: join(zoo.rootTree, plan.kernel.path), initrd: join(zoo.rootTree, plan.kernel.initrd!), append: "root=/dev/vda1 ro console=ttyS0,115200n8 rootdelay=15" } });
+    try {
+      await bad.waitFor(/Gave up waiting for root file system device|ALERT!.*does not exist/, 240_000);
+    } finally {
+      bad.kill();
+    }
+  });
+});
