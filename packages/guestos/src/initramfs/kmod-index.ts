@@ -135,7 +135,7 @@ export function readKmodIndex(buf: Uint8Array): Map<string, { value: string; pri
   const walk = (offset: number, key: string, depth: number): void => {
     if (++visited > 10_000_000 || depth > 4096) throw new GuestOSError("GUESTOS_CORRUPT", "kmod index is too deep or loops");
     let p = offset & 0x0fffffff;
-    if (p < 12 || p >= buf.length) throw new GuestOSError("GUESTOS_CORRUPT", `kmod index node offset ${p} is outside the file`);
+    if (p < 12 || p > buf.length) throw new GuestOSError("GUESTOS_CORRUPT", `kmod index node offset ${p} is outside the file`);
     if (offset & FLAG_PREFIX) {
       const [prefix, next] = cstring(p);
       key += prefix;
