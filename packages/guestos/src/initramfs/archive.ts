@@ -4,6 +4,7 @@
 // unpack — an lsinitrd that needs no tools.
 import { inflateRawSync } from "node:zlib";
 import { decompress as zstdDecompress } from "fzstd";
+import type { XzReadableStream as XzStream } from "xz-decompress";
 import type { FileType } from "@leapp/inspect";
 import { GuestOSError } from "../errors.js";
 import { isCpioAt, readCpio, type CpioEntry } from "./cpio.js";
@@ -158,8 +159,8 @@ function isXzStreamEnd(buf: Uint8Array, at: number, end: number): boolean {
 
 async function unxz(data: Uint8Array): Promise<Uint8Array> {
   // A CommonJS package: its named export is on the namespace under bundlers, on `default` under Node.
-  const mod = (await import("xz-decompress")) as unknown as { XzReadableStream?: typeof import("xz-decompress").XzReadableStream; default?: { XzReadableStream: typeof import("xz-decompress").XzReadableStream } };
-  const XzReadableStream = (mod.XzReadableStream ?? mod.default?.XzReadableStream) as typeof import("xz-decompress").XzReadableStream;
+  const mod = (await import("xz-decompress")) as unknown as { XzReadableStream?: typeof XzStream; default?: { XzReadableStream: typeof XzStream } };
+  const XzReadableStream = (mod.XzReadableStream ?? mod.default?.XzReadableStream) as typeof XzStream;
   const input = new ReadableStream<Uint8Array>({
     start(controller) {
       controller.enqueue(data);
