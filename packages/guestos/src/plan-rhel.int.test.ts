@@ -119,7 +119,8 @@ describe("el6-xen (CentOS 6, Xen PV, grub legacy, dracut gzip, sysv)", () => {
     ]);
     const plan = await planned(guest, report, { disks: [{}] });
     const dry = new MemoryGuest(guest);
-    // A guest whose filesystem is full: writes to /boot fail as the writable filesystems report it.
+    // A guest whose /boot is full. The writable ext4/XFS layer is not part of this package, so the
+    // memory guest stands in for it and fails writes to /boot with the code that layer reports.
     const full = new Proxy(dry, {
       get(target, prop, receiver) {
         const v = Reflect.get(target, prop, receiver);

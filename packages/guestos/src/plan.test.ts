@@ -5,6 +5,7 @@ import { gzipSync } from "node:zlib";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { inspect, openDirectoryGuest } from "@leapp/inspect";
 import { applyPlan } from "./apply.js";
@@ -48,11 +49,68 @@ describe("device names and command lines", () => {
     expect(editCmdline("root=/dev/xvda1 console=hvc0", { ...o, serialConsole: false })).toBe("root=/dev/vda1 console=tty0");
   });
 
+  it("edits command lines idempotently, whatever they hold", () => {
+    const o = { mapper: deviceMapper("vd", undefined), serialConsole: true };
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom("root=/dev/xvda1", "resume=/dev/sdb2", "console=hvc0", "console=xvc0,38400", "xencons=tty", "console=ttyS0", "console=tty0", "quiet", "ro", "root=UUID=ab", "$kernelopts", "rd.lvm.lv=vg/root", "x=/dev/hda"), { maxLength: 10 }), (tokens) => {
+        const once = editCmdline(tokens.join(" "), o);
+        expect(editCmdline(once, o)).toBe(once);
+        expect(once).not.toMatch(/hvc0|xvc0|xencons|\/dev\/(xvd|sd)/);
+      }),
+      { seed: 42, numRuns: 300 },
+    );
+  });
+
   it("edits shell variables keeping their quotes", () => {
     const t = `A="x y"\nexport B='z'\nC=w\n# A="no"\n`;
     expect(editShellVar(t, "A", (v) => `${v} 1`)).toBe(`A="x y 1"\nexport B='z'\nC=w\n# A="no"\n`);
     expect(editShellVar(t, "B", () => "q")).toBe(`A="x y"\nexport B='q'\nC=w\n# A="no"\n`);
     expect(editShellVar(t, "C", () => "p q")).toBe(`A="x y"\nexport B='z'\nC="p q"\n# A="no"\n`);
+  });
+});
+
+describe("RHEL 8 on VMware: BLS entries with device names, grubenv kernelopts", () => {
+  const k = "4.18.0-513.5.1.el8_9.x86_64";
+  const root = tree("el8", {
+    "etc/redhat-release": "Red Hat Enterprise Linux release 8.9 (Ootpa)\n",
+    "etc/os-release": 'NAME="Red Hat Enterprise Linux"\nID="rhel"\nVERSION_ID="8.9"\nPRETTY_NAME="Red Hat Enterprise Linux 8.9 (Ootpa)"\n',
+    "etc/fstab": "/dev/sda2 / xfs defaults 0 0\n/dev/sda1 /boot xfs defaults 0 0\n/dev/sda3 none swap defaults 0 0\n",
+    "etc/hosts": "127.0.0.1 localhost\n",
+    "usr/bin/bash": "x",
+    "bin": { link: "usr/bin" },
+    "usr/lib/systemd/systemd": "x",
+    "etc/default/grub": 'GRUB_CMDLINE_LINUX="resume=/dev/sda3 rhgb quiet"\nGRUB_ENABLE_BLSCFG=true\n',
+    "boot/grub2/grub.cfg": "insmod blscfg\nblscfg\n",
+    "boot/grub2/grubenv": (() => {
+      const head = `# GRUB Environment Block\nsaved_entry=abc-${k}\nkernelopts=root=/dev/sda2 ro resume=/dev/sda3 rhgb quiet\n`;
+      return head + "#".repeat(1024 - head.length);
+    })(),
+    [`boot/loader/entries/abc-${k}.conf`]: `title Red Hat Enterprise Linux (${k}) 8.9\nversion ${k}\nlinux /vmlinuz-${k}\ninitrd /initramfs-${k}.img\noptions $kernelopts\n`,
+    "boot/loader/entries/abc-0-rescue.conf": "title Rescue\nversion 0-rescue\nlinux /vmlinuz-0-rescue-abc\noptions root=/dev/sda2 ro resume=/dev/sda3\n",
+    [`boot/vmlinuz-${k}`]: "k",
+    [`usr/lib/modules/${k}/modules.builtin`]: "kernel/drivers/virtio/virtio_pci.ko\n",
+    [`usr/lib/modules/${k}/modules.dep`]: "kernel/drivers/block/virtio_blk.ko.xz:\nkernel/drivers/net/virtio_net.ko.xz:\n",
+  });
+
+  it("remaps the BLS options and grubenv's kernelopts, keeping grubenv 1024 bytes; no initramfs is a typed error", async () => {
+    const guest = await openDirectoryGuest(root);
+    const report = await inspect(guest);
+    await expect(planConversion(guest, report, { disks: [{ bus: "scsi" }] })).rejects.toMatchObject({ code: "GUESTOS_INITRAMFS", message: expect.stringMatching(/has no initramfs/) });
+    // With virtio built into this kernel, there is nothing to load and no initramfs to amend.
+    const builtin = { ...report };
+    const dir = join(root, "usr/lib/modules", k);
+    writeFileSync(join(dir, "modules.builtin"), "kernel/drivers/virtio/virtio_pci.ko\nkernel/drivers/block/virtio_blk.ko\nkernel/drivers/net/virtio_net.ko\n");
+    writeFileSync(join(dir, "modules.dep"), "");
+    const plan = (await planConversion(guest, builtin, { disks: [{ bus: "scsi" }], serialConsole: false })) as ChangePlan;
+    const dry = new MemoryGuest(guest);
+    await applyPlan(plan, dry);
+    expect(await text(dry, "/etc/fstab")).toBe("/dev/vda2 / xfs defaults 0 0\n/dev/vda1 /boot xfs defaults 0 0\n/dev/vda3 none swap defaults 0 0\n");
+    expect(await text(dry, "/boot/loader/entries/abc-0-rescue.conf")).toContain("options root=/dev/vda2 ro resume=/dev/vda3\n");
+    expect(await text(dry, `/boot/loader/entries/abc-${k}.conf`)).toContain("options $kernelopts\n");
+    const env = await text(dry, "/boot/grub2/grubenv");
+    expect(env).toContain("kernelopts=root=/dev/vda2 ro resume=/dev/vda3 rhgb quiet\n");
+    expect(Buffer.byteLength(env)).toBe(1024);
+    expect(await text(dry, "/etc/default/grub")).toContain('GRUB_CMDLINE_LINUX="resume=/dev/vda3 rhgb quiet"');
   });
 });
 

@@ -52,14 +52,14 @@ export async function applyChangesToDisk(dry: MemoryGuest, disk: string, partiti
   return done;
 }
 
-/** Runs `f` with the partition mounted read-only (to read what a boot left behind). */
+/** Runs `f` with the partition mounted read-only (to read what a boot left behind; the kernel replays its journal). */
 export async function withMountedPartition<T>(disk: string, f: (root: string) => Promise<T> | T, partition = 1): Promise<T> {
-  const loop = run("losetup", ["--show", "-f", "-r", disk]).trim();
+  const loop = run("losetup", ["--show", "-f", disk]).trim();
   const mnt = mkdtempSync(join(tmpdir(), "guestos-loop-"));
   let mounted = false;
   try {
     run("partx", ["-a", loop]);
-    run("mount", ["-o", "ro,noload", `${loop}p${partition}`, mnt]);
+    run("mount", ["-o", "ro", `${loop}p${partition}`, mnt]);
     mounted = true;
     return await f(mnt);
   } finally {
