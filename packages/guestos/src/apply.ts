@@ -54,7 +54,7 @@ export async function applyPlan(plan: ChangePlan | NothingToPlan, guest: Writabl
   for (const c of plan.changes) {
     if (c.kind === "edit") await checkState(guest, c.path, c.before, 64 * 1024 * 1024);
     if (c.kind === "initramfs") await checkState(guest, c.path, c.before, MAX_INITRAMFS);
-    if (c.kind === "create" || c.kind === "symlink") {
+    if (c.kind === "create" || c.kind === "symlink" || c.kind === "copy") {
       const st = await lstatOrUndefined(guest, c.path);
       if (st && !(c.kind === "symlink" && st.type === "symlink" && (await guest.readlink(c.path)) === c.target)) throw new GuestOSError("GUESTOS_STALE_PLAN", `${c.path} exists now but did not when the plan was made: make the plan again`, { path: c.path });
     }
@@ -146,6 +146,14 @@ async function applyOne(guest: WritableGuestFS, c: Change, undo: (() => Promise<
       if (await lstatOrUndefined(guest, c.to)) throw new GuestOSError("GUESTOS_STALE_PLAN", `${c.to} exists now: make the plan again`, { path: c.to });
       await guest.rename(c.from, c.to);
       undo.push(() => guest.rename(c.to, c.from));
+      return;
+    }
+    case "copy": {
+      const st = await guest.stat(c.from);
+      const data = await guest.readFile(c.from, { maxBytes: 64 * 1024 * 1024 });
+      await ensureParents(guest, c.path, undo);
+      await guest.writeFile(c.path, data, { mode: st.mode });
+      undo.push(() => guest.unlink(c.path));
       return;
     }
     case "initramfs":

@@ -49,6 +49,7 @@ export type Change =
   | { kind: "symlink"; path: string; target: string; why: string }
   | { kind: "remove"; path: string; why: string }
   | { kind: "rename"; from: string; to: string; why: string }
+  | { kind: "copy"; from: string; path: string; why: string }
   | {
       kind: "initramfs";
       path: string;

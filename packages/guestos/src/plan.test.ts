@@ -215,6 +215,26 @@ describe("Ubuntu 18.04 on Xen: netplan, grub2, initramfs-tools, console job", ()
     expect(plan.deviceMap).toEqual({ "/dev/xvda": "/dev/vda" });
   });
 
+  it("a UEFI guest without the removable-media path gets its shim and grub copied there", async () => {
+    writeFileSync(join(root, "etc/fstab"), "UUID=1234 / ext4 defaults 0 1\nUUID=AB-CD /boot/efi vfat umask=0077 0 1\n");
+    mkdirSync(join(root, "boot/efi/EFI/ubuntu"), { recursive: true });
+    writeFileSync(join(root, "boot/efi/EFI/ubuntu/shimx64.efi"), "MZ shim");
+    writeFileSync(join(root, "boot/efi/EFI/ubuntu/grubx64.efi"), "MZ grub");
+    try {
+      const guest = await openDirectoryGuest(root);
+      const report = await inspect(guest);
+      const plan = (await planConversion(guest, report, { disks: [{}], firmware: "uefi" })) as ChangePlan;
+      expect(plan.capabilities.firmware).toBe("uefi");
+      const dry = new MemoryGuest(guest);
+      await applyPlan(plan, dry);
+      expect(await text(dry, "/boot/efi/EFI/BOOT/BOOTX64.EFI")).toBe("MZ shim");
+      expect(await text(dry, "/boot/efi/EFI/BOOT/grubx64.efi")).toBe("MZ grub");
+    } finally {
+      rmSync(join(root, "boot/efi"), { recursive: true, force: true });
+      writeFileSync(join(root, "etc/fstab"), "UUID=1234 / ext4 defaults 0 1\n/dev/xvda2 none swap sw 0 0\n");
+    }
+  });
+
   it("no OS: nothing to plan; an unknown Linux: a typed error", async () => {
     const guest = await openDirectoryGuest(root);
     expect(await planConversion(guest, undefined)).toMatchObject({ status: "nothing-to-plan" });

@@ -54,6 +54,7 @@ export async function planConversion(guest: GuestFS, report: InspectionReport | 
   const tools = await planTools(ws, report, family);
   await planNetwork(ws, report, target);
   await planCaches(ws);
+  if (caps.firmware === "uefi") await planUefiFallback(ws);
   await ws.edit("/etc/sysconfig/kernel", "new kernels from yum must be the non-Xen kernel", (t) => mapLines(t, (l) => l.replace(/^(DEFAULTKERNEL=)"?kernel-xen"?\s*$/, "$1kernel")));
   const firstBoot: FirstBootAction[] = [...tools.firstBoot];
   if (target.installGuestAgent && !report.applications.some((a) => a.name === "qemu-guest-agent")) {
@@ -131,6 +132,33 @@ async function planFstab(ws: PlanWorkspace, mapper: DeviceMapper): Promise<void>
   for (const p of ["/etc/mdadm.conf", "/etc/mdadm/mdadm.conf"]) {
     await ws.edit(p, why, (t) => mapLines(t, (line) => (/^\s*DEVICE\b/.test(line) ? remapDevicesIn(line, mapper) : line)));
   }
+}
+
+/**
+ * UEFI boot entries live in the source's NVRAM, which does not move with the disks: without the
+ * removable-media path EFI/BOOT/BOOTX64.EFI the firmware finds nothing to boot. Copy the guest's
+ * shim (or grub) there, with the grub shim loads from its own folder.
+ */
+async function planUefiFallback(ws: PlanWorkspace): Promise<void> {
+  const esp = "/boot/efi/EFI";
+  if (await ws.guest.exists(`${esp}/BOOT/BOOTX64.EFI`)) return;
+  let dirs: string[] = [];
+  try {
+    dirs = (await ws.guest.readdir(esp)).filter((d) => d !== "BOOT").sort();
+  } catch {
+    ws.warnings.push("the guest boots with UEFI but its EFI system partition cannot be read: check that it boots, its NVRAM boot entries do not move with the disks");
+    return;
+  }
+  const why = "the source's UEFI boot entries stay in its NVRAM: the firmware's fallback path EFI/BOOT/BOOTX64.EFI must start the guest's boot loader";
+  for (const d of dirs) {
+    for (const loader of ["shimx64.efi", "grubx64.efi"]) {
+      if (!(await ws.guest.exists(`${esp}/${d}/${loader}`))) continue;
+      ws.add({ kind: "copy", from: `${esp}/${d}/${loader}`, path: `${esp}/BOOT/BOOTX64.EFI`, why });
+      if (loader === "shimx64.efi" && (await ws.guest.exists(`${esp}/${d}/grubx64.efi`))) ws.add({ kind: "copy", from: `${esp}/${d}/grubx64.efi`, path: `${esp}/BOOT/grubx64.efi`, why });
+      return;
+    }
+  }
+  ws.warnings.push("the guest boots with UEFI but no shim or grub was found on its EFI system partition: it may not boot without its NVRAM entries");
 }
 
 /** Caches that remember the old device names: blkid rebuilds its own, LVM scans again without its devices file. */
