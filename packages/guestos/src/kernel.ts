@@ -5,7 +5,7 @@ import { GuestOSError } from "./errors.js";
 import { readInitramfs } from "./initramfs/archive.js";
 import { amendInitramfs, type InitramfsAmendment } from "./initramfs/amend.js";
 import { parseModuleDb, type ModuleDb } from "./initramfs/modules.js";
-import type { ChangePlan, ConversionTarget, GuestCapabilities, GuestFamily } from "./plan-types.js";
+import type { ConversionTarget, GuestCapabilities, GuestFamily } from "./plan-types.js";
 import { sha256, type PlanWorkspace } from "./workspace.js";
 import { entryBoots } from "./boot.js";
 
@@ -142,5 +142,3 @@ export async function capabilities(ws: PlanWorkspace, report: InspectionReport, 
     rtcUtc: true,
   };
 }
-
-export type { ChangePlan };

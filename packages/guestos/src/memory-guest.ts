@@ -65,10 +65,6 @@ function parentOf(path: string): string {
   return i <= 0 ? "/" : path.slice(0, i);
 }
 
-function baseName(path: string): string {
-  return path.slice(path.lastIndexOf("/") + 1);
-}
-
 function child(dir: string, name: string): string {
   return dir === "/" ? `/${name}` : `${dir}/${name}`;
 }
@@ -632,5 +628,3 @@ function isText(b: Uint8Array, max: number): boolean {
   for (let i = 0; i < b.length; i++) if (b[i] === 0) return false;
   return true;
 }
-
-export { child as childPath, parentOf as parentPath, baseName };

@@ -135,5 +135,3 @@ function disableVmwareRepoSections(text: string): string {
     })
     .join("");
 }
-
-export { disableService };
