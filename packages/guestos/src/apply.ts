@@ -172,8 +172,8 @@ async function appendToInitramfs(guest: WritableGuestFS, c: Extract<Change, { ki
   const ws = new PlanWorkspace(guest);
   const db = await moduleDb(ws, c.kernel);
   const dir = (await guest.exists(`/lib/modules/${c.kernel}`)) ? `/lib/modules/${c.kernel}` : `/usr/lib/modules/${c.kernel}`;
-  const amendment = await amendInitramfs(await readInitramfs(original), db, c.modules, (rel) => guest.readFile(`${dir}/${rel}`, { maxBytes: 64 * 1024 * 1024 }));
-  if (amendment.added.join() !== c.added.join()) throw new GuestOSError("GUESTOS_STALE_PLAN", `the modules of ${c.kernel} changed since the plan was made: make the plan again`, { path: c.path });
+  const amendment = await amendInitramfs(await readInitramfs(original), db, c.modules, (rel) => guest.readFile(`${dir}/${rel}`, { maxBytes: 64 * 1024 * 1024 }), c.texts);
+  if (amendment.added.join() !== c.added.join() || amendment.files.length !== c.files.length) throw new GuestOSError("GUESTOS_STALE_PLAN", `the modules of ${c.kernel} changed since the plan was made: make the plan again`, { path: c.path });
   throwIfAborted(signal);
   const pad = new Uint8Array(amendment.offset - original.length);
   const st = await guest.stat(c.path);

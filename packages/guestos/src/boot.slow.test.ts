@@ -1,11 +1,10 @@
 // The proof on real guests: the bootable Debian zoo guests as Xen and VMware left them, planned
 // and applied (to a memory guest, carried onto a copy of the disk through a loop mount), then
-// booted under QEMU TCG on a virtio disk and a virtio NIC with the source's MAC: the login
-// prompt must come on the serial console and the web page must answer. Unconverted, the same
-// disks do not boot that way. The Xen guest's kernel is also booted directly with the original
-// and the amended initramfs, which isolates the driver proof.
+// booted under QEMU TCG from their own grub on a virtio disk and a virtio NIC with the source's
+// MAC: the login prompt must come on the serial console and the web page must answer.
+// Unconverted, their kernel and initramfs do not find the root on the same virtio disk.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -33,36 +32,25 @@ async function convert(name: "debian-xen" | "debian-vmware") {
   return { zoo, facts, image, report, plan, dry };
 }
 
-describe("debian-xen: Xen-only initramfs, /dev/xvda1, console=hvc0", () => {
-  it("the guest's own kernel with the amended initramfs finds its root on a virtio disk; with the original it does not", async () => {
-    const { zoo, plan, dry, image } = await convert("debian-xen");
-    const kernel = plan.kernel;
-    expect(plan.changes.find((c) => c.kind === "initramfs")).toMatchObject({ generator: "initramfs-tools", added: expect.arrayContaining(["virtio_blk", "virtio_pci", "virtio_net"]) });
-    const vmlinuz = join(zoo.rootTree, kernel.path);
-    const amended = join(scratch, "initrd-amended");
-    writeFileSync(amended, await dry.readFile(kernel.initrd!, { maxBytes: 1 << 30 }));
-    // Same kernel, same command line, a virtio disk: only the initramfs differs.
-    const append = "root=/dev/vda1 ro console=ttyS0,115200n8 rootdelay=15";
-    const good = new QemuGuest({ disk: zoo.disks[0]!, snapshot: true, kernel: { path: vmlinuz, initrd: amended, append } });
-    try {
-      await good.waitFor(/EXT4-fs \(vda1\): mounted filesystem/, 240_000);
-      await good.waitFor(/Welcome to .*Debian GNU\/Linux 12|systemd\[1\]: .*Debian/, 240_000);
-    } finally {
-      good.kill();
-    }
-    const bad = new QemuGuest({ disk: zoo.disks[0]!, snapshot: true, kernel: { path: vmlinuz, initrd: join(zoo.rootTree, kernel.initrd!), append } });
-    try {
-      await bad.waitFor(/Gave up waiting for root file system device|ALERT!.*does not exist/, 240_000);
-      expect(bad.output).not.toMatch(/EXT4-fs \(vda1\): mounted filesystem/);
-    } finally {
-      bad.kill();
-    }
-    await image.close();
-  });
+/**
+ * Unconverted, the guest's kernel with its own initramfs does not find its root on a virtio disk
+ * (booted directly, with a short rootdelay: grub's entry would wait 180 s to say the same).
+ */
+async function expectOriginalInitramfsFails(disk: string, tree: string, plan: ChangePlan): Promise<void> {
+  const vm = new QemuGuest({ disk, snapshot: true, kernel: { path: join(tree, plan.kernel.path), initrd: join(tree, plan.kernel.initrd!), append: "root=/dev/vda1 ro console=ttyS0,115200n8 rootdelay=15" } });
+  try {
+    await vm.waitFor(/Gave up waiting for root file system device|ALERT!.*does not exist/, 240_000);
+    expect(vm.output).not.toMatch(/EXT4-fs \(vda1\): mounted filesystem/);
+  } finally {
+    vm.kill();
+  }
+}
 
-  it("converted, boots from its own grub to the login prompt on ttyS0 and serves its page", async () => {
+describe("debian-xen: Xen-only initramfs, /dev/xvda1, console=hvc0", () => {
+  it("converted, boots from its own grub to the login prompt on ttyS0 and serves its page; its original initramfs cannot find a virtio root", async () => {
     const { zoo, facts, dry, image, plan } = await convert("debian-xen");
     expect(plan.deviceMap).toEqual({ "/dev/xvda": "/dev/vda" });
+    expect(plan.changes.find((c) => c.kind === "initramfs")).toMatchObject({ generator: "initramfs-tools", added: expect.arrayContaining(["virtio_blk", "virtio_pci", "virtio_net"]) });
     const disk = join(scratch, "xen-converted.raw");
     execFileSync("cp", ["--sparse=always", zoo.disks[0]!, disk]);
     await applyChangesToDisk(dry, disk);
@@ -75,6 +63,7 @@ describe("debian-xen: Xen-only initramfs, /dev/xvda1, console=hvc0", () => {
     } finally {
       vm.kill();
     }
+    await expectOriginalInitramfsFails(zoo.disks[0]!, zoo.rootTree, plan);
   });
 });
 
@@ -93,8 +82,9 @@ describe("debian-vmware: pvscsi/vmxnet3-only initramfs, /dev/sda1, open-vm-tools
       await vm.waitFor(/login:/, 300_000);
       expect(await httpGet(port, 120_000)).toBe(facts.page);
       await vm.waitFor(/leapp-firstboot: done/, 300_000);
+      // A clean power-down if the guest takes the ACPI button; else ext4's journal (5 s commits) has the log.
       await monitorCommand(monitor, "system_powerdown");
-      await Promise.race([vm.exited, new Promise((r) => setTimeout(r, 120_000))]);
+      await Promise.race([vm.exited, new Promise((r) => setTimeout(r, 30_000))]);
     } finally {
       vm.kill();
     }
@@ -107,12 +97,6 @@ describe("debian-vmware: pvscsi/vmxnet3-only initramfs, /dev/sda1, open-vm-tools
       expect(existsSync(join(root, "usr/local/sbin/leapp-firstboot"))).toBe(false);
       expect(existsSync(join(root, "etc/systemd/system/leapp-firstboot.service"))).toBe(false);
     });
-    // Unconverted, its kernel and initramfs cannot find the root on a virtio disk.
-    const bad = new QemuGuest({ disk: zoo.disks[0]!, snapshot: true, kernel: { path: join(zoo.rootTree, plan.kernel.path), initrd: join(zoo.rootTree, plan.kernel.initrd!), append: "root=/dev/vda1 ro console=ttyS0,115200n8 rootdelay=15" } });
-    try {
-      await bad.waitFor(/Gave up waiting for root file system device|ALERT!.*does not exist/, 240_000);
-    } finally {
-      bad.kill();
-    }
+    await expectOriginalInitramfsFails(zoo.disks[0]!, zoo.rootTree, plan);
   });
 });

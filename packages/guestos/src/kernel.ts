@@ -3,7 +3,8 @@
 import type { InspectionReport, InstalledKernel } from "@leapp/inspect";
 import { GuestOSError } from "./errors.js";
 import { readInitramfs } from "./initramfs/archive.js";
-import { amendInitramfs, type InitramfsAmendment } from "./initramfs/amend.js";
+import { amendInitramfs, deviceNamingFiles, type InitramfsAmendment } from "./initramfs/amend.js";
+import { remapDevicesIn, type DeviceMapper } from "./devices.js";
 import { parseModuleDb, type ModuleDb } from "./initramfs/modules.js";
 import type { ConversionTarget, GuestCapabilities, GuestFamily } from "./plan-types.js";
 import { sha256, type PlanWorkspace } from "./workspace.js";
@@ -76,12 +77,15 @@ export async function chooseKernel(ws: PlanWorkspace, report: InspectionReport):
   return { ...best, wasDefault: best.kernel.version === current };
 }
 
-/** The initramfs change for the chosen kernel, or nothing when the drivers are built in or there already. */
-export async function planInitramfs(ws: PlanWorkspace, facts: KernelFacts, wanted: string[]): Promise<InitramfsAmendment | undefined> {
+/**
+ * The initramfs change for the chosen kernel: the virtio drivers it lacks, and its own files that
+ * name the root or resume device with the old names. Nothing when all is there already.
+ */
+export async function planInitramfs(ws: PlanWorkspace, facts: KernelFacts, wanted: string[], mapper: DeviceMapper): Promise<InitramfsAmendment | undefined> {
   const { kernel, db } = facts;
   const loadable = wanted.filter((w) => db.modules.has(w));
-  if (loadable.length === 0) return undefined;
   if (!kernel.initrd) {
+    if (loadable.length === 0) return undefined;
     throw new GuestOSError("GUESTOS_INITRAMFS", `kernel ${kernel.version} has no initramfs but its virtio drivers are modules: it could not find its root disk on KVM. Build one in the guest (dracut -f / update-initramfs -c -k ${kernel.version}) and convert again`);
   }
   const bytes = await ws.guest.readFile(kernel.initrd, { maxBytes: MAX_INITRAMFS });
@@ -90,8 +94,16 @@ export async function planInitramfs(ws: PlanWorkspace, facts: KernelFacts, wante
     image = await readInitramfs(bytes);
   } catch (err) {
     if (!(err instanceof GuestOSError)) throw err;
+    if (loadable.length === 0) {
+      ws.warnings.push(`${kernel.initrd} cannot be read (${err.message}); the kernel has its virtio drivers built in, so it is left as it is`);
+      return undefined;
+    }
     throw new GuestOSError("GUESTOS_INITRAMFS", `${kernel.initrd} is not an initramfs leapp can read (${err.message}): rebuild it in the guest (dracut -f / update-initramfs -u) and convert again`, { cause: err, path: kernel.initrd });
   }
+  const texts = deviceNamingFiles(image.tree)
+    .map((f) => ({ path: f.path, old: f.content, content: remapDevicesIn(f.content, mapper), why: "names the root or resume device: the virtio name" }))
+    .filter((t) => t.content !== t.old)
+    .map(({ path, content, why }) => ({ path, content, why }));
   const dir = (await ws.guest.exists(`/lib/modules/${kernel.version}`)) ? `/lib/modules/${kernel.version}` : `/usr/lib/modules/${kernel.version}`;
   const amendment = await amendInitramfs(image, db, wanted, async (rel) => {
     try {
@@ -99,17 +111,19 @@ export async function planInitramfs(ws: PlanWorkspace, facts: KernelFacts, wante
     } catch (err) {
       throw new GuestOSError("GUESTOS_INITRAMFS", `module ${dir}/${rel} is listed in modules.dep but cannot be read: reinstall the kernel package in the guest`, { cause: err, path: `${dir}/${rel}` });
     }
-  });
-  if (amendment.added.length === 0) return amendment;
+  }, texts);
+  if (amendment.files.length === 0) return amendment;
+  const lacking = wanted.filter((w) => amendment.added.includes(w));
   ws.add({
     kind: "initramfs",
     path: kernel.initrd,
     kernel: kernel.version,
-    why: `the ${amendment.generator} initramfs of ${kernel.version} lacks ${wanted.filter((w) => amendment.added.includes(w)).join(", ")}: without them the kernel cannot find its root disk on KVM; a plain cpio archive with the drivers is appended (the original bytes stay as they were)`,
+    why: `${lacking.length > 0 ? `the ${amendment.generator} initramfs of ${kernel.version} lacks ${lacking.join(", ")}: without them the kernel cannot find its root disk on KVM` : `the initramfs of ${kernel.version} names its devices by their old names`}; a plain cpio archive with the ${lacking.length > 0 ? "drivers" : "corrected files"} is appended (the original bytes stay as they were)`,
     before: { sha256: sha256(bytes), size: bytes.length },
     generator: amendment.generator,
     modules: wanted,
     added: amendment.added,
+    texts,
     files: amendment.files,
   });
   return amendment;

@@ -60,6 +60,8 @@ export type Change =
       /** The drivers asked for; `added` are the module files the image gains for them. */
       modules: string[];
       added: string[];
+      /** Files of the image that name devices, with the new names (dracut cmdline.d, initramfs-tools resume). */
+      texts: { path: string; content: string; why: string }[];
       files: { path: string; size: number; why: string }[];
     };
 

@@ -172,7 +172,7 @@ describe("RHEL 5 on Xen: nash initrd, the Xen kernel as default", () => {
 
 describe("Ubuntu 18.04 on Xen: netplan, grub2, initramfs-tools, console job", () => {
   const k = "4.15.0-213-generic";
-  const initrd = gzipSync(writeCpio([{ name: "conf", type: "directory" }, { name: "conf/initramfs.conf", type: "file", data: "MODULES=dep\n" }, { name: "scripts", type: "directory" }, { name: "scripts/functions", type: "file", data: "" }, { name: "init", type: "file", data: "#!/bin/sh\n", mode: 0o755 }]));
+  const initrd = gzipSync(writeCpio([{ name: "conf", type: "directory" }, { name: "conf/initramfs.conf", type: "file", data: "MODULES=dep\n" }, { name: "conf/conf.d", type: "directory" }, { name: "conf/conf.d/resume", type: "file", data: "RESUME=/dev/xvda2\n" }, { name: "scripts", type: "directory" }, { name: "scripts/functions", type: "file", data: "" }, { name: "init", type: "file", data: "#!/bin/sh\n", mode: 0o755 }]));
   const root = tree("ubuntu", {
     "etc/os-release": 'NAME="Ubuntu"\nID=ubuntu\nVERSION_ID="18.04"\nPRETTY_NAME="Ubuntu 18.04.6 LTS"\n',
     "etc/fstab": "UUID=1234 / ext4 defaults 0 1\n/dev/xvda2 none swap sw 0 0\n",
@@ -200,8 +200,8 @@ describe("Ubuntu 18.04 on Xen: netplan, grub2, initramfs-tools, console job", ()
     const plan = (await planConversion(guest, report, { disks: [{ bus: "xen" }], nics: [{ mac: "00:16:3E:AA:BB:CC" }] })) as ChangePlan;
     expect(plan.os.family).toBe("debian");
     expect(plan.capabilities).toMatchObject({ blockBus: "virtio-blk", netModel: "virtio", virtio10: true });
-    // Built-in virtio: nothing to add to the initramfs.
-    expect(plan.changes.some((c) => c.kind === "initramfs")).toBe(false);
+    // Built-in virtio: no driver to add to the initramfs, only its copy of the resume device to fix.
+    expect(plan.changes.find((c) => c.kind === "initramfs")).toMatchObject({ added: [], texts: [{ path: "conf/conf.d/resume", content: "RESUME=/dev/vda2\n" }] });
     const dry = new MemoryGuest(guest);
     await applyPlan(plan, dry);
     expect(await text(dry, "/etc/fstab")).toBe("UUID=1234 / ext4 defaults 0 1\n/dev/vda2 none swap sw 0 0\n");
@@ -213,6 +213,9 @@ describe("Ubuntu 18.04 on Xen: netplan, grub2, initramfs-tools, console job", ()
     expect(await dry.exists("/etc/systemd/system/getty.target.wants/serial-getty@hvc0.service")).toBe(false);
     expect(await dry.readlink("/etc/systemd/system/getty.target.wants/serial-getty@ttyS0.service")).toBe("/lib/systemd/system/serial-getty@.service");
     expect(plan.deviceMap).toEqual({ "/dev/xvda": "/dev/vda" });
+    const img = await readInitramfs(await dry.readFile(`/boot/initrd.img-${k}`));
+    expect(Buffer.from(img.tree.get("conf/conf.d/resume")!.data).toString()).toBe("RESUME=/dev/vda2\n");
+    expect(img.segments.map((s) => s.compression)).toEqual(["gzip", "none"]);
   });
 
   it("a UEFI guest without the removable-media path gets its shim and grub copied there", async () => {

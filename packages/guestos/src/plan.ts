@@ -45,7 +45,7 @@ export async function planConversion(guest: GuestFS, report: InspectionReport | 
   const cmdline = { mapper, serialConsole: caps.serialConsole };
 
   const wanted = VIRTIO_DRIVERS.filter((d) => facts.db.builtin.has(d) || facts.db.modules.has(d));
-  if (caps.blockBus === "virtio-blk") await planInitramfs(ws, facts, wanted);
+  if (caps.blockBus === "virtio-blk") await planInitramfs(ws, facts, wanted, mapper);
   await planFutureInitramfs(ws, family, report.os.majorVersion, wanted);
   await planModprobe(ws, caps.blockBus === "virtio-blk", caps.netModel === "virtio");
   await planFstab(ws, mapper);

@@ -64,7 +64,7 @@ function missingDirs(tree: Map<string, CpioEntry>, path: string, made: Set<strin
  * kernel `db` describes. `readModule` reads a module file by its path relative to the kernel's
  * module folder in the guest.
  */
-export async function amendInitramfs(image: Initramfs, db: ModuleDb, wanted: readonly string[], readModule: (relPath: string) => Promise<Uint8Array>): Promise<InitramfsAmendment> {
+export async function amendInitramfs(image: Initramfs, db: ModuleDb, wanted: readonly string[], readModule: (relPath: string) => Promise<Uint8Array>, texts: readonly { path: string; content: string; why: string }[] = []): Promise<InitramfsAmendment> {
   if (!image.complete) {
     const s = image.segments.find((x) => x.entries === undefined);
     throw new GuestOSError("GUESTOS_INITRAMFS", `the initramfs has a ${s?.compression} segment leapp cannot read, so it cannot tell which drivers it holds: rebuild it with gzip, xz or zstd compression (dracut --gzip, COMPRESS=gzip) and convert again`);
@@ -106,6 +106,10 @@ export async function amendInitramfs(image: Initramfs, db: ModuleDb, wanted: rea
       if (extra.length > 0) add(confPath, `${old}${old === "" || old.endsWith("\n") ? "" : "\n"}${extra.join("\n")}\n`, "initramfs-tools loads the modules listed here at boot");
     }
   }
+  for (const t of texts) {
+    const path = resolveInArchive(tree, t.path);
+    if (text(tree.get(path)) !== t.content) add(path, t.content, t.why);
+  }
   const offset = (image.size + 3) & ~3;
   const segment = inputs.length === 0 ? new Uint8Array(0) : writeCpio(inputs);
   return { generator, added: toAdd.map((m) => m.name), present, builtin, missing, files, offset, segment };
@@ -133,6 +137,16 @@ function addModuleIndexes(tree: Map<string, CpioEntry>, db: ModuleDb, moduleDir:
     add(dir(name), `# Aliases extracted from modules themselves.\n${aliases.map((a) => `alias ${a.pattern} ${a.module}\n`).join("")}`, symbol ? "exported symbols of the modules" : "device aliases: udev loads drivers by these");
     add(dir(`${name}.bin`), writeKmodIndex(aliases.map((a) => ({ key: symbol ? a.pattern : normalizeAlias(a.pattern), value: a.module, priority: priorityOf.get(a.module) ?? 0 }))), `${name} as modprobe reads it`);
   }
+}
+
+/** Files of an initramfs that name the root or resume device: dracut's cmdline.d, initramfs-tools' resume and parameters. */
+export function deviceNamingFiles(tree: Map<string, CpioEntry>): { path: string; content: string }[] {
+  const out: { path: string; content: string }[] = [];
+  for (const [path, e] of tree) {
+    if (e.type !== "file" || e.data.length > 64 * 1024) continue;
+    if (/^etc\/cmdline\.d\/[^/]+\.conf$|^etc\/cmdline$|^conf\/conf\.d\/[^/]+$|^conf\/param\.conf$/.test(path)) out.push({ path, content: Buffer.from(e.data).toString("utf8") });
+  }
+  return out.sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
 /** depmod's alias_normalize: the binary index keys aliases with dashes as underscores, except inside [...]. */
