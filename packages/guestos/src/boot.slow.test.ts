@@ -15,7 +15,7 @@ import { MemoryGuest } from "./memory-guest.js";
 import { planConversion } from "./plan.js";
 import type { ChangePlan } from "./plan-types.js";
 import { applyChangesToDisk, withMountedPartition } from "./testing/loop-apply.js";
-import { freePort, httpGet, monitorCommand, QemuGuest } from "./testing/qemu.js";
+import { bootUntil, freePort, httpGet, monitorCommand } from "./testing/qemu.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "guestos-boot-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -37,9 +37,8 @@ async function convert(name: "debian-xen" | "debian-vmware") {
  * (booted directly, with a short rootdelay: grub's entry would wait 180 s to say the same).
  */
 async function expectOriginalInitramfsFails(disk: string, tree: string, plan: ChangePlan): Promise<void> {
-  const vm = new QemuGuest({ disk, snapshot: true, kernel: { path: join(tree, plan.kernel.path), initrd: join(tree, plan.kernel.initrd!), append: "root=/dev/vda1 ro console=ttyS0,115200n8 rootdelay=15" } });
+  const vm = await bootUntil({ disk, snapshot: true, kernel: { path: join(tree, plan.kernel.path), initrd: join(tree, plan.kernel.initrd!), append: "root=/dev/vda1 ro console=ttyS0,115200n8 rootdelay=15" } }, /Gave up waiting for root file system device|ALERT!.*does not exist/, 240_000);
   try {
-    await vm.waitFor(/Gave up waiting for root file system device|ALERT!.*does not exist/, 240_000);
     expect(vm.output).not.toMatch(/EXT4-fs \(vda1\): mounted filesystem/);
   } finally {
     vm.kill();
@@ -56,9 +55,8 @@ describe("debian-xen: Xen-only initramfs, /dev/xvda1, console=hvc0", () => {
     await applyChangesToDisk(dry, disk);
     await image.close();
     const port = await freePort();
-    const vm = new QemuGuest({ disk, mac: facts.mac, httpPort: port });
+    const vm = await bootUntil({ disk, mac: facts.mac, httpPort: port }, /login:/, 300_000);
     try {
-      await vm.waitFor(/login:/, 300_000);
       expect(await httpGet(port, 120_000)).toBe(facts.page);
     } finally {
       vm.kill();
@@ -77,9 +75,8 @@ describe("debian-vmware: pvscsi/vmxnet3-only initramfs, /dev/sda1, open-vm-tools
     await image.close();
     const port = await freePort();
     const monitor = join(scratch, "vmw.monitor");
-    const vm = new QemuGuest({ disk, mac: facts.mac, httpPort: port, monitor });
+    const vm = await bootUntil({ disk, mac: facts.mac, httpPort: port, monitor }, /login:/, 300_000);
     try {
-      await vm.waitFor(/login:/, 300_000);
       expect(await httpGet(port, 120_000)).toBe(facts.page);
       await vm.waitFor(/leapp-firstboot: done/, 300_000);
       // A clean power-down if the guest takes the ACPI button; else ext4's journal (5 s commits) has the log.
