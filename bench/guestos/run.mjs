@@ -96,6 +96,6 @@ if (json) console.log(JSON.stringify(result, null, 2));
 else {
   console.log(`${result.guest}`);
   console.log(`  ${result.ours.tool}: ${result.ours.medianMs} ms (median of ${runs}), ${result.ours.peakRssMiB} MiB peak RSS, ${result.ours.changes} changes`);
-  console.log(`  ${result.theirs.tool}: ${result.theirs.medianMs} ms, ${result.theirs.peakRssMiB} MiB peak RSS (the appliance VM not counted)`);
+  console.log(`  ${result.theirs.tool}: ${result.theirs.medianMs} ms, ${result.theirs.peakRssMiB} MiB peak RSS (its appliance VM included)`);
   console.log(`  leapp is ${result.speedup}× faster`);
 }
