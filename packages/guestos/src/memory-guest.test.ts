@@ -53,6 +53,14 @@ describe("MemoryGuest", () => {
     expect(diff).toContain("removed /etc/sub (directory)");
     expect(diff).toContain("created symlink /etc/menu.lst -> /boot/grub.conf");
     await expect(g.rmdir("/etc")).rejects.toMatchObject({ code: "INSPECT_NOT_EMPTY" });
+    // The codes of the writable filesystems' conformance suite.
+    await expect(g.link("/etc", "/etc2")).rejects.toMatchObject({ code: "INSPECT_INVALID" });
+    await expect(g.rename("/etc", "/etc/moved/x")).rejects.toMatchObject({ code: "INSPECT_INVALID" });
+    await expect(g.writeFile(`/${"x".repeat(256)}`, Buffer.from("x"))).rejects.toMatchObject({ code: "INSPECT_INVALID_NAME" });
+    await expect(g.mkdir("/a\0b")).rejects.toMatchObject({ code: "INSPECT_INVALID_NAME" });
+    await expect(g.writeFile("/missing/file", Buffer.from("x"))).rejects.toMatchObject({ code: "INSPECT_NOT_FOUND" });
+    await expect(g.writeFile("/etc/fstab/below", Buffer.from("x"))).rejects.toMatchObject({ code: "INSPECT_NOT_A_DIRECTORY" });
+    await expect(g.unlink("/etc")).rejects.toMatchObject({ code: "INSPECT_IS_A_DIRECTORY" });
     await expect(g.mkdir("/etc")).rejects.toMatchObject({ code: "INSPECT_EXISTS" });
   });
 

@@ -57,7 +57,9 @@ function nowNs(): bigint {
 function split(path: string): string[] {
   if (!path.startsWith("/")) throw fsError("INSPECT_INVALID_NAME", `guest path '${path}' is not absolute`, path);
   if (path.includes("\0")) throw fsError("INSPECT_INVALID_NAME", "guest path contains a NUL byte", path);
-  return path.split("/").filter((c) => c !== "" && c !== ".");
+  const parts = path.split("/").filter((c) => c !== "" && c !== ".");
+  if (parts.some((c) => Buffer.byteLength(c) > 255)) throw fsError("INSPECT_INVALID_NAME", "a name in the guest path is longer than 255 bytes", path);
+  return parts;
 }
 
 function parentOf(path: string): string {
@@ -282,7 +284,7 @@ export class MemoryGuest implements WritableGuestFS {
     const found = await this.#lookup(p);
     if (!found) throw fsError("INSPECT_NOT_FOUND", `${path} does not exist in the guest`, path);
     if (found.node) {
-      if (found.node.type !== "symlink") throw fsError("INSPECT_INVALID_NAME", `${path} is not a symlink`, path);
+      if (found.node.type !== "symlink") throw fsError("INSPECT_INVALID", `${path} is not a symlink`, path);
       return found.node.target as string;
     }
     return this.#base.readlink(p);
@@ -399,7 +401,7 @@ export class MemoryGuest implements WritableGuestFS {
   }
 
   async truncate(path: string, size: number): Promise<void> {
-    if (!Number.isSafeInteger(size) || size < 0) throw fsError("INSPECT_INVALID_NAME", `bad size ${size}`, path);
+    if (!Number.isSafeInteger(size) || size < 0) throw fsError("INSPECT_INVALID", `bad size ${size}`, path);
     const p = await this.#resolve(path, true);
     const node = await this.#copyUp(p);
     if (!node) throw fsError("INSPECT_NOT_FOUND", `${path} does not exist in the guest`, path);
@@ -441,7 +443,7 @@ export class MemoryGuest implements WritableGuestFS {
   }
 
   async symlink(target: string, path: string, attributes?: NodeAttributes): Promise<void> {
-    if (target === "" || target.includes("\0")) throw fsError("INSPECT_INVALID_NAME", "empty or NUL symlink target", path);
+    if (target === "" || target.includes("\0")) throw fsError("INSPECT_INVALID", "empty or NUL symlink target", path);
     const node = this.#newNode("symlink", attributes, 0o777);
     node.target = target;
     await this.#create(path, node);
@@ -451,7 +453,7 @@ export class MemoryGuest implements WritableGuestFS {
     const from = await this.#resolve(existing, false);
     const node = await this.#copyUp(from);
     if (!node) throw fsError("INSPECT_NOT_FOUND", `${existing} does not exist in the guest`, existing);
-    if (node.type === "directory") throw fsError("INSPECT_IS_A_DIRECTORY", `${existing} is a directory`, existing);
+    if (node.type === "directory") throw fsError("INSPECT_INVALID", `${existing} is a directory: no hard links to directories`, existing);
     const to = await this.#resolve(path, false);
     await this.#parentDir(to);
     if (await this.#lookup(to)) throw fsError("INSPECT_EXISTS", `${path} already exists`, path);
@@ -463,7 +465,7 @@ export class MemoryGuest implements WritableGuestFS {
     const src = await this.#resolve(from, false);
     const dst = await this.#resolve(to, false);
     if (src === dst) return;
-    if (dst.startsWith(`${src}/`)) throw fsError("INSPECT_INVALID_NAME", `cannot move ${from} into itself`, from);
+    if (dst.startsWith(`${src}/`)) throw fsError("INSPECT_INVALID", `cannot move ${from} into itself`, from);
     const found = await this.#lookup(src);
     if (!found) throw fsError("INSPECT_NOT_FOUND", `${from} does not exist in the guest`, from);
     await this.#parentDir(dst);
