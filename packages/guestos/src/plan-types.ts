@@ -77,8 +77,8 @@ export interface FirstBootAction {
 export interface PackageRemoval {
   packages: string[];
   hypervisor: "xen" | "vmware" | "virtualbox";
-  /** first-boot: with the guest's own package manager, by the first-boot service. */
-  when: "first-boot";
+  /** now: by the conversion (dpkg packages with nothing to run on removal); first-boot: by the guest's own package manager. */
+  when: "now" | "first-boot";
   why: string;
 }
 

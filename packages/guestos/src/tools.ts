@@ -1,9 +1,11 @@
 // The old hypervisor's guest tools: stopped from starting now (service links, upstart overrides,
-// vendor repositories), removed with the guest's own package manager at first boot on KVM (no
-// helper VM runs the guest's rpm or dpkg for us, and removing packages behind their maintainer
-// scripts' backs is not safe), and tarball installs undone by their own uninstallers then.
+// vendor repositories); removed now where dpkg's database allows it safely (nothing to run), else
+// with the guest's own package manager at first boot on KVM (no helper VM runs the guest's rpm or
+// dpkg for us, and removing packages behind their maintainer scripts' backs is not safe); tarball
+// installs undone by their own uninstallers then.
 import type { InspectionReport } from "@leapp/inspect";
 import type { FirstBootAction, GuestFamily, PackageRemoval } from "./plan-types.js";
+import { planDpkgRemovals } from "./dpkg-offline.js";
 import { mapLines, type PlanWorkspace } from "./workspace.js";
 
 type Hypervisor = PackageRemoval["hypervisor"];
@@ -90,9 +92,12 @@ export async function planTools(ws: PlanWorkspace, report: InspectionReport, fam
     const names = [...installed].filter((n) => toolPackages[hv].some((p) => matches(n, p)) && !keep.has(n)).sort();
     const why = `${hv === "xen" ? "Xen" : hv === "vmware" ? "VMware" : "VirtualBox"} guest tools do nothing on KVM and some wait for their hypervisor at boot`;
     for (const s of toolServices[hv]) await disableService(ws, s, `${why}: not started any more`);
-    if (names.length > 0) {
-      packages.push({ packages: names, hypervisor: hv, when: "first-boot", why });
-      firstBoot.push({ name: `remove ${hv} tools`, script: removeCommand(report.os.packageManagement, names), why: `${why}: removed with the guest's own package manager` });
+    if (names.length === 0) continue;
+    const { now, later } = family === "debian" ? await planDpkgRemovals(ws, names, why) : { now: [], later: names };
+    if (now.length > 0) packages.push({ packages: now, hypervisor: hv, when: "now", why: `${why}; nothing runs on their removal, so dpkg's database allows it now` });
+    if (later.length > 0) {
+      packages.push({ packages: later, hypervisor: hv, when: "first-boot", why: `${why}; their removal runs maintainer scripts, so the guest's own package manager does it at first boot` });
+      firstBoot.push({ name: `remove ${hv} tools`, script: removeCommand(report.os.packageManagement, later), why: `${why}: removed with the guest's own package manager` });
     }
   }
   for (const s of otherServices) await disableService(ws, s, "kudzu would reconfigure or disable the new network card at boot");

@@ -11,35 +11,41 @@ import type { MemoryGuest } from "../memory-guest.js";
 const PATH = `${process.env.PATH}:/usr/sbin:/sbin`;
 const run = (tool: string, args: string[]) => execFileSync(tool, args, { env: { ...process.env, PATH }, stdio: ["ignore", "pipe", "pipe"] }).toString();
 
+/** Writes every change of `dry` into the host directory `root` (a copy of the guest's tree). */
+export async function applyChangesToTree(dry: MemoryGuest, root: string): Promise<string[]> {
+  const done: string[] = [];
+  for (const c of await dry.changes()) {
+    const at = join(root, c.path);
+    if (c.change === "removed") {
+      rmSync(at, { recursive: true, force: true });
+    } else {
+      const st = await dry.lstat(c.path);
+      if (c.type === "directory") mkdirSync(at, { recursive: true });
+      else if (c.type === "symlink") {
+        rmSync(at, { force: true });
+        symlinkSync(await dry.readlink(c.path), at);
+      } else if (c.type === "file") writeFileSync(at, await dry.readFile(c.path, { maxBytes: 1 << 30 }));
+      if (c.type === "symlink") lchownSync(at, st.uid, st.gid);
+      else {
+        chmodSync(at, st.mode);
+        chownSync(at, st.uid, st.gid);
+      }
+    }
+    done.push(`${c.change} ${c.path}`);
+  }
+  return done;
+}
+
 /** Writes every change of `dry` into partition `partition` (1-based) of the raw disk `disk`. */
 export async function applyChangesToDisk(dry: MemoryGuest, disk: string, partition = 1): Promise<string[]> {
   const loop = run("losetup", ["--show", "-f", disk]).trim();
   const mnt = mkdtempSync(join(tmpdir(), "guestos-loop-"));
-  const done: string[] = [];
   let mounted = false;
   try {
     run("partx", ["-a", loop]);
     run("mount", [`${loop}p${partition}`, mnt]);
     mounted = true;
-    for (const c of await dry.changes()) {
-      const at = join(mnt, c.path);
-      if (c.change === "removed") {
-        rmSync(at, { recursive: true, force: true });
-      } else {
-        const st = await dry.lstat(c.path);
-        if (c.type === "directory") mkdirSync(at, { recursive: true });
-        else if (c.type === "symlink") {
-          rmSync(at, { force: true });
-          symlinkSync(await dry.readlink(c.path), at);
-        } else if (c.type === "file") writeFileSync(at, await dry.readFile(c.path, { maxBytes: 1 << 30 }));
-        if (c.type === "symlink") lchownSync(at, st.uid, st.gid);
-        else {
-          chmodSync(at, st.mode);
-          chownSync(at, st.uid, st.gid);
-        }
-      }
-      done.push(`${c.change} ${c.path}`);
-    }
+    return await applyChangesToTree(dry, mnt);
   } finally {
     if (mounted) run("umount", [mnt]);
     rmSync(mnt, { recursive: true, force: true });
@@ -49,7 +55,6 @@ export async function applyChangesToDisk(dry: MemoryGuest, disk: string, partiti
       run("losetup", ["-d", loop]);
     }
   }
-  return done;
 }
 
 /** Runs `f` with the partition mounted read-only (to read what a boot left behind; the kernel replays its journal). */
