@@ -37,7 +37,7 @@ async function convert(name: "debian-xen" | "debian-vmware") {
  * (booted directly, with a short rootdelay: grub's entry would wait 180 s to say the same).
  */
 async function expectOriginalInitramfsFails(disk: string, tree: string, plan: ChangePlan): Promise<void> {
-  const vm = await bootUntil({ disk, snapshot: true, kernel: { path: join(tree, plan.kernel.path), initrd: join(tree, plan.kernel.initrd!), append: "root=/dev/vda1 ro console=ttyS0,115200n8 rootdelay=15" } }, /Gave up waiting for root file system device|ALERT!.*does not exist/, 240_000);
+  const vm = await bootUntil({ disk, snapshot: true, kernel: { path: join(tree, plan.kernel.path), initrd: join(tree, plan.kernel.initrd!), append: "root=/dev/vda1 ro console=ttyS0,115200n8 rootdelay=5" } }, /Gave up waiting for root file system device|ALERT!.*does not exist/, 240_000);
   try {
     expect(vm.output).not.toMatch(/EXT4-fs \(vda1\): mounted filesystem/);
   } finally {
