@@ -126,13 +126,51 @@ export async function planBoot(ws: PlanWorkspace, report: InspectionReport, kern
   for (const map of ["/boot/grub/device.map", "/boot/grub2/device.map"]) {
     await ws.edit(map, "grub's BIOS disk map names the virtio disks", (t) => remapDevicesIn(t, o.mapper));
   }
-  // /etc/default/grub's GRUB_DEFAULT, or grub.cfg's `set default`, when they name an entry grub cannot boot on KVM.
+  // grub.cfg's `set default` (and GRUB_DEFAULT for the next grub-mkconfig) when they name an entry that cannot boot on KVM.
   if (boot?.loader === "grub2" && boot.default && !entryBoots(boot.default, kernel)) {
-    const chosen = boot.entries.findIndex((e) => entryBoots(e, kernel));
-    if (chosen >= 0) {
-      await ws.edit(boot.config, `boot ${kernel} by default: it runs on KVM`, (t) => mapLines(t, (line) => (/^\s*set default="?\d+"?\s*$/.test(line) ? `set default="${chosen}"` : line)));
+    const cfg = await ws.read(boot.config);
+    const chosen = cfg === undefined ? undefined : grub2EntryPath(cfg, kernel);
+    if (chosen !== undefined) {
+      const why = `boot ${kernel} by default: it runs on KVM`;
+      await ws.edit(boot.config, why, (t) => mapLines(t, (line) => (/^\s*set default="?[\d>]+"?\s*$/.test(line) ? `set default="${chosen}"` : line)));
+      await ws.edit("/etc/default/grub", why, (t) => mapLines(t, (line) => (/^GRUB_DEFAULT="?[\d>]+"?\s*$/.test(line) ? `GRUB_DEFAULT="${chosen}"` : line)));
     }
   }
+}
+
+/**
+ * grub's path to the first entry that boots `version`: its index among the top-level entries, or
+ * "submenu>entry" inside a submenu (what `set default` accepts).
+ */
+export function grub2EntryPath(cfg: string, version: string): string | undefined {
+  const open: ("submenu" | "entry" | "other")[] = [];
+  const path: number[] = [];
+  const counters: number[] = [0];
+  let entry: string | undefined;
+  for (const raw of cfg.split("\n", 200_000)) {
+    const line = raw.trim();
+    const kind = /^submenu\b/.test(line) ? "submenu" : /^menuentry\b/.test(line) ? "entry" : undefined;
+    if (kind) {
+      const level = path.length;
+      const index = counters[level] ?? 0;
+      counters[level] = index + 1;
+      if (kind === "submenu") {
+        path.push(index);
+        counters[level + 1] = 0;
+      } else entry = [...path, index].join(">");
+    }
+    const linux = /^(?:linux|linux16|linuxefi)\s+(\S+)/.exec(line);
+    if (linux && entry !== undefined && kernelFileVersion(linux[1]) === version) return entry;
+    for (const c of line) {
+      if (c === "{") open.push(kind ?? "other");
+      else if (c === "}") {
+        const closed = open.pop();
+        if (closed === "submenu") path.pop();
+        if (closed === "entry") entry = undefined;
+      }
+    }
+  }
+  return undefined;
 }
 
 /** GRUB_CMDLINE_LINUX_DEFAULT: device names only — the console goes once, in GRUB_CMDLINE_LINUX. */

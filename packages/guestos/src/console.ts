@@ -14,10 +14,12 @@ async function list(ws: PlanWorkspace, dir: string): Promise<string[]> {
 }
 
 export async function planConsole(ws: PlanWorkspace, report: InspectionReport): Promise<void> {
+  // id:runlevels:action:process — only the process changes (an id has at most 4 characters).
   await ws.edit("/etc/inittab", WHY, (t) =>
     mapLines(t, (line) => {
-      if (line.trimStart().startsWith("#") || !/\b(hvc0|xvc0)\b/.test(line)) return line;
-      return line.replace(/\b(hvc0|xvc0)\b/g, "ttyS0").replace(/\b(9600|38400)\b/, "115200");
+      const m = /^([^#:][^:]*:[^:]*:[^:]*:)(.*)$/.exec(line);
+      if (!m || !/\b(hvc0|xvc0)\b/.test(m[2] as string)) return line;
+      return `${m[1]}${(m[2] as string).replace(/\b(hvc0|xvc0)\b/g, "ttyS0").replace(/\b(9600|38400)\b/, "115200")}`;
     }),
   );
   const securetty = await ws.read("/etc/securetty");

@@ -9,7 +9,7 @@ import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { inspect, openDirectoryGuest } from "@leapp/inspect";
 import { applyPlan } from "./apply.js";
-import { editShellVar } from "./boot.js";
+import { editShellVar, grub2EntryPath } from "./boot.js";
 import { editCmdline } from "./cmdline.js";
 import { deviceMapper, remapDevicesIn } from "./devices.js";
 import { readInitramfs } from "./initramfs/archive.js";
@@ -59,6 +59,13 @@ describe("device names and command lines", () => {
       }),
       { seed: 42, numRuns: 300 },
     );
+  });
+
+  it("finds grub's path to an entry, inside submenus too", () => {
+    const cfg = ["menuentry 'Debian' {", "\tlinux /boot/vmlinuz-6.1.0-1-amd64 root=/dev/xvda1", "}", "submenu 'Advanced' {", "\tmenuentry 'Xen' {", "\t\tlinux /boot/vmlinuz-2.6.32-5-xen-amd64", "\t}", "\tmenuentry 'old' {", "\t\tlinux /boot/vmlinuz-5.10.0-9-amd64 ro", "\t}", "}", "menuentry 'memtest' {", "\tlinux16 /boot/memtest86+.bin", "}", ""].join("\n");
+    expect(grub2EntryPath(cfg, "6.1.0-1-amd64")).toBe("0");
+    expect(grub2EntryPath(cfg, "5.10.0-9-amd64")).toBe("1>1");
+    expect(grub2EntryPath(cfg, "4.19.0-1-amd64")).toBeUndefined();
   });
 
   it("edits shell variables keeping their quotes", () => {
@@ -111,6 +118,44 @@ describe("RHEL 8 on VMware: BLS entries with device names, grubenv kernelopts", 
     expect(env).toContain("kernelopts=root=/dev/vda2 ro resume=/dev/vda3 rhgb quiet\n");
     expect(Buffer.byteLength(env)).toBe(1024);
     expect(await text(dry, "/etc/default/grub")).toContain('GRUB_CMDLINE_LINUX="resume=/dev/vda3 rhgb quiet"');
+  });
+});
+
+describe("Debian 6 on Xen: the -xen kernel first in grub.cfg, the generic one in a submenu", () => {
+  const xen = "2.6.32-5-xen-amd64";
+  const generic = "2.6.32-5-amd64";
+  const itools = gzipSync(writeCpio([{ name: "conf", type: "directory" }, { name: "conf/initramfs.conf", type: "file", data: "MODULES=most\n" }, { name: "scripts", type: "directory" }, { name: "scripts/functions", type: "file", data: "" }, { name: "lib", type: "directory" }, { name: "lib/modules", type: "directory" }, { name: `lib/modules/${generic}`, type: "directory" }, { name: `lib/modules/${generic}/modules.dep`, type: "file", data: "" }]));
+  const root = tree("squeeze", {
+    "etc/debian_version": "6.0.10\n",
+    "etc/fstab": "/dev/xvda1 / ext3 errors=remount-ro 0 1\n",
+    "etc/hosts": "127.0.0.1 localhost\n",
+    "bin/bash": "x",
+    "etc/inittab": "id:2:initdefault:\nhvc0:2345:respawn:/sbin/getty 38400 hvc0\n",
+    "etc/default/grub": "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX=\"console=hvc0\"\n",
+    "boot/grub/grub.cfg": ["set default=\"0\"", "menuentry 'Debian GNU/Linux, with Linux " + xen + "' {", `\tlinux /boot/vmlinuz-${xen} root=/dev/xvda1 ro console=hvc0`, `\tinitrd /boot/initrd.img-${xen}`, "}", "submenu 'Other kernels' {", `\tmenuentry 'Debian GNU/Linux, with Linux ${generic}' {`, `\t\tlinux /boot/vmlinuz-${generic} root=/dev/xvda1 ro console=hvc0`, `\t\tinitrd /boot/initrd.img-${generic}`, "\t}", "}", ""].join("\n"),
+    [`boot/vmlinuz-${xen}`]: "k",
+    [`boot/initrd.img-${xen}`]: "i",
+    [`boot/vmlinuz-${generic}`]: "k",
+    [`boot/initrd.img-${generic}`]: itools,
+    [`lib/modules/${generic}/modules.dep`]: "kernel/drivers/virtio/virtio.ko:\nkernel/drivers/virtio/virtio_ring.ko: kernel/drivers/virtio/virtio.ko\nkernel/drivers/virtio/virtio_pci.ko: kernel/drivers/virtio/virtio_ring.ko kernel/drivers/virtio/virtio.ko\nkernel/drivers/block/virtio_blk.ko: kernel/drivers/virtio/virtio_ring.ko kernel/drivers/virtio/virtio.ko\nkernel/drivers/net/virtio_net.ko: kernel/drivers/virtio/virtio_ring.ko kernel/drivers/virtio/virtio.ko\n",
+    ...Object.fromEntries(["virtio/virtio", "virtio/virtio_ring", "virtio/virtio_pci", "block/virtio_blk", "net/virtio_net"].map((m) => [`lib/modules/${generic}/kernel/drivers/${m}.ko`, `module ${m}`])),
+    [`lib/modules/${xen}/modules.dep`]: "",
+  });
+
+  it("makes the generic kernel the default by its submenu path, in grub.cfg and GRUB_DEFAULT; the hvc0 getty moves to ttyS0", async () => {
+    const guest = await openDirectoryGuest(root);
+    const report = await inspect(guest);
+    const plan = (await planConversion(guest, report, { disks: [{}] })) as ChangePlan;
+    expect(plan.kernel).toMatchObject({ version: generic, wasDefault: false });
+    const dry = new MemoryGuest(guest);
+    await applyPlan(plan, dry);
+    const cfg = await text(dry, "/boot/grub/grub.cfg");
+    expect(cfg).toMatch(/^set default="1>0"$/m);
+    expect(cfg).toContain(`linux /boot/vmlinuz-${generic} root=/dev/vda1 ro console=ttyS0,115200n8`);
+    expect(await text(dry, "/etc/default/grub")).toBe('GRUB_DEFAULT="1>0"\nGRUB_CMDLINE_LINUX="console=ttyS0,115200n8"\n');
+    expect(await text(dry, "/etc/inittab")).toContain("hvc0:2345:respawn:/sbin/getty 115200 ttyS0\n");
+    const img = await readInitramfs(await dry.readFile(`/boot/initrd.img-${generic}`));
+    expect(Buffer.from(img.tree.get("conf/modules")!.data).toString()).toBe("virtio_blk\nvirtio_net\nvirtio_pci\n");
   });
 });
 
