@@ -10,6 +10,7 @@ import { el6Xen } from "./guests/el6-xen.js";
 import { el7Vmware } from "./guests/el7-vmware.js";
 import { el9Like } from "./guests/el9-like.js";
 import { debian12 } from "./guests/debian-12.js";
+import { debianVmware, debianXen } from "./guests/debian-bootable.js";
 import type { GuestRecipe } from "./guests/recipe.js";
 import { run } from "./run.js";
 
@@ -23,6 +24,7 @@ export { xfsProtofile } from "./xfs-proto.js";
 // Real libvirt domains as virt-install writes them, across buses, NICs, firmware, graphics and CPUs.
 export { virtInstallCorpus, virtInstallVariants, type VirtInstallDomain } from "./virt-install-corpus.js";
 export { compareFacts, expectedForm, haveVirtV2vCorpus, listCorpusCases, parsePrintSource, parseTargetDisks, virtV2vCorpusDir, type CorpusCase, type FactComparison, type PrintedSource, type ReportedSource } from "./virt-v2v-corpus.js";
+export { bootableFacts, type BootableFacts } from "./guests/debian-bootable.js";
 // The LVM2 metadata writer, for tests that need hand-made (or deliberately lying) PV labels and VG text.
 export { lvExtents, lvmCrc, lvSize, pvHeaderArea, vgMetadataText, type LogicalVolume as LvmLogicalVolume, type PhysicalVolume as LvmPhysicalVolume, type Segment as LvmSegment, type VolumeGroup as LvmVolumeGroup } from "./lvm2.js";
 
@@ -31,14 +33,16 @@ const recipes: Record<ZooGuestName, GuestRecipe> = {
   "el7-vmware": el7Vmware,
   "el9-like": el9Like,
   "debian-12": debian12,
+  "debian-xen": debianXen,
+  "debian-vmware": debianVmware,
 };
 
-export const zooGuestNames: ZooGuestName[] = ["el6-xen", "el7-vmware", "el9-like", "debian-12"];
+export const zooGuestNames: ZooGuestName[] = ["el6-xen", "el7-vmware", "el9-like", "debian-12", "debian-xen", "debian-vmware"];
 export const zooContainers: ZooContainer[] = ["raw", "qcow2", "vmdk", "vhdx"];
 
-/** Which test tier can afford to build a guest: debian-12 (debootstrap) is slow-tier only. */
+/** Which test tier can afford to build a guest: the debootstrapped ones are slow-tier only. */
 export function zooTier(name: ZooGuestName): "integration" | "slow" {
-  return name === "debian-12" ? "slow" : "integration";
+  return recipeFor(name).tier;
 }
 
 function recipeFor(name: ZooGuestName): GuestRecipe {
@@ -74,7 +78,7 @@ function convert(raw: string, container: Exclude<ZooContainer, "raw">): string {
 export async function buildZooGuest(name: ZooGuestName, container: ZooContainer = "raw"): Promise<ZooGuest> {
   const recipe = recipeFor(name);
   if (!zooContainers.includes(container)) throw new ZooError("ZOO_BAD_INPUT", `unknown container '${container}': choose one of ${zooContainers.join(", ")}`);
-  const key = `${name}-${recipeHash(["recipe.ts", "rpmdb.ts", `${name}.ts`], recipe.inputs)}`;
+  const key = `${name}-${recipeHash(["recipe.ts", "rpmdb.ts", ...(recipe.sources ?? [`${name}.ts`])], recipe.inputs)}`;
   const dir = await cached(key, async (temp) => {
     await recipe.build(temp);
     rmSync(join(temp, "work"), { recursive: true, force: true });
