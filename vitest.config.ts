@@ -3,7 +3,7 @@
 //   integration  foo.int.test.ts    — real Debian tools (qemu-img, e2fsprogs, rpm, libvirt-clients, sshd…)
 //   slow         foo.slow.test.ts   — debootstrap roots, VM boots, libguestfs
 // Workspace packages resolve to their sources, so tests never run against a stale build.
-import { readdirSync, existsSync } from "node:fs";
+import { readdirSync, existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { defineConfig } from "vitest/config";
@@ -13,6 +13,12 @@ const alias: Record<string, string> = {};
 for (const group of ["packages", "tools"]) {
   if (!existsSync(join(root, group))) continue;
   for (const dir of readdirSync(join(root, group))) {
+    // Subpath exports ("./ssh" → src/ssh.ts) first: the first alias that matches an import wins.
+    const manifest = join(root, group, dir, "package.json");
+    const exported = existsSync(manifest) ? Object.keys(JSON.parse(readFileSync(manifest, "utf8")).exports ?? {}) : [];
+    for (const sub of exported.map((e) => /^\.\/([\w-]+)$/.exec(e)?.[1]).filter((e) => e !== undefined)) {
+      if (existsSync(join(root, group, dir, "src", `${sub}.ts`))) alias[`@leapp/${dir}/${sub}`] = join(root, group, dir, "src", `${sub}.ts`);
+    }
     const entry = join(root, group, dir, "src", "index.ts");
     if (existsSync(entry)) alias[`@leapp/${dir}`] = entry;
   }

@@ -1,6 +1,8 @@
-// Each public package must work alone from npm: pack it as pnpm publishes it, install the tarballs
-// into a scratch project outside the workspace, then import every package at run time (ESM) and
-// compile a file against its types with tsc.
+// Each public package must work alone from npm: pack it as pnpm publishes it (pnpm pack: npm pack
+// would leave the workspace: ranges of leapp's own dependencies in place), install the tarballs
+// into a scratch project outside the workspace, then load every package at run time with import
+// and with require (Node >= 20.19 loads ES modules through require), and compile an ES module and
+// a CommonJS file against its types with tsc.
 import { execFile } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -41,12 +43,19 @@ describe("packages installed from their tarballs", () => {
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   });
 
-  it("ships only dist, README and package.json (and storage's addon), with the workspace protocol replaced", async () => {
+  it("ships only dist, README and package.json (and the storage and inspect addons), with the workspace protocol replaced", async () => {
     for (const p of publicPackages) {
       const root = join(scratch, "node_modules", p.manifest.name);
       const installed = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
       expect(JSON.stringify(installed)).not.toContain("workspace:");
       const files = readdirSync(root).filter((f) => f !== "node_modules").sort();
+      if (p.manifest.name === "@leapp/inspect") {
+        // The hostfs addon (xattrs, SEEK_DATA of root trees): its source, build script and binary.
+        expect(files).toEqual(["README.md", "dist", "native", "package.json"]);
+        expect(readdirSync(join(root, "native")).sort()).toEqual(["build.mjs", "hostfs.c", "prebuilds"]);
+        expect(readdirSync(join(root, "native", "prebuilds", `${process.platform}-${process.arch}`))).toEqual(["hostfs.node"]);
+        continue;
+      }
       if (p.manifest.name !== "@leapp/storage") {
         expect(files, p.manifest.name).toEqual(["README.md", "dist", "package.json"]);
         continue;
@@ -83,6 +92,24 @@ describe("packages installed from their tarballs", () => {
     });
   });
 
+  it("reads a root tree's xattrs through the installed inspect package's addon, and exports @leapp/inspect/ssh", async () => {
+    const script = `
+      import { mkdirSync, writeFileSync } from "node:fs";
+      import { execFileSync } from "node:child_process";
+      import { openDirectoryGuest } from "@leapp/inspect";
+      import { connectSsh } from "@leapp/inspect/ssh";
+      mkdirSync("tree/bin", { recursive: true });
+      writeFileSync("tree/bin/ping", "x");
+      execFileSync("setfattr", ["-n", "user.check", "-v", "ok", "tree/bin/ping"]);
+      const guest = await openDirectoryGuest("tree");
+      const value = (await guest.xattrs("/bin/ping")).get("user.check");
+      await guest.close();
+      console.log(JSON.stringify({ xattr: new TextDecoder().decode(value), connectSsh: typeof connectSsh }));`;
+    writeFileSync(join(scratch, "xattr-check.mjs"), script);
+    const { stdout } = await exec(process.execPath, ["xattr-check.mjs"], { cwd: scratch });
+    expect(JSON.parse(stdout)).toEqual({ xattr: "ok", connectSsh: "function" });
+  });
+
   it("imports every package at run time with plain Node ESM", async () => {
     const names = publicPackages.map((p) => p.manifest.name);
     const script = `
@@ -100,12 +127,31 @@ describe("packages installed from their tarballs", () => {
     }
   });
 
-  it("type-checks a consumer against every package's .d.ts", async () => {
+  it("requires every package from CommonJS, with the same exports as import", async () => {
+    const names = publicPackages.map((p) => p.manifest.name);
+    const script = `
+      const names = ${JSON.stringify(names)};
+      const out = {};
+      for (const n of names) out[n] = Object.keys(require(n)).sort();
+      console.log(JSON.stringify(out));`;
+    writeFileSync(join(scratch, "require-all.cjs"), script);
+    const { stdout, stderr } = await exec(process.execPath, ["require-all.cjs"], { cwd: scratch });
+    const required: Record<string, string[]> = JSON.parse(stdout);
+    for (const p of publicPackages) {
+      const source = await import(join(p.dir, "src", "index.ts"));
+      expect(required[p.manifest.name], p.manifest.name).toEqual(Object.keys(source).sort());
+    }
+    expect(stderr).not.toMatch(/ERR_|Error/);
+  });
+
+  it("type-checks an ES module and a CommonJS consumer against every package's .d.ts", async () => {
     const lines = publicPackages.map((p, i) => `import * as p${i} from "${p.manifest.name}";\nexport const k${i}: string[] = Object.keys(p${i});`);
     writeFileSync(join(scratch, "consumer.ts"), lines.join("\n") + "\n");
+    const cjs = publicPackages.map((p, i) => `import p${i} = require("${p.manifest.name}");\nexport const k${i}: string[] = Object.keys(p${i});`);
+    writeFileSync(join(scratch, "consumer.cts"), cjs.join("\n") + "\n");
     writeFileSync(
       join(scratch, "tsconfig.json"),
-      JSON.stringify({ compilerOptions: { module: "NodeNext", moduleResolution: "NodeNext", target: "ES2022", strict: true, noEmit: true, types: ["node"] }, files: ["consumer.ts"] }),
+      JSON.stringify({ compilerOptions: { module: "NodeNext", moduleResolution: "NodeNext", target: "ES2022", strict: true, noEmit: true, types: ["node"] }, files: ["consumer.ts", "consumer.cts"] }),
     );
     const tsc = join(repo, "node_modules", "typescript", "bin", "tsc");
     await expect(exec(process.execPath, [tsc, "-p", scratch])).resolves.toBeDefined();

@@ -18,7 +18,7 @@
 // has no --chown, so the operations compared leave it out.
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -90,8 +90,9 @@ const operations = [
 ].flat();
 
 /** What both sides must agree on, read back with leapp's reader. */
-async function readBack(overlay, baseDir) {
-  const guest = await openImageGuest([overlay], { trustedBackingDirs: [baseDir] });
+async function readBack(overlay, base) {
+  // The sample's disk may be a link into the zoo's cache: trust where it really lies too.
+  const guest = await openImageGuest([overlay], { trustedBackingDirs: [dirname(base), dirname(realpathSync(base))] });
   const text = async (p) => new TextDecoder().decode(await guest.readFile(p));
   const facts = {
     network: await text("/etc/sysconfig/network"),
@@ -114,7 +115,7 @@ async function readBack(overlay, baseDir) {
 
 const results = {};
 if (!skipVc) {
-  const sample = buildSample();
+  const sample = await buildSample();
   const base = join(sample, "disk.img");
   const samples = { vc: [], leapp: [] };
   let compared = false;
@@ -138,7 +139,7 @@ if (!skipVc) {
       }
     }
     if (!compared) {
-      const [ours, theirs] = [await readBack(outputs.leapp, sample), await readBack(outputs.vc, sample)];
+      const [ours, theirs] = [await readBack(outputs.leapp, base), await readBack(outputs.vc, base)];
       for (const k of Object.keys(theirs)) {
         if (JSON.stringify(ours[k]) !== JSON.stringify(theirs[k])) throw new Error(`leapp and virt-customize disagree on ${k}:\n  leapp: ${JSON.stringify(ours[k])}\n  virt-customize: ${JSON.stringify(theirs[k])}`);
       }

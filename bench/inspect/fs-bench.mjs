@@ -1,25 +1,22 @@
 // Benchmark for the volume and filesystem layers of @leapp/inspect, and the two library choices
 // they rest on: our ext2/3/4 reader against the `ext2fs` package (libext2fs in WebAssembly), and
 // our partition-table reader against `partitioninfo`. Images are built with the real tools and
-// cached. Run after a build: pnpm turbo run build --filter @leapp/inspect && node bench/inspect/fs-bench.mjs
+// cached in the zoo's fixture cache. Run after a build: pnpm turbo run build && node bench/inspect/fs-bench.mjs
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync, readFileSync } from "node:fs";
+import { mkdirSync, writeFileSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { homedir } from "node:os";
-import { join } from "node:path";
-import { openExt, openXfs, readPartitionTable } from "../../packages/inspect/dist/index.js";
+import { dirname, join } from "node:path";
+import { openFilesystem, readPartitionTable } from "../../packages/inspect/dist/index.js";
 import { openDisk } from "../../packages/storage/dist/index.js";
+import { cached, seededRandom, xfsProtofile } from "../../tools/zoo/dist/index.js";
 
 const require = createRequire(join(process.cwd(), "packages/inspect/package.json"));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const cache = join(process.env.LEAPP_CACHE_DIR ?? join(homedir(), ".cache", "leapp"), "inspect-fs-bench");
 const sh = (cmd, args, input) => execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
 
 /** A tree like a small /usr: 40 directories × 150 files of 0–16 KiB, plus a few 2 MiB files. */
 function buildTree(root) {
-  let seed = 12345;
-  const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const random = seededRandom(12345);
   mkdirSync(root, { recursive: true });
   for (let d = 0; d < 40; d++) {
     const dir = join(root, `dir${d}`, `sub${d % 7}`);
@@ -32,24 +29,13 @@ function buildTree(root) {
   for (let i = 0; i < 5; i++) writeFileSync(join(root, `big${i}.bin`), Buffer.alloc(2 * 1024 * 1024, i + 1));
 }
 
-function cachedImage(name, build) {
-  const dir = join(cache, createHash("sha256").update(`v1-${name}`).digest("hex").slice(0, 16));
-  const image = join(dir, "image.raw");
-  if (existsSync(image)) return image;
-  mkdirSync(dir, { recursive: true });
-  const temp = `${image}.tmp`;
-  build(temp, dir);
-  renameSync(temp, image);
-  return image;
+/** An image built once into the zoo's fixture cache: `build(path, dir)` writes it. */
+async function cachedImage(name, build) {
+  return join(await cached(`inspect-fs-bench-${name}-v2`, (dir) => build(join(dir, "image.raw"), dir)), "image.raw");
 }
 
-const treeDir = join(cache, "tree-v1");
-if (!existsSync(join(treeDir, ".done"))) {
-  rmSync(treeDir, { recursive: true, force: true });
-  buildTree(treeDir);
-  writeFileSync(join(treeDir, ".done"), "");
-}
-const ext4 = cachedImage("ext4", (path) => sh("mkfs.ext4", ["-q", "-F", "-d", treeDir, path, "160M"]));
+const treeDir = join(await cached("inspect-fs-bench-tree-v2", (dir) => buildTree(join(dir, "tree"))), "tree");
+const ext4 = await cachedImage("ext4", (path) => sh("mkfs.ext4", ["-q", "-F", "-d", treeDir, path, "160M"]));
 
 /** Walks every entry: readdir, lstat, and readFile for regular files. Returns [entries, bytes]. */
 async function walk(fs, path = "/") {
@@ -90,14 +76,14 @@ console.log(`ext4 image: ${ext4}`);
 // 1. ext: ours (open + walk every file) vs ext2fs (mount + the same walk through its fs API).
 const ours = await time("ext4 full walk, @leapp/inspect reader", async () => {
   const disk = await openDisk(ext4);
-  const fs = await openExt(disk);
+  const fs = await openFilesystem({ device: ext4, block: disk, fsType: "ext4" });
   const [entries, bytes] = await walk(fs);
   await disk.close();
   return `${entries} entries, ${(bytes / 1024 / 1024).toFixed(1)} MiB, ${rss()}`;
 });
 const oursLookup = await time("ext4 open + read one file 4 dirs deep, ours", async () => {
   const disk = await openDisk(ext4);
-  const fs = await openExt(disk);
+  const fs = await openFilesystem({ device: ext4, block: disk, fsType: "ext4" });
   const bytes = (await fs.readFile("/dir33/sub5/file-77-" + "n".repeat(17))).length;
   await disk.close();
   return `${bytes} bytes`;
@@ -121,37 +107,22 @@ const libLookup = await time("ext4 mount + read one file 4 dirs deep, ext2fs", (
 console.log(`ext2fs / ours: full walk ${(lib / ours).toFixed(1)}×, single lookup ${(libLookup / oursLookup).toFixed(1)}×`);
 
 // 2. XFS: ours only (no library exists).
-const xfs = cachedImage("xfs", (path, dir) => {
+const xfs = await cachedImage("xfs", (path, dir) => {
   const proto = join(dir, "proto");
-  const lines = ["/bench", "0 0", "d--755 0 0"];
-  const { readdirSync, lstatSync } = require("node:fs");
-  const add = (host, indent) => {
-    for (const e of readdirSync(host).sort()) {
-      if (e === ".done") continue;
-      const p = join(host, e);
-      if (lstatSync(p).isDirectory()) {
-        lines.push(`${indent}${e} d--755 0 0`);
-        add(p, indent + " ");
-        lines.push(`${indent}$`);
-      } else lines.push(`${indent}${e} ---644 0 0 ${p}`);
-    }
-  };
-  add(treeDir, " ");
-  lines.push("$", "");
-  writeFileSync(proto, lines.join("\n"));
-  sh("truncate", ["-s", "320M", path]);
+  writeFileSync(proto, xfsProtofile(treeDir));
+  sh("truncate", ["-s", "640M", path]);
   sh("mkfs.xfs", ["-q", "-f", "-p", proto, path]);
 });
 await time("XFS v5 full walk, @leapp/inspect reader", async () => {
   const disk = await openDisk(xfs);
-  const fs = await openXfs(disk);
+  const fs = await openFilesystem({ device: xfs, block: disk, fsType: "xfs" });
   const [entries, bytes] = await walk(fs);
   await disk.close();
   return `${entries} entries, ${(bytes / 1024 / 1024).toFixed(1)} MiB, ${rss()}`;
 });
 
 // 3. Partition tables: ours vs partitioninfo, on a sane MBR with logicals and on a looping EBR chain.
-const mbr = cachedImage("mbr", (path) => {
+const mbr = await cachedImage("mbr", (path) => {
   sh("truncate", ["-s", "64M", path]);
   sh("sfdisk", ["-q", path], "label: dos\nstart=2048, size=20480, type=83\nstart=22528, type=5\nstart=24576, size=4096, type=83\nstart=30720, size=4096, type=83\nstart=36864, size=4096, type=83\n");
 });
@@ -177,7 +148,7 @@ const second = ext + looped.readUInt32LE(ext * 512 + 446 + 16 + 8);
 const third = ext + looped.readUInt32LE(second * 512 + 446 + 16 + 8);
 looped.writeUInt32LE(second - ext, third * 512 + 446 + 16 + 8);
 looped[third * 512 + 446 + 16 + 4] = 5;
-const loopPath = join(cache, "mbr-loop.raw");
+const loopPath = join(dirname(mbr), "mbr-loop.raw");
 writeFileSync(loopPath, looped);
 const outcome = async (promise) => {
   const timeout = new Promise((resolve) => setTimeout(() => resolve("no answer within 5 s"), 5000).unref());

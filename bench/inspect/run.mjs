@@ -7,13 +7,11 @@
 //
 //   node bench/inspect/run.mjs [--runs N] [--vi-runs N] [--json]
 //
-// Needs a build of @leapp/inspect (pnpm turbo run build --filter @leapp/inspect) and
-// virt-inspector (Debian: guestfs-tools/libguestfs-tools). The zoo image is built by the slow
-// test tier when it is missing.
+// Needs a build (pnpm turbo run build: @leapp/inspect and the zoo, which builds or finds the
+// image in its cache) and virt-inspector (Debian: guestfs-tools/libguestfs-tools).
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -31,38 +29,25 @@ if (!existsSync(join(repo, "packages/inspect/dist/index.js"))) {
   process.exit(2);
 }
 
-const zooCache = join(process.env.LEAPP_CACHE_DIR ?? join(homedir(), ".cache", "leapp"), "zoo");
-
-/** The newest zoo build of `name` that has a qcow2 disk. */
-function findZooImage(name) {
-  if (!existsSync(zooCache)) return undefined;
-  const dirs = readdirSync(zooCache)
-    .filter((d) => d.startsWith(`${name}-`) && existsSync(join(zooCache, d, "disk1.qcow2")))
-    .map((d) => join(zooCache, d))
-    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
-  return dirs[0] === undefined ? undefined : join(dirs[0], "disk1.qcow2");
-}
-
-function buildZooImages(testFile) {
-  console.error(`building the zoo images with the test tier: vitest ${testFile}`);
-  spawnSync("pnpm", ["vitest", "run", "--project", testFile.includes(".slow.") ? "slow" : "integration", testFile], { cwd: repo, stdio: "ignore" });
-}
-
-let guestName = "debian-12";
-let image = findZooImage(guestName);
-if (!image) {
-  buildZooImages("packages/inspect/src/os/inspect-zoo.slow.test.ts");
-  image = findZooImage(guestName);
-}
-if (!image) {
-  guestName = "el7-vmware";
-  console.error("no debian-12 zoo image (debootstrap unavailable?): falling back to el7-vmware");
-  image = findZooImage(guestName) ?? (buildZooImages("packages/inspect/src/os/inspect-zoo.int.test.ts"), findZooImage(guestName));
-}
-if (!image) {
-  console.error("no zoo image could be found or built");
+const zooBuild = join(repo, "tools/zoo/dist/index.js");
+if (!existsSync(zooBuild)) {
+  console.error("build the zoo first: pnpm turbo run build");
   process.exit(2);
 }
+const { buildZooGuest, cached } = await import(zooBuild);
+
+// The zoo builds (or finds in its cache) the guest; debootstrap needs a Debian mirror, so
+// el7-vmware stands in when debian-12 cannot be made here.
+let guestName = "debian-12";
+let guest;
+try {
+  guest = await buildZooGuest(guestName, "qcow2");
+} catch (err) {
+  console.error(`no debian-12 zoo image (${err instanceof Error ? err.message : err}): falling back to el7-vmware`);
+  guestName = "el7-vmware";
+  guest = await buildZooGuest(guestName, "qcow2");
+}
+const image = guest.disks[0];
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const virtualSize = JSON.parse(execFileSync("qemu-img", ["info", "--output=json", image], { encoding: "utf8" }))["virtual-size"];
@@ -89,36 +74,28 @@ for (let i = 0; i < runs; i++) {
 // ---- scale: a 2 GiB guest with 1000 packages ------------------------------------------------
 // The zoo's Debian tree, its dpkg status grown to 1000 packages by repeating its own stanzas under
 // new names, as one 2 GiB ext4 disk (mkfs.ext4 -d) in qcow2; cached by the source image's name.
-const scale = (() => {
-  if (guestName !== "debian-12") return undefined;
-  const treeDir = join(dirname(image), "root");
-  const key = createHash("sha256").update(`v1 ${image} 2GiB 1000`).digest("hex").slice(0, 16);
-  const dir = join(process.env.LEAPP_CACHE_DIR ?? join(homedir(), ".cache", "leapp"), "inspect-bench", key);
-  const qcow2 = join(dir, "scale.qcow2");
-  if (existsSync(qcow2)) return qcow2;
-  const temp = `${dir}.tmp-${process.pid}`;
-  rmSync(temp, { recursive: true, force: true });
-  mkdirSync(temp, { recursive: true });
-  try {
-    const tree = join(temp, "root");
-    // cp -a, not fs.cpSync: the tree holds device nodes (/dev/ptmx…).
-    execFileSync("cp", ["-a", treeDir, tree]);
-    const statusPath = join(tree, "var/lib/dpkg/status");
-    const stanzas = readFileSync(statusPath, "utf8").trim().split(/\n\n+/);
-    const grown = [...stanzas];
-    for (let i = 0; grown.length < 1000; i++) grown.push(stanzas[i % stanzas.length].replace(/^Package: (.+)$/m, `Package: $1-scale${i}`));
-    writeFileSync(statusPath, grown.join("\n\n") + "\n");
-    const rootUuid = /^UUID=(\S+)\s+\/\s/m.exec(readFileSync(join(tree, "etc/fstab"), "utf8"))?.[1] ?? "d3a9f1c7-5e2b-4a86-b0d4-7f1e3c5a9b28";
-    const raw = join(temp, "scale.raw");
-    execFileSync("mkfs.ext4", ["-q", "-F", "-U", rootUuid, "-d", tree, raw, "2G"], { stdio: "pipe" });
-    execFileSync("qemu-img", ["convert", "-f", "raw", "-O", "qcow2", raw, join(temp, "scale.qcow2")]);
-    mkdirSync(dir, { recursive: true });
-    renameSync(join(temp, "scale.qcow2"), qcow2);
-    return qcow2;
-  } finally {
-    rmSync(temp, { recursive: true, force: true });
-  }
-})();
+const scale =
+  guestName !== "debian-12"
+    ? undefined
+    : join(
+        await cached(`inspect-bench-scale-${createHash("sha256").update(`v2 ${image} 2GiB 1000`).digest("hex").slice(0, 16)}`, (dir) => {
+          const tree = join(dir, "root");
+          // cp -a, not fs.cpSync: the tree holds device nodes (/dev/ptmx…).
+          execFileSync("cp", ["-a", guest.rootTree, tree]);
+          const statusPath = join(tree, "var/lib/dpkg/status");
+          const stanzas = readFileSync(statusPath, "utf8").trim().split(/\n\n+/);
+          const grown = [...stanzas];
+          for (let i = 0; grown.length < 1000; i++) grown.push(stanzas[i % stanzas.length].replace(/^Package: (.+)$/m, `Package: $1-scale${i}`));
+          writeFileSync(statusPath, grown.join("\n\n") + "\n");
+          const rootUuid = /^UUID=(\S+)\s+\/\s/m.exec(readFileSync(join(tree, "etc/fstab"), "utf8"))?.[1] ?? "d3a9f1c7-5e2b-4a86-b0d4-7f1e3c5a9b28";
+          const raw = join(dir, "scale.raw");
+          execFileSync("mkfs.ext4", ["-q", "-F", "-U", rootUuid, "-d", tree, raw, "2G"], { stdio: "pipe" });
+          execFileSync("qemu-img", ["convert", "-f", "raw", "-O", "qcow2", raw, join(dir, "scale.qcow2")]);
+          rmSync(raw);
+          execFileSync("rm", ["-rf", tree]);
+        }),
+        "scale.qcow2",
+      );
 const scaleRuns = [];
 if (scale) for (let i = 0; i < runs; i++) scaleRuns.push(inspectChild(scale));
 

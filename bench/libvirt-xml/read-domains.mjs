@@ -2,7 +2,7 @@
 // Inputs are the virt-install corpus, each copy varied (name, UUID, MACs, memory) so every
 // document is distinct. Run: pnpm --filter @leapp/libvirt-xml bench   (builds first via turbo: pnpm bench)
 import { readDomainXml } from "../../packages/libvirt-xml/dist/index.js";
-import { virtInstallCorpus } from "./virt-install-corpus.mjs";
+import { virtInstallCorpus } from "../../tools/zoo/dist/index.js";
 
 const COUNT = Number(process.env.BENCH_COUNT ?? 10_000);
 const BUDGET_MS = 2000;

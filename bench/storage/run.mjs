@@ -1,15 +1,15 @@
 #!/usr/bin/env node
 // @leapp/storage against qemu-img, side by side in one run: the same conversions, interleaved
 // (qemu-img, leapp, qemu-img, leapp…), median of several runs each; wall time ratio and our
-// peak RSS. Fixtures are built once with qemu-img and cached under ~/.cache/leapp/storage-bench.
+// peak RSS. Fixtures are built once with qemu-img and kept in the zoo's cache (~/.cache/leapp/zoo/).
 //
 //   node bench/storage/run.mjs [--runs N] [--json]
 //
 // Needs qemu-img (Debian: qemu-utils) and a build of @leapp/storage (pnpm turbo run build).
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, writeSync, ftruncateSync, renameSync, rmSync, statSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { existsSync, mkdtempSync, openSync, closeSync, writeSync, ftruncateSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -21,10 +21,11 @@ const json = args.includes("--json");
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 
-if (!existsSync(join(here, "../../packages/storage/dist/index.js"))) {
-  console.error("build @leapp/storage first: pnpm turbo run build --filter @leapp/storage");
+if (!existsSync(join(here, "../../packages/storage/dist/index.js")) || !existsSync(join(here, "../../tools/zoo/dist/index.js"))) {
+  console.error("build @leapp/storage and the zoo first: pnpm turbo run build");
   process.exit(2);
 }
+const { cached, seededRandom } = await import("../../tools/zoo/dist/index.js");
 try {
   execFileSync("qemu-img", ["--version"], { stdio: "ignore" });
 } catch {
@@ -32,57 +33,42 @@ try {
   process.exit(2);
 }
 
-// ---- fixtures (cached by a hash of how they are made) -------------------------------------
+// ---- fixtures (the zoo's fixture cache, keyed by a hash of how they are made) --------------
 
-const FIXTURE_RECIPE = "v1: 1 GiB raw, 300 x 1 MiB of xorshift data at seeded offsets; 100 GiB qcow2 with 10 x 1 MiB";
-const cacheRoot = process.env.LEAPP_CACHE_DIR ?? join(homedir(), ".cache", "leapp");
-const cache = join(cacheRoot, "storage-bench", createHash("sha256").update(FIXTURE_RECIPE).digest("hex").slice(0, 16));
-mkdirSync(cache, { recursive: true });
+const FIXTURE_RECIPE = "v2: 1 GiB raw, 300 x 1 MiB of seededRandom data at seeded offsets; 100 GiB qcow2 with 10 x 1 MiB";
 
-function xorshiftChunk(seed) {
+/** 1 MiB of the zoo's seeded random bytes: incompressible, the same on every machine. */
+function randomChunk(seed) {
+  const random = seededRandom(seed);
   const out = Buffer.alloc(MiB);
-  let x = seed | 1;
-  for (let i = 0; i < out.length; i += 4) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out.writeInt32LE(x | 0, i);
-  }
+  for (let i = 0; i < out.length; i += 4) out.writeUInt32LE(Math.floor(random() * 2 ** 32), i);
   return out;
 }
 
-function fixture(name, make) {
-  const path = join(cache, name);
-  if (!existsSync(path)) {
-    const partial = `${path}.partial`;
-    rmSync(partial, { force: true });
-    make(partial);
-    renameSync(partial, path);
-  }
-  return path;
-}
-
-const raw1g = fixture("data-300m.raw", (path) => {
-  const fd = openSync(path, "w");
+const cache = await cached(`storage-bench-${createHash("sha256").update(FIXTURE_RECIPE).digest("hex").slice(0, 16)}`, (dir) => {
+  const raw = join(dir, "data-300m.raw");
+  const fd = openSync(raw, "w");
   ftruncateSync(fd, GiB);
   // 300 distinct 1 MiB slots out of 1024, chosen by a seeded shuffle.
   const slots = Array.from({ length: 1024 }, (_, i) => i);
-  let s = 42;
+  const shuffle = seededRandom(42);
   for (let i = slots.length - 1; i > 0; i--) {
-    s = (s * 1103515245 + 12345) >>> 0;
-    const j = s % (i + 1);
+    const j = Math.floor(shuffle() * (i + 1));
     [slots[i], slots[j]] = [slots[j], slots[i]];
   }
-  for (const slot of slots.slice(0, 300)) writeSync(fd, xorshiftChunk(slot + 1), 0, MiB, slot * MiB);
+  for (const slot of slots.slice(0, 300)) writeSync(fd, randomChunk(slot + 1), 0, MiB, slot * MiB);
   closeSync(fd);
-});
-const qcow2 = fixture("data-300m.qcow2", (path) => execFileSync("qemu-img", ["convert", "-f", "raw", "-O", "qcow2", raw1g, path]));
-const vmdk = fixture("data-300m-stream.vmdk", (path) => execFileSync("qemu-img", ["convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", raw1g, path]));
-const sparse = fixture("sparse-100g.qcow2", (path) => {
-  execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", path, "100G"]);
+  execFileSync("qemu-img", ["convert", "-f", "raw", "-O", "qcow2", raw, join(dir, "data-300m.qcow2")]);
+  execFileSync("qemu-img", ["convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", raw, join(dir, "data-300m-stream.vmdk")]);
+  const sparse = join(dir, "sparse-100g.qcow2");
+  execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", sparse, "100G"]);
   const writes = Array.from({ length: 10 }, (_, i) => ["-c", `write -P ${0x10 + i} ${i * 10}G 1M`]).flat();
-  execFileSync("qemu-io", ["-f", "qcow2", ...writes, path], { stdio: "ignore" });
+  execFileSync("qemu-io", ["-f", "qcow2", ...writes, sparse], { stdio: "ignore" });
 });
+const raw1g = join(cache, "data-300m.raw");
+const qcow2 = join(cache, "data-300m.qcow2");
+const vmdk = join(cache, "data-300m-stream.vmdk");
+const sparse = join(cache, "sparse-100g.qcow2");
 
 // ---- the runs -----------------------------------------------------------------------------
 

@@ -21,6 +21,19 @@ export class UsageError extends Error {
   }
 }
 
+/** A typed error of the command itself (not of a package it runs): exit 3, one line. */
+export class CliError extends Error {
+  readonly package = "@leapp/cli";
+  constructor(
+    readonly code: "LEAPP_OUTPUT_NOT_A_FILE",
+    message: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "CliError";
+  }
+}
+
 /** What the CLI makes of any thrown value: the text for the user, the JSON for scripts, the exit code. */
 export interface ErrorReport {
   exitCode: ExitCode;
@@ -29,7 +42,44 @@ export interface ErrorReport {
   package?: string;
 }
 
-const hostErrnoCodes = new Set(["ENOENT", "EACCES", "EPERM", "EISDIR", "ENOTDIR", "EEXIST", "ENOSPC", "EROFS", "EBUSY", "EMFILE", "EIO", "ELOOP", "ECONNREFUSED", "ETIMEDOUT", "EHOSTUNREACH"]);
+/** Host errors by errno code: what happened, and what the user can do about it. */
+const hostErrors: Record<string, [what: string, todo: string]> = {
+  ENOENT: ["no such file or directory", "check the path"],
+  EACCES: ["permission denied", "check its permissions, or run leapp as a user who may use it"],
+  EPERM: ["operation not permitted", "check its permissions and attributes"],
+  EISDIR: ["is a directory", "name a file"],
+  ENOTDIR: ["a part of the path is not a directory", "check the path"],
+  EEXIST: ["already exists", "choose another name or remove it first"],
+  ENOTEMPTY: ["directory not empty", "choose another name or empty it first"],
+  ENOSPC: ["no space left on the device", "free some space or write elsewhere"],
+  EDQUOT: ["disk quota exceeded", "free some space or write elsewhere"],
+  EFBIG: ["file too large for its filesystem", "write elsewhere"],
+  EROFS: ["read-only filesystem", "write elsewhere"],
+  EXDEV: ["cannot be moved across filesystems", "write the output on the same filesystem"],
+  EBUSY: ["busy", "try again when nothing else is using it"],
+  EMFILE: ["too many open files", "raise the limit (ulimit -n)"],
+  ENFILE: ["too many open files on this host", "close other programs or raise fs.file-max"],
+  EIO: ["input/output error", "check the device (dmesg) or work on a copy of the file"],
+  ELOOP: ["too many levels of symbolic links, or a symbolic link where a file must be", "check the path"],
+  ENAMETOOLONG: ["file name too long", "choose a shorter path"],
+  ECONNREFUSED: ["connection refused", "check the host and port, and that the server is running"],
+  ECONNRESET: ["connection reset by the peer", "try again, and check the server's logs"],
+  ETIMEDOUT: ["timed out", "check that the host is up and reachable"],
+  EHOSTUNREACH: ["host unreachable", "check the address and the network"],
+  ENETUNREACH: ["network unreachable", "check the address and the network"],
+  ENOTFOUND: ["host name not found", "check the host name"],
+};
+
+/** What a host error is about: the path(s), the address or the host name Node attached to it. */
+function hostSubject(err: Record<string, unknown>): string | undefined {
+  const str = (v: unknown) => (typeof v === "string" && v !== "" ? v : undefined);
+  const path = str(err.path);
+  const dest = str(err.dest);
+  if (path !== undefined) return dest !== undefined ? `${path} -> ${dest}` : path;
+  const address = str(err.address);
+  if (address !== undefined) return typeof err.port === "number" ? `${address}:${err.port}` : address;
+  return str(err.hostname);
+}
 
 export function describeError(err: unknown): ErrorReport {
   if (err instanceof UsageError) return { exitCode: ExitCode.usage, code: err.code, message: err.message };
@@ -39,8 +89,11 @@ export function describeError(err: unknown): ErrorReport {
     if (typeof code === "string" && typeof pkg === "string" && pkg.startsWith("@leapp/")) {
       return { exitCode: ExitCode.input, code, message: err.message, package: pkg };
     }
-    if (typeof code === "string" && hostErrnoCodes.has(code)) {
-      return { exitCode: ExitCode.input, code, message: err.message };
+    const host = typeof code === "string" ? hostErrors[code] : undefined;
+    if (typeof code === "string" && host !== undefined) {
+      const subject = hostSubject(err as unknown as Record<string, unknown>);
+      const [what, todo] = host;
+      return { exitCode: ExitCode.input, code, message: `${subject === undefined ? "" : `${subject}: `}${what}; ${todo}` };
     }
     return { exitCode: ExitCode.internal, code: "LEAPP_INTERNAL", message: `internal error: ${err.message} (rerun with --debug and report this)` };
   }

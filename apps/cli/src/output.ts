@@ -1,5 +1,6 @@
 import { createRequire } from "node:module";
 import type * as CliProgress from "cli-progress";
+import { escapeControl, escapeDocument, escapeStrings } from "./text.js";
 
 export type ProgressMode = "auto" | "tty" | "json" | "none";
 
@@ -33,20 +34,25 @@ export class Output {
     readonly streams: Streams = process,
   ) {}
 
-  /** Print the command's result: `data` as JSON with --json, else `text(data)`. Once per command. */
-  result<T>(data: T, text: (data: T) => string): void {
+  /**
+   * Print the command's result: `data` as JSON with --json, else `text(data)`. Once per command.
+   * `text` sees every string of `data` with its control characters escaped, so a newline in a
+   * guest's name cannot forge a line; `document: true` is for a whole document leapp laid out
+   * itself (XML), whose own line breaks stay.
+   */
+  result<T>(data: T, text: (data: T) => string, options: { document?: boolean } = {}): void {
     if (this.#printed) throw new Error("a command printed two results");
     this.#printed = true;
     if (this.options.json) this.streams.stdout.write(JSON.stringify(data, null, 2) + "\n");
     else {
-      const rendered = text(data);
+      const rendered = options.document ? escapeDocument(text(data)) : text(escapeStrings(data));
       this.streams.stdout.write(rendered.endsWith("\n") || rendered === "" ? rendered : rendered + "\n");
     }
   }
 
-  /** Human-only remarks (warnings, hints) on stderr; silent with --json so stdout stays one document. */
+  /** Human-only remarks (warnings, hints) on stderr, one line each; silent with --json so stdout stays one document. */
   note(message: string): void {
-    if (!this.options.json) this.streams.stderr.write(message + "\n");
+    if (!this.options.json) this.streams.stderr.write(escapeControl(message) + "\n");
   }
 
   /** `wantBar`: the command was asked for progress (`convert -p`): a bar even off a terminal, unless --progress says otherwise. */

@@ -21,17 +21,25 @@ describe("leapp global behaviour", () => {
     expect(io.out()).toMatch(/70\s+internal error/);
   });
 
-  it("answers an unknown command with a usage error (exit 2)", async () => {
+  it("answers an unknown command with a usage error (exit 2) on one line", async () => {
     const io = captureStreams();
     expect(await run(["no-such-command"], io)).toBe(ExitCode.usage);
-    expect(io.err()).toMatch(/unknown command|too many arguments/);
+    expect(io.err()).toBe("leapp: unknown command 'no-such-command' (run 'leapp --help' for usage)\n");
   });
 
-  it("with --json prints one JSON document even for a usage error", async () => {
+  it("answers no command at all with a usage error naming the commands", async () => {
+    const io = captureStreams();
+    expect(await run([], io)).toBe(ExitCode.usage);
+    expect(io.err()).toMatch(/^leapp: choose a command: source, inspect, storage, net\b.*\(run 'leapp --help' for usage\)\n$/);
+    expect(io.out()).toBe("");
+  });
+
+  it("with --json prints one JSON document even for a usage error, with leapp's code", async () => {
     const io = captureStreams();
     expect(await run(["--json", "--bogus-flag"], io)).toBe(ExitCode.usage);
     const doc = JSON.parse(io.out());
-    expect(doc.error.code).toBe("commander.unknownOption");
+    expect(doc.error).toEqual({ code: "LEAPP_USAGE", message: "unknown option '--bogus-flag'", command: "leapp" });
+    expect(io.err()).toBe("");
   });
 
   it("rejects an unknown progress mode", async () => {
@@ -118,6 +126,7 @@ describe("errors become one message and a documented exit code", () => {
   it("maps host I/O errors to exit 3 and anything else to 70", () => {
     const enoent = Object.assign(new Error("ENOENT: no such file"), { code: "ENOENT" });
     expect(describeError(enoent).exitCode).toBe(ExitCode.input);
+    expect(describeError(Object.assign(new Error("x"), { code: "EBADF" })).exitCode).toBe(ExitCode.internal);
     expect(describeError(new TypeError("x is undefined")).exitCode).toBe(ExitCode.internal);
     expect(describeError("a string").exitCode).toBe(ExitCode.internal);
     expect(describeError(new UsageError("two sources needed")).exitCode).toBe(ExitCode.usage);

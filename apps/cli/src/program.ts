@@ -2,12 +2,15 @@ import { Command, CommanderError, Option } from "commander";
 import pkg from "../package.json" with { type: "json" };
 import { describeError, ExitCode, UsageError } from "./errors.js";
 import { Output, type GlobalOptions, type ProgressMode, type Streams } from "./output.js";
+import { escapeControl } from "./text.js";
 import { commands } from "./commands/index.js";
 import { Interrupted } from "./signals.js";
 
 /** What every subcommand gets: its Output (from the global flags) and a way to set a "negative" exit. */
 export class Cli {
   exitCode: ExitCode = ExitCode.ok;
+  /** The command whose action runs, or that rejected its command line: usage hints name it. */
+  command: Command | undefined;
   /** What an interrupted command removed, for the "interrupted; …" line (set by commands that write). */
   interruptNote: string | undefined;
   constructor(
@@ -26,8 +29,33 @@ export class Cli {
 
 export type RegisterCommand = (program: Command, cli: Cli) => void;
 
+/**
+ * Every leapp command: a command line it cannot use is one usage error (exit 2), never a help
+ * screen on stderr — `leapp storage` without a command included.
+ */
+class LeappCommand extends Command {
+  override createCommand(name?: string): Command {
+    return new LeappCommand(name);
+  }
+
+  override help(context?: { error: boolean } | ((text: string) => string)): never {
+    if (typeof context === "object" && context.error) {
+      const names = this.commands.map((c) => c.name());
+      this.error(`choose a command: ${names.join(", ")}`, { code: "leapp.missingCommand", exitCode: ExitCode.usage });
+    }
+    return super.help(context as Parameters<Command["help"]>[0]);
+  }
+}
+
+/** `leapp storage info`: the command as the user types it. */
+export function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c; c = c.parent) names.unshift(c.name());
+  return names.join(" ");
+}
+
 export function buildProgram(cli: Cli): Command {
-  const program = new Command("leapp")
+  const program = new LeappCommand("leapp")
     .description("Move legacy workloads off their virtual machines: inspect guests, read VM metadata, convert disks.")
     .version(pkg.version, "-V, --version", "print the leapp version")
     .option("--json", "print exactly one JSON document on stdout")
@@ -36,13 +64,7 @@ export function buildProgram(cli: Cli): Command {
         .choices(["auto", "tty", "json", "none"])
         .default("auto"),
     )
-    .option("--debug", "show stack traces of errors")
-    .showHelpAfterError("(run 'leapp --help' for usage)")
-    .configureOutput({
-      writeOut: (s) => cli.streams.stdout.write(s),
-      writeErr: (s) => cli.streams.stderr.write(s),
-    })
-    .exitOverride();
+    .option("--debug", "show stack traces of errors");
   program.addHelpText(
     "after",
     `
@@ -54,15 +76,27 @@ Exit codes:
   70  internal error (a bug: rerun with --debug and report it)
   130 interrupted by SIGINT (Ctrl-C), 143 by SIGTERM: unfinished outputs are removed`,
   );
+  program.hook("preAction", (_root, action) => {
+    cli.command = action;
+  });
   for (const register of commands) register(program, cli);
-  // Subcommands inherit the output configuration and usage-error behaviour.
-  for (const sub of program.commands) configureTree(sub, program);
+  // Every command writes through the CLI's streams, shows the global options in its --help, and
+  // leaves usage errors to run(), which prints them as one line naming the command's --help.
+  const configure = (command: Command): void => {
+    command
+      .exitOverride()
+      .configureHelp({ showGlobalOptions: true })
+      .configureOutput({
+        writeOut: (s) => cli.streams.stdout.write(s),
+        writeErr: (s) => cli.streams.stderr.write(s),
+        outputError: () => {
+          cli.command = command;
+        },
+      });
+    for (const sub of command.commands) configure(sub);
+  };
+  configure(program);
   return program;
-}
-
-function configureTree(command: Command, root: Command): void {
-  command.exitOverride().configureOutput(root.configureOutput()).showHelpAfterError(`(run '${command.name()} --help' for usage)`);
-  for (const sub of command.commands) configureTree(sub, root);
 }
 
 /**
@@ -74,16 +108,22 @@ export async function run(argv: readonly string[], streams: Streams = process, s
   const program = buildProgram(cli);
   const wantsJson = argv.includes("--json");
   const debug = argv.includes("--debug");
+  const usage = (message: string): number => {
+    const command = commandPath(cli.command ?? program);
+    // commander puts its spelling suggestion on a line of its own: keep it on ours.
+    const text = message.replace(/^error: /, "").replace(/\n\(Did you mean (.*)\)$/, "; did you mean $1").trim();
+    if (wantsJson) streams.stdout.write(JSON.stringify({ error: { code: "LEAPP_USAGE", message: text, command } }) + "\n");
+    else streams.stderr.write(`${escapeControl(command)}: ${escapeControl(text)} (run '${escapeControl(command)} --help' for usage)\n`);
+    return ExitCode.usage;
+  };
   try {
     await program.parseAsync(argv as string[], { from: "user" });
     return cli.exitCode;
   } catch (err) {
     if (err instanceof CommanderError) {
       // --help and --version end parsing through an exception too; they are successes.
-      if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") return ExitCode.ok;
-      if (err.exitCode === 0) return ExitCode.ok;
-      if (wantsJson) streams.stdout.write(JSON.stringify({ error: { code: err.code, message: err.message } }) + "\n");
-      return ExitCode.usage;
+      if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help" || err.exitCode === 0) return ExitCode.ok;
+      return usage(err.message);
     }
     if (signal?.aborted && signal.reason instanceof Interrupted && (err === signal.reason || (err as { name?: unknown } | null)?.name === "AbortError")) {
       const reason = signal.reason;
@@ -92,9 +132,11 @@ export async function run(argv: readonly string[], streams: Streams = process, s
       else streams.stderr.write(`leapp: ${message}\n`);
       return reason.exitCode as ExitCode;
     }
+    if (err instanceof UsageError) return usage(err.message);
     const report = describeError(err);
+    // JSON escapes control characters itself; the text line spells them out.
     if (wantsJson) streams.stdout.write(JSON.stringify({ error: { code: report.code, message: report.message, package: report.package } }) + "\n");
-    else streams.stderr.write(`leapp: ${report.message}${report.code && report.exitCode !== ExitCode.internal ? ` [${report.code}]` : ""}\n`);
+    else streams.stderr.write(`leapp: ${escapeControl(report.message)}${report.code && report.exitCode !== ExitCode.internal ? ` [${escapeControl(report.code)}]` : ""}\n`);
     if (debug && err instanceof Error && err.stack) streams.stderr.write(err.stack + "\n");
     return report.exitCode;
   }

@@ -1,2 +1,11 @@
-// @leapp/guestos exports nothing yet: its GuestOS drivers arrive with the conversion work (see README).
-export {};
+export { planConversion, familyOf } from "./plan.js";
+export { applyPlan, type ApplyResult } from "./apply.js";
+export { MemoryGuest, type GuestChange } from "./memory-guest.js";
+export { GuestOSError, type GuestOSErrorCode } from "./errors.js";
+export type { Change, ChangePlan, ConversionTarget, FileState, FirstBootAction, GuestCapabilities, GuestFamily, NothingToPlan, PackageRemoval } from "./plan-types.js";
+export { readInitramfs, listInitramfs, type Compression, type Initramfs, type Segment } from "./initramfs/archive.js";
+export { amendInitramfs, detectGenerator, type InitramfsAmendment, type InitramfsGenerator } from "./initramfs/amend.js";
+export { readCpio, writeCpio, type CpioEntry, type CpioInput } from "./initramfs/cpio.js";
+export { readKmodIndex, writeKmodIndex } from "./initramfs/kmod-index.js";
+export { parseModuleDb, dependencyClosure, type ModuleDb, type ModuleInfo } from "./initramfs/modules.js";
+export { VIRTIO_DRIVERS } from "./kernel.js";

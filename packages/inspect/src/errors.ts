@@ -18,7 +18,11 @@ export type InspectErrorCode =
   | "INSPECT_INVALID"
   | "INSPECT_READ_ONLY"
   | "INSPECT_CROSS_DEVICE"
-  | "INSPECT_DIRTY";
+  | "INSPECT_DIRTY"
+  | "INSPECT_PERMISSION_DENIED"
+  | "INSPECT_IO"
+  | "INSPECT_CHANGED"
+  | "INSPECT_TIMEOUT";
 
 /** Every error @leapp/inspect throws on purpose. `message` says what to do about it. */
 export class InspectError extends Error {

@@ -4,11 +4,18 @@ declare module "sql.js" {
     columns: string[];
     values: unknown[][];
   }
+  interface Statement {
+    /** Runs to the next row; false when there is none. */
+    step(): boolean;
+    get(): unknown[];
+    free(): boolean;
+  }
   interface Database {
     exec(sql: string): QueryResult[];
+    prepare(sql: string): Statement;
     close(): void;
   }
-  interface SqlJsStatic {
+  export interface SqlJsStatic {
     Database: new (data?: Uint8Array) => Database;
   }
   export default function initSqlJs(config?: object): Promise<SqlJsStatic>;

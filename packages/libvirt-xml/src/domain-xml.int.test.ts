@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { virtInstallCorpus } from "../../../bench/libvirt-xml/virt-install-corpus.mjs";
+import { virtInstallCorpus } from "@leapp/zoo";
 import { parseDomainXml, readDomainXml, serializeDomainXml } from "./domain-xml.js";
 
 const run = promisify(execFile);

@@ -89,7 +89,17 @@ describe("readVmx", () => {
     'nvme0:0.present = "TRUE"',
     'nvme0:0.fileName = "/vmfs/volumes/ds/db/fast.vmdk"',
     'ide0:0.present = "TRUE"',
+    'ide0:0.deviceType = "ata-hardDisk"',
     'ide0:0.fileName = "boot.vmdk"',
+    'ide0:1.present = "TRUE"',
+    'ide0:1.fileName = "untyped-ide.vmdk"',
+    'sata0:0.fileName = "no-present-key.vmdk"',
+    'nvme0:1.present = "TRUE"',
+    'nvme0:1.deviceType = "disk"',
+    'nvme0:1.fileName = "typed-nvme.vmdk"',
+    'scsi0:3.present = "TRUE"',
+    'scsi0:3.deviceType = "plainDisk"',
+    'scsi0:3.fileName = "plain.vmdk"',
     'ide1:1.present = "TRUE"',
     'ide1:1.deviceType = "cdrom-raw"',
     'ide1:1.fileName = "/dev/cdrom"',
@@ -111,13 +121,16 @@ describe("readVmx", () => {
     'ethernet2.networkName = "off"',
   );
 
-  it("follows virt-v2v: disks by bus (SCSI, SATA, IDE, NVMe) then controller and unit", () => {
+  it("follows virt-v2v: disks by bus (SCSI, NVMe, SATA, IDE) then controller and unit, with its device types", () => {
     const s = readVmx(vm, { baseDir: "/vms/db" });
+    // vmx.int.test.ts checks the same rules against virt-v2v itself.
     expect(s.disks.map((d) => [d.bus, d.controller, d.slot, d.path])).toEqual([
       ["scsi", 0, 0, "/vms/db/db.vmdk"],
       ["scsi", 0, 1, "/vms/db/db_1.vmdk"],
-      ["ide", 0, 0, "/vms/db/boot.vmdk"],
+      ["scsi", 0, 3, "/vms/db/plain.vmdk"],
       ["nvme", 0, 0, "/vmfs/volumes/ds/db/fast.vmdk"],
+      ["sata", 0, 0, "/vms/db/no-present-key.vmdk"],
+      ["ide", 0, 0, "/vms/db/boot.vmdk"],
     ]);
     expect(s.disks.every((d) => d.format === "vmdk")).toBe(true);
   });

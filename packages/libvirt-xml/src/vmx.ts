@@ -210,7 +210,10 @@ interface Device {
   prefix: string;
 }
 
-/** Every `busN:M` device namespace present in the file, sorted by controller then unit. */
+/**
+ * Every `busN:M` device namespace of the file, sorted by controller then unit. As in virt-v2v, a
+ * namespace counts unless its `present` says "FALSE": a device without the key is there.
+ */
 function devices(vmx: VmxFile, bus: "scsi" | "sata" | "ide" | "nvme"): Device[] {
   const found = new Map<string, Device>();
   const pattern = new RegExp(`^(${bus})(\\d{1,3}):(\\d{1,3})\\.`);
@@ -221,26 +224,27 @@ function devices(vmx: VmxFile, bus: "scsi" | "sata" | "ide" | "nvme"): Device[] 
     if (!found.has(prefix)) found.set(prefix, { bus, controller: Number(m[2]), unit: Number(m[3]), prefix });
   }
   return [...found.values()]
-    .filter((d) => isTrue(vmx.get(`${d.prefix}.present`)))
+    .filter((d) => vmx.get(`${d.prefix}.present`)?.toLowerCase() !== "false")
     .sort((a, b) => a.controller - b.controller || a.unit - b.unit);
 }
 
-// Hard-disk device types per bus (lowercased); an absent deviceType means a hard disk too.
-const diskTypes: Record<"scsi" | "sata" | "ide" | "nvme", ReadonlySet<string>> = {
-  scsi: new Set(["scsi-harddisk", "disk"]),
-  sata: new Set(["disk"]),
-  ide: new Set(["ata-harddisk", "disk"]),
-  nvme: new Set(["disk"]),
+// The deviceType values (lowercased; undefined: the key is absent) virt-v2v takes for a hard disk
+// on each bus. An IDE disk must say so; an NVMe disk must not say anything.
+const diskTypes: Record<"scsi" | "sata" | "ide" | "nvme", ReadonlySet<string | undefined>> = {
+  scsi: new Set(["disk", "plaindisk", "rawdisk", "scsi-harddisk", undefined]),
+  nvme: new Set([undefined]),
+  sata: new Set(["disk", undefined]),
+  ide: new Set(["ata-harddisk"]),
 };
 
-/** Disks in virt-v2v's order: SCSI, then SATA, IDE and NVMe, each by controller and unit. */
+/** Disks in virt-v2v's order: SCSI, then NVMe, SATA and IDE, each by controller and unit. */
 function findDisks(vmx: VmxFile, baseDir: string | undefined): SourceDisk[] {
   const disks: SourceDisk[] = [];
-  for (const bus of ["scsi", "sata", "ide", "nvme"] as const) {
+  for (const bus of ["scsi", "nvme", "sata", "ide"] as const) {
     for (const d of devices(vmx, bus)) {
       const type = vmx.get(`${d.prefix}.devicetype`)?.toLowerCase();
       const file = vmx.get(`${d.prefix}.filename`);
-      if (file === undefined || (type !== undefined && !diskTypes[bus].has(type))) continue;
+      if (file === undefined || !diskTypes[bus].has(type)) continue;
       disks.push({
         path: resolvePath(file, baseDir),
         format: /\.vmdk$/i.test(file) ? "vmdk" : undefined,

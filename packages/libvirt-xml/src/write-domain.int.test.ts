@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { virtInstallCorpus } from "../../../bench/libvirt-xml/virt-install-corpus.mjs";
+import { virtInstallCorpus } from "@leapp/zoo";
 import { readDomainXml } from "./domain-xml.js";
 import { LibvirtXmlError } from "./errors.js";
 import type { Bus, GuestSource } from "./guest-source.js";

@@ -13,18 +13,7 @@ import { openDisk } from "./open-disk.js";
 import { diskInfo } from "./info.js";
 import { qemuImg, qemuInfo, scratchDir } from "./testing.js";
 import { isZero } from "./util.js";
-
-/** A small deterministic PRNG (mulberry32), so every fixture and fuzz run is reproducible. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "@leapp/zoo";
 
 /**
  * A sparse raw file of `size` bytes with scattered runs of pseudo-random data, one run of

@@ -5,7 +5,7 @@ import { open, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { StorageError } from "./errors.js";
-import { seededRandom } from "./image-conformance.js";
+import { seededRandom } from "@leapp/zoo";
 import { openDisk } from "./open-disk.js";
 import { qemuImg, scratchDir } from "./testing.js";
 

@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cached, cacheRoot } from "./cache.js";
+import { spawn } from "node:child_process";
+import { cached, cachedSync, cacheRoot, fixtureKey } from "./cache.js";
 
 const dir = mkdtempSync(join(tmpdir(), "zoo-cache-"));
 const saved = process.env.LEAPP_CACHE_DIR;
@@ -66,5 +67,30 @@ describe("cached", () => {
       }),
     ).rejects.toThrow("mkfs failed");
     expect(readdirSync(cacheRoot()).filter((n) => n.includes("broken"))).toEqual([]);
+  });
+});
+
+describe("cachedSync", () => {
+  it("builds once, synchronously, and reuses the entry", () => {
+    let builds = 0;
+    const key = fixtureKey("sync", { size: 1 });
+    expect(key).toMatch(/^sync-[0-9a-f]{16}$/);
+    const out = cachedSync(key, (d) => {
+      builds++;
+      writeFileSync(join(d, "image.raw"), "x");
+    });
+    expect(cachedSync(key, () => void builds++)).toBe(out);
+    expect(builds).toBe(1);
+    expect(readFileSync(join(out, "image.raw"), "utf8")).toBe("x");
+  });
+
+  it("waits for another live process that holds the lock, and uses what it built", () => {
+    const key = "held-elsewhere";
+    const root = cacheRoot();
+    // A real other process: it holds the lock for a moment, then puts the entry in place.
+    const other = spawn("sh", ["-c", `sleep 0.6; mkdir "${join(root, key)}"; echo theirs > "${join(root, key, "who")}"; rm "${join(root, `${key}.lock`)}"`], { stdio: "ignore" });
+    writeFileSync(join(root, `${key}.lock`), String(other.pid));
+    const out = cachedSync(key, (d) => writeFileSync(join(d, "who"), "ours\n"));
+    expect(readFileSync(join(out, "who"), "utf8")).toBe("theirs\n");
   });
 });

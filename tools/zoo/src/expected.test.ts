@@ -4,15 +4,16 @@ import { el7Vmware } from "./guests/el7-vmware.js";
 import { el9Like } from "./guests/el9-like.js";
 import { debian12 } from "./guests/debian-12.js";
 import { splitDebianVersion } from "./guests/debian-12.js";
+import { debianVmware, debianXen } from "./guests/debian-bootable.js";
 import { byNameVersionRelease } from "./nevra.js";
 import { buildZooGuest, zooGuestNames, zooTier } from "./index.js";
 
-const recipes = [el6Xen, el7Vmware, el9Like, debian12];
+const recipes = [el6Xen, el7Vmware, el9Like, debian12, debianXen, debianVmware];
 
 describe("zoo ground truth", () => {
   it("has one recipe per guest name, with the tiers the CI budget allows", () => {
     expect(recipes.map((r) => r.name)).toEqual(zooGuestNames);
-    expect(zooGuestNames.map(zooTier)).toEqual(["integration", "integration", "integration", "slow"]);
+    expect(zooGuestNames.map(zooTier)).toEqual(["integration", "integration", "integration", "slow", "slow", "slow"]);
     for (const r of recipes) expect(r.tier).toBe(zooTier(r.name));
   });
 

@@ -1,7 +1,7 @@
 // The ground truth each zoo guest carries: what an inspection of it must report. Written by hand per
 // guest (never computed by the code under test), in libguestfs's vocabulary where it has one.
 
-export type ZooGuestName = "el6-xen" | "el7-vmware" | "el9-like" | "debian-12";
+export type ZooGuestName = "el6-xen" | "el7-vmware" | "el9-like" | "debian-12" | "debian-xen" | "debian-vmware";
 export type ZooContainer = "raw" | "qcow2" | "vmdk" | "vhdx";
 
 /** One filesystem on the guest's disks, as virt-inspector lists it (swap included, LVM PVs not). */

@@ -1,5 +1,5 @@
 // Running the real tools the zoo is built with, with errors that say which Debian package to install.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { ZooError } from "./errors.js";
 
 /** Debian package per tool, for the "install it" hint (scripts/debian-tools.txt lists them all). */
@@ -64,6 +64,21 @@ export function run(tool: string, args: string[], options: RunOptions = {}): Buf
     }
     const stderr = e.stderr?.toString("utf8").trim().slice(0, 2000) ?? "";
     throw new ZooError("ZOO_TOOL_FAILED", `${tool} ${args.join(" ")} failed (exit ${e.status ?? "?"}): ${stderr}`, { cause: err });
+  }
+}
+
+/**
+ * Runs a tool that reports failures only on stderr (debugfs exits 0 whatever its commands did):
+ * any stderr line that `expected` does not accept becomes a ZooError.
+ */
+export function runCheckingStderr(tool: string, args: string[], expected: RegExp, options: RunOptions = {}): void {
+  const r = spawnSync(tool, args, { input: options.input, env: { ...toolEnv, ...options.env }, cwd: options.cwd, encoding: "utf8", maxBuffer: options.maxBuffer ?? 64 * 1024 * 1024 });
+  if ((r.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT") {
+    throw new ZooError("ZOO_TOOL_MISSING", `${tool} is missing: install Debian's ${debianPackage[tool] ?? "the package that provides it"} (scripts/install-debian-tools.sh does)`, { cause: r.error });
+  }
+  const complaints = (r.stderr ?? "").split("\n").filter((l) => l.trim() !== "" && !expected.test(l));
+  if (r.status !== 0 || complaints.length > 0) {
+    throw new ZooError("ZOO_TOOL_FAILED", `${tool} ${args.join(" ")} failed (exit ${r.status ?? r.signal}): ${complaints.join("; ").slice(0, 2000)}`);
   }
 }
 

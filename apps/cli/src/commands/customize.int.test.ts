@@ -58,7 +58,7 @@ describe("leapp customize", () => {
     expect(sha256(disk)).toBe(before);
     const inspected = await leapp("inspect", "--backing-dir", dirname(disk), ...result.overlays, "--json");
     expect(inspected.code, inspected.err).toBe(ExitCode.ok);
-    expect((JSON.parse(inspected.out) as InspectionReport).os.hostname).toBe("cli.example.com");
+    expect((JSON.parse(inspected.out) as InspectionReport[])[0]!.os.hostname).toBe("cli.example.com");
   });
 
   it("--dry-run --json lists where each operation would land and creates nothing", async () => {

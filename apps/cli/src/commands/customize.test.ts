@@ -1,10 +1,18 @@
 // `leapp customize`'s command line: usage errors before anything is opened, and the text rendering.
-import { describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
 import type { CustomizeResult } from "@leapp/inspect";
 import { ExitCode } from "../errors.js";
 import { run } from "../program.js";
 import { captureStreams } from "../test-streams.js";
 import { customizeText } from "./customize.js";
+
+// The usage checks come after the images are found: give them images that exist.
+const work = mkdtempSync(join(tmpdir(), "leapp-customize-usage-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+for (const name of ["disk.img", "a.img", "b.img"]) writeFileSync(join(work, name), "");
 
 async function leapp(...args: string[]) {
   const io = captureStreams();
@@ -27,7 +35,7 @@ describe("leapp customize usage", () => {
     [["customize", "disk.img", "-o", "o.qcow2", "--write", "no-colon"], /expected --write PATH:CONTENT/],
     [["customize", "disk.img", "-o", "o.qcow2", "--chown", "root:root:/etc"], /UID:GID:PATH/],
   ])("refuses %j with a usage error (exit 2)", async (args, message) => {
-    const r = await leapp(...args);
+    const r = await leapp(...args.map((a) => (a.endsWith(".img") ? join(work, a) : a)));
     expect(r.code).toBe(ExitCode.usage);
     expect(r.err).toMatch(message);
   });

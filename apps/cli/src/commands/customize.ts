@@ -1,4 +1,4 @@
-import { existsSync, statSync } from "node:fs";
+import { existsSync, realpathSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { Command } from "commander";
 import type { CustomizeOperation, CustomizeOutput, CustomizeResult } from "@leapp/inspect";
@@ -88,9 +88,13 @@ export const registerCustomize: RegisterCommand = (program: Command, cli: Cli) =
   command.addHelpText("after", "\nOperations apply in command-line order, as virt-customize applies them. Paths are guest paths.");
   command.action(async (images: string[], flags: CustomizeFlags, cmd: Command) => {
     const out = cli.output(cmd);
+    const { customize, InspectError, parseCustomizeOption } = await import("@leapp/inspect");
+    // A missing image is the input's fault whatever else the line says (exit 3, as every command).
+    for (const image of images) {
+      if (!existsSync(image)) throw new InspectError("INSPECT_NOT_FOUND", `${image} does not exist; name the guest's disk images, in disk order`, { path: image });
+    }
     const output = outputOf(flags, images);
     if (ordered.length === 0) throw new UsageError("no operation given: add --write, --mkdir, --hostname… (see leapp customize --help)");
-    const { customize, InspectError, parseCustomizeOption } = await import("@leapp/inspect");
     const operations: CustomizeOperation[] = [];
     for (const { name, value } of ordered) {
       try {
@@ -122,8 +126,10 @@ export const registerCustomize: RegisterCommand = (program: Command, cli: Cli) =
           : {}),
       });
       bar?.finish();
-      const elsewhere = [...new Set(images.map((i) => dirname(resolve(i))))].filter((dir) => result.overlays.some((o) => dirname(o) !== dir));
-      if (elsewhere.length > 0) out.note(`note: the overlays lie outside their bases' directory; open them with ${elsewhere.map((d) => `--backing-dir ${d}`).join(" ")} (e.g. leapp inspect)`);
+      // Storage opens a backing file only beside the overlay naming it, and not through a link
+      // leading elsewhere: say which directories to trust when reopening the overlays.
+      const trust = [...new Set(images.flatMap((i) => [dirname(resolve(i)), dirname(realpathSync(i))]))].filter((dir) => result.overlays.some((o) => dirname(o) !== dir));
+      if (trust.length > 0) out.note(`note: to open the overlays again (leapp inspect, storage info), trust their bases' directories: ${trust.map((d) => `--backing-dir ${d}`).join(" ")}`);
       out.result(result, customizeText);
     } catch (err) {
       bar?.fail(err);

@@ -46,8 +46,9 @@ describe("leapp inspect on a disk image", () => {
   });
 
   it("--json gives the image's report: the directory's facts, with devices resolved", async () => {
-    const image = JSON.parse((await leapp("inspect", qcow2, "--json")).out) as InspectionReport;
-    const tree = JSON.parse((await leapp("inspect", sample, "--json")).out) as InspectionReport;
+    const [image] = JSON.parse((await leapp("inspect", qcow2, "--json")).out) as InspectionReport[];
+    const [tree] = JSON.parse((await leapp("inspect", sample, "--json")).out) as InspectionReport[];
+    if (!image || !tree) throw new Error("no report");
     expect(image.source).toEqual({ kind: "image", location: [qcow2] });
     expect(image.root).toBe("/dev/sda");
     expect(image.os).toEqual(tree.os);
@@ -55,5 +56,16 @@ describe("leapp inspect on a disk image", () => {
     expect(image.boot).toEqual(tree.boot);
     // fstab says /dev/xvda1, but this disk has no partitions: the guest's root is the whole disk.
     expect(image.mountpoints).toEqual([{ device: "/dev/sda", mountpoint: "/" }]);
+  });
+
+  it("reports every operating system on the disks given: text blocks, a JSON array, one XML document", async () => {
+    // The same guest's disk given twice: two roots, /dev/sda and /dev/sdb.
+    const text = await leapp("inspect", qcow2, qcow2);
+    expect(text.code).toBe(ExitCode.ok);
+    expect(text.out).toContain("== operating system 1 of 2 ==");
+    expect(text.out).toContain("== operating system 2 of 2 ==\nsource:        image");
+    const reports = JSON.parse((await leapp("inspect", qcow2, qcow2, "--json")).out) as InspectionReport[];
+    expect(reports.map((r) => r.root)).toEqual(["/dev/sda", "/dev/sdb"]);
+    expect((await leapp("inspect", qcow2, qcow2, "--xml")).out.match(/<operatingsystem>/g)).toHaveLength(2);
   });
 });

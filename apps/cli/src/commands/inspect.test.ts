@@ -23,10 +23,12 @@ describe("leapp inspect", () => {
     expect(out).toMatch(/xen\s+xenblk/);
   });
 
-  it("prints exactly one JSON document with --json", async () => {
+  it("prints exactly one JSON document with --json: the reports of every OS found", async () => {
     const io = captureStreams();
     expect(await run(["inspect", sample, "--json"], io)).toBe(ExitCode.ok);
-    const report = JSON.parse(io.out()) as InspectionReport;
+    const reports = JSON.parse(io.out()) as InspectionReport[];
+    expect(reports).toHaveLength(1);
+    const report = reports[0]!;
     expect(report.os.distro).toBe("centos");
     expect(report.source).toEqual({ kind: "directory", location: [sample] });
     expect(io.err()).toBe("");

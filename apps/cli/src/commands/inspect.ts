@@ -13,7 +13,13 @@ interface InspectFlags {
   backingDir?: string[];
 }
 
-/** The human rendering: virt-inspector's facts first, then what a migration needs. */
+/** Every operating system found, one block each (as virt-inspector lists every root). */
+export function inspectTexts(reports: InspectionReport[]): string {
+  if (reports.length === 1) return inspectText(reports[0] as InspectionReport);
+  return reports.map((r, i) => `== operating system ${i + 1} of ${reports.length} ==\n${inspectText(r)}`).join("\n\n");
+}
+
+/** The human rendering of one OS: virt-inspector's facts first, then what a migration needs. */
 export function inspectText(r: InspectionReport): string {
   const os = r.os;
   const lines = [
@@ -47,7 +53,7 @@ export const registerInspect: RegisterCommand = (program: Command, cli: Cli) => 
   program
     .command("inspect")
     .description("see inside a guest — disk images, a root directory or a live host over SSH — and report what virt-inspector reports, and more")
-    .argument("<source...>", "disk image(s) in disk order, a root directory, or ssh://user@host[:port]")
+    .argument("<source...>", "disk image(s) in disk order, a root directory, or ssh://user@host[:port]; every operating system on them is reported (--json: an array of reports)")
     .option("--xml", "print virt-inspector's XML instead of text")
     .option("--identity <key>", "private key for ssh:// sources")
     .option("--known-hosts <file>", "known_hosts file the host key must be in (ssh:// sources)")
@@ -62,22 +68,26 @@ export const registerInspect: RegisterCommand = (program: Command, cli: Cli) => 
       if (!isSsh && (flags.identity || flags.knownHosts || flags.fingerprint || flags.sudo || flags.root)) {
         throw new UsageError("--identity, --known-hosts, --fingerprint, --sudo and --root apply to ssh:// sources only");
       }
-      const { inspect, openGuest, toVirtInspectorXml } = await import("@leapp/inspect");
-      const guest = await openGuest(sources, {
-        ...(flags.identity !== undefined ? { identity: flags.identity } : {}),
-        ...(flags.knownHosts !== undefined ? { knownHosts: flags.knownHosts } : {}),
-        ...(flags.fingerprint !== undefined ? { fingerprint: flags.fingerprint } : {}),
-        ...(flags.sudo ? { sudo: true } : {}),
-        ...(flags.root !== undefined ? { root: flags.root } : {}),
-        ...(flags.backingDir ? { trustedBackingDirs: flags.backingDir } : {}),
-      });
-      let report: InspectionReport;
+      const { inspectSources, toVirtInspectorXml } = await import("@leapp/inspect");
+      // Ctrl-C stops the inspection (an SSH connection is closed) and exits with a typed error.
+      const controller = new AbortController();
+      const onInterrupt = () => controller.abort(Object.assign(new Error("interrupted: the inspection was stopped"), { code: "LEAPP_INTERRUPTED", package: "@leapp/cli" }));
+      process.once("SIGINT", onInterrupt);
+      let reports: InspectionReport[];
       try {
-        report = await inspect(guest);
+        reports = await inspectSources(sources, {
+          signal: controller.signal,
+          ...(flags.identity !== undefined ? { identity: flags.identity } : {}),
+          ...(flags.knownHosts !== undefined ? { knownHosts: flags.knownHosts } : {}),
+          ...(flags.fingerprint !== undefined ? { fingerprint: flags.fingerprint } : {}),
+          ...(flags.sudo ? { sudo: true } : {}),
+          ...(flags.root !== undefined ? { root: flags.root } : {}),
+          ...(flags.backingDir ? { trustedBackingDirs: flags.backingDir } : {}),
+        });
       } finally {
-        await guest.close();
+        process.removeListener("SIGINT", onInterrupt);
       }
-      if (flags.xml) out.result(report, toVirtInspectorXml);
-      else out.result(report, inspectText);
+      if (flags.xml) out.result(reports, toVirtInspectorXml);
+      else out.result(reports, inspectTexts);
     });
 };

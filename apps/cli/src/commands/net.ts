@@ -1,7 +1,8 @@
-import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
+import { writeOutputFiles, type OutputFile } from "../output-files.js";
 import type { Cli, RegisterCommand } from "../program.js";
 
 /** What `leapp net --json` prints: one entry per network, with the files written for it. */
@@ -38,6 +39,7 @@ export const registerNet: RegisterCommand = (program: Command, cli: Cli) => {
       const dir = resolve(options.output);
       await mkdir(dir, { recursive: true });
       const result: NetResult = { directory: dir, networks: [] };
+      const outputs: OutputFile[] = [];
       for (const spec of specs) {
         // Network names are validated ([A-Za-z0-9_.-], no leading dot), so they are safe file names.
         const files = {
@@ -45,9 +47,11 @@ export const registerNet: RegisterCommand = (program: Command, cli: Cli) => {
           dnsmasqConf: join(dir, `${spec.name}.dnsmasq.conf`),
           dhcpHosts: join(dir, `${spec.name}.hostsfile`),
         };
-        await writeFile(files.networkXml, writeNetworkXml(spec));
-        await writeFile(files.dnsmasqConf, writeDnsmasqConfig(spec, { hostsFile: files.dhcpHosts }));
-        await writeFile(files.dhcpHosts, writeDnsmasqHosts(spec));
+        outputs.push(
+          { path: files.networkXml, content: writeNetworkXml(spec) },
+          { path: files.dnsmasqConf, content: writeDnsmasqConfig(spec, { hostsFile: files.dhcpHosts }) },
+          { path: files.dhcpHosts, content: writeDnsmasqHosts(spec) },
+        );
         const ip = spec.ipv4;
         result.networks.push({
           name: spec.name,
@@ -60,6 +64,7 @@ export const registerNet: RegisterCommand = (program: Command, cli: Cli) => {
           files,
         });
       }
+      await writeOutputFiles(outputs);
       out.result(result, netText);
     });
 };

@@ -8,7 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { compareFacts, listCorpusCases, parsePrintSource, readOva } from "@leapp/libvirt-xml";
+import { readOva } from "@leapp/libvirt-xml";
+import { compareFacts, listCorpusCases, parsePrintSource } from "@leapp/zoo";
 import { run } from "../program.js";
 import { captureStreams } from "../test-streams.js";
 import { ExitCode } from "../errors.js";
@@ -192,10 +193,18 @@ describe("leapp source --libvirt-xml", () => {
     for (const nic of facts.nics) if (nic.mac) expect(r.out).toContain(nic.mac);
   });
 
-  it("prints one JSON document with --json", async () => {
+  it("says on stderr that the disks are the source's, unconverted, and how to convert them", async () => {
+    const r = await leapp("source", xen, "--libvirt-xml");
+    expect(r.code).toBe(ExitCode.ok);
+    expect(r.err).toBe("note: this domain uses the source's disks as they are, unconverted (raw) and with the guest still set up for xen; 'leapp storage convert' converts a disk image\n");
+    expect(r.out).not.toContain("note:");
+  });
+
+  it("prints one JSON document with --json, and no note", async () => {
     const r = await leapp("source", xen, "--libvirt-xml", "--json");
     expect(r.code).toBe(ExitCode.ok);
     expect((JSON.parse(r.out) as { libvirtXml: string }).libvirtXml).toContain("<name>xen-guest</name>");
+    expect(r.err).toBe("");
   });
 });
 

@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { compareFacts, expectedForm, listCorpusCases, parsePrintSource, parseTargetDisks, slotFromDeviceName, type CorpusCase } from "@leapp/libvirt-xml";
+import { slotFromDeviceName } from "@leapp/libvirt-xml";
+import { compareFacts, expectedForm, listCorpusCases, parsePrintSource, parseTargetDisks, type CorpusCase } from "@leapp/zoo";
 import { run } from "../program.js";
 import { captureStreams } from "../test-streams.js";
 import { ExitCode } from "../errors.js";
@@ -129,6 +130,6 @@ describe("leapp source", () => {
   it("reports a missing file as an input error", async () => {
     const io = captureStreams();
     expect(await run(["source", join(work, "absent.vmx")], io)).toBe(ExitCode.input);
-    expect(io.err()).toContain("ENOENT");
+    expect(io.err()).toBe(`leapp: ${join(work, "absent.vmx")}: no such file or directory; check the path [ENOENT]\n`);
   });
 });

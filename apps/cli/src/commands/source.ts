@@ -2,6 +2,7 @@ import { dirname, resolve } from "node:path";
 import type { Command } from "commander";
 import type { GuestSource, SourceFormat } from "@leapp/libvirt-xml";
 import type { Cli, RegisterCommand } from "../program.js";
+import { escapeStrings } from "../text.js";
 
 /** `leapp source FILE`: the source VM's facts, as `virt-v2v --print-source` shows them. */
 export interface SourceFacts {
@@ -81,10 +82,16 @@ export const registerSource: RegisterCommand = (program: Command, cli: Cli) => {
       if (options.libvirtXml) {
         // OVA disks are archive entries: the domain points where they land when unpacked beside the .ova.
         if (format === "ova") out.note(`note: the disks are inside ${file}; unpack it in ${dirname(resolve(file))} before defining this domain`);
+        // The domain is KVM's, the disks are not: nothing here touched them or the guest inside.
+        const convert = program.commands.some((c) => c.name() === "convert")
+          ? `'leapp convert ${file}' converts the guest itself`
+          : "'leapp storage convert' converts a disk image";
+        out.note(`note: this domain uses the source's disks as they are, unconverted (${source.disks.map((d) => d.format ?? "raw").join(", ") || "no disks"}) and with the guest still set up for ${source.hypervisor}; ${convert}`);
         const xml = writeDomainXml(source, { baseDir: dirname(resolve(file)) });
-        out.result({ libvirtXml: xml }, (r) => r.libvirtXml);
+        out.result({ libvirtXml: xml }, (r) => r.libvirtXml, { document: true });
         return;
       }
-      out.result(sourceFacts(source), () => sourceText(source, format));
+      // The text renders the whole source, not only the facts: it needs the same escaping they get.
+      out.result(sourceFacts(source), () => sourceText(escapeStrings(source), format));
     });
 };

@@ -1,9 +1,8 @@
 // Logical volumes over writable PVs are writable: every byte written through an LV lands where
 // the zoo's independent LVM2 writer (lvExtents) says that LV byte lives, and reads back the same.
 import { checkRange, StorageError, type BlockDevice } from "@leapp/storage";
-import { lvExtents, pvHeaderArea, type LvmVolumeGroup } from "@leapp/zoo";
+import { lvExtents, pvHeaderArea, seededRandom, type LvmVolumeGroup } from "@leapp/zoo";
 import { describe, expect, it } from "vitest";
-import { seededRandom } from "../fs/conformance.js";
 import { assembleVolumeGroups, readPhysicalVolume } from "./lvm.js";
 
 const MiB = 1024 * 1024;

@@ -12,7 +12,7 @@ import { parseLvmText } from "./lvm-metadata.js";
 import { scanDisks } from "./scan.js";
 import { openFilesystem } from "../fs/drivers.js";
 import { fileDevice, memoryDevice, run } from "./volumes-test-support.js";
-import { seededRandom } from "../fs/conformance.js";
+import { seededRandom } from "@leapp/zoo";
 
 const work = mkdtempSync(join(tmpdir(), "leapp-lvm-"));
 const loops: string[] = [];

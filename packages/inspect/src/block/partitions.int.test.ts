@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { InspectError } from "../errors.js";
 import { readPartitionTable } from "./partitions.js";
 import { fileDevice, memoryDevice, run } from "./volumes-test-support.js";
-import { seededRandom } from "../fs/conformance.js";
+import { seededRandom } from "@leapp/zoo";
 
 const work = mkdtempSync(join(tmpdir(), "leapp-partitions-"));
 

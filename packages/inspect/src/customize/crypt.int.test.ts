@@ -2,7 +2,7 @@
 // through python3's crypt module — what the guest's PAM (pam_unix) calls to check a password.
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { seededRandom } from "../fs/conformance.js";
+import { seededRandom } from "@leapp/zoo";
 import { md5Crypt, sha512Crypt } from "./crypt.js";
 
 /** crypt(3) of each [password, setting] pair, by the host's libc. */

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, realpathSync } from "node:fs";
 import { mkdir, mkdtemp, open, rename, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
@@ -91,7 +91,8 @@ export async function customize(images: readonly string[], operations: readonly 
       partial = finals.map(temporaryName);
     }
     // The overlays lie elsewhere than their bases: the bases' directories are the ones to trust.
-    const trustedBackingDirs = [...new Set([...(options.trustedBackingDirs ?? []), ...images.map((i) => dirname(resolve(i)))])];
+    // (an image named through a symlink lies where the link leads: that directory too)
+    const trustedBackingDirs = [...new Set([...(options.trustedBackingDirs ?? []), ...images.flatMap((i) => [dirname(resolve(i)), dirname(realpathSync(i))])])];
     for (const [i, path] of partial.entries()) await createOverlay(images[i]!, path, { trustedBackingDirs, ...(options.signal ? { signal: options.signal } : {}) });
     if (partial.length > 0) opened = partial;
     for (const path of opened) devices.push(await openDisk(path, { writable: true, trustedBackingDirs }));

@@ -1,8 +1,6 @@
 // The shared conformance suite for filesystem drivers: a seeded random tree on the host, built into
 // images by the real mkfs tools, then every path compared through the driver.
-import { createHash } from "node:crypto";
-import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync, openSync, writeSync, closeSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { chmodSync, chownSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync, openSync, writeSync, closeSync } from "node:fs";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
 import type { BlockDevice } from "@leapp/storage";
@@ -10,18 +8,7 @@ import { expect } from "vitest";
 import { InspectError } from "../errors.js";
 import type { Filesystem, FileType } from "./filesystem.js";
 import { fileDevice, patchedDevice } from "../block/volumes-test-support.js";
-
-/** A small deterministic PRNG (mulberry32), so every run builds the same tree. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { cachedSync, fixtureKey, seededRandom } from "@leapp/zoo";
 
 export interface TreeOptions {
   seed: number;
@@ -31,16 +18,6 @@ export interface TreeOptions {
 
 /** Bumped whenever the generator changes, so cached images are rebuilt. */
 const GENERATOR_VERSION = 3;
-
-export function cacheRoot(): string {
-  return process.env.LEAPP_CACHE_DIR ?? join(homedir(), ".cache", "leapp");
-}
-
-/** A cache directory for one fixture, keyed by everything that went into it. */
-export function fixtureDir(area: string, key: unknown): string {
-  const hash = createHash("sha256").update(JSON.stringify({ key, GENERATOR_VERSION })).digest("hex").slice(0, 16);
-  return join(cacheRoot(), area, hash);
-}
 
 function bytes(random: () => number, length: number): Buffer {
   const out = Buffer.alloc(length);
@@ -119,18 +96,9 @@ export function buildTree(root: string, options: TreeOptions): void {
   execFileSync("mkfifo", [join(root, "fifo")]);
 }
 
-/** Builds the tree once into a cache folder and returns its path. */
+/** Builds the tree once into the zoo's fixture cache and returns its path. */
 export function cachedTree(options: TreeOptions): string {
-  const dir = join(fixtureDir("inspect-fs", { tree: options }), "tree");
-  if (existsSync(join(dir, ".complete"))) return dir;
-  const temp = join(tmpdir(), `leapp-tree-${process.pid}-${Date.now()}`);
-  buildTree(temp, options);
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(join(dir, ".."), { recursive: true });
-  execFileSync("cp", ["-a", temp, dir]);
-  rmSync(temp, { recursive: true, force: true });
-  writeFileSync(join(dir, ".complete"), "");
-  return dir;
+  return join(cachedSync(fixtureKey("inspect-fs-tree", { options, GENERATOR_VERSION }), (dir) => buildTree(join(dir, "tree"), options)), "tree");
 }
 
 function hostType(path: string): FileType {
@@ -220,17 +188,9 @@ export async function compareTree(fs: Filesystem, hostRoot: string, options: Com
   return checked;
 }
 
-/** Builds an image file once per key: `build(tempPath)` writes it, the cache keeps it. */
+/** Builds an image file once per key into the zoo's fixture cache: `build(path)` writes it. */
 export function cachedImage(key: unknown, build: (path: string) => void): string {
-  const dir = fixtureDir("inspect-fs", key);
-  const image = join(dir, "image.raw");
-  if (existsSync(image)) return image;
-  mkdirSync(dir, { recursive: true });
-  const temp = `${image}.${process.pid}.tmp`;
-  rmSync(temp, { force: true });
-  build(temp);
-  renameSync(temp, image);
-  return image;
+  return join(cachedSync(fixtureKey("inspect-fs", { key, GENERATOR_VERSION }), (dir) => build(join(dir, "image.raw"))), "image.raw");
 }
 
 /**
@@ -320,7 +280,8 @@ export async function fuzzFilesystem(name: string, image: string, open: (device:
   const started = performance.now();
   let rounds = 0;
   let typedFailures = 0;
-  while (performance.now() - started < budgetMs) {
+  // A floor of rounds as well as a time budget: a loaded machine still runs enough of them.
+  while (performance.now() - started < budgetMs || rounds <= 10) {
     const patches = new Map<number, number>();
     for (let k = 0; k < 1 + Math.floor(random() * 12); k++) {
       const region = regions[Math.floor(random() * regions.length)]!;

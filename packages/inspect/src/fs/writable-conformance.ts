@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { openDisk, type BlockDevice } from "@leapp/storage";
 import { expect } from "vitest";
 import { InspectError } from "../errors.js";
-import { seededRandom } from "./conformance.js";
+import { seededRandom } from "@leapp/zoo";
 import type { FileType, Filesystem, FilesystemDriver, WritableFilesystem } from "./filesystem.js";
 
 /** One filesystem layout to test: how to make it empty with the real mkfs, and how to judge it. */

@@ -7,16 +7,26 @@ import type { GuestFS } from "./guestfs.js";
 export const MAX_DIR_ENTRIES = 10_000;
 
 /** Errors that mean the source itself failed, not that one guest file is odd: they end the inspection. */
-const fatalCodes = new Set(["INSPECT_CLOSED", "INSPECT_SSH", "INSPECT_SSH_HOST_KEY"]);
+const fatalCodes = new Set(["INSPECT_CLOSED", "INSPECT_SSH", "INSPECT_SSH_HOST_KEY", "INSPECT_TIMEOUT"]);
+
+/** Whether `err` says the source failed (closed, connection lost or stalled) rather than one file. */
+export function isFatal(err: InspectError): boolean {
+  return fatalCodes.has(err.code);
+}
 
 /** Reads a guest defensively: a missing, huge or strange file is a missing fact, never a crash. */
 export class GuestReader {
   readonly warnings: string[] = [];
-  constructor(readonly fs: GuestFS) {}
+  /** `signal` stops the reading at the next file with the signal's reason. */
+  constructor(
+    readonly fs: GuestFS,
+    readonly signal?: AbortSignal,
+  ) {}
 
   #soft(err: unknown, what: string): undefined {
+    this.signal?.throwIfAborted();
     if (err instanceof InspectError) {
-      if (fatalCodes.has(err.code)) throw err;
+      if (isFatal(err)) throw err;
       if (err.code !== "INSPECT_NOT_FOUND" && err.code !== "INSPECT_NOT_A_DIRECTORY") this.warnings.push(`${what}: ${err.message}`);
       return undefined;
     }
@@ -25,6 +35,7 @@ export class GuestReader {
 
   async isFile(path: string): Promise<boolean> {
     try {
+      this.signal?.throwIfAborted();
       return (await this.fs.stat(path)).type === "file";
     } catch (err) {
       return this.#soft(err, path) ?? false;
@@ -33,6 +44,7 @@ export class GuestReader {
 
   async isDir(path: string): Promise<boolean> {
     try {
+      this.signal?.throwIfAborted();
       return (await this.fs.stat(path)).type === "directory";
     } catch (err) {
       return this.#soft(err, path) ?? false;
@@ -41,6 +53,7 @@ export class GuestReader {
 
   async readlink(path: string): Promise<string | undefined> {
     try {
+      this.signal?.throwIfAborted();
       const st = await this.fs.lstat(path);
       return st.type === "symlink" ? await this.fs.readlink(path) : undefined;
     } catch (err) {
@@ -50,6 +63,7 @@ export class GuestReader {
 
   async bytes(path: string, maxBytes = SMALL_FILE_BYTES): Promise<Uint8Array | undefined> {
     try {
+      this.signal?.throwIfAborted();
       const st = await this.fs.stat(path);
       if (st.type !== "file") return undefined;
       return await this.fs.readFile(path, { maxBytes });
@@ -65,6 +79,7 @@ export class GuestReader {
 
   async list(path: string): Promise<string[]> {
     try {
+      this.signal?.throwIfAborted();
       const names = await this.fs.readdir(path);
       return names.slice(0, MAX_DIR_ENTRIES).sort();
     } catch (err) {

@@ -22,8 +22,10 @@ export interface GuestContext {
   volumes?: GuestVolume[];
   /** Number of disks, in order (image sources): fstab's /dev/xvdb means the second. */
   diskCount?: number;
-  /** Roots of other operating systems on the same disks, not opened (multi-boot images). */
+  /** Roots of other operating systems on the same disks, not opened (multi-boot images): open each with `openImageGuest(paths, { root })`. */
   otherRoots?: string[];
+  /** What the source could not find (a disk fstab needs that was not given); inspection reports them. */
+  warnings?: string[];
   /** Live hosts only: the TCP ports listening now. */
   listeningPorts?(): Promise<ListeningPort[]>;
 }

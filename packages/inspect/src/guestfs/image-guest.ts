@@ -13,6 +13,11 @@ import type { Volume } from "../block/volumes.js";
 import { openFilesystem } from "../fs/drivers.js";
 import { openWritableMounts, type WritableGuest } from "./writable-guest.js";
 
+/** An fstab spec that names a block device (not tmpfs, proc, an NFS export…). */
+function namesBlockDevice(spec: string): boolean {
+  return spec.startsWith("/dev/") || /^(UUID|LABEL|PARTUUID)=/.test(spec);
+}
+
 export interface OpenImageOptions {
   /** Open this root (a device name such as /dev/sda2) when the disks hold several operating systems. */
   root?: string;
@@ -72,7 +77,7 @@ export async function openImageGuest(sources: readonly (string | BlockDevice)[],
         if (err instanceof InspectError) continue; // a filesystem we cannot read holds no root we can use
         throw err;
       }
-      if (await looksLikeLinuxRoot(resolvingGuestFS(mountTree([{ mountpoint: "/", fs }])))) {
+      if (await looksLikeLinuxRoot(resolvingGuestFS(mountTree([{ mountpoint: "/", fs }]), { cacheLookups: true }))) {
         roots.push({ volume, fs });
         opened.push(fs);
       } else await fs.close();
@@ -91,18 +96,24 @@ export async function openImageGuest(sources: readonly (string | BlockDevice)[],
 
     const mounts: Mount[] = [{ mountpoint: "/", fs: chosen.fs }];
     const planned = [{ mountpoint: "/", volume: chosen.volume }];
-    const rootOnly = resolvingGuestFS(mountTree(mounts));
+    const rootOnly = resolvingGuestFS(mountTree(mounts), { cacheLookups: true });
     let fstabText = "";
     try {
       fstabText = decodeText(await rootOnly.readFile("/etc/fstab", { maxBytes: SMALL_FILE_BYTES }));
     } catch (err) {
       if (!(err instanceof InspectError)) throw err;
     }
+    const warnings: string[] = [];
     for (const entry of parseFstab(fstabText)) {
-      if (isIgnoredFstabEntry(entry) || entry.vfstype === "swap") continue;
+      if (isIgnoredFstabEntry(entry)) continue;
       const mountpoint = canonicalMountpoint(entry.mountpoint);
-      if (!mountpoint.startsWith("/") || mountpoint === "/" || mounts.some((m) => m.mountpoint === mountpoint)) continue;
       const device = resolveFstabSpec(entry.spec, guestVolumes, disks.length, chosen.volume.device);
+      // The root was found by its content; only the other filesystems can be missing.
+      if (device === undefined && mountpoint !== "/" && namesBlockDevice(entry.spec)) {
+        warnings.push(`/etc/fstab ${entry.vfstype === "swap" ? "uses swap on" : `mounts ${mountpoint} from`} ${entry.spec}, which is on none of the given disks: name all of the guest's disks, in order`);
+      }
+      if (entry.vfstype === "swap") continue;
+      if (!mountpoint.startsWith("/") || mountpoint === "/" || mounts.some((m) => m.mountpoint === mountpoint)) continue;
       const volume = device === undefined ? undefined : volumes.find((v) => v.device === device && v.content === "filesystem");
       if (!volume || volume === chosen.volume) continue;
       planned.push({ mountpoint, volume });
@@ -123,6 +134,7 @@ export async function openImageGuest(sources: readonly (string | BlockDevice)[],
       volumes: guestVolumes,
       diskCount: disks.length,
       otherRoots: roots.filter((r) => r !== chosen).map((r) => r.volume.device),
+      warnings,
     };
     if (options.writable) {
       await Promise.allSettled(opened.splice(0).map((f) => f.close()));
@@ -134,7 +146,7 @@ export async function openImageGuest(sources: readonly (string | BlockDevice)[],
       async close() {
         await closeAll();
       },
-    });
+    }, { cacheLookups: true });
     return Object.assign(guest, { context });
   } catch (err) {
     await closeAll();

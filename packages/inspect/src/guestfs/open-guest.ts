@@ -19,8 +19,8 @@ export async function openGuest(sources: readonly string[], options: OpenGuestOp
   const first = sources[0] as string;
   if (first.startsWith("ssh://")) {
     if (sources.length > 1) throw new InspectError("INSPECT_UNSUPPORTED", "inspect one live host at a time");
-    if (options.identity === undefined) throw new InspectError("INSPECT_SSH", "an ssh:// source needs a private key: give --identity KEY");
-    return openSshGuest(first, { ...options, identity: options.identity });
+    if (options.identity === undefined && options.privateKey === undefined) throw new InspectError("INSPECT_SSH", "an ssh:// source needs a private key: give --identity KEY");
+    return openSshGuest(first, options);
   }
   if (sources.length === 1) {
     let isDir = false;

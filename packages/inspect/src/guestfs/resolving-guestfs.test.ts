@@ -1,8 +1,12 @@
 // The symlink resolver under random link graphs (fast-check, seeded): an in-memory guest tree of
 // directories, files and links with absolute, relative and `..`-laden targets. Every lookup must
 // end — with a file of that tree or a typed InspectError — and agree with a slow reference walk.
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
+import { openDirectoryGuest } from "./directory-guest.js";
 import { InspectError } from "../errors.js";
 import type { GuestStat } from "./guestfs.js";
 import type { PhysicalTree } from "./physical-tree.js";
@@ -137,6 +141,57 @@ describe("resolvingGuestFS under random link graphs", () => {
         expect(tree.reads).toBeLessThan(lookups.length * 2000);
       }),
       { seed: 99, numRuns: 400 },
+    );
+  });
+});
+
+describe.each([
+  ["the kernel resolving in the tree (openat2)", "1"],
+  ["the descriptor walk (no addon)", "0"],
+])("the directory source under random link graphs: %s", (_name, native) => {
+  const work = mkdtempSync(join(tmpdir(), "leapp-resolve-"));
+  afterAll(() => {
+    rmSync(work, { recursive: true, force: true });
+    vi.unstubAllEnvs();
+  });
+  let round = 0;
+
+  it("agrees with the same reference walk on real trees made on disk", async () => {
+    vi.stubEnv("LEAPP_INSPECT_NATIVE", native);
+    await fc.assert(
+      fc.asyncProperty(treeArb, fc.array(relPath.map((p) => "/" + p), { minLength: 1, maxLength: 8 }), async (nodes, lookups) => {
+        const root = join(work, String(round++));
+        mkdirSync(root);
+        // Only what a real tree can hold: every parent a directory.
+        for (const path of [...nodes.keys()]) {
+          const parts = path.split("/").filter(Boolean);
+          for (let i = 1; i < parts.length; i++) if (nodes.get("/" + parts.slice(0, i).join("/"))?.kind !== "dir") nodes.delete(path);
+        }
+        for (const [path, node] of [...nodes].sort(([a], [b]) => a.length - b.length)) {
+          if (path === "/") continue;
+          if (node.kind === "dir") mkdirSync(join(root, path), { recursive: true });
+          else if (node.kind === "file") writeFileSync(join(root, path), node.content);
+          else symlinkSync(node.target, join(root, path));
+        }
+        const guest = await openDirectoryGuest(root);
+        try {
+          for (const path of lookups) {
+            const expected = reference(nodes, path);
+            try {
+              const st = await guest.stat(path);
+              expect(typeof expected === "string" && expected.startsWith("/")).toBe(true);
+              expect(st.type).toBe(nodes.get(expected as string)?.kind === "dir" ? "directory" : "file");
+            } catch (err) {
+              if (!(err instanceof InspectError)) throw err;
+              expect(expected === "loop" || expected === "missing").toBe(true);
+              if (expected === "loop") expect(err.code).toBe("INSPECT_SYMLINK_LOOP");
+            }
+          }
+        } finally {
+          await guest.close();
+        }
+      }),
+      { seed: 98, numRuns: 150 },
     );
   });
 });

@@ -1,127 +1,183 @@
 import { InspectError } from "../errors.js";
-import { joinGuestPath, splitGuestPath } from "./guest-path.js";
+import { splitGuestPath } from "./guest-path.js";
+import { isFatal } from "./guest-reader.js";
 import type { GuestFS, GuestStat, ReadFileOptions } from "./guestfs.js";
-import type { PhysicalTree } from "./physical-tree.js";
+import type { DirectoryTree, Lookup, PhysicalTree } from "./physical-tree.js";
 
 /** How many symlinks one lookup may cross, as Linux's MAXSYMLINKS. */
 export const MAX_SYMLINK_HOPS = 40;
 
-/** Turns guest paths into physical paths of a tree; one per guest, shared by its reads and writes. */
-export interface GuestPathResolver {
-  /** The physical path `path` names; the last component is followed only if `followLast`. */
-  resolve(path: string, followLast: boolean): Promise<string>;
-  /** Drops cached lookups: a writer calls it after removing or renaming a name. */
-  forget(): void;
+export interface ResolveOptions {
+  /**
+   * Remember what directories and links are: for sources that cannot change while open (disk
+   * images read here). Never for live sources, where it would report a tree that is gone.
+   */
+  cacheLookups?: boolean;
 }
 
 /**
- * Resolves component by component in guest space. An absolute link target restarts at the
- * guest's `/`, `..` never climbs above `/`, and after MAX_SYMLINK_HOPS links the lookup fails
- * with INSPECT_SYMLINK_LOOP — so no guest path can name anything outside the guest.
+ * A GuestFS over a path-addressed PhysicalTree (image mounts, a live host): every path is
+ * resolved component by component in guest space, as `resolvingTreeFS` does.
  */
-export function guestPathResolver(tree: Pick<PhysicalTree, "lstat" | "readlink">): GuestPathResolver {
-  // Directory lstat results are cached: inspection looks up the same prefixes again and again.
-  const dirCache = new Map<string, GuestStat>();
-
-  async function lstatCached(path: string): Promise<GuestStat> {
-    const hit = dirCache.get(path);
-    if (hit) return hit;
-    const st = await tree.lstat(path);
-    if (st.type === "directory" || st.type === "symlink") {
-      if (dirCache.size > 10_000) dirCache.clear();
-      dirCache.set(path, st);
-    }
-    return st;
-  }
-
-  async function resolve(path: string, followLast: boolean): Promise<string> {
-    const pending = splitGuestPath(path).reverse();
-    const done: string[] = [];
-    let hops = 0;
-    while (pending.length > 0) {
-      const name = pending.pop() as string;
-      if (name === "..") {
-        done.pop();
-        continue;
-      }
-      const isLast = pending.length === 0;
-      const candidate = joinGuestPath([...done, name]);
-      if (isLast && !followLast) {
-        done.push(name);
-        break;
-      }
-      const st = await lstatCached(candidate);
-      if (st.type === "symlink") {
-        if (++hops > MAX_SYMLINK_HOPS) {
-          throw new InspectError("INSPECT_SYMLINK_LOOP", `too many symbolic links while resolving ${path} (a link loop in the guest?)`, { path });
-        }
-        const target = await tree.readlink(candidate);
-        if (target === "") throw new InspectError("INSPECT_NOT_FOUND", `empty symbolic link ${candidate} in the guest`, { path });
-        const parts = splitGuestPath(target);
-        if (target.startsWith("/")) done.length = 0;
-        for (let i = parts.length - 1; i >= 0; i--) pending.push(parts[i] as string);
-        if (pending.length > 4096) throw new InspectError("INSPECT_SYMLINK_LOOP", `symbolic links expand ${path} beyond any sensible length`, { path });
-        continue;
-      }
-      if (!isLast && st.type !== "directory") {
-        throw new InspectError("INSPECT_NOT_A_DIRECTORY", `${candidate} is not a directory in the guest (resolving ${path})`, { path });
-      }
-      done.push(name);
-    }
-    return joinGuestPath(done);
-  }
-
-  return { resolve, forget: () => dirCache.clear() };
+export function resolvingGuestFS(tree: PhysicalTree, options: ResolveOptions = {}): GuestFS {
+  return resolvingTreeFS(pathTree(tree, options.cacheLookups === true));
 }
 
 /**
- * A GuestFS over a PhysicalTree: every path is resolved in guest space (see guestPathResolver),
- * so no guest path can name anything outside the guest, whatever its links say.
+ * A GuestFS over a DirectoryTree: every path is resolved component by component in guest space.
+ * An absolute link target restarts at the guest's `/`, `..` never climbs above `/` (it goes back
+ * to the directory the walk came from, not to whatever the tree now says is the parent), and
+ * after MAX_SYMLINK_HOPS links the lookup fails with INSPECT_SYMLINK_LOOP — so no guest path can
+ * name anything outside the guest, whatever its links say or however they change meanwhile.
  */
-export function resolvingGuestFS(tree: PhysicalTree, resolver: GuestPathResolver = guestPathResolver(tree)): GuestFS {
+export function resolvingTreeFS<D>(tree: DirectoryTree<D>): GuestFS {
   let closed = false;
-  const resolve = async (path: string, followLast: boolean): Promise<string> => {
+
+  const check = () => {
     if (closed) throw new InspectError("INSPECT_CLOSED", "the guest was closed; open it again to read from it");
-    return resolver.resolve(path, followLast);
   };
 
+  const walk = (path: string, followLast: boolean) => {
+    check();
+    return walkGuestPath(tree, path, followLast);
+  };
+
+  /** Runs `f` on the walk's result and gives its handle back afterwards. */
+  async function at<T>(path: string, followLast: boolean, f: (dir: D, name: string | undefined) => Promise<T>): Promise<T> {
+    const { dir, name } = await walk(path, followLast);
+    try {
+      return await f(dir, name);
+    } finally {
+      if (dir !== tree.root) await tree.release(dir);
+    }
+  }
+
+  const isDirectory = (path: string) => new InspectError("INSPECT_IS_A_DIRECTORY", `${path} is a directory in the guest, not a file`, { path });
+
   return {
-    async stat(path) {
-      return tree.lstat(await resolve(path, true));
-    },
-    async lstat(path) {
-      return tree.lstat(await resolve(path, false));
-    },
-    async readFile(path, options?: ReadFileOptions) {
-      return tree.readFile(await resolve(path, true), options);
-    },
-    async openFile(path) {
-      return tree.openFile(await resolve(path, true));
-    },
-    async readdir(path) {
-      return tree.readdir(await resolve(path, true));
-    },
-    async xattrs(path) {
-      return tree.xattrs(await resolve(path, false));
-    },
-    async readlink(path) {
-      return tree.readlink(await resolve(path, false));
-    },
+    stat: (path) => at(path, true, (dir, name) => tree.lstat(dir, name)),
+    lstat: (path) => at(path, false, (dir, name) => tree.lstat(dir, name)),
+    readFile: (path, options?: ReadFileOptions) =>
+      at(path, true, (dir, name) => {
+        if (name === undefined) throw isDirectory(path);
+        return tree.readFile(dir, name, options);
+      }),
+    openFile: (path) =>
+      at(path, true, (dir, name) => {
+        if (name === undefined) throw isDirectory(path);
+        return tree.openFile(dir, name);
+      }),
+    readdir: (path) =>
+      at(path, true, (dir, name) => {
+        if (name !== undefined) throw new InspectError("INSPECT_NOT_A_DIRECTORY", `${path} is not a directory in the guest`, { path });
+        return tree.readdir(dir);
+      }),
+    xattrs: (path) => at(path, false, (dir, name) => tree.xattrs(dir, name)),
+    readlink: (path) =>
+      at(path, false, (dir, name) => {
+        if (name === undefined) throw new InspectError("INSPECT_UNSUPPORTED", `${path} is not a symbolic link in the guest`, { path });
+        return tree.readlink(dir, name);
+      }),
     async exists(path) {
       try {
-        await tree.lstat(await resolve(path, true));
+        await at(path, true, (dir, name) => tree.lstat(dir, name));
         return true;
       } catch (err) {
         // "Does not exist" in all its forms is false; a failing source (closed, SSH down) is not an answer.
-        if (err instanceof InspectError && !["INSPECT_CLOSED", "INSPECT_SSH", "INSPECT_SSH_HOST_KEY"].includes(err.code)) return false;
+        if (err instanceof InspectError && !isFatal(err)) return false;
         throw err;
       }
     },
     async close() {
       if (closed) return;
       closed = true;
-      resolver.forget();
       await tree.close();
     },
   };
 }
+
+/**
+ * Walks `path` in guest space to the parent of its last component and returns it with that name
+ * (or, when the path ends in a directory that was followed, the directory itself with no name).
+ * Every handle the walk opened but the one returned has been released.
+ */
+export async function walkGuestPath<D>(tree: DirectoryTree<D>, path: string, followLast: boolean): Promise<{ dir: D; name: string | undefined }> {
+  const pending = splitGuestPath(path).reverse();
+  const stack: D[] = [tree.root];
+  const top = () => stack[stack.length - 1] as D;
+  const popTo = async (depth: number) => {
+    while (stack.length > depth) await tree.release(stack.pop() as D);
+  };
+  let hops = 0;
+  try {
+    while (pending.length > 0) {
+      const name = pending.pop() as string;
+      if (name === "..") {
+        if (stack.length > 1) await popTo(stack.length - 1);
+        continue;
+      }
+      const isLast = pending.length === 0;
+      if (isLast && !followLast) return { dir: stack.pop() as D, name };
+      const found: Lookup<D> = await tree.lookup(top(), name);
+      if (found.kind === "symlink") {
+        if (++hops > MAX_SYMLINK_HOPS) {
+          throw new InspectError("INSPECT_SYMLINK_LOOP", `too many symbolic links while resolving ${path} (a link loop in the guest?)`, { path });
+        }
+        if (found.target === "") throw new InspectError("INSPECT_NOT_FOUND", `empty symbolic link ${name} in the guest (resolving ${path})`, { path });
+        if (found.target.startsWith("/")) await popTo(1);
+        const parts = splitGuestPath(found.target);
+        for (let i = parts.length - 1; i >= 0; i--) pending.push(parts[i] as string);
+        if (pending.length > 4096) throw new InspectError("INSPECT_SYMLINK_LOOP", `symbolic links expand ${path} beyond any sensible length`, { path });
+        continue;
+      }
+      if (found.kind === "directory") {
+        stack.push(found.dir);
+        continue;
+      }
+      if (!isLast) throw new InspectError("INSPECT_NOT_A_DIRECTORY", `${name} is not a directory in the guest (resolving ${path})`, { path });
+      return { dir: stack.pop() as D, name };
+    }
+    return { dir: stack.pop() as D, name: undefined };
+  } finally {
+    await popTo(1);
+  }
+}
+
+/**
+ * A path-addressed tree as a DirectoryTree whose handles are physical paths. With `cacheLookups`,
+ * what directories and links are is remembered until `forget` (a writer calls it after removing
+ * or renaming a name).
+ */
+export function pathTree(tree: PhysicalTree, cacheLookups: boolean): DirectoryTree<string> & { forget(): void } {
+  const join = (dir: string, name: string) => (dir === "/" ? `/${name}` : `${dir}/${name}`);
+  const of = (dir: string, name: string | undefined) => (name === undefined ? dir : join(dir, name));
+  const cache = new Map<string, Lookup<string>>();
+  return {
+    root: "/",
+    async lookup(dir, name) {
+      const path = join(dir, name);
+      const hit = cache.get(path);
+      if (hit) return hit;
+      const st: GuestStat = await tree.lstat(path);
+      const found: Lookup<string> = st.type === "directory" ? { kind: "directory", dir: path } : st.type === "symlink" ? { kind: "symlink", target: await tree.readlink(path) } : { kind: "other" };
+      if (cacheLookups && found.kind !== "other") {
+        if (cache.size > 10_000) cache.clear();
+        cache.set(path, found);
+      }
+      return found;
+    },
+    release: async () => {},
+    forget: () => cache.clear(),
+    lstat: (dir, name) => tree.lstat(of(dir, name)),
+    readdir: (dir) => tree.readdir(dir),
+    readlink: (dir, name) => tree.readlink(join(dir, name)),
+    readFile: (dir, name, options) => tree.readFile(join(dir, name), options),
+    openFile: (dir, name) => tree.openFile(join(dir, name)),
+    xattrs: (dir, name) => tree.xattrs(of(dir, name)),
+    async close() {
+      cache.clear();
+      await tree.close();
+    },
+  };
+}
+

@@ -2,7 +2,7 @@
 // host key, own authorized key) serving a copy of a zoo guest's root tree. The report must match
 // the offline image's, plus the live-only facts; a wrong host key must stop the connection.
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +15,8 @@ import { inspect } from "../os/inspect.js";
 import { sha256Fingerprint } from "./known-hosts.js";
 import type { InspectionReport } from "../report/report.js";
 import { openSshGuest } from "./ssh-guest.js";
+import { connectSsh } from "./ssh-client.js";
+import type { GuestFS, GuestStat } from "./guestfs.js";
 
 const work = mkdtempSync(join(tmpdir(), "leapp-ssh-"));
 let sshd: ChildProcess | undefined;
@@ -148,6 +150,95 @@ describe("openSshGuest against a real sshd", () => {
     await expect(viaSudo.readFile("/etc/redhat-release", { maxBytes: 4 })).rejects.toSatisfy((e) => e instanceof InspectError && e.code === "INSPECT_TOO_LARGE");
     await viaSudo.close();
     await viaSftp.close();
+  });
+
+  it("walks the tree as the directory source does: every stat field, link target and xattr", async () => {
+    // What packaging a live machine needs beyond inspection: a device node, hard links, file capabilities.
+    execFileSync("mknod", [join(tree, "dev-null"), "c", "1", "3"]);
+    writeFileSync(join(tree, "usr-capable"), "x");
+    linkSync(join(tree, "usr-capable"), join(tree, "usr-capable-link"));
+    execFileSync("setfattr", ["-n", "security.capability", "-v", "0x0100000200200000000000000000000000000000", join(tree, "usr-capable")]);
+    execFileSync("setfattr", ["-h", "-n", "trusted.note", "-v", "on a link", join(tree, "etc", "rc3.d")]);
+    for (const sudo of [false, "always"] as const) {
+      const live = await openSshGuest(url(), { identity, knownHosts, root: tree, sudo });
+      const local = await openDirectoryGuest(tree);
+      const walk = async (guest: GuestFS, dir: string, out: Map<string, unknown>) => {
+        for (const name of (await guest.readdir(dir)).sort()) {
+          const path = dir === "/" ? `/${name}` : `${dir}/${name}`;
+          const { atimeNs: _atime, ...st } = await guest.lstat(path);
+          out.set(path, { st, target: st.type === "symlink" ? await guest.readlink(path) : undefined, xattrs: await guest.xattrs(path) });
+          if (st.type === "directory") await walk(guest, path, out);
+        }
+        return out;
+      };
+      const remote = await walk(live, "/", new Map());
+      const here = await walk(local, "/", new Map());
+      expect(remote.size).toBeGreaterThan(50);
+      expect(remote).toEqual(here);
+      expect((remote.get("/dev-null") as { st: GuestStat }).st).toMatchObject({ type: "chardev", rdevMajor: 1, rdevMinor: 3 });
+      expect((remote.get("/usr-capable") as { st: GuestStat }).st.nlink).toBe(2);
+      expect(Buffer.from((remote.get("/usr-capable") as { xattrs: Map<string, Uint8Array> }).xattrs.get("security.capability")!).toString("hex")).toBe("0100000200200000000000000000000000000000");
+      expect((remote.get("/etc/rc3.d") as { xattrs: Map<string, Uint8Array> }).xattrs.get("trusted.note")).toEqual(new TextEncoder().encode("on a link"));
+      await live.close();
+      await local.close();
+    }
+  });
+
+  it("streams files through SFTP and through sudo, the same bytes at any offset", async () => {
+    execFileSync("mkfifo", [join(tree, "fifo")]);
+    const viaSftp = await openSshGuest(url(), { identity, knownHosts, root: tree });
+    const viaSudo = await openSshGuest(url(), { identity, knownHosts, root: tree, sudo: "always" });
+    const path = "/var/lib/rpm/Packages";
+    const whole = await viaSftp.readFile(path);
+    for (const guest of [viaSftp, viaSudo]) {
+      const file = await guest.openFile(path);
+      expect(file.size).toBe(whole.length);
+      for (const [offset, length] of [[0, 10], [4093, 9000], [whole.length - 5, 100]] as const) {
+        const buffer = new Uint8Array(length);
+        const n = await file.read(buffer, offset);
+        expect(n).toBe(Math.min(length, whole.length - offset));
+        expect(buffer.subarray(0, n)).toEqual(whole.subarray(offset, offset + n));
+      }
+      const ranges = [];
+      for await (const r of file.dataRanges()) ranges.push(r);
+      expect(ranges).toEqual([{ offset: 0, length: whole.length }]);
+      await file.close();
+      await expect(guest.openFile("/etc")).rejects.toMatchObject({ code: "INSPECT_IS_A_DIRECTORY" });
+      // A FIFO nobody writes: refused from its type, never opened (SFTP's open would wait forever).
+      await expect(guest.readFile("/fifo")).rejects.toMatchObject({ code: "INSPECT_UNSUPPORTED" });
+    }
+    await viaSftp.close();
+    await viaSudo.close();
+  });
+
+  it("connectSsh: commands with streamed input and their exit codes, atomic SFTP writes", async () => {
+    const ssh = await connectSsh(url(), { identity, knownHosts });
+    async function* pieces() {
+      for (let i = 0; i < 64; i++) yield new Uint8Array(64 * 1024).fill(i);
+    }
+    const counted = await ssh.exec("wc -c", { stdin: pieces() });
+    expect(counted).toMatchObject({ exitCode: 0, stderr: "" });
+    expect(new TextDecoder().decode(counted.stdout).trim()).toBe(String(64 * 64 * 1024));
+    expect(await ssh.exec("echo oops >&2; exit 7")).toMatchObject({ exitCode: 7, stderr: "oops\n" });
+    const streamed: Uint8Array[] = [];
+    await ssh.exec("head -c 300000 /dev/zero", { onStdout: (c) => void streamed.push(c) });
+    expect(streamed.reduce((n, c) => n + c.length, 0)).toBe(300000);
+    await expect(ssh.exec("head -c 2000 /dev/zero", { maxOutputBytes: 1000 })).rejects.toMatchObject({ code: "INSPECT_TOO_LARGE" });
+    const sftp = await ssh.sftp();
+    const target = join(work, "uploaded.bin");
+    await sftp.writeFile(target, pieces());
+    expect(readFileSync(target).length).toBe(64 * 64 * 1024);
+    const controller = new AbortController();
+    async function* thenAbort() {
+      yield new Uint8Array(10);
+      controller.abort(new Error("stop"));
+      yield new Uint8Array(10);
+    }
+    await expect(sftp.writeFile(join(work, "aborted.bin"), thenAbort(), { signal: controller.signal })).rejects.toThrow("stop");
+    expect(readdirSync(work).filter((n) => n.includes("aborted") || n.includes(".partial-"))).toEqual([]);
+    await sftp.close();
+    await ssh.close();
+    await expect(ssh.exec("true")).rejects.toMatchObject({ code: "INSPECT_CLOSED" });
   });
 
   it("accepts a pinned SHA256 fingerprint of the right key", async () => {

@@ -1,297 +1,399 @@
-import { readFile } from "node:fs/promises";
-import { homedir } from "node:os";
-import { join } from "node:path";
-import type { ConnectConfig, SFTPWrapper, Stats } from "ssh2";
 import { InspectError } from "../errors.js";
+import type { FileType, GuestFile, GuestStat } from "../fs/filesystem.js";
+import { DEFAULT_MAX_BYTES } from "../read-limits.js";
+import { decodeText } from "../text.js";
+import { dirAndBase } from "./guest-path.js";
 import type { InspectableGuest } from "./guest-source.js";
-import type { GuestStat } from "./guestfs.js";
-import { typeOfMode } from "../fs/inode-filesystem.js";
-import { checkKnownHosts, sha256Fingerprint } from "./known-hosts.js";
 import { parseProcNetTcp, type ListeningPort } from "./listening-ports.js";
 import type { PhysicalTree } from "./physical-tree.js";
-import { DEFAULT_MAX_BYTES } from "../read-limits.js";
 import { resolvingGuestFS } from "./resolving-guestfs.js";
-import { decodeText } from "../text.js";
+import { RemoteShell, type ShellResult } from "./remote-shell.js";
+import { connectSsh, parseSshUrl, shellQuote, type SshConnection, type SshConnectOptions, type SshSftp } from "./ssh-client.js";
 
-export interface SshGuestOptions {
-  /** Private key file for key authentication. */
-  identity: string;
-  passphrase?: string;
-  /** known_hosts file the host key must be listed in… */
-  knownHosts?: string;
-  /** …or the host key's pinned fingerprint, `SHA256:…` as `ssh-keygen -lf` prints it. */
-  fingerprint?: string;
+export interface SshGuestOptions extends SshConnectOptions {
   /**
-   * Use `sudo -n` (never prompting) for what the SSH user may not read: with `true`, SFTP first and
-   * sudo for what SFTP is denied; with `"always"`, every read through sudo commands (hosts without
-   * an SFTP subsystem; slower: one command per lookup).
+   * Use `sudo -n` (never prompting) for what the SSH user may not read: with `true`, SFTP and
+   * plain commands first and sudo for what they are denied; with `"always"`, everything through
+   * sudo (hosts without an SFTP subsystem).
    */
   sudo?: boolean | "always";
   /** Inspect the tree under this remote directory instead of the host's `/` (a chroot, a container root). */
   root?: string;
-  /** Connection timeout in milliseconds (default 20 s). */
-  timeoutMs?: number;
-}
-
-/** Most bytes one remote command may print before we stop it. */
-const MAX_COMMAND_OUTPUT = 16 * 1024 * 1024;
-
-function sshError(message: string, cause?: unknown): InspectError {
-  return new InspectError("INSPECT_SSH", message, cause === undefined ? {} : { cause });
-}
-
-/** `'it'\''s'`: a word the remote shell takes literally. */
-function shellQuote(s: string): string {
-  return "'" + s.replace(/'/g, "'\\''") + "'";
+  /**
+   * How long what one directory listing told (its entries' stats, link targets, xattrs) answers
+   * later lookups, in ms. A live host changes: past this, it is asked again. Default 2000; 0 asks
+   * every time.
+   */
+  statCacheMs?: number;
+  /** A remote command (a listing, a read through sudo) must end within this. Default 120 s. */
+  commandTimeoutMs?: number;
 }
 
 /**
- * A live Linux host over SSH: files through SFTP (or `sudo -n` commands), symlinks resolved by us
- * in guest space, plus what only a running host can tell (listening TCP ports). The host key is
- * always checked — against a known_hosts file or a pinned SHA256 fingerprint — and never accepted
- * blindly: a mismatch is INSPECT_SSH_HOST_KEY before any credential is sent.
+ * A live Linux host over SSH (one connection, `connectSsh`): files through SFTP or `sudo -n`,
+ * symlinks resolved by us in guest space, every GuestStat field and xattrs from GNU `find
+ * -printf` and `getfattr` run on the host, one command per directory; plus what only a running
+ * host can tell (listening TCP ports). The host key is always checked and never accepted blindly.
  */
 export async function openSshGuest(url: string, options: SshGuestOptions): Promise<InspectableGuest> {
-  let parsed: URL;
+  const { host, port, username } = parseSshUrl(url);
+  const connection = await connectSsh(url, options);
   try {
-    parsed = new URL(url);
-  } catch (err) {
-    throw sshError(`${url} is not an ssh:// URL; write ssh://user@host[:port]`, err);
-  }
-  if (parsed.protocol !== "ssh:" || parsed.hostname === "" || parsed.username === "") throw sshError(`${url} is not an ssh://user@host[:port] URL`);
-  if (parsed.password !== "") throw sshError("passwords in ssh:// URLs are not supported; use key authentication (--identity)");
-  const host = parsed.hostname.replace(/^\[(.*)\]$/, "$1");
-  const port = parsed.port === "" ? 22 : Number(parsed.port);
-  const username = decodeURIComponent(parsed.username);
-  if (options.knownHosts === undefined && options.fingerprint === undefined) {
-    throw new InspectError("INSPECT_SSH_HOST_KEY", "the host key cannot be checked: give a known_hosts file (--known-hosts) or the key's SHA256 fingerprint (--fingerprint)");
-  }
-  if (options.fingerprint !== undefined && !/^SHA256:[A-Za-z0-9+/]{43}$/.test(options.fingerprint)) {
-    throw new InspectError("INSPECT_SSH_HOST_KEY", `${options.fingerprint} is not a SHA256 fingerprint; copy it from 'ssh-keygen -lf KEY' (SHA256:…)`);
-  }
-  let privateKey: Buffer;
-  let knownHostsText: string | undefined;
-  // `~/` as a shell would expand it: these paths are usually typed as in ssh's own options.
-  const expand = (p: string) => (p === "~" || p.startsWith("~/") ? join(homedir(), p.slice(1)) : p);
-  try {
-    privateKey = await readFile(expand(options.identity));
-    if (options.knownHosts !== undefined) knownHostsText = await readFile(expand(options.knownHosts), "utf8");
-  } catch (err) {
-    throw sshError(`cannot read ${options.knownHosts !== undefined && (err as { path?: string }).path === options.knownHosts ? "the known_hosts file" : "the identity file"}: ${(err as Error).message}`, err);
-  }
-
-  let hostKeyProblem: string | undefined;
-  const verify = (key: Buffer): boolean => {
-    const fp = sha256Fingerprint(key);
-    if (options.fingerprint !== undefined) {
-      if (fp === options.fingerprint) return true;
-      hostKeyProblem = `the host key of ${host}:${port} is ${fp}, not the pinned ${options.fingerprint}: the host is not the one you meant, or its key changed — check it with its administrator`;
-      return false;
+    const exec = remoteExec(connection, options.commandTimeoutMs ?? 120_000);
+    const rootPrefix = await canonicalRoot(exec, options.root ?? "/", options.sudo === "always");
+    const settings = { rootPrefix, cacheMs: options.statCacheMs ?? 2000, host };
+    let tree: PhysicalTree;
+    if (options.sudo === "always") tree = remoteTree(exec, undefined, { ...settings, sudo: true });
+    else {
+      const sftp = await connection.sftp();
+      tree = remoteTree(exec, sftp, { ...settings, sudo: false });
+      if (options.sudo === true) tree = withSudoFallback(tree, remoteTree(exec, undefined, { ...settings, sudo: true }));
     }
-    const verdict = checkKnownHosts(knownHostsText ?? "", host, port, key);
-    if (verdict === "match") return true;
-    hostKeyProblem =
-      verdict === "unknown"
-        ? `${host}:${port} is not in ${options.knownHosts} (its key is ${fp}); add it there after checking the fingerprint`
-        : verdict === "revoked"
-          ? `the host key of ${host}:${port} (${fp}) is marked @revoked in ${options.knownHosts}`
-          : `the host key of ${host}:${port} (${fp}) does not match ${options.knownHosts}: the host is not the one you meant, or its key changed`;
-    return false;
-  };
-
-  // ssh2 is loaded on first use: image and directory inspections should not pay for it.
-  const { Client } = await import("ssh2");
-  const client = new Client();
-  const config: ConnectConfig = {
-    host,
-    port,
-    username,
-    privateKey,
-    hostVerifier: verify,
-    readyTimeout: options.timeoutMs ?? 20_000,
-    tryKeyboard: false,
-  };
-  if (options.passphrase !== undefined) config.passphrase = options.passphrase;
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error) => {
-      client.removeListener("ready", onReady);
-      if (hostKeyProblem !== undefined) reject(new InspectError("INSPECT_SSH_HOST_KEY", hostKeyProblem, { cause: err }));
-      else reject(sshError(`cannot connect to ${host}:${port} as ${username}: ${err.message}`, err));
-    };
-    const onReady = () => {
-      client.removeListener("error", onError);
-      resolve();
-    };
-    client.once("error", onError);
-    client.once("ready", onReady);
-    client.connect(config);
-  });
-  // Later connection errors surface through the pending operation; keep the process alive.
-  client.on("error", () => {});
-
-  const exec = (command: string, maxBytes = MAX_COMMAND_OUTPUT): Promise<{ code: number; stdout: Buffer; stderr: string }> =>
-    new Promise((resolve, reject) => {
-      client.exec(command, (err, stream) => {
-        if (err) return reject(sshError(`cannot run a command on ${host}: ${err.message}`, err));
-        const chunks: Buffer[] = [];
-        let size = 0;
-        let stderr = "";
-        let tooLarge = false;
-        stream.on("data", (d: Buffer) => {
-          size += d.length;
-          if (size > maxBytes) {
-            tooLarge = true;
-            stream.close();
-            return;
-          }
-          chunks.push(d);
-        });
-        stream.stderr.on("data", (d: Buffer) => {
-          if (stderr.length < 4096) stderr += d.toString("utf8");
-        });
-        stream.on("close", (code: number | null) => {
-          if (tooLarge) reject(new InspectError("INSPECT_TOO_LARGE", `output of a command on ${host} is larger than ${maxBytes} bytes`));
-          else resolve({ code: code ?? -1, stdout: Buffer.concat(chunks), stderr });
-        });
-      });
-    });
-
-  const rootPrefix = (options.root ?? "/").replace(/\/+$/, "");
-  const remote = (path: string) => (rootPrefix === "" ? path : path === "/" ? rootPrefix : rootPrefix + path);
-  let tree: PhysicalTree;
-  if (options.sudo === "always") tree = sudoTree(exec, remote);
-  else {
-    const sftp = await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((err, s) => (err ? reject(sshError(`SFTP is not available on ${host}: ${err.message}; try sudo "always"`, err)) : resolve(s))));
-    tree = sftpTree(sftp, remote);
-    if (options.sudo === true) tree = withSudoFallback(tree, sudoTree(exec, remote));
-  }
-  const guest = resolvingGuestFS({
-    ...tree,
-    async close() {
-      client.end();
-    },
-  });
-  const location = `ssh://${username}@${host.includes(":") ? `[${host}]` : host}${port === 22 ? "" : `:${port}`}${options.root ? options.root : ""}`;
-  return Object.assign(guest, {
-    context: {
-      kind: "ssh" as const,
-      location: [location],
-      async listeningPorts(): Promise<ListeningPort[]> {
-        const ports: ListeningPort[] = [];
-        for (const protocol of ["tcp", "tcp6"] as const) {
-          const { code, stdout } = await exec(`cat /proc/net/${protocol}`);
-          if (code === 0) ports.push(...parseProcNetTcp(decodeText(stdout), protocol));
-        }
-        return ports;
+    const guest = resolvingGuestFS({
+      ...tree,
+      async close() {
+        await tree.close();
+        await exec.close();
+        await connection.close();
       },
+    });
+    const location = `ssh://${username}@${host.includes(":") ? `[${host}]` : host}${port === 22 ? "" : `:${port}`}${options.root ? options.root : ""}`;
+    return Object.assign(guest, {
+      context: {
+        kind: "ssh" as const,
+        location: [location],
+        async listeningPorts(): Promise<ListeningPort[]> {
+          const ports: ListeningPort[] = [];
+          for (const protocol of ["tcp", "tcp6"] as const) {
+            const { code, stdout } = await exec(`cat /proc/net/${protocol}`, false);
+            if (code === 0) ports.push(...parseProcNetTcp(decodeText(stdout), protocol));
+          }
+          return ports;
+        },
+      },
+    });
+  } catch (err) {
+    await connection.close();
+    throw err;
+  }
+}
+
+type Exec = (command: string, sudo: boolean, options?: { maxBytes?: number; onStdout?: (chunk: Uint8Array) => void }) => Promise<ShellResult>;
+
+/** Commands in the C locale (messages we can match) run by a long-lived shell, one of its own under `sudo -n` when asked. */
+function remoteExec(connection: SshConnection, timeoutMs: number): Exec & { close(): Promise<void> } {
+  const shells = new Map<boolean, RemoteShell>();
+  const exec = async (command: string, sudo: boolean, options: { maxBytes?: number; onStdout?: (chunk: Uint8Array) => void } = {}) => {
+    let shell = shells.get(sudo);
+    if (!shell) shells.set(sudo, (shell = new RemoteShell(connection, { sudo, timeoutMs })));
+    return shell.run(command, options);
+  };
+  return Object.assign(exec, {
+    async close() {
+      await Promise.all([...shells.values()].map((s) => s.close()));
     },
   });
 }
 
-/** A GuestStat from what SFTP's attributes carry: no inode, link count, device or sub-second times. */
-// TODO(wave 2 hardening): read ino/nlink/rdev/ns times with stat over exec.
-function sftpStat(mode: number, size: number, uid: number, gid: number, atime: number, mtime: number): GuestStat {
-  return {
-    type: typeOfMode(mode),
-    mode: mode & 0o7777,
-    size,
-    uid,
-    gid,
-    mtimeMs: mtime * 1000,
-    atimeNs: BigInt(atime) * 1_000_000_000n,
-    mtimeNs: BigInt(mtime) * 1_000_000_000n,
-    ctimeNs: BigInt(mtime) * 1_000_000_000n,
-    ino: 0,
-    dev: 0,
-    nlink: 1,
-    rdevMajor: 0,
-    rdevMinor: 0,
+/** The remote root with its links resolved once, so listings never start at a link. */
+async function canonicalRoot(exec: Exec, root: string, sudo: boolean): Promise<string> {
+  if (root === "/" || root === "") return "";
+  const r = await exec(`readlink -f -- ${shellQuote(root)} && test -d ${shellQuote(root)}`, sudo);
+  const path = decodeText(r.stdout).replace(/\n$/, "");
+  if (r.code !== 0 || !path.startsWith("/")) throw new InspectError("INSPECT_NOT_FOUND", `${root} is not a directory on the host; give the root directory of a guest tree`, { path: root });
+  return path === "/" ? "" : path;
+}
+
+/** One entry as `find -printf` tells it: every GuestStat field but the device numbers. */
+const FIND_FORMAT = ["%y", "%m", "%s", "%U", "%G", "%A@", "%T@", "%C@", "%i", "%D", "%n", "%P", "%l"].join("\\0") + "\\0";
+const FIELDS = 13;
+const typeOfFind: Record<string, FileType> = { f: "file", d: "directory", l: "symlink", c: "chardev", b: "blockdev", p: "fifo", s: "socket" };
+
+export interface RemoteEntry {
+  stat: GuestStat;
+  target: string | undefined;
+}
+interface Listing {
+  at: number;
+  self: RemoteEntry;
+  entries: Map<string, RemoteEntry>;
+}
+
+/** `1700000000.123456789` (find's `%T@`) → nanoseconds. */
+function nanoseconds(text: string): bigint {
+  const m = /^(-?)(\d{1,15})(?:\.(\d{0,12}))?$/.exec(text);
+  if (!m) return 0n;
+  const ns = BigInt(m[2] as string) * 1_000_000_000n + BigInt(((m[3] ?? "") + "000000000").slice(0, 9));
+  return m[1] === "-" ? -ns : ns;
+}
+
+/**
+ * The output of `find DIR -maxdepth 1 -printf FIND_FORMAT`: DIR itself (the record with an empty
+ * name) and its entries by name, with the names of its device nodes (whose numbers find cannot print).
+ */
+export function parseFindListing(text: string): { self: RemoteEntry | undefined; entries: Map<string, RemoteEntry>; devices: string[] } {
+  const fields = text.split("\0");
+  let self: RemoteEntry | undefined;
+  const entries = new Map<string, RemoteEntry>();
+  const devices: string[] = [];
+  const count = (s: string | undefined) => (s !== undefined && /^\d{1,15}$/.test(s) ? Number(s) : 0);
+  for (let i = 0; i + FIELDS <= fields.length; i += FIELDS) {
+    const f = fields.slice(i, i + FIELDS);
+    const type = typeOfFind[f[0] as string] ?? "unknown";
+    const mtimeNs = nanoseconds(f[6] as string);
+    const stat: GuestStat = {
+      type,
+      mode: /^[0-7]{1,6}$/.test(f[1] as string) ? parseInt(f[1] as string, 8) & 0o7777 : 0,
+      size: count(f[2]),
+      uid: count(f[3]),
+      gid: count(f[4]),
+      mtimeMs: Number(mtimeNs / 1_000_000n),
+      atimeNs: nanoseconds(f[5] as string),
+      mtimeNs,
+      ctimeNs: nanoseconds(f[7] as string),
+      ino: count(f[8]),
+      dev: count(f[9]),
+      nlink: count(f[10]),
+      rdevMajor: 0,
+      rdevMinor: 0,
+    };
+    const entry = { stat, target: type === "symlink" ? f[12] : undefined };
+    const name = f[11] as string;
+    if (name === "") self = entry;
+    else if (!name.includes("/") && name !== "." && name !== "..") {
+      entries.set(name, entry);
+      if (type === "chardev" || type === "blockdev") devices.push(name);
+    }
+  }
+  return { self, entries, devices };
+}
+
+/** Most directories whose listings are kept at once (they expire anyway). */
+const MAX_LISTINGS = 1024;
+/** Most output of one directory listing (about 200 bytes an entry). */
+const MAX_LISTING_BYTES = 256 * 1024 * 1024;
+
+/**
+ * The host's tree by physical path: metadata from one `find -printf` per directory (and a
+ * `stat` for device numbers), file data through SFTP or, with `sudo`, through `sudo -n` commands.
+ */
+function remoteTree(exec: Exec, sftp: SshSftp | undefined, settings: { rootPrefix: string; cacheMs: number; sudo: boolean; host: string }): PhysicalTree {
+  const { rootPrefix, cacheMs, sudo, host } = settings;
+  const remote = (path: string) => (rootPrefix === "" ? path : path === "/" ? rootPrefix : rootPrefix + path);
+  const listings = new Map<string, Listing>();
+  const attrListings = new Map<string, { at: number; byName: Promise<Map<string, Map<string, Uint8Array>>> }>();
+  // Once xattrs are asked for (a walk that packages the tree), each listing fetches its
+  // directory's xattrs too, in the same round trip: the two commands are pipelined in the shell.
+  let wantXattrs = false;
+  const fresh = (at: number) => cacheMs > 0 && Date.now() - at <= cacheMs;
+
+  const failure = (r: { code: number | null; stderr: string }, path: string): InspectError => {
+    const err = r.stderr.trim().split("\n")[0] ?? "";
+    if (/No such file or directory/.test(err)) return new InspectError("INSPECT_NOT_FOUND", `${path} does not exist on ${host}`, { path });
+    if (/Not a directory/.test(err)) return new InspectError("INSPECT_NOT_A_DIRECTORY", `a component of ${path} is not a directory on ${host}`, { path });
+    if (/Permission denied/.test(err)) return new InspectError("INSPECT_PERMISSION_DENIED", `permission denied on ${path} on ${host}; connect as a user who may read it, or use sudo`, { path });
+    if (/printf|unknown (predicate|primary)|invalid predicate/i.test(err)) return new InspectError("INSPECT_UNSUPPORTED", `the find on ${host} has no -printf: install GNU findutils there to inspect it`, { path });
+    return new InspectError("INSPECT_SSH", `reading ${path} on ${host} failed (exit ${r.code}): ${err}`, { path });
   };
-}
 
-/** An SFTP status error as the InspectError it means. */
-function sftpError(err: unknown, path: string): InspectError {
-  const code = (err as { code?: unknown }).code;
-  if (code === 2) return new InspectError("INSPECT_NOT_FOUND", `${path} does not exist on the host`, { path, cause: err });
-  if (code === 3) return new InspectError("INSPECT_UNSUPPORTED", `permission denied reading ${path} on the host; connect as a user who can read it, or use sudo`, { path, cause: err });
-  return new InspectError("INSPECT_SSH", `SFTP failed on ${path}: ${(err as Error).message}`, { path, cause: err });
-}
+  /** A fresh listing of directory `dir`: itself and its entries, in one command. */
+  async function list(dir: string): Promise<Listing> {
+    const at = Date.now();
+    if (wantXattrs) void attributes(dir, true).catch(() => {});
+    const r = await exec(`find ${shellQuote(remote(dir))} -maxdepth 1 -printf ${shellQuote(FIND_FORMAT)}`, sudo, { maxBytes: MAX_LISTING_BYTES });
+    const { self, entries, devices } = parseFindListing(decodeText(r.stdout));
+    if (!self || (r.code !== 0 && entries.size === 0)) throw failure(r, dir);
+    if (self.stat.type !== "directory") throw new InspectError("INSPECT_CHANGED", `${dir} on ${host} is no longer a directory; inspect a host that is not being changed, or try again`, { path: dir });
+    if (devices.length > 0) await deviceNumbers(dir, devices, entries);
+    const listing = { at, self, entries };
+    if (listings.size >= MAX_LISTINGS) listings.clear();
+    listings.set(dir, listing);
+    return listing;
+  }
 
-function sftpTree(sftp: SFTPWrapper, remote: (p: string) => string): PhysicalTree {
-  const call = <T>(path: string, f: (cb: (err: Error | null | undefined, v: T) => void) => void): Promise<T> =>
-    new Promise((resolve, reject) => f((err, v) => (err ? reject(sftpError(err, path)) : resolve(v))));
-  const toStat = (st: Stats): GuestStat => sftpStat(st.mode, st.size, st.uid, st.gid, st.atime, st.mtime);
+  /** Device numbers, which find cannot print: `stat` on the device nodes only. */
+  async function deviceNumbers(dir: string, names: string[], entries: Map<string, RemoteEntry>): Promise<void> {
+    for (let i = 0; i < names.length; i += 500) {
+      const batch = names.slice(i, i + 500);
+      const r = await exec(`cd ${shellQuote(remote(dir))} && stat --printf '%t\\0%T\\0%n\\0' -- ${batch.map(shellQuote).join(" ")}`, sudo);
+      const f = decodeText(r.stdout).split("\0");
+      for (let j = 0; j + 3 <= f.length; j += 3) {
+        const entry = entries.get(f[j + 2] as string);
+        if (entry) {
+          entry.stat.rdevMajor = parseInt(f[j] as string, 16) || 0;
+          entry.stat.rdevMinor = parseInt(f[j + 1] as string, 16) || 0;
+        }
+      }
+    }
+  }
+
+  /** What `path` is: from a listing of its directory still fresh, else from a new one. */
+  async function entry(path: string): Promise<RemoteEntry> {
+    if (path === "/") {
+      const l = listings.get("/");
+      return (l && fresh(l.at) ? l : await list("/")).self;
+    }
+    const { dir, base } = dirAndBase(path);
+    const cached = listings.get(dir);
+    const l = cached && fresh(cached.at) ? cached : await list(dir);
+    const found = l.entries.get(base);
+    if (!found) throw new InspectError("INSPECT_NOT_FOUND", `${path} does not exist on ${host}`, { path });
+    return found;
+  }
+
+  /** Extended attributes of the entries of `dir` (and of `dir` itself, named ""), from one getfattr run. */
+  function attributes(dir: string, refresh = false): Promise<Map<string, Map<string, Uint8Array>>> {
+    const cached = attrListings.get(dir);
+    if (!refresh && cached && fresh(cached.at)) return cached.byName;
+    const base = remote(dir);
+    // One getfattr on the directory and its entries by the shell's globs (names stay relative);
+    // a directory too large for one command line goes through find instead.
+    const command = `cd -- ${shellQuote(base)} && { getfattr -h -d -m - -e hex -- . * .[!.]* ..?* 2>/dev/null; test $? -ne 126 || find . -maxdepth 1 -exec getfattr -h -d -m - -e hex -- {} +; }`;
+    const byName = exec(command, sudo, { maxBytes: MAX_LISTING_BYTES }).then((r) => {
+      if (r.code === 127) {
+        throw new InspectError("INSPECT_UNSUPPORTED", `${host} has no getfattr: install its attr package to read extended attributes (security.capability, security.selinux…)`, { path: dir });
+      }
+      if (r.code !== 0 && r.code !== 1) throw failure(r, dir);
+      return parseGetfattr(decodeText(r.stdout), ".");
+    });
+    if (attrListings.size >= MAX_LISTINGS) attrListings.clear();
+    const entry = { at: Date.now(), byName };
+    attrListings.set(dir, entry);
+    byName.catch(() => {
+      if (attrListings.get(dir) === entry) attrListings.delete(dir);
+    });
+    return byName;
+  }
+
+  const sudoRead = async (path: string, offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> => {
+    const chunks: Uint8Array[] = [];
+    let got = 0;
+    const r = await exec(`tail -c +${offset + 1} -- ${shellQuote(remote(path))} | head -c ${length}`, true, {
+      onStdout: (chunk) => {
+        const room = Math.min(chunk.length, length - got);
+        if (into) into.set(chunk.subarray(0, room), got);
+        else chunks.push(chunk.subarray(0, room));
+        got += room;
+      },
+    });
+    if (r.code !== 0) throw failure(r, path);
+    if (into) return into.subarray(0, got);
+    const out = new Uint8Array(got);
+    let at = 0;
+    for (const c of chunks) {
+      out.set(c, at);
+      at += c.length;
+    }
+    return out;
+  };
+
+  const regular = (st: GuestStat, path: string) => {
+    if (st.type === "directory") throw new InspectError("INSPECT_IS_A_DIRECTORY", `${path} is a directory on ${host}, not a file`, { path });
+    if (st.type !== "file") throw new InspectError("INSPECT_UNSUPPORTED", `${path} is not a regular file on ${host}`, { path });
+  };
+
   return {
     async lstat(path) {
-      return toStat(await call<Stats>(path, (cb) => sftp.lstat(remote(path), cb)));
+      return { ...(await entry(path)).stat };
     },
     async readdir(path) {
-      const list = await call<{ filename: string }[]>(path, (cb) => sftp.readdir(remote(path), cb));
-      return list.map((e) => e.filename).filter((n) => n !== "." && n !== "..");
+      return [...(await list(path)).entries.keys()];
     },
     async readlink(path) {
-      return call<string>(path, (cb) => sftp.readlink(remote(path), cb));
+      const found = await entry(path);
+      if (found.target === undefined) throw new InspectError("INSPECT_UNSUPPORTED", `${path} is not a symbolic link on ${host}`, { path });
+      return found.target;
     },
     async readFile(path, options = {}) {
       const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
-      const handle = await call<Buffer>(path, (cb) => sftp.open(remote(path), "r", cb));
-      try {
-        const st = await call<Stats>(path, (cb) => sftp.fstat(handle, cb));
-        if (typeOfMode(st.mode) === "directory") throw new InspectError("INSPECT_IS_A_DIRECTORY", `${path} is a directory on the host, not a file`, { path });
-        if (typeOfMode(st.mode) !== "file") throw new InspectError("INSPECT_UNSUPPORTED", `${path} is not a regular file on the host`, { path });
-        if (st.size > maxBytes) throw new InspectError("INSPECT_TOO_LARGE", `${path} on the host is ${st.size} bytes, more than the ${maxBytes} allowed`, { path });
-        const buffer = Buffer.alloc(st.size);
-        let got = 0;
-        while (got < buffer.length) {
-          const n = await call<number>(path, (cb) => sftp.read(handle, buffer, got, Math.min(buffer.length - got, 256 * 1024), got, (err, bytesRead) => cb(err, bytesRead)));
-          if (n === 0) break;
-          got += n;
+      // Checked before opening: the host's SFTP server would wait forever on a FIFO nobody writes.
+      const st = (await entry(path)).stat;
+      regular(st, path);
+      if (sftp) {
+        const file = await sftp.open(remote(path));
+        try {
+          if (file.size > maxBytes) throw new InspectError("INSPECT_TOO_LARGE", `${path} on ${host} is ${file.size} bytes, more than the ${maxBytes} allowed`, { path });
+          const buffer = new Uint8Array(file.size);
+          return buffer.subarray(0, await file.read(buffer, 0));
+        } finally {
+          await file.close();
         }
-        return new Uint8Array(buffer.buffer, buffer.byteOffset, got);
-      } finally {
-        await new Promise<void>((resolve) => sftp.close(handle, () => resolve()));
       }
+      if (st.size > maxBytes) throw new InspectError("INSPECT_TOO_LARGE", `${path} on ${host} is ${st.size} bytes, more than the ${maxBytes} allowed`, { path });
+      return sudoRead(path, 0, st.size);
     },
-    async openFile(path) {
-      const handle = await call<Buffer>(path, (cb) => sftp.open(remote(path), "r", cb));
-      try {
-        const st = await call<Stats>(path, (cb) => sftp.fstat(handle, cb));
-        if (typeOfMode(st.mode) === "directory") throw new InspectError("INSPECT_IS_A_DIRECTORY", `${path} is a directory on the host, not a file`, { path });
-        if (typeOfMode(st.mode) !== "file") throw new InspectError("INSPECT_UNSUPPORTED", `${path} is not a regular file on the host`, { path });
-      } catch (err) {
-        await new Promise<void>((resolve) => sftp.close(handle, () => resolve()));
-        throw err;
+    async openFile(path): Promise<GuestFile> {
+      const st = (await entry(path)).stat;
+      regular(st, path);
+      if (sftp) {
+        const file = await sftp.open(remote(path));
+        return { size: file.size, read: (b, p) => file.read(b, p), dataRanges: () => wholeFile(file.size), close: () => file.close() };
       }
-      const size = (await call<Stats>(path, (cb) => sftp.fstat(handle, cb))).size;
+      let closed = false;
       return {
-        size,
+        size: st.size,
         async read(buffer, position) {
-          let got = 0;
-          while (got < buffer.length) {
-            const n = await call<number>(path, (cb) => sftp.read(handle, Buffer.from(buffer.buffer, buffer.byteOffset, buffer.length), got, Math.min(buffer.length - got, 256 * 1024), position + got, (err, bytesRead) => cb(err, bytesRead)));
-            if (n === 0) break;
-            got += n;
-          }
-          return got;
+          if (closed) throw new InspectError("INSPECT_CLOSED", `${path} was closed; open it again to read from it`, { path });
+          if (position >= st.size || buffer.length === 0) return 0;
+          return (await sudoRead(path, position, buffer.length, buffer)).length;
         },
-        async *dataRanges() {
-          if (size > 0) yield { offset: 0, length: size };
+        dataRanges: () => wholeFile(st.size),
+        async close() {
+          closed = true;
         },
-        close: () => new Promise<void>((resolve) => sftp.close(handle, () => resolve())),
       };
     },
     async xattrs(path) {
-      throw new InspectError("INSPECT_UNSUPPORTED", `${path}: reading extended attributes over SFTP is not implemented yet`, { path });
+      wantXattrs = true;
+      const { dir, base } = path === "/" ? { dir: "/", base: "" } : dirAndBase(path);
+      await entry(path);
+      return new Map((await attributes(dir)).get(base) ?? new Map<string, Uint8Array>());
     },
     async close() {
-      sftp.end();
+      listings.clear();
+      attrListings.clear();
+      await sftp?.close();
     },
   };
+}
+
+/** A live host cannot say where a file's holes are over SFTP: the whole file is data. */
+async function* wholeFile(size: number): AsyncIterable<{ offset: number; length: number }> {
+  if (size > 0) yield { offset: 0, length: size };
+}
+
+/** `\012` (getfattr's escape of a byte in a name) → the byte. */
+function unescapeGetfattr(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/**
+ * `getfattr -d -m - -e hex` output for `base` and its entries (absolute names, or names relative
+ * to the directory when `base` is "."): entry name ("" for `base` itself) → attribute name → value.
+ */
+export function parseGetfattr(text: string, base: string): Map<string, Map<string, Uint8Array>> {
+  const out = new Map<string, Map<string, Uint8Array>>();
+  let current: Map<string, Uint8Array> | undefined;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("# file: ")) {
+      const path = unescapeGetfattr(line.slice(8)).replace(/^\.\/(?=.)/, base === "." ? "" : "./");
+      const name = path === base ? "" : base === "." ? path : path.startsWith(base === "/" ? "/" : base + "/") ? path.slice(base === "/" ? 1 : base.length + 1) : undefined;
+      current = name === undefined || name.includes("/") ? undefined : new Map();
+      if (current && name !== undefined) out.set(name, current);
+      continue;
+    }
+    const eq = line.indexOf("=");
+    if (!current || eq <= 0) continue;
+    const value = line.slice(eq + 1);
+    const bytes = value.startsWith("0x") ? Buffer.from(value.slice(2), "hex") : value.startsWith("0s") ? Buffer.from(value.slice(2), "base64") : Buffer.from(value.replace(/^"(.*)"$/, "$1"), "latin1");
+    current.set(unescapeGetfattr(line.slice(0, eq)), new Uint8Array(bytes));
+  }
+  return out;
 }
 
 /** Each operation through `primary`, and through `fallback` when `primary` is denied permission. */
 function withSudoFallback(primary: PhysicalTree, fallback: PhysicalTree): PhysicalTree {
-  const denied = (err: unknown) => err instanceof InspectError && err.code === "INSPECT_UNSUPPORTED" && /permission denied/.test(err.message);
+  const denied = (err: unknown) => err instanceof InspectError && err.code === "INSPECT_PERMISSION_DENIED";
   const either =
     <A extends unknown[], R>(f: (t: PhysicalTree, ...a: A) => Promise<R>) =>
     async (...a: A): Promise<R> => {
@@ -309,50 +411,8 @@ function withSudoFallback(primary: PhysicalTree, fallback: PhysicalTree): Physic
     readFile: either((t, p: string, o?: { maxBytes?: number }) => t.readFile(p, o)),
     openFile: either((t, p: string) => t.openFile(p)),
     xattrs: either((t, p: string) => t.xattrs(p)),
-    close: () => primary.close(),
-  };
-}
-
-type Exec = (command: string, maxBytes?: number) => Promise<{ code: number; stdout: Buffer; stderr: string }>;
-
-/** The same reads as commands under `sudo -n` (never prompting: a password prompt would hang). */
-function sudoTree(exec: Exec, remote: (p: string) => string): PhysicalTree {
-  const run = async (path: string, command: string, maxBytes?: number) => {
-    const r = await exec(`sudo -n ${command}`, maxBytes);
-    if (r.code !== 0) {
-      if (/No such file|cannot stat|not found/i.test(r.stderr)) throw new InspectError("INSPECT_NOT_FOUND", `${path} does not exist on the host`, { path });
-      if (/password is required|not allowed|sudoers/i.test(r.stderr)) throw new InspectError("INSPECT_SSH", `sudo refused on the host (${r.stderr.trim()}); allow passwordless sudo for this user or drop --sudo`, { path });
-      throw new InspectError("INSPECT_NOT_FOUND", `cannot read ${path} on the host: ${r.stderr.trim()}`, { path });
-    }
-    return r.stdout;
-  };
-  return {
-    async lstat(path) {
-      const out = decodeText(await run(path, `stat -c '%f %s %u %g %Y' -- ${shellQuote(remote(path))}`)).trim().split(" ");
-      const mode = parseInt(out[0] ?? "0", 16);
-      return sftpStat(mode, Number(out[1]), Number(out[2]), Number(out[3]), Number(out[4]), Number(out[4]));
+    async close() {
+      await Promise.allSettled([primary.close(), fallback.close()]);
     },
-    async readdir(path) {
-      const out = await run(path, `find ${shellQuote(remote(path))} -mindepth 1 -maxdepth 1 -printf '%f\\0'`);
-      return decodeText(out).split("\0").filter((n) => n !== "");
-    },
-    async readlink(path) {
-      return decodeText(await run(path, `readlink -- ${shellQuote(remote(path))}`)).replace(/\n$/, "");
-    },
-    async readFile(path, options = {}) {
-      const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
-      const st = await this.lstat(path);
-      if (st.type === "directory") throw new InspectError("INSPECT_IS_A_DIRECTORY", `${path} is a directory on the host, not a file`, { path });
-      if (st.type !== "file") throw new InspectError("INSPECT_UNSUPPORTED", `${path} is not a regular file on the host`, { path });
-      if (st.size > maxBytes) throw new InspectError("INSPECT_TOO_LARGE", `${path} on the host is ${st.size} bytes, more than the ${maxBytes} allowed`, { path });
-      return new Uint8Array(await run(path, `head -c ${maxBytes} -- ${shellQuote(remote(path))}`, maxBytes + 1));
-    },
-    async openFile(path) {
-      throw new InspectError("INSPECT_UNSUPPORTED", `${path}: streaming files through sudo is not implemented yet`, { path });
-    },
-    async xattrs(path) {
-      throw new InspectError("INSPECT_UNSUPPORTED", `${path}: reading extended attributes through sudo is not implemented yet`, { path });
-    },
-    async close() {},
   };
 }

@@ -5,7 +5,7 @@ import type { Filesystem, NodeAttributes, WritableFilesystem, WriteOptions } fro
 import { MAX_PATH_LENGTH, joinGuestPath, normalizeGuestPath, splitGuestPath } from "./guest-path.js";
 import type { WritableGuestFS } from "./guestfs.js";
 import { mountLocator, mountTree } from "./mount-table.js";
-import { guestPathResolver, MAX_SYMLINK_HOPS, resolvingGuestFS } from "./resolving-guestfs.js";
+import { MAX_SYMLINK_HOPS, pathTree, resolvingTreeFS, walkGuestPath } from "./resolving-guestfs.js";
 
 /** Longest name one directory entry may have, in bytes (ext2/3/4 and XFS alike). */
 const MAX_NAME_BYTES = 255;
@@ -55,8 +55,8 @@ interface Placement {
 export function writableGuestFS(mounts: readonly GuestMount[], onClose: () => Promise<void> = async () => {}): WritableGuest {
   const tree = mountTree(mounts);
   const locate = mountLocator(mounts);
-  const resolver = guestPathResolver(tree);
-  const reads = resolvingGuestFS(
+  // Lookups are cached (the guest changes only through this object), and forgotten after a removal or rename.
+  const paths = pathTree(
     {
       ...tree,
       async close() {
@@ -64,8 +64,14 @@ export function writableGuestFS(mounts: readonly GuestMount[], onClose: () => Pr
         await onClose();
       },
     },
-    resolver,
+    true,
   );
+  const reads = resolvingTreeFS(paths);
+  /** The physical path `path` names (its directories' links followed; the last one only if `followLast`). */
+  const resolve = async (path: string, followLast: boolean): Promise<string> => {
+    const { dir, name } = await walkGuestPath(paths, path, followLast);
+    return name === undefined ? dir : dir === "/" ? `/${name}` : `${dir}/${name}`;
+  };
   let closed = false;
   let queue: Promise<unknown> = Promise.resolve();
 
@@ -96,14 +102,14 @@ export function writableGuestFS(mounts: readonly GuestMount[], onClose: () => Pr
     const name = components.pop();
     if (name === undefined) return at("/");
     if (name === "..") throw new InspectError("INSPECT_INVALID_NAME", `${path} ends in "..": name the directory itself`, { path });
-    const dir = await resolver.resolve(joinGuestPath(components), true);
+    const dir = await resolve(joinGuestPath(components), true);
     return at(dir === "/" ? `/${name}` : `${dir}/${name}`);
   }
 
   /** An existing file, every symlink followed. */
   async function follow(path: string): Promise<Placement> {
     checkPath(path);
-    return at(await resolver.resolve(path, true));
+    return at(await resolve(path, true));
   }
 
   function at(physical: string): Placement {
@@ -166,7 +172,7 @@ export function writableGuestFS(mounts: readonly GuestMount[], onClose: () => Pr
         const p = await place(path);
         notAMountpoint(p, "remove");
         await writable(p).rmdir(p.inner);
-        resolver.forget();
+        paths.forget();
       });
     },
     unlink(path: string) {
@@ -174,7 +180,7 @@ export function writableGuestFS(mounts: readonly GuestMount[], onClose: () => Pr
         const p = await place(path);
         notAMountpoint(p, "remove");
         await writable(p).unlink(p.inner);
-        resolver.forget();
+        paths.forget();
       });
     },
     symlink(target: string, path: string, attributes?: NodeAttributes) {
@@ -203,7 +209,7 @@ export function writableGuestFS(mounts: readonly GuestMount[], onClose: () => Pr
         notAMountpoint(target, "replace");
         sameFilesystem(source, target, "rename");
         await writable(target).rename(source.inner, target.inner);
-        resolver.forget();
+        paths.forget();
       });
     },
     mknod(path, type, attributes) {
@@ -256,7 +262,7 @@ export function writableGuestFS(mounts: readonly GuestMount[], onClose: () => Pr
         for (let n = components.length - 1; n >= 0; n--) {
           let dir: string;
           try {
-            dir = await resolver.resolve(joinGuestPath(components.slice(0, n)), true);
+            dir = await resolve(joinGuestPath(components.slice(0, n)), true);
           } catch (inner) {
             if (inner instanceof InspectError && n > 0) continue;
             throw inner;
@@ -282,7 +288,7 @@ export function writableGuestFS(mounts: readonly GuestMount[], onClose: () => Pr
         if (target === "") throw new InspectError("INSPECT_NOT_FOUND", `empty symbolic link ${p} in the guest`, { path });
         const next = target.startsWith("/") ? target : `${p.slice(0, p.lastIndexOf("/"))}/${target}`;
         // A link to ".." names a directory that exists: resolve it whole.
-        p = splitGuestPath(next).at(-1) === ".." ? await resolver.resolve(next, true) : (await place(next)).path;
+        p = splitGuestPath(next).at(-1) === ".." ? await resolve(next, true) : (await place(next)).path;
       }
     },
     flush() {

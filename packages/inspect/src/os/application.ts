@@ -10,3 +10,6 @@ export interface Application {
   url?: string;
   sourcePackage?: string;
 }
+
+/** Most packages listed from one package database (a real system has a few thousand); more is a warning. */
+export const MAX_PACKAGES = 200_000;

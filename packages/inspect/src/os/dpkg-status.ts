@@ -1,22 +1,21 @@
-import type { Application } from "./application.js";
-import { textLines } from "../text.js";
-
-/** Most packages a status file may list before we stop reading it (a real system has ~5000). */
-const MAX_PACKAGES = 200_000;
+import { MAX_PACKAGES, type Application } from "./application.js";
 
 /**
  * `/var/lib/dpkg/status`: the installed packages (status word `installed`), each version split as
- * libguestfs splits it — `epoch:upstream-debianrevision`.
+ * libguestfs splits it — `epoch:upstream-debianrevision`. At most MAX_PACKAGES are listed; `more`
+ * counts the installed packages left out beyond them.
  */
-export function parseDpkgStatus(text: string): Application[] {
+export function parseDpkgStatus(text: string): { applications: Application[]; more: number } {
   const apps: Application[] = [];
+  let more = 0;
   let fields = new Map<string, string>();
   let last: string | undefined;
   const flush = () => {
     const name = fields.get("package")?.trim();
     const status = (fields.get("status") ?? "").trim().split(/\s+/);
     const version = fields.get("version")?.trim();
-    if (name && version !== undefined && status[2] === "installed" && apps.length < MAX_PACKAGES) {
+    if (name && version !== undefined && status[2] === "installed" && apps.length >= MAX_PACKAGES) more++;
+    else if (name && version !== undefined && status[2] === "installed") {
       const { epoch, upstream, revision } = splitDebianVersion(version);
       const app: Application = { name, epoch, version: upstream, release: revision, arch: (fields.get("architecture") ?? "").trim() };
       const description = fields.get("description");
@@ -30,7 +29,12 @@ export function parseDpkgStatus(text: string): Application[] {
     fields = new Map();
     last = undefined;
   };
-  for (const line of textLines(text, 5_000_000)) {
+  // Line by line without splitting: a status file of hundreds of MiB is never copied whole.
+  for (let at = 0; at <= text.length; ) {
+    let end = text.indexOf("\n", at);
+    if (end < 0) end = text.length;
+    const line = text.charCodeAt(end - 1) === 13 ? text.slice(at, end - 1) : text.slice(at, end);
+    at = end + 1;
     if (line === "") {
       flush();
       continue;
@@ -48,7 +52,7 @@ export function parseDpkgStatus(text: string): Application[] {
     fields.set(last, line.slice(colon + 1).replace(/^[ \t]+/, ""));
   }
   flush();
-  return apps;
+  return { applications: apps, more };
 }
 
 /** `1:2.4.57-2+deb12u1` → epoch 1, version `2.4.57`, release `2+deb12u1`. */

@@ -1,6 +1,6 @@
 // The oracle: virt-inspector (libguestfs, booting its appliance under TCG) on the zoo images, and
-// our report, fact by fact. virt-inspector's XML is cached by image hash under
-// ~/.cache/leapp/inspect/virt-inspector/ (or $LEAPP_CACHE_DIR) so reruns skip the ~20 s boots.
+// our report, fact by fact. virt-inspector's XML is kept in the zoo's fixture cache by image hash,
+// so reruns skip the ~20 s boots.
 //
 // Debian's libguestfs cannot list rpm applications at all (its appliance's librpm fails with
 // "internal_list_rpm_applications: rpmtsInitIterator", for BDB and sqlite rpmdbs alike) and then
@@ -9,17 +9,14 @@
 // (`rpm -qa --dbpath GUEST/var/lib/rpm`, with the bdb_ro or sqlite backend).
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
+import { createReadStream, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { buildZooGuest, type ZooGuestName } from "@leapp/zoo";
+import { buildZooGuest, cached, type ZooGuestName } from "@leapp/zoo";
 import { openImageGuest } from "../guestfs/image-guest.js";
 import { inspect } from "./inspect.js";
 import type { InspectionReport } from "../report/report.js";
 import { toVirtInspectorXml } from "../report/virt-inspector-xml.js";
-
-const cacheDir = join(process.env.LEAPP_CACHE_DIR ?? join(homedir(), ".cache", "leapp"), "inspect", "virt-inspector");
 
 async function fileHash(path: string): Promise<string> {
   const h = createHash("sha256");
@@ -31,19 +28,17 @@ async function fileHash(path: string): Promise<string> {
 async function virtInspector(disks: string[], withApplications: boolean): Promise<string> {
   const hashes = [];
   for (const d of disks) hashes.push(await fileHash(d));
-  const key = `${createHash("sha256").update(hashes.join(",")).digest("hex")}${withApplications ? "" : "-noapps"}`;
-  const cached = join(cacheDir, `${key}.xml`);
-  if (existsSync(cached)) return readFileSync(cached, "utf8");
-  const xml = execFileSync("virt-inspector", [...(withApplications ? [] : ["--no-applications"]), "--format=qcow2", ...disks.flatMap((d) => ["-a", d])], {
-    env: { ...process.env, LIBGUESTFS_BACKEND: "direct", LIBGUESTFS_BACKEND_SETTINGS: "force_tcg" },
-    encoding: "utf8",
-    maxBuffer: 64 * 1024 * 1024,
-    timeout: 600_000,
+  const key = `virt-inspector-${withApplications ? "apps" : "noapps"}-${createHash("sha256").update(hashes.join(",")).digest("hex").slice(0, 32)}`;
+  const dir = await cached(key, (into) => {
+    const xml = execFileSync("virt-inspector", [...(withApplications ? [] : ["--no-applications"]), "--format=qcow2", ...disks.flatMap((d) => ["-a", d])], {
+      env: { ...process.env, LIBGUESTFS_BACKEND: "direct", LIBGUESTFS_BACKEND_SETTINGS: "force_tcg" },
+      encoding: "utf8",
+      maxBuffer: 64 * 1024 * 1024,
+      timeout: 600_000,
+    });
+    writeFileSync(join(into, "inspector.xml"), xml);
   });
-  mkdirSync(cacheDir, { recursive: true });
-  writeFileSync(`${cached}.tmp`, xml);
-  renameSync(`${cached}.tmp`, cached);
-  return xml;
+  return readFileSync(join(dir, "inspector.xml"), "utf8");
 }
 
 const unescape = (s: string) => s.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, "&");

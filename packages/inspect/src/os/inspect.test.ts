@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { openDirectoryGuest } from "../guestfs/directory-guest.js";
 import { InspectError } from "../errors.js";
+import { MAX_PACKAGES } from "./application.js";
 import { inspect } from "./inspect.js";
 
 const repoRoot = fileURLToPath(new URL("../../../..", import.meta.url));
@@ -103,6 +104,27 @@ describe("inspect on hostile trees", () => {
     expect(r.os.distro).toBe("rhel");
     expect(r.kernels).toEqual([]);
     expect(r.warnings.some((w) => w.includes("symbolic links"))).toBe(true);
+  });
+
+  it("says in warnings that a dpkg status of 250,000 packages was cut to MAX_PACKAGES", async () => {
+    const stanzas = Array.from({ length: 250_000 }, (_, i) => `Package: pkg${i}\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.${i}-1\n`);
+    const root = tree("many-debs", { "etc/fstab": minimal["etc/fstab"], "bin/bash": minimal["bin/bash"], "etc/os-release": "ID=debian\nVERSION_ID=12\n", "var/lib/dpkg/status": stanzas.join("\n") });
+    const guest = await openDirectoryGuest(root);
+    const r = await inspect(guest);
+    await guest.close();
+    expect(r.applications.length).toBe(MAX_PACKAGES);
+    expect(r.warnings).toContain(`/var/lib/dpkg/status: 250000 installed packages; only the first ${MAX_PACKAGES} are reported`);
+  }, 60_000);
+
+  it("stops at once when its signal is aborted, with the signal's reason", async () => {
+    const guest = await openDirectoryGuest(sample);
+    const controller = new AbortController();
+    const reason = new Error("stop");
+    const pending = inspect(guest, { signal: controller.signal });
+    controller.abort(reason);
+    await expect(pending).rejects.toBe(reason);
+    await expect(inspect(guest, { signal: controller.signal })).rejects.toBe(reason);
+    await guest.close();
   });
 
   it("says INSPECT_NO_OS for a tree without an OS", async () => {

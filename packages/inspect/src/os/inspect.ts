@@ -7,6 +7,7 @@ import { canonicalMountpoint, isIgnoredFstabEntry, parseFstab, resolveFstabSpec 
 import type { GuestContext, InspectableGuest } from "../guestfs/guest-source.js";
 import type { GuestFS } from "../guestfs/guestfs.js";
 import { GuestReader, looksLikeLinuxRoot } from "../guestfs/guest-reader.js";
+import { openImageGuest } from "../guestfs/image-guest.js";
 import { openGuest, type OpenGuestOptions } from "../guestfs/open-guest.js";
 import { parseDebianInterfaces, parseIfcfg, parseNetplan, parseNmKeyfile, type NetworkInterfaceConfig } from "./network-config.js";
 import { osinfoShortId, packageFormatOf, packageManagementOf, parseLsbRelease, parseOsRelease, parseReleaseFile, releaseFiles, type OsIdentity } from "./os-release.js";
@@ -22,6 +23,8 @@ const MAX_FILES_PER_DIR = 500;
 export interface InspectOptions {
   /** Skip the package database (faster when only the OS is wanted). */
   applications?: boolean;
+  /** Stops the inspection: it rejects with the signal's reason at once (close the guest to end a read still pending). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -30,8 +33,24 @@ export interface InspectOptions {
  * hypervisor tools, enabled services, network configuration, and live facts for live sources.
  */
 export async function inspect(guest: GuestFS | InspectableGuest, options: InspectOptions = {}): Promise<InspectionReport> {
+  const { signal } = options;
+  signal?.throwIfAborted();
+  if (!signal) return inspectGuest(guest, options);
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([inspectGuest(guest, options), aborted]);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+async function inspectGuest(guest: GuestFS | InspectableGuest, options: InspectOptions): Promise<InspectionReport> {
   const context: GuestContext = "context" in guest ? guest.context : { kind: "directory", location: [] };
-  const r = new GuestReader(guest);
+  const r = new GuestReader(guest, options.signal);
   if (!(await looksLikeLinuxRoot(guest))) {
     throw new InspectError("INSPECT_NO_OS", `no operating system found in ${context.location.join(", ") || "the guest"}: there is no Linux root (/etc with fstab or hosts, and /bin)`);
   }
@@ -72,6 +91,7 @@ export async function inspect(guest: GuestFS | InspectableGuest, options: Inspec
     warnings: r.warnings,
   };
   if (context.listeningPorts) report.live = { listeningPorts: await context.listeningPorts() };
+  report.warnings.unshift(...(context.warnings ?? []));
   return report;
 }
 
@@ -156,7 +176,9 @@ async function listApplications(r: GuestReader, format: string | undefined): Pro
       const data = await r.bytes(path, PACKAGE_DB_BYTES);
       if (!data) continue;
       try {
-        apps = await readRpmDb(data, dbFormat);
+        const found = await readRpmDb(data, dbFormat);
+        apps = found.applications;
+        r.warnings.push(...found.warnings.map((w) => `${path}: ${w}`));
       } catch (err) {
         if (!(err instanceof InspectError)) throw err;
         r.warnings.push(`${path}: ${err.message}`);
@@ -167,7 +189,11 @@ async function listApplications(r: GuestReader, format: string | undefined): Pro
   }
   if ((format === "deb" || format === undefined) && apps.length === 0) {
     const status = await r.text("/var/lib/dpkg/status", PACKAGE_DB_BYTES);
-    if (status !== undefined) apps = parseDpkgStatus(status);
+    if (status !== undefined) {
+      const found = parseDpkgStatus(status);
+      apps = found.applications;
+      if (found.more > 0) r.warnings.push(`/var/lib/dpkg/status: ${found.applications.length + found.more} installed packages; only the first ${found.applications.length} are reported`);
+    }
   }
   // By name in byte order (as `LC_ALL=C rpm -qa | sort`), then oldest version first.
   const byBytes = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
@@ -411,12 +437,26 @@ async function networkConfiguration(r: GuestReader): Promise<NetworkInterfaceCon
   return out.filter((c) => c.name !== "lo" && c.method !== "loopback");
 }
 
-/** Opens the sources, inspects the guest and closes it again: `leapp inspect` in one call. */
-export async function inspectSources(sources: readonly string[], options: OpenGuestOptions & InspectOptions = {}): Promise<InspectionReport> {
-  const guest = await openGuest(sources, options);
+/**
+ * Opens the sources, inspects every operating system on them and closes them again: `leapp
+ * inspect` in one call. One report per OS root, in disk order (a multi-boot image gives several,
+ * as virt-inspector lists them); a directory or a live host gives one.
+ */
+export async function inspectSources(sources: readonly string[], options: OpenGuestOptions & InspectOptions = {}): Promise<InspectionReport[]> {
+  const reports: InspectionReport[] = [];
+  const first = await openGuest(sources, options);
   try {
-    return await inspect(guest, options);
+    reports.push(await inspect(first, options));
   } finally {
-    await guest.close();
+    await first.close();
   }
+  for (const root of first.context.otherRoots ?? []) {
+    const guest = await openImageGuest(sources, { root, ...(options.trustedBackingDirs ? { trustedBackingDirs: options.trustedBackingDirs } : {}) });
+    try {
+      reports.push(await inspect(guest, options));
+    } finally {
+      await guest.close();
+    }
+  }
+  return reports;
 }

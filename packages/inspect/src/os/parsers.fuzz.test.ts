@@ -69,7 +69,7 @@ describe("text parsers under random and mutated input", () => {
         for (const i of parseDebianInterfaces("/etc/network/interfaces", text)) expect(Array.isArray(i.addresses)).toBe(true);
         parseNetplan("/etc/netplan/x.yaml", text);
         parseNmKeyfile("/etc/NetworkManager/system-connections/x", text);
-        for (const a of parseDpkgStatus(text)) expect(Number.isInteger(a.epoch)).toBe(true);
+        for (const a of parseDpkgStatus(text).applications) expect(Number.isInteger(a.epoch)).toBe(true);
         for (const p of parseProcNetTcp(text, "tcp")) expect(p.port).toBeLessThan(65536);
         parseShellVars(text);
         parseModprobeAliases(text);

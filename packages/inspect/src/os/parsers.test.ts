@@ -11,6 +11,7 @@ import { parseDebianInterfaces, parseIfcfg, parseNetplan, parseNmKeyfile } from 
 import { osinfoShortId, packageManagementOf, parseLsbRelease, parseOsRelease, parseReleaseFile } from "./os-release.js";
 import { parseRpmHeaderBlob } from "./rpm-header.js";
 import { parseShellVars } from "../text.js";
+import { rpmHeader } from "../testing/rpm-header-blob.js";
 
 describe("release files", () => {
   it("reads os-release as libguestfs does", () => {
@@ -89,7 +90,7 @@ describe("packages", () => {
       "Package: libc6", "Status: install ok installed", "Architecture: amd64", "Version: 2.36-9+deb12u4", "Description: GNU C Library: Shared libraries", "",
       "Package: tzdata", "Status: install ok installed", "Architecture: all", "Version: 1:2024a-0+deb12u1", "",
     ].join("\n");
-    expect(parseDpkgStatus(status)).toEqual([
+    expect(parseDpkgStatus(status).applications).toEqual([
       { name: "apache2", epoch: 0, version: "2.4.57", release: "2", arch: "amd64", summary: "Apache HTTP Server", url: "https://httpd.apache.org/", sourcePackage: "apache2" },
       { name: "libc6", epoch: 0, version: "2.36", release: "9+deb12u4", arch: "amd64", summary: "GNU C Library: Shared libraries" },
       { name: "tzdata", epoch: 1, version: "2024a", release: "0+deb12u1", arch: "all" },
@@ -108,30 +109,6 @@ describe("packages", () => {
     expect(parseRpmHeaderBlob(blob.subarray(0, 40))).toBeUndefined();
   });
 });
-
-/** An rpm header blob as rpmdb stores it (index count, data length, index, data). */
-function rpmHeader(entries: [number, number, string | number][]): Uint8Array {
-  const data: number[] = [];
-  const index: number[][] = [];
-  for (const [tag, type, value] of entries) {
-    if (type === 4) while (data.length % 4) data.push(0);
-    index.push([tag, type, data.length, 1]);
-    if (typeof value === "number") data.push((value >>> 24) & 0xff, (value >>> 16) & 0xff, (value >>> 8) & 0xff, value & 0xff);
-    else data.push(...new TextEncoder().encode(value), 0);
-  }
-  const out = new Uint8Array(8 + index.length * 16 + data.length);
-  const v = new DataView(out.buffer);
-  v.setUint32(0, index.length);
-  v.setUint32(4, data.length);
-  index.forEach(([tag, type, offset, count], i) => {
-    v.setInt32(8 + i * 16, tag as number);
-    v.setUint32(12 + i * 16, type as number);
-    v.setInt32(16 + i * 16, offset as number);
-    v.setUint32(20 + i * 16, count as number);
-  });
-  out.set(data, 8 + index.length * 16);
-  return out;
-}
 
 describe("boot loaders", () => {
   it("reads grub legacy", () => {

@@ -32,14 +32,22 @@ function libguestfsDebSplit(version: string, release: string): { version: string
 }
 
 /**
- * The report as virt-inspector's XML (`<operatingsystems>`), in its element order and with its
- * conventions: epoch only when non-zero, empty versions left out, mountpoints shortest first, Debian
- * versions split at the first hyphen. The
- * facts virt-inspector does not know (kernels, boot, services…) are not in it; use the JSON.
+ * The reports as virt-inspector's XML (`<operatingsystems>`, one `<operatingsystem>` per report,
+ * as virt-inspector lists every root), in its element order and with its conventions: epoch only
+ * when non-zero, empty versions left out, mountpoints shortest first, Debian versions split at
+ * the first hyphen. The facts virt-inspector does not know (kernels, boot, services…) are not in
+ * it; use the JSON.
  */
-export function toVirtInspectorXml(report: InspectionReport): string {
+export function toVirtInspectorXml(reports: InspectionReport | readonly InspectionReport[]): string {
+  const out: string[] = ['<?xml version="1.0"?>', "<operatingsystems>"];
+  for (const report of Array.isArray(reports) ? reports : [reports as InspectionReport]) operatingSystemXml(report, out);
+  out.push("</operatingsystems>");
+  return out.join("\n") + "\n";
+}
+
+function operatingSystemXml(report: InspectionReport, out: string[]): void {
   const os = report.os;
-  const out: string[] = ['<?xml version="1.0"?>', "<operatingsystems>", "  <operatingsystem>"];
+  out.push("  <operatingsystem>");
   const el = (indent: number, name: string, value: string | number | undefined) => {
     if (value !== undefined && value !== "") out.push(`${" ".repeat(indent)}<${name}>${esc(String(value))}</${name}>`);
   };
@@ -87,6 +95,5 @@ export function toVirtInspectorXml(report: InspectionReport): string {
     out.push("      </application>");
   }
   out.push("    </applications>");
-  out.push("  </operatingsystem>", "</operatingsystems>");
-  return out.join("\n") + "\n";
+  out.push("  </operatingsystem>");
 }

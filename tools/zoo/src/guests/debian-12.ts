@@ -26,7 +26,7 @@ const layout = {
 };
 
 /** Bytes used by a tree (apparent sizes), for sizing its filesystem. */
-function treeBytes(dir: string): number {
+export function treeBytes(dir: string): number {
   let total = 0;
   for (const name of readdirSync(dir)) {
     const st = lstatSync(join(dir, name));
@@ -46,7 +46,7 @@ export function splitDebianVersion(full: string): { epoch: number; version: stri
 }
 
 /** Facts that depend on the mirror, read from the built tree with the real dpkg-query. */
-interface DebianFacts {
+export interface DebianFacts {
   productName: string;
   majorVersion: number;
   minorVersion: number;
@@ -54,7 +54,7 @@ interface DebianFacts {
   services: string[];
 }
 
-function readFacts(root: string): DebianFacts {
+export function readFacts(root: string): DebianFacts {
   const debianVersion = readFileSync(join(root, "etc/debian_version"), "utf8").split("\n")[0]!.trim();
   const [major = "0", minor = "0"] = debianVersion.split(".");
   const out = runText("dpkg-query", ["--admindir", join(root, "var/lib/dpkg"), "-W", "-f", "${db:Status-Abbrev}\\t${Package}\\t${Version}\\t${Architecture}\\t${binary:Summary}\\n"]);
@@ -75,7 +75,7 @@ function readFacts(root: string): DebianFacts {
 }
 
 /** Unmounts whatever is mounted under `dir` (deepest first). */
-function unmountBelow(dir: string): void {
+export function unmountBelow(dir: string): void {
   const mounts = readFileSync("/proc/self/mounts", "utf8")
     .split("\n")
     .map((l) => l.split(" ")[1] ?? "")
@@ -90,22 +90,31 @@ function unmountBelow(dir: string): void {
   }
 }
 
-async function build(dir: string): Promise<void> {
-  const root = join(dir, "root");
-  const work = join(dir, "work");
-  mkdirSync(work);
+/** debootstrap --variant=minbase of bookworm with `include` into `root`. */
+export function debootstrapBookworm(root: string, include: string[]): void {
   try {
-    runText("debootstrap", ["--variant=minbase", `--include=${packages.join(",")}`, "bookworm", root, debianMirror()], { maxBuffer: 256 * MiB });
+    runText("debootstrap", ["--variant=minbase", `--include=${include.join(",")}`, "bookworm", root, debianMirror()], { maxBuffer: 256 * MiB });
   } catch (err) {
     // A debootstrap that failed half-way may leave /proc, /sys… mounted in the target: unmount
     // them before the failed build's folder is removed.
     unmountBelow(root);
     throw err;
   }
-  // What apt-get clean and a tidy image leave: no downloaded .debs, no package lists.
+}
+
+/** What apt-get clean and a tidy image leave: no downloaded .debs, no package lists. */
+export function tidyApt(root: string): void {
   for (const d of ["var/cache/apt/archives", "var/lib/apt/lists"]) {
     for (const name of readdirSync(join(root, d))) if (name !== "partial" && name !== "lock") rmSync(join(root, d, name), { recursive: true, force: true });
   }
+}
+
+async function build(dir: string): Promise<void> {
+  const root = join(dir, "root");
+  const work = join(dir, "work");
+  mkdirSync(work);
+  debootstrapBookworm(root, packages);
+  tidyApt(root);
   writeGuestFile(root, "/etc/hostname", `${hostname}\n`);
   writeGuestFile(root, "/etc/hosts", lines("127.0.0.1\tlocalhost", `127.0.1.1\t${hostname}.example.org ${hostname}`, "", "::1\t\tlocalhost ip6-localhost ip6-loopback", "ff02::1\t\tip6-allnodes", "ff02::2\t\tip6-allrouters"));
   writeGuestFile(root, "/etc/machine-id", "2b9d4f6a8c1e4a3b5d7f9e0c2a4b6d8f\n", 0o444);

@@ -46,8 +46,6 @@ async function build(dir: string): Promise<void> {
   chmodSync(root, 0o755);
   mkGuestDirs(root, sample.emptyDirs);
   mkGuestDirs(root, ["/tmp"], 0o1777);
-  chmodSync(join(root, "root"), 0o550);
-  chmodSync(join(root, "etc/shadow"), 0o000);
   for (const bin of ["/bin/bash", "/bin/ls", "/usr/sbin/httpd", "/usr/sbin/sshd", "/usr/libexec/mysqld", "/usr/bin/php"]) writeGuestFile(root, bin, elfExecutableX8664(), 0o755);
   writeGuestFile(root, "/etc/sysconfig/selinux", "SELINUX=disabled\nSELINUXTYPE=targeted\n");
   await writeRpmdbBdb(root, el6Packages, work);
@@ -59,6 +57,8 @@ async function build(dir: string): Promise<void> {
     label: sample.root.label,
     // CentOS 6's mke2fs: no metadata_csum, no 64bit.
     features: "^metadata_csum,^64bit,^orphan_file,^metadata_csum_seed",
+    // Set in the image, not the tree: a build without root could not read or clean them up.
+    modes: { "/root": 0o550, "/etc/shadow": 0o000 },
   });
   restore();
   const swap = join(work, "swap");

@@ -8,6 +8,8 @@ export interface GuestRecipe {
   tier: "integration" | "slow";
   /** Folders outside tools/zoo/src whose content the guest is made from (part of its cache key). */
   inputs: string[];
+  /** Other files under guests/ the recipe is made from (part of its cache key). */
+  sources?: string[];
   diskCount: number;
   expected: ZooExpected;
   build(dir: string): Promise<void>;

@@ -139,8 +139,11 @@ export class Allocator {
     }
   }
 
-  /** A free inode number, in `nearGroup` if it has one, else in the next group that has. */
-  async allocateInode(nearGroup: number, directory: boolean): Promise<number> {
+  /**
+   * A free inode number, in `nearGroup` if it has one, else in the next group that has; and where
+   * that group's never-used inode table tail began before (inodes from there were never written).
+   */
+  async allocateInode(nearGroup: number, directory: boolean): Promise<{ number: number; unusedFrom: number }> {
     if (this.sb.freeInodes === 0) throw noSpace("another inode (every inode is in use)");
     const ipg = this.sb.inodesPerGroup;
     for (let i = 0; i < this.sb.groupCount; i++) {
@@ -159,9 +162,10 @@ export class Allocator {
       this.sb.freeInodes -= 1;
       if (directory) desc.usedDirs += 1;
       // Inodes past the table's used part are never read by fsck: move the mark past this one.
-      if (bit >= ipg - desc.itableUnused) desc.itableUnused = ipg - bit - 1;
+      const unusedFrom = ipg - desc.itableUnused;
+      if (bit >= unusedFrom) desc.itableUnused = ipg - bit - 1;
       this.touch(desc);
-      return group * ipg + bit + 1;
+      return { number: group * ipg + bit + 1, unusedFrom: group * ipg + unusedFrom + 1 };
     }
     throw noSpace("another inode (every inode is in use)");
   }

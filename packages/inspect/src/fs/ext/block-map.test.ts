@@ -1,7 +1,7 @@
 import type { BlockDevice } from "@leapp/storage";
 import { describe, expect, it } from "vitest";
 import { corrupt } from "../../block/volumes-io.js";
-import { seededRandom } from "../conformance.js";
+import { seededRandom } from "@leapp/zoo";
 import { WriteBackCache } from "../write-back-cache.js";
 import { blockMapLimit, mappingNodes, normalizeExtents, readMapping, writeMapping, type Extent, type MappingContext } from "./block-map.js";
 import { FLAG_EXTENTS, type ExtInode } from "./inode.js";

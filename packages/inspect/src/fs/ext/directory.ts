@@ -313,17 +313,26 @@ export class Directories {
 
   /** Puts an entry into a leaf block if it has room; true when it did. */
   private insertInLeaf(dir: DirectoryFile, bytes: Uint8Array, name: Uint8Array, inode: number, type: number): boolean {
+    // The hot path of every create: a plain walk over the record lengths, nothing allocated.
     const need = recordSize(name.length);
-    for (const entry of blockEntries(bytes, this.usable, this.ctx.fileType, dir.number)) {
-      const used = entry.inode === 0 ? 0 : recordSize(entry.name.length);
-      if (entry.recLen - used < need) continue;
-      if (used === 0) {
-        this.writeEntry(bytes, entry.at, entry.recLen, inode, name, type);
-      } else {
-        view(bytes).setUint16(entry.at + 4, used, true);
-        this.writeEntry(bytes, entry.at + used, entry.recLen - used, inode, name, type);
+    const end = this.usable;
+    for (let at = 0; at + 8 <= end; ) {
+      const recLen = bytes[at + 4]! | (bytes[at + 5]! << 8);
+      const nameLength = this.ctx.fileType ? bytes[at + 6]! : bytes[at + 6]! | (bytes[at + 7]! << 8);
+      if (recLen < 8 || recLen % 4 !== 0 || at + recLen > end || 8 + nameLength > recLen) throw corrupt(`directory inode ${dir.number} has a malformed entry at offset ${at}`);
+      const live = (bytes[at]! | bytes[at + 1]! | bytes[at + 2]! | bytes[at + 3]!) !== 0;
+      const used = live ? recordSize(nameLength) : 0;
+      if (recLen - used >= need) {
+        if (used === 0) {
+          this.writeEntry(bytes, at, recLen, inode, name, type);
+        } else {
+          bytes[at + 4] = used & 0xff;
+          bytes[at + 5] = used >> 8;
+          this.writeEntry(bytes, at + used, recLen - used, inode, name, type);
+        }
+        return true;
       }
-      return true;
+      at += recLen;
     }
     return false;
   }

@@ -286,7 +286,14 @@ export class WritableExtFilesystem extends ExtFilesystem implements WritableFile
 
   /** A new inode, zeroed and stamped (mode, owner, times, generation); links and content are the caller's. */
   private async createInode(near: ExtInode, mode: number, attributes: NodeAttributes, directory: boolean): Promise<{ number: number; raw: RawInode }> {
-    const number = await this.allocator.allocateInode(this.groupOfInode(near.number), directory);
+    const { number, unusedFrom } = await this.allocator.allocateInode(this.groupOfInode(near.number), directory);
+    // A table block wholly in the never-used tail holds nothing: start it zeroed instead of reading it.
+    const perBlock = this.blockSize / this.sb.inodeSize;
+    const firstInBlock = number - ((number - 1) % this.sb.inodesPerGroup) % perBlock;
+    if (this.checksums.kind !== "none" && firstInBlock >= unusedFrom && !this.touched.has(number)) {
+      const { block } = await this.inodeLocation(number);
+      if (!this.cache.isDirty(block)) this.cache.fresh(block);
+    }
     const raw = await this.edit(number);
     raw.raw.fill(0);
     if (this.sb.inodeSize > 128) {

@@ -17,8 +17,8 @@ import { aclFromDisk, fullName, isAcl, isInlineData, parseEntries, XATTR_BLOCK_H
 export const ROOT_INODE = 2;
 /** Directories bigger than this are refused: no real /etc comes near it. */
 const MAX_DIRECTORY_BYTES = 64 * 1024 * 1024;
-/** Metadata blocks kept in memory (a few MiB). */
-const CACHED_BLOCKS = 8192;
+/** Clean metadata kept in memory, whatever the block size. */
+const CACHED_BYTES = 32 * 1024 * 1024;
 
 /** Reads the primary superblock, refusing what is not ext2/3/4. */
 export async function readSuperblock(device: BlockDevice): Promise<Superblock> {
@@ -55,7 +55,7 @@ export class ExtFilesystem extends InodeFilesystem<number, ExtInode> {
     this.type = extTypeOf(sb.compat, sb.incompat, sb.roCompat);
     this.uuid = uuidString(sb.uuid);
     this.label = cString(sb.bytes, 0x78, 16);
-    this.cache = new WriteBackCache(device, sb.blockSize, CACHED_BLOCKS, "ext block", !writable);
+    this.cache = new WriteBackCache(device, sb.blockSize, CACHED_BYTES / sb.blockSize, "ext block", !writable);
     const kind = sb.hasRoCompat(RO_COMPAT.metadata_csum) ? "metadata_csum" : sb.hasRoCompat(RO_COMPAT.gdt_csum) ? "gdt_csum" : "none";
     this.checksums = new ExtChecksums(kind, sb.uuid, sb.checksumSeed, sb.descSize, sb.inodeSize);
     this.groups = new BlockGroups(sb, this.cache, this.checksums);

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { run } from "../../block/volumes-test-support.js";
-import { seededRandom } from "../conformance.js";
+import { seededRandom } from "@leapp/zoo";
 import { nameHash } from "./htree-hash.js";
 
 const SEED = "0f8f2b4c-9b1e-4d7a-8c1a-2b3c4d5e6f70";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { InspectError } from "../../errors.js";
-import { seededRandom } from "../conformance.js";
+import { seededRandom } from "@leapp/zoo";
 import { blockEntries } from "./directory.js";
 import { aclFromDisk, aclToDisk, fullName, parseEntries, spaceNeeded, splitName, writeEntries, type XattrEntry } from "./xattr.js";
 

@@ -1,24 +1,26 @@
 // A corpus of real libvirt domain XMLs written by virt-install (Debian package virtinst), across
 // disk buses, NIC types, firmware, graphics, CPU modes, removable media and sound. virt-install
-// only prints here (--print-xml against libvirt's test driver), so nothing is created.
-// Generated once and cached by content hash under $LEAPP_CACHE_DIR (or ~/.cache/leapp)/libvirt-xml/.
+// only prints here (--print-xml against libvirt's test driver), so nothing is created. Generated
+// once into the zoo's cache, keyed by virt-install's version and the variants.
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { cached } from "./cache.js";
+import { ZooError } from "./errors.js";
+import { toolEnv } from "./run.js";
 
-const run = promisify(execFile);
+const exec = promisify(execFile);
 
 const common = ["--connect", "test:///default", "--print-xml", "--noautoconsole", "--import"];
-const disk = (extra) => ["--disk", `size=1,${extra}`];
+const disk = (extra: string): string[] => ["--disk", `size=1,${extra}`];
 /** Removable media whose image virt-install would insist on finding: attach empty, then point it. */
-const media = (device, bus, file) => ["--disk", `device=${device},bus=${bus}`, "--xml", `./devices/disk[@device='${device}']/source/@file=${file}`];
+const media = (device: string, bus: string, file: string): string[] => ["--disk", `device=${device},bus=${bus}`, "--xml", `./devices/disk[@device='${device}']/source/@file=${file}`];
 const pflash = ["--boot", "loader=/usr/share/OVMF/OVMF_CODE_4M.fd,loader.type=pflash,loader.readonly=yes"];
 
 /** name → virt-install arguments (beyond the common ones). */
-export const variants = {
+export const virtInstallVariants: Record<string, string[]> = {
   "virtio-network": ["--osinfo", "linux2022", "--memory", "1024", ...disk("path=/var/lib/libvirt/images/a.qcow2,format=qcow2,bus=virtio"), "--network", "network=default,model=virtio"],
   "ide-e1000-vnc": ["--osinfo", "linux2016", "--memory", "512", ...disk("path=/var/lib/libvirt/images/b.img,bus=ide"), "--network", "network=default,model=e1000", "--graphics", "vnc,listen=0.0.0.0"],
   "sata-cdrom-sata": ["--osinfo", "win10", "--memory", "4096", "--vcpus", "2", ...disk("path=/var/lib/libvirt/images/w.qcow2,bus=sata"), ...media("cdrom", "sata", "/srv/iso/win10.iso"), "--network", "bridge=br0,model=e1000e"],
@@ -46,78 +48,35 @@ export const variants = {
   "channel-filesystem": ["--osinfo", "linux2022", "--memory", "1024", ...disk("path=/var/lib/libvirt/images/s.img"), "--channel", "unix,target.type=virtio,name=org.qemu.guest_agent.0", "--filesystem", "/srv/share,share"],
 };
 
-export function cacheRoot() {
-  return process.env.LEAPP_CACHE_DIR ? join(process.env.LEAPP_CACHE_DIR, "libvirt-xml") : join(homedir(), ".cache", "leapp", "libvirt-xml");
+export interface VirtInstallDomain {
+  name: string;
+  path: string;
+  xml: string;
 }
 
-/** Returns [{ name, path, xml }] for every variant, generating the corpus if it is not cached. */
-export async function virtInstallCorpus() {
-  const { stdout: version } = await run("virt-install", ["--version"]);
-  const hash = createHash("sha256").update(JSON.stringify({ version: version.trim(), common, variants })).digest("hex").slice(0, 16);
-  const dir = join(cacheRoot(), `virt-install-${hash}`);
-  if (!existsSync(join(dir, "complete")) && !(await waitForOther(dir))) {
-    const tmp = `${dir}.tmp-${process.pid}`;
-    rmSync(tmp, { recursive: true, force: true });
-    mkdirSync(tmp, { recursive: true });
-    const names = Object.keys(variants);
-    try {
-      await generate(names, tmp);
-    } catch (err) {
-      rmSync(tmp, { recursive: true, force: true });
-      rmSync(`${dir}.lock`, { recursive: true, force: true });
-      throw err;
+/** Every variant's domain XML as virt-install printed it, generated on first use. */
+export async function virtInstallCorpus(): Promise<VirtInstallDomain[]> {
+  const version = await virtInstall(["--version"]);
+  const hash = createHash("sha256").update(JSON.stringify({ version: version.trim(), common, virtInstallVariants })).digest("hex").slice(0, 16);
+  const dir = await cached(`virt-install-${hash}`, async (into) => {
+    const names = Object.keys(virtInstallVariants);
+    // Two at a time: each virt-install is a Python start-up, and the machine's cores are shared.
+    for (let i = 0; i < names.length; i += 2) {
+      await Promise.all(names.slice(i, i + 2).map(async (name) => writeFileSync(join(into, `${name}.xml`), await virtInstall([...common, "--name", name, ...virtInstallVariants[name]!]))));
     }
-    writeFileSync(join(tmp, "complete"), `${names.length}\n`);
-    rmSync(dir, { recursive: true, force: true });
-    try {
-      renameSync(tmp, dir);
-    } catch {
-      // Another process won the race; its copy is identical.
-      rmSync(tmp, { recursive: true, force: true });
-    }
-    rmSync(`${dir}.lock`, { recursive: true, force: true });
-  }
+  });
   return readdirSync(dir)
     .filter((f) => f.endsWith(".xml"))
     .sort()
     .map((f) => ({ name: f.slice(0, -4), path: join(dir, f), xml: readFileSync(join(dir, f), "utf8") }));
 }
 
-async function generate(names, into) {
-  // Two at a time: each virt-install is a Python start-up, and the machine's cores are shared.
-  for (let i = 0; i < names.length; i += 2) {
-    await Promise.all(
-      names.slice(i, i + 2).map(async (name) => {
-        const args = [...common, "--name", name, ...variants[name]];
-        try {
-          const { stdout } = await run("virt-install", args, { maxBuffer: 1 << 20 });
-          writeFileSync(join(into, `${name}.xml`), stdout);
-        } catch (err) {
-          throw new Error(`virt-install ${args.join(" ")} failed: ${err.stderr ?? err}`);
-        }
-      }),
-    );
-  }
-}
-
-/**
- * Test files run in parallel workers: the first takes a lock directory and generates, the others
- * wait for its result (up to five minutes, then they generate themselves). True when it appeared.
- */
-async function waitForOther(dir) {
-  mkdirSync(cacheRoot(), { recursive: true });
-  const lock = `${dir}.lock`;
+async function virtInstall(args: string[]): Promise<string> {
   try {
-    // A lock left by a process that died long ago is taken over.
-    if (existsSync(lock) && Date.now() - statSync(lock).mtimeMs > 600_000) rmSync(lock, { recursive: true, force: true });
-    mkdirSync(lock);
-    return false;
-  } catch {
-    for (let waited = 0; waited < 300_000; waited += 500) {
-      if (existsSync(join(dir, "complete"))) return true;
-      if (!existsSync(lock)) return existsSync(join(dir, "complete"));
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
-    return false;
+    return (await exec("virt-install", args, { env: toolEnv, maxBuffer: 1 << 20 })).stdout;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: string };
+    if (e.code === "ENOENT") throw new ZooError("ZOO_TOOL_MISSING", "virt-install is missing: install Debian's virtinst (scripts/install-debian-tools.sh does)", { cause: err });
+    throw new ZooError("ZOO_TOOL_FAILED", `virt-install ${args.join(" ")} failed: ${e.stderr ?? e.message}`, { cause: err });
   }
 }

@@ -1,4 +1,15 @@
-import type { Bus } from "./guest-source.js";
+// The virt-v2v corpus (../shared/corpus/virt-v2v: virt-v2v's own test inputs with what it printed
+// for each) as a test oracle: its --print-source text read back into facts, compared with leapp's.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { repoRoot } from "./cache.js";
+
+/** Where the corpus is, when the shared test data sits beside the repository (tests skip without it). */
+export const virtV2vCorpusDir = join(repoRoot, "..", "shared", "corpus", "virt-v2v");
+export const haveVirtV2vCorpus = existsSync(virtV2vCorpusDir);
+
+/** A bus as leapp names it (libvirt's names): what @leapp/libvirt-xml's `Bus` holds. */
+export type Bus = "ide" | "sata" | "scsi" | "virtio" | "xen" | "usb" | "fdc" | "nvme" | "sd";
 
 /**
  * The facts `virt-v2v --print-source` prints, read back from its text. leapp's own `source` output

@@ -1,0 +1,15 @@
+/**
+ * A small deterministic PRNG (mulberry32): numbers in [0, 1) from a 32-bit seed. Every seeded
+ * fixture and fuzz run in leapp draws from this one generator, so a seed names the same bytes in
+ * every package's tests and benchmarks.
+ */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
