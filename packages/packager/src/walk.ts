@@ -75,6 +75,8 @@ export async function* walkGuest(guest: GuestFS, options: WalkOptions = {}): Asy
       return found.size > 0 ? found : undefined;
     } catch (err) {
       if ((err as { code?: unknown }).code === "INSPECT_UNSUPPORTED") {
+        // Calls made together all fail alike: one warning is enough.
+        if (!xattrs) return undefined;
         xattrs = false;
         warn(`extended attributes are not read from this source (${(err as Error).message}); the image has none`);
         return undefined;

@@ -325,5 +325,33 @@ export function entrySize(entry: TarEntry, header: Uint8Array = encodeEntryHeade
   return header.length + padded(contentLength(entry));
 }
 
+/**
+ * A plain ustar header (no extended header) of an archive member whose name is short and ASCII:
+ * the members of image archives. Its size is known only after its content is written, so it is
+ * always one block, with a size beyond 8 GiB in the base-256 form GNU tar, bsdtar and Go read.
+ */
+export function simpleHeader(name: string, type: "file" | "directory", size: number, mtimeSeconds: number): Uint8Array {
+  const nameBytes = encoder.encode(type === "directory" ? name + "/" : name);
+  if (nameBytes.length > 100 || !isAscii(nameBytes)) throw bad(`archive member name ${name} must be ASCII and at most 100 bytes`);
+  if (!isUint(size, Number.MAX_SAFE_INTEGER)) throw bad(`archive member ${name}: size ${size} is not a byte count`);
+  const block = ustarBlock({ name: nameBytes, prefix: new Uint8Array(0), typeflag: typeflags[type], mode: type === "directory" ? 0o755 : 0o644, uid: 0, gid: 0, size: Math.min(size, MAX_OCTAL_12), mtime: mtimeSeconds, linkname: new Uint8Array(0), devMajor: 0, devMinor: 0 });
+  if (size > MAX_OCTAL_12) {
+    // Base-256: the first byte's high bit set, the value big-endian in the rest of the field.
+    block.fill(0, 124, 136);
+    block[124] = 0x80;
+    let v = BigInt(size);
+    for (let i = 135; i > 124; i--) {
+      block[i] = Number(v & 0xffn);
+      v >>= 8n;
+    }
+    block.fill(0x20, 148, 156);
+    let sum = 0;
+    for (let i = 0; i < BLOCK; i++) sum += block[i]!;
+    writeOctal(block, 148, 7, sum);
+    block[155] = 0x20;
+  }
+  return block;
+}
+
 /** The end of an archive: two zero blocks. */
 export const END_OF_ARCHIVE = new Uint8Array(2 * BLOCK);
