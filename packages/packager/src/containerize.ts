@@ -34,6 +34,11 @@ export interface ContainerizeOptions extends OperationOptions {
   overwrite?: boolean;
   /** Image creation time (default now). */
   created?: Date;
+  /**
+   * Walk the whole guest before writing, so progress events carry the exact total and the
+   * layer's size is known up front (always done for stream outputs). Costs memory per file.
+   */
+  planFirst?: boolean;
   onWarning?: (message: string) => void;
 }
 
@@ -80,6 +85,12 @@ export function defaultReference(report: InspectionReport): string {
   return `${host || "leapp-guest"}:latest`;
 }
 
+/** `CentOS release 6.10 (Final)`; Debian's product name is its bare version, so `debian 12.5`. */
+function productName(report: InspectionReport): string {
+  const p = report.os.productName;
+  return p === undefined || /^[\d.]+$/.test(p) ? `${report.os.distro} ${p ?? `${report.os.majorVersion}.${report.os.minorVersion}`}` : p;
+}
+
 /** Swap files the guest's fstab names (swap partitions are not files, and /boot-like mounts are excluded anyway). */
 async function swapFiles(guest: GuestFS): Promise<ExclusionRule[]> {
   let text = "";
@@ -112,7 +123,7 @@ export async function planContainer(guest: GuestFS | InspectableGuest, options: 
   const digest = createHash("sha256").update(JSON.stringify(report)).digest("hex");
   const labels: Record<string, string> = {
     "org.opencontainers.image.title": reference.replace(/:[^:/]+$/, ""),
-    "org.opencontainers.image.description": `${report.os.productName ?? report.os.distro} (${report.os.osinfo}) from ${report.source.kind} ${report.source.location.join(" ")}, as a macrocontainer`,
+    "org.opencontainers.image.description": `${productName(report)} (${report.os.osinfo}) from ${report.source.kind} ${report.source.location.join(" ")}, as a macrocontainer`,
     "io.leapp.source.kind": report.source.kind,
     "io.leapp.source.location": report.source.location.join(" "),
     "io.leapp.source.hostname": report.os.hostname ?? "",
@@ -224,7 +235,7 @@ export async function containerize(guest: GuestFS | InspectableGuest, output: st
 
   // A stream cannot be patched: walk first, so the layer's exact size goes in its header.
   let planned: WalkedEntry[] | undefined;
-  if (isStream) {
+  if (isStream || options.planFirst) {
     planned = [];
     for await (const e of walkGuest(guest, walkOptions)) planned.push(e);
   }
@@ -233,7 +244,7 @@ export async function containerize(guest: GuestFS | InspectableGuest, output: st
   const rootLayer: ImageLayer = {
     ...(plannedSize !== undefined ? { size: plannedSize } : {}),
     createdBy: `leapp containerize: the root filesystem of ${plan.report.source.kind} ${plan.report.source.location.join(" ")}`,
-    comment: `${plan.report.os.productName ?? plan.report.os.distro}, as it was (less what never goes in a container)`,
+    comment: `${productName(plan.report)}, as it was (less what never goes in a container)`,
     write: async (sink) => {
       rootfs = await writeLayerTar(guest, planned ?? walkGuest(guest, walkOptions), sink, {
         ...(signal ? { signal } : {}),
