@@ -3,7 +3,7 @@
 // exactly as written or is refused with a PackagerError before a byte of it is written.
 import fc from "fast-check";
 import { Readable } from "node:stream";
-import { extract, type Headers } from "tar-stream";
+import { extract, type Header } from "tar-stream";
 import { describe, expect, it } from "vitest";
 import { PackagerError } from "../errors.js";
 import { BLOCK, encodeEntryHeader, entrySize, simpleHeader, type TarEntry } from "./header.js";
@@ -19,12 +19,12 @@ async function write(entries: { entry: TarEntry; content?: Uint8Array }[], chunk
   return Buffer.concat(chunks);
 }
 
-async function readBack(archive: Buffer): Promise<{ header: Headers; data: Buffer }[]> {
-  const out: { header: Headers; data: Buffer }[] = [];
+async function readBack(archive: Buffer): Promise<{ header: Header; data: Buffer }[]> {
+  const out: { header: Header; data: Buffer }[] = [];
   const ex = extract();
   ex.on("entry", (header, stream, next) => {
     const parts: Buffer[] = [];
-    stream.on("data", (d: Buffer) => parts.push(d));
+    stream.on("data", (d: unknown) => parts.push(d as Buffer));
     stream.on("end", () => {
       out.push({ header, data: Buffer.concat(parts) });
       next();
@@ -165,7 +165,7 @@ describe("tar writer read back by tar-stream", () => {
           expect(b.header.size).toBe(e.size);
           expect(b.header.mode).toBe(e.mode);
           // tar-stream leaves pax uid records in header.pax rather than applying them.
-          expect(Number(b.header.pax?.uid ?? b.header.uid)).toBe(e.uid);
+          expect(Number((b.header.pax as Record<string, string> | undefined)?.uid ?? b.header.uid)).toBe(e.uid);
           expect(b.data.equals(Buffer.from(entries[i]!.content))).toBe(true);
           if (e.xattrs) expect(b.header.pax).toHaveProperty(["SCHILY.xattr.user.fuzz"]);
         }
