@@ -9,6 +9,8 @@
 //      `cat > /dev/null` (GNU tar skips reading files when it writes to /dev/null itself):
 //      tar -C root -cf - .   against our writer and against tar-stream fed by the same walk;
 //      then with compression: tar | zstd -3 against our writer's zstd layers (and gzip likewise).
+//      The Node floor (node-floor.mjs: the same reads with fs.promises, no tar) shows what any
+//      writer on Node's asynchronous file system calls pays before writing a header.
 //
 // Wall times are medians of --runs N (default 3; the prototype runs --proto-runs, default 1),
 // runs interleaved; peak RSS of our process from GNU time. Needs `pnpm turbo run build`,
@@ -111,6 +113,7 @@ const ours = compare(
   ],
   runs,
 );
+report.load = Number(execFileSync("cut", ["-d", " ", "-f", "1", "/proc/loadavg"]).toString());
 report.endToEnd = { ...proto, ...ours, speedup: proto["virt-tar-out | podman import"].seconds / ours["leapp containerize && podman load"].seconds };
 
 // 2. The tar writer alone, then with compression.
@@ -120,10 +123,12 @@ report.tar = compare(
     { name: "GNU tar", line: `tar -C ${q(root)} -cf - . ${pipeToNull}` },
     { name: "leapp", line: `@TIME@ node ${q(child)} ${q(root)} ${pipeToNull}` },
     { name: "tar-stream", line: `@TIME@ node ${q(child)} ${q(root)} --writer tar-stream ${pipeToNull}` },
+    { name: "Node floor (fs.promises reads, no tar)", line: `@TIME@ node ${q(join(here, "node-floor.mjs"))} ${q(root)} ${pipeToNull}` },
   ],
   runs,
 );
 report.tar.ratio = report.tar.leapp.seconds / report.tar["GNU tar"].seconds;
+report.tar.floorRatio = report.tar["Node floor (fs.promises reads, no tar)"].seconds / report.tar["GNU tar"].seconds;
 report.zstd = compare(
   [
     { name: "GNU tar | zstd -3", line: `tar -C ${q(root)} -cf - . | zstd -q -3 ${pipeToNull}` },
@@ -145,13 +150,13 @@ rmSync(scratch, { recursive: true, force: true });
 if (json) console.log(JSON.stringify(report, null, 2));
 else {
   const row = (name, r) => `  ${name.padEnd(38)} ${r.seconds.toFixed(2).padStart(7)} s${r.peakRssMiB ? `  peak RSS ${r.peakRssMiB.toFixed(0)} MiB` : ""}`;
-  console.log(`debian-12 zoo guest: ${image}\n`);
+  console.log(`debian-12 zoo guest: ${image} (load average ${report.load} on ${execFileSync("nproc").toString().trim()} cores)\n`);
   console.log("containerize and load, end to end:");
   for (const [k, v] of Object.entries(report.endToEnd)) if (k !== "speedup") console.log(row(k, v));
   console.log(`  leapp is ${report.endToEnd.speedup.toFixed(1)}× faster (goal ≥ 20×)\n`);
   for (const [title, key, goal] of [["tar writer alone (directory source, piped)", "tar", 1.2], ["with zstd", "zstd", 1.5], ["with gzip", "gzip", undefined]]) {
     console.log(`${title}:`);
-    for (const [k, v] of Object.entries(report[key])) if (k !== "ratio") console.log(row(k, v));
-    console.log(`  leapp / GNU: ${report[key].ratio.toFixed(2)}×${goal ? ` (goal ≤ ${goal}×)` : ""}\n`);
+    for (const [k, v] of Object.entries(report[key])) if (typeof v === "object") console.log(row(k, v));
+    console.log(`  leapp / GNU: ${report[key].ratio.toFixed(2)}×${goal ? ` (goal ≤ ${goal}×)` : ""}${report[key].floorRatio ? `; the Node floor alone: ${report[key].floorRatio.toFixed(2)}×` : ""}\n`);
   }
 }

@@ -138,6 +138,11 @@ class OuterTar {
 /** Streams one layer through compression and digests; returns its descriptor facts. */
 async function writeLayer(layer: ImageLayer, compression: Compression, sink: ChunkSink): Promise<LayerResult> {
   const stored = new DigestingSink(sink);
+  if (compression === "none") {
+    // Stored as it is: one hash is both the digest and the diff_id.
+    await layer.write(stored.write);
+    return { digest: stored.digest(), diffId: stored.digest(), size: stored.size, mediaType: layerMediaType.none };
+  }
   const compressor = compressingSink(compression, stored.write);
   const raw = new DigestingSink(compressor.write);
   await layer.write(raw.write);

@@ -62,11 +62,14 @@ function isUint(n: unknown, max: number): n is number {
   return typeof n === "number" && Number.isInteger(n) && n >= 0 && n <= max;
 }
 
+/** A leading or trailing `/`, an empty component, or a `.`/`..` component. */
+const unnormalized = /^\/|\/$|\/\/|(^|\/)\.\.?(\/|$)/;
+
 /** Checks what an entry claims before any byte of it is written: a bad entry is a typed error, never a broken archive. */
 export function validateEntry(entry: TarEntry): void {
   const { path } = entry;
   if (typeof path !== "string" || path === "" || path.includes("\0")) throw bad(`tar member path ${JSON.stringify(path)} is empty or contains NUL`);
-  if (path.startsWith("/") || path.endsWith("/") || path.split("/").some((c) => c === "" || c === "." || c === "..")) {
+  if (unnormalized.test(path)) {
     throw bad(`tar member path ${JSON.stringify(path)} must be relative and normalized (no empty, '.' or '..' component)`, path);
   }
   if (Buffer.byteLength(path) > MAX_PATH_BYTES) throw bad(`tar member path is longer than ${MAX_PATH_BYTES} bytes`, path.slice(0, 80));
@@ -150,9 +153,13 @@ function writeString(block: Uint8Array, offset: number, width: number, bytes: Ui
   block.set(bytes.length > width ? bytes.subarray(0, width) : bytes, offset);
 }
 
+/** Zero-padded octal digits and a NUL; digit by digit, since every header writes seven of these. */
 function writeOctal(block: Uint8Array, offset: number, width: number, value: number): void {
-  const digits = value.toString(8).padStart(width - 1, "0");
-  for (let i = 0; i < width - 1; i++) block[offset + i] = digits.charCodeAt(i);
+  let v = value;
+  for (let i = width - 2; i >= 0; i--) {
+    block[offset + i] = 0x30 + (v % 8);
+    v = Math.floor(v / 8);
+  }
   block[offset + width - 1] = 0;
 }
 
