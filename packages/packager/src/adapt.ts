@@ -50,6 +50,7 @@ export const containerIncompatibleServices: Record<string, string> = {
   "lvm2-monitor": reasons.storage,
   "lvm2-lvmetad": reasons.storage,
   "blk-availability": reasons.storage,
+  "dm-event": reasons.storage,
   mdmonitor: reasons.storage,
   multipathd: reasons.storage,
   iscsi: reasons.storage,
@@ -206,11 +207,13 @@ export async function planInit(guest: GuestFS, report: InspectionReport): Promis
       }
     }
     for (const s of report.services) {
-      if (s.manager !== "systemd" || !s.name.endsWith(".service")) continue;
-      const base = s.name.slice(0, -".service".length);
+      // Services, and the sockets that would start them on demand (lvm2-lvmetad.socket…).
+      const unit = /^(.+)\.(service|socket)$/.exec(s.name);
+      if (s.manager !== "systemd" || !unit) continue;
+      const base = unit[1]!;
       const reason = containerIncompatibleServices[base];
-      if (!reason || pruned.some((p) => p.name === base)) continue;
-      pruned.push({ name: base, reason });
+      if (!reason || adaptations.some((a) => a.path === `/etc/systemd/system/${s.name}`)) continue;
+      if (!pruned.some((p) => p.name === base)) pruned.push({ name: base, reason });
       adaptations.push({ path: `/etc/systemd/system/${s.name}`, action: "mask", reason });
     }
     return { init: "systemd", command, stopSignal: "SIGRTMIN+3", env, adaptations, prunedServices: pruned };
