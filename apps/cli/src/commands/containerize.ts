@@ -102,7 +102,8 @@ export const registerContainerize: RegisterCommand = (program: Command, cli: Cli
       });
       const progress = out.progress("containerize");
       const controller = new AbortController();
-      const stop = () => controller.abort(new Error("interrupted"));
+      // An interrupted run removes its partial archive; the error says so and exits as bad input (3).
+      const stop = () => controller.abort(Object.assign(new Error("interrupted: the partial archive was removed"), { code: "LEAPP_INTERRUPTED", package: "@leapp/cli" }));
       process.once("SIGINT", stop);
       let result: ContainerizeResult;
       try {
