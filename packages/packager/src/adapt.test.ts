@@ -18,10 +18,11 @@ describe("container adaptations of configuration files", () => {
   });
 
   it("drops gettys from a SysV inittab and makes SIGPWR halt", () => {
-    const inittab = "id:3:initdefault:\nsi::sysinit:/etc/rc.d/rc.sysinit\n1:2345:respawn:/sbin/mingetty tty1\nca::ctrlaltdel:/sbin/shutdown -t3 -r now\n";
+    const inittab = "id:3:initdefault:\nsi::sysinit:/etc/rc.d/rc.sysinit\n1:2345:respawn:/sbin/mingetty tty1\nca::ctrlaltdel:/sbin/shutdown -t3 -r now\npf::powerwait:/etc/init.d/powerfail start\n";
     const out = containerInittab(inittab)!;
     expect(out).toContain("#leapp: 1:2345:respawn:/sbin/mingetty tty1");
-    expect(out).toContain("pf::powerwait:/sbin/shutdown -f -h now");
+    expect(out).toContain("#leapp: pf::powerwait:/etc/init.d/powerfail start");
+    expect(out.split("\n").filter((l) => /^[^#].*:powerwait:/.test(l))).toEqual(["pf::powerwait:/sbin/shutdown -f -h now"]);
     // An upstart inittab (only the default runlevel) needs nothing.
     expect(containerInittab("id:3:initdefault:\n")).toBeUndefined();
   });

@@ -19,6 +19,8 @@ export interface InitPlan {
   adaptations: Adaptation[];
   /** Services left out of the boot because they cannot run in a container. */
   prunedServices: { name: string; reason: string }[];
+  /** Options `podman run` needs for this init to behave (beyond publishing ports). */
+  runOptions: { option: string; reason: string }[];
 }
 
 const reasons = {
@@ -169,23 +171,28 @@ export function containerInterfaces(original: string): string | undefined {
   ].join("\n");
 }
 
-/** /etc/inittab without getty lines (no terminals in a container) and with SIGPWR halting the system. */
+/**
+ * /etc/inittab without getty lines (no terminals in a container) and with SIGPWR halting the
+ * system: the runtime's stop signal. The guest's own power entries are replaced (Debian's call a
+ * /etc/init.d/powerfail that no longer exists).
+ */
 export function containerInittab(original: string): string | undefined {
-  let changed = false;
-  const lines = original.split("\n").map((line) => {
-    if (/^[^#:]*:[^:]*:respawn:.*\b(mingetty|agetty|getty|fgetty|mgetty)\b/.test(line)) {
-      changed = true;
-      return `#leapp: ${line}`;
-    }
-    return line;
-  });
+  const lines = original.split("\n");
   const hasSysinit = lines.some((l) => /^[^#:]*:[^:]*:sysinit:/.test(l));
-  if (hasSysinit && !lines.some((l) => /^[^#:]*:[^:]*:(powerwait|powerfail):/.test(l))) {
+  let changed = false;
+  const out = lines.map((line) => {
+    const getty = /^[^#:]*:[^:]*:respawn:.*\b(mingetty|agetty|getty|fgetty|mgetty)\b/.test(line);
+    const power = hasSysinit && /^[^#:]*:[^:]*:(powerwait|powerfail|powerfailnow|powerokwait):/.test(line);
+    if (!getty && !power) return line;
     changed = true;
-    if (lines[lines.length - 1] === "") lines.pop();
-    lines.push("# leapp: the container runtime stops the container with SIGPWR", "pf::powerwait:/sbin/shutdown -f -h now", "");
+    return `#leapp: ${line}`;
+  });
+  if (hasSysinit) {
+    changed = true;
+    if (out[out.length - 1] === "") out.pop();
+    out.push("# leapp: the container runtime stops the container with SIGPWR", "pf::powerwait:/sbin/shutdown -f -h now", "");
   }
-  return changed ? lines.join("\n") : undefined;
+  return changed ? out.join("\n") : undefined;
 }
 
 /**
@@ -229,7 +236,7 @@ export async function planInit(guest: GuestFS, report: InspectionReport): Promis
       if (!pruned.some((p) => p.name === base)) pruned.push({ name: base, reason });
       adaptations.push({ path: `/etc/systemd/system/${s.name}`, action: "mask", reason });
     }
-    return { init: "systemd", command, stopSignal: "SIGRTMIN+3", env, adaptations, prunedServices: pruned };
+    return { init: "systemd", command, stopSignal: "SIGRTMIN+3", env, adaptations, prunedServices: pruned, runOptions: [] };
   }
 
   if (type === "sysv" || type === "upstart") {
@@ -269,8 +276,11 @@ export async function planInit(guest: GuestFS, report: InspectionReport): Promis
         if (!(await stat(guest, marker))) adaptations.push({ path: marker, action: "add", reason: marker === "/fastboot" ? "rc.sysinit skips fsck: a container has no disks to check" : "rc.sysinit skips LVM activation: a container has no volumes", content: new Uint8Array(0) });
       }
     }
-    return { init: type, command: ["/sbin/init"], stopSignal: "SIGPWR", env, adaptations, prunedServices: pruned };
+    // SysV init halts with reboot(2), which ends a container's PID namespace only with CAP_SYS_BOOT;
+    // without it the guest shuts down on SIGPWR but podman waits out its timeout and kills it.
+    const runOptions = [{ option: "--cap-add=SYS_BOOT", reason: "lets the guest's init end the container when it halts on SIGPWR" }];
+    return { init: type, command: ["/sbin/init"], stopSignal: "SIGPWR", env, adaptations, prunedServices: pruned, runOptions };
   }
 
-  return { init: "none", command: ["/bin/sh"], stopSignal: undefined, env, adaptations, prunedServices: pruned };
+  return { init: "none", command: ["/bin/sh"], stopSignal: undefined, env, adaptations, prunedServices: pruned, runOptions: [] };
 }

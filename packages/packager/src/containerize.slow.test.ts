@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openGuest } from "@leapp/inspect";
-import { buildZooGuest, type ZooGuest } from "@leapp/zoo";
+import { buildDebianSysvTree, buildZooGuest, debianSysvPage, type ZooGuest } from "@leapp/zoo";
 import { containerize } from "./containerize.js";
 import { scratchDir, tool } from "./testing.js";
 
@@ -106,4 +106,43 @@ describe("a containerized debian-12 guest runs its own systemd and services in p
       expect(Date.now() - started).toBeLessThan(25_000);
     });
   }
+});
+
+describe("a SysV guest (the CentOS 6 path) boots its runlevel in podman", () => {
+  it("from a debootstrap tree with sysvinit: rcS without an emergency stop, Apache in runlevel 2, SIGPWR halts", async () => {
+    const tree = await buildDebianSysvTree();
+    const reference = "leapp-test/deb12-sysv:v1";
+    const archive = join(dir, "sysv.tar");
+    const guest = await openGuest([tree]);
+    let spec;
+    try {
+      spec = (await containerize(guest, archive, { reference })).runSpec;
+    } finally {
+      await guest.close();
+    }
+    expect(spec.init).toBe("sysv");
+    expect(spec.command).toEqual(["/sbin/init"]);
+    expect(spec.stopSignal).toBe("SIGPWR");
+    expect(spec.adaptations.map((a) => `${a.action} ${a.path}`)).toEqual(expect.arrayContaining(["replace /etc/fstab", "replace /etc/inittab", "replace /etc/network/interfaces"]));
+    expect(spec.prunedServices.map((s) => s.name)).toContain("networking");
+
+    tool("podman", ["load", "-i", archive]);
+    cleanup.push(["rmi", "-f", `localhost/${reference}`]);
+    const port = await freePort();
+    const name = `leapp-deb12-sysv-${process.pid}`;
+    expect(spec.runOptions.map((o) => o.option)).toEqual(["--cap-add=SYS_BOOT"]);
+    tool("podman", ["run", "-d", "--name", name, ...runFlags, ...spec.runOptions.map((o) => o.option), "-p", `127.0.0.1:${port}:80`, `localhost/${reference}`]);
+    cleanup.push(["rm", "-f", name]);
+    const body = await eventually(async () => {
+      const r = await fetch(`http://127.0.0.1:${port}/`);
+      return r.ok ? await r.text() : undefined;
+    }, 60_000, "apache answering");
+    expect(body).toBe(debianSysvPage);
+    // The guest's init is PID 1 and reached its default runlevel.
+    expect(tool("podman", ["exec", name, "cat", "/proc/1/comm"]).toString().trim()).toBe("init");
+    expect(tool("podman", ["exec", name, "runlevel"]).toString().trim()).toMatch(/ 2$/);
+    const started = Date.now();
+    tool("podman", ["stop", "-t", "30", name]);
+    expect(Date.now() - started).toBeLessThan(25_000);
+  });
 });

@@ -59,6 +59,8 @@ export interface RunSpec {
   /** What leapp changed for the container, in the image's second layer. */
   adaptations: { path: string; action: Adaptation["action"]; reason: string }[];
   prunedServices: { name: string; reason: string }[];
+  /** Options `podman run` needs for the guest's init (also in the `io.leapp.run.options` label). */
+  runOptions: { option: string; reason: string }[];
 }
 
 export interface ContainerPlan {
@@ -132,6 +134,7 @@ export async function planContainer(guest: GuestFS | InspectableGuest, options: 
     "io.leapp.version": pkg.version,
     "io.leapp.inspection.digest": `sha256:${digest}`,
   };
+  if (init.runOptions.length > 0) labels["io.leapp.run.options"] = init.runOptions.map((o) => o.option).join(" ");
   const user = (options.exclude ?? []).map((path) => ({ path: normalizeRulePath(path), what: "all" as const, reason: "excluded by the user" }));
   const excluded = [...user, ...defaultExclusions, ...(await swapFiles(guest))];
   return {
@@ -150,6 +153,7 @@ export async function planContainer(guest: GuestFS | InspectableGuest, options: 
       excluded,
       adaptations: init.adaptations.map(({ path, action, reason }) => ({ path, action, reason })),
       prunedServices: init.prunedServices,
+      runOptions: init.runOptions,
     },
   };
 }

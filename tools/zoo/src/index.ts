@@ -15,6 +15,8 @@ import { run } from "./run.js";
 export type { ZooApplication, ZooContainer, ZooExpected, ZooFilesystem, ZooGuest, ZooGuestName, ZooHypervisorTool, ZooInterface, ZooKernel, ZooLogicalVolume, ZooVolumeGroup } from "./expected.js";
 export { ZooError, type ZooErrorCode } from "./errors.js";
 export { cacheRoot } from "./cache.js";
+// A SysV-init Debian tree that runs (for the packager's container tests); not one of the zoo guests.
+export { buildDebianSysvTree, debianSysvHostname, debianSysvPage } from "./guests/debian-12-sysv.js";
 // The LVM2 metadata writer, for tests that need hand-made (or deliberately lying) PV labels and VG text.
 export { lvExtents, lvmCrc, lvSize, pvHeaderArea, vgMetadataText, type LogicalVolume as LvmLogicalVolume, type PhysicalVolume as LvmPhysicalVolume, type Segment as LvmSegment, type VolumeGroup as LvmVolumeGroup } from "./lvm2.js";
 

@@ -58,7 +58,9 @@ export function containerizeText(r: ContainerizeJson): string {
   lines.push(`excluded:  ${r.excludedMatched.join(" ") || "nothing"} (the rules: leapp containerize --help)`);
   for (const w of r.warnings) lines.push(`warning: ${w}`);
   const local = r.reference.includes("/") ? r.reference : `localhost/${r.reference}`;
-  lines.push("", `run it:    podman load -i ${r.output} && podman run -d ${publish ? publish + " " : ""}${local}`);
+  for (const o of spec.runOptions) lines.push(`run with:  ${o.option} — ${o.reason}`);
+  const options = [...spec.runOptions.map((o) => o.option), publish].filter(Boolean).join(" ");
+  lines.push("", `run it:    podman load -i ${r.output} && podman run -d ${options ? options + " " : ""}${local}`);
   return lines.join("\n");
 }
 
