@@ -241,7 +241,10 @@ export async function containerize(guest: GuestFS | InspectableGuest, output: st
   let planned: WalkedEntry[] | undefined;
   if (isStream || options.planFirst) {
     planned = [];
-    for await (const e of walkGuest(guest, walkOptions)) planned.push(e);
+    for await (const e of walkGuest(guest, walkOptions)) {
+      planned.push(e);
+      if (planned.length % 1000 === 0) options.onProgress?.({ phase: "scan", done: planned.length, unit: "files", detail: e.guestPath });
+    }
   }
   const plannedSize = planned ? plannedTarSize(planned) : undefined;
   let rootfs: LayerStats | undefined;

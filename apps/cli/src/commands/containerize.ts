@@ -119,7 +119,10 @@ export const registerContainerize: RegisterCommand = (program: Command, cli: Cli
           // A progress display wants the total: walk the guest first when one is shown.
           planFirst: out.options.progress === "json" || out.options.progress === "tty" || (out.options.progress === "auto" && Boolean(cli.streams.stderr.isTTY)),
           signal: controller.signal,
-          onProgress: (e) => progress.update(e.done, e.total ?? e.done),
+          // The bar shows the bytes streamed; the walk before it (phase "scan") counts files.
+          onProgress: (e) => {
+            if (e.phase === "stream") progress.update(e.done, e.total ?? e.done);
+          },
         });
       } finally {
         progress.finish();
