@@ -45,9 +45,15 @@ beforeAll(async () => {
     const timer = setTimeout(() => reject(new Error(`sshd did not start: ${log}`)), 15_000);
     sshd!.stderr!.on("data", (d: Buffer) => {
       log += d.toString();
-      if (log.includes("Server listening")) (clearTimeout(timer), resolve());
+      if (log.includes("Server listening")) {
+        clearTimeout(timer);
+        resolve();
+      }
     });
-    sshd!.once("exit", (code) => (clearTimeout(timer), reject(new Error(`sshd exited with ${code}: ${log}`))));
+    sshd!.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`sshd exited with ${code}: ${log}`));
+    });
   });
 }, 120_000);
 

@@ -1,6 +1,7 @@
 import type { GuestFS, GuestStat } from "@leapp/inspect";
+import { PackagerError } from "./errors.js";
 import type { ExclusionMatcher, ExclusionRule } from "./exclusions.js";
-import { MAX_SPARSE_RANGES, type DataRange, type TarEntry } from "./tar/header.js";
+import { MAX_SPARSE_RANGES, MAX_XATTR_VALUE, validateEntry, type DataRange, type TarEntry } from "./tar/header.js";
 
 /** One guest file as it goes into a layer. */
 export interface WalkedEntry {
@@ -125,11 +126,17 @@ export async function* walkGuest(guest: GuestFS, options: WalkOptions = {}): Asy
           return undefined;
       }
       const attrs = await readXattrs(path);
-      if (attrs) entry.xattrs = attrs;
+      if (attrs) {
+        const kept = new Map([...attrs].filter(([name, value]) => name !== "" && !/[\0=]/.test(name) && Buffer.byteLength(name) <= 255 && value.length <= MAX_XATTR_VALUE).slice(0, 1024));
+        if (kept.size < attrs.size) warn(`${path}: ${attrs.size - kept.size} extended attributes that tar cannot hold were left out`);
+        if (kept.size > 0) entry.xattrs = kept;
+      }
+      // What the guest claims must make a valid member (a name or link target beyond PATH_MAX…).
+      validateEntry(entry);
       const linked = st.nlink > 1 && st.type !== "directory";
       return { walked: { guestPath: path, entry }, inode: linked ? `${st.dev}:${st.ino}` : undefined };
     } catch (err) {
-      if (isSourceFailure(err)) throw err;
+      if (isSourceFailure(err) && !(err instanceof PackagerError)) throw err;
       warn(`${path}: ${(err as Error).message}; left out`);
       return undefined;
     }

@@ -82,7 +82,7 @@ export function validateEntry(entry: TarEntry): void {
   } else if (entry.size !== undefined && entry.size !== 0) throw bad(`${path}: only regular files have content`, path);
   if (entry.type === "symlink" || entry.type === "hardlink") {
     const t = entry.linkTarget;
-    if (typeof t !== "string" || t === "" || t.includes("\0") || Buffer.byteLength(t) > MAX_PATH_BYTES) throw bad(`${path}: link target is empty, too long or contains NUL`, path);
+    if (typeof t !== "string" || t === "" || t.includes("\0") || Buffer.byteLength(t) > MAX_PATH_BYTES) throw bad(`${path}: link target is empty, longer than ${MAX_PATH_BYTES} bytes or contains NUL`, path);
   }
   if (entry.type === "chardev" || entry.type === "blockdev") {
     if (!isUint(entry.rdevMajor ?? 0, 0xfff) || !isUint(entry.rdevMinor ?? 0, 0xfffff)) throw bad(`${path}: device numbers ${entry.rdevMajor}:${entry.rdevMinor} out of range`, path);
