@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { containerFstab, containerInittab, containerInterfaces } from "./adapt.js";
 
@@ -25,5 +26,21 @@ describe("container adaptations of configuration files", () => {
     expect(out.split("\n").filter((l) => /^[^#].*:powerwait:/.test(l))).toEqual(["pf::powerwait:/sbin/shutdown -f -h now"]);
     // An upstart inittab (only the default runlevel) needs nothing.
     expect(containerInittab("id:3:initdefault:\n")).toBeUndefined();
+  });
+
+  it("never throws on arbitrary files, and leaves no active mount or getty behind (fast-check, seeded)", () => {
+    const line = fc.oneof(fc.string(), fc.constantFrom("UUID=x / ext4 defaults 0 1", "1:2345:respawn:/sbin/mingetty tty1", "si::sysinit:/etc/rc.d/rc.sysinit", "auto eth0", "iface eth0 inet dhcp", "#", ""));
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 30 }), (lines) => {
+        const text = lines.join("\n");
+        const fstab = containerFstab(text);
+        if (fstab !== undefined) expect(fstab.split("\n").filter((l) => l.trim() !== "" && !l.trim().startsWith("#"))).toEqual([]);
+        const inittab = containerInittab(text);
+        if (inittab !== undefined) expect(inittab.split("\n").filter((l) => /^[^#].*:respawn:.*getty/.test(l))).toEqual([]);
+        const interfaces = containerInterfaces(text);
+        if (interfaces !== undefined) expect(interfaces).not.toMatch(/^(auto|iface) (?!lo\b)/m);
+      }),
+      { seed: 11, numRuns: 300 },
+    );
   });
 });

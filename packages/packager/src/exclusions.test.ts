@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { PackagerError } from "./errors.js";
 import { defaultExclusions, exclusionMatcher, normalizeRulePath } from "./exclusions.js";
@@ -35,5 +36,19 @@ describe("exclusions", () => {
   it("normalizes user paths and refuses relative ones", () => {
     expect(normalizeRulePath("/var//log/../cache/")).toBe("/var/cache");
     expect(() => normalizeRulePath("var/cache")).toThrow(PackagerError);
+  });
+
+  it("takes any user path or glob without throwing anything but a PackagerError (fast-check, seeded)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.string(), { maxLength: 5 }), fc.string(), (paths, probe) => {
+        try {
+          const m = exclusionMatcher(paths.map((p) => ({ path: p, what: "all" as const, reason: "fuzz" })), paths);
+          m("/" + probe, false);
+        } catch (err) {
+          expect(err).toBeInstanceOf(PackagerError);
+        }
+      }),
+      { seed: 5, numRuns: 300 },
+    );
   });
 });
