@@ -90,4 +90,20 @@ describe("containerize a CentOS 6 (SysV) guest from its disk image", () => {
     expect(said).toContain("leapp-test/el6-streamed:v1");
     expect(streamed.archive.layers[0]!.diffId).not.toBe(result.archive.layers[0]!.diffId); // index.php is in this one
   });
+
+  it("streams the archive zstd-compressed as a whole, which podman load reads too", async () => {
+    const child = spawn("podman", ["load"], { stdio: ["pipe", "pipe", "ignore"] });
+    let said = "";
+    let bytes = 0;
+    child.stdout.on("data", (d: Buffer) => (said += d.toString()));
+    const counting = new (await import("node:stream")).PassThrough();
+    counting.on("data", (d: Buffer) => (bytes += d.length));
+    counting.pipe(child.stdin);
+    const exited = new Promise<number>((resolve) => child.on("close", (c) => resolve(c ?? -1)));
+    const streamed = await containerize(guest, counting, { reference: "leapp-test/el6-zstd:v1", compression: "zstd" });
+    expect(await exited).toBe(0);
+    loaded.push("localhost/leapp-test/el6-zstd:v1");
+    expect(said).toContain("leapp-test/el6-zstd:v1");
+    expect(bytes).toBeLessThan(streamed.archive.bytes / 2);
+  });
 });

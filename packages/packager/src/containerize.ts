@@ -20,7 +20,11 @@ export interface ContainerizeOptions extends OperationOptions {
   format?: ArchiveFormat;
   /** `name[:tag]` the image loads as (default: the guest's hostname). */
   reference?: string;
-  /** Layer compression (default none). Compressed layers need a file output. */
+  /**
+   * Compression (default none). To a file: the layers are compressed. To a stream (which cannot
+   * hold compressed layers, their size being unknown until written): the whole archive, which
+   * `podman load` reads for zstd.
+   */
   compression?: Compression;
   /** Guest paths left out besides the defaults (`defaultExclusions`); `*` matches within a component. */
   exclude?: string[];
@@ -220,8 +224,8 @@ export async function containerize(guest: GuestFS | InspectableGuest, output: st
   const format = options.format ?? "docker-archive";
   const compression = options.compression ?? "none";
   const isStream = typeof output !== "string";
-  if (isStream && (format !== "docker-archive" || compression !== "none")) {
-    throw new PackagerError("PACKAGER_NOT_SEEKABLE", "streaming to a pipe or socket needs --format docker-archive without layer compression (an OCI archive names blobs by digests known only at the end); write to a file for the others");
+  if (isStream && format !== "docker-archive") {
+    throw new PackagerError("PACKAGER_NOT_SEEKABLE", "streaming to a pipe or socket needs the docker-archive format (an OCI archive names blobs by digests known only at the end); write an oci-archive to a file");
   }
   const plan = await planContainer(guest, options);
   const created = options.created ?? new Date();
@@ -273,7 +277,7 @@ export async function containerize(guest: GuestFS | InspectableGuest, output: st
   }
 
   const spec = plan.runSpec;
-  const out: ArchiveOutput = isStream ? streamOutput(output) : await fileOutput(output, { overwrite: options.overwrite ?? false });
+  const out: ArchiveOutput = isStream ? streamOutput(output, { compression }) : await fileOutput(output, { overwrite: options.overwrite ?? false });
   let archive: ImageArchiveResult;
   try {
     archive = await writeImageArchive(
@@ -292,7 +296,7 @@ export async function containerize(guest: GuestFS | InspectableGuest, output: st
         },
         layers,
       },
-      { format, compression },
+      { format, compression: isStream ? "none" : compression },
     );
     signal?.throwIfAborted();
     await out.commit();

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { open, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { Writable } from "node:stream";
+import { compressingSink, type Compression } from "./compression.js";
 import { PackagerError } from "./errors.js";
 
 /**
@@ -73,7 +74,32 @@ export async function fileOutput(path: string, options: { overwrite?: boolean } 
  * A stream output (a pipe to `ssh host podman load`, an HTTP response…): written with
  * backpressure, never patched, ended on commit unless `end: false`.
  */
-export function streamOutput(stream: Writable, options: { end?: boolean } = {}): ArchiveOutput {
+export function streamOutput(stream: Writable, options: { end?: boolean; compression?: Compression } = {}): ArchiveOutput {
+  const raw = rawStreamOutput(stream, options);
+  if (!options.compression || options.compression === "none") return raw;
+  // The whole archive compressed (`podman load` reads a zstd-compressed docker-archive);
+  // positions stay those of the archive itself.
+  const compressor = compressingSink(options.compression, (chunk) => raw.write(chunk));
+  let position = 0;
+  return {
+    get position() {
+      return position;
+    },
+    seekable: false,
+    async write(chunk) {
+      position += chunk.length;
+      await compressor.write(chunk);
+    },
+    patch: (offset, bytes) => raw.patch(offset, bytes),
+    async commit() {
+      await compressor.end();
+      await raw.commit();
+    },
+    abort: () => raw.abort(),
+  };
+}
+
+function rawStreamOutput(stream: Writable, options: { end?: boolean }): ArchiveOutput {
   let position = 0;
   let failure: unknown;
   const onError = (err: unknown) => {
