@@ -121,7 +121,8 @@ async function swapFiles(guest: GuestFS): Promise<ExclusionRule[]> {
  * for, labels naming the source, what is excluded and what is changed for the container.
  */
 export async function planContainer(guest: GuestFS | InspectableGuest, options: Pick<ContainerizeOptions, "report" | "reference" | "exclude" | "include"> = {}): Promise<ContainerPlan> {
-  const report = options.report ?? (await inspect(guest));
+  // The run spec needs the OS, init and services, not the package database: skip reading it.
+  const report = options.report ?? (await inspect(guest, { applications: false }));
   const reference = normalizeReference(options.reference ?? defaultReference(report));
   const init = await planInit(guest, report);
   const ports = await servicePorts(guest, report.services);
