@@ -35,7 +35,14 @@ export async function fileOutput(path: string, options: { overwrite?: boolean } 
     if (exists) throw new PackagerError("PACKAGER_TARGET_EXISTS", `${path} already exists; remove it or choose another output`, { path });
   }
   const temp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
-  const handle: FileHandle = await open(temp, "wx");
+  let handle: FileHandle;
+  try {
+    handle = await open(temp, "wx");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") throw new PackagerError("PACKAGER_BAD_INPUT", `cannot write ${path}: ${dirname(path)} is not a directory; create it or choose another output`, { path, cause: err });
+    throw err;
+  }
   let position = 0;
   let closed = false;
   const close = async () => {
