@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, linkSync, writeFileSync, openSync, writeSync, closeSync, ftruncateSync, utimesSync, chownSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openDirectoryGuest, type InspectableGuest } from "@leapp/inspect";
+import { InspectError, openDirectoryGuest, type GuestFS, type GuestStat, type InspectableGuest } from "@leapp/inspect";
 
 /** Runs a tool; a missing tool fails the test with the Debian package to install. */
 export function tool(cmd: string, args: string[], options: { input?: Uint8Array; cwd?: string; maxBuffer?: number; allowFailure?: boolean } = {}): Buffer {
@@ -182,4 +182,63 @@ export function treeManifest(root: string, options: { mtimes?: "all" | "files"; 
   walk("");
   for (const names of inodes.values()) for (const n of names) out[n]!.hardlinks = names.filter((x) => x !== n);
   return out;
+}
+
+/** One file of an in-memory guest: its stat (type at least), content, link target, xattrs, or an error lstat throws. */
+export interface MemoryNode {
+  stat: Partial<GuestStat> & { type: GuestStat["type"] };
+  content?: string;
+  link?: string;
+  xattrs?: Map<string, Uint8Array>;
+  lstatError?: InspectError;
+}
+
+/**
+ * A GuestFS over a map of absolute paths, for tests of what a guest may claim: no tool, no disk.
+ * `text` entries are files with that content; parent directories must be listed too.
+ */
+export function memoryGuest(nodes: Record<string, MemoryNode>, text: Record<string, string> = {}): GuestFS {
+  const all: Record<string, MemoryNode> = { ...nodes };
+  for (const [path, content] of Object.entries(text)) all[path] = { stat: { type: "file", size: Buffer.byteLength(content) }, content };
+  const get = (path: string) => {
+    const n = all[path];
+    if (!n) throw new InspectError("INSPECT_NOT_FOUND", `${path} does not exist`, { path });
+    if (n.lstatError) throw n.lstatError;
+    return n;
+  };
+  const stat = (path: string, n: MemoryNode): GuestStat => ({ mode: 0o644, size: 0, uid: 0, gid: 0, mtimeMs: 0, atimeNs: 0n, mtimeNs: 0n, ctimeNs: 0n, ino: Object.keys(all).indexOf(path) + 1, dev: 0, nlink: 1, rdevMajor: 0, rdevMinor: 0, ...n.stat });
+  const follow = (path: string): string => {
+    const n = get(path);
+    return n.stat.type === "symlink" && n.link?.startsWith("/") ? follow(n.link) : path;
+  };
+  const content = (path: string) => Buffer.from(get(follow(path)).content ?? "");
+  return {
+    lstat: async (p) => stat(p, get(p)),
+    stat: async (p) => stat(follow(p), get(follow(p))),
+    readdir: async (dir) => {
+      if (get(dir).stat.type !== "directory") throw new InspectError("INSPECT_NOT_A_DIRECTORY", `${dir} is not a directory`);
+      const prefix = dir === "/" ? "/" : dir + "/";
+      return Object.keys(all).filter((p) => p !== dir && p.startsWith(prefix) && !p.slice(prefix.length).includes("/")).map((p) => p.slice(prefix.length));
+    },
+    readlink: async (p) => get(p).link!,
+    xattrs: async (p) => get(p).xattrs ?? new Map(),
+    readFile: async (p) => content(p),
+    openFile: async (p) => {
+      const bytes = content(p);
+      return {
+        size: bytes.length,
+        read: async (buffer: Uint8Array, position: number) => {
+          const piece = bytes.subarray(position, position + buffer.length);
+          buffer.set(piece);
+          return piece.length;
+        },
+        dataRanges: async function* () {
+          if (bytes.length > 0) yield { offset: 0, length: bytes.length };
+        },
+        close: async () => {},
+      };
+    },
+    exists: async (p) => p in all,
+    close: async () => {},
+  };
 }

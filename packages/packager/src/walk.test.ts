@@ -2,32 +2,10 @@
 // PATH_MAX, an xattr larger than Linux allows, a socket, `.wh.` names, a file that vanished) is
 // left out with a warning, the source failing ends the walk, and hard links follow name order.
 import { describe, expect, it } from "vitest";
-import { InspectError, type GuestFS, type GuestStat } from "@leapp/inspect";
+import { InspectError, type GuestFS } from "@leapp/inspect";
 import { exclusionMatcher, defaultExclusions } from "./exclusions.js";
+import { memoryGuest } from "./testing.js";
 import { walkGuest } from "./walk.js";
-
-type Node = { stat: Partial<GuestStat> & { type: GuestStat["type"] }; link?: string; xattrs?: Map<string, Uint8Array>; lstatError?: InspectError };
-
-function memoryGuest(nodes: Record<string, Node>): GuestFS {
-  const get = (path: string) => {
-    const n = nodes[path];
-    if (!n) throw new InspectError("INSPECT_NOT_FOUND", `${path} does not exist`, { path });
-    if (n.lstatError) throw n.lstatError;
-    return n;
-  };
-  const stat = (path: string, n: Node): GuestStat => ({ mode: 0o644, size: 0, uid: 0, gid: 0, mtimeMs: 0, atimeNs: 0n, mtimeNs: 0n, ctimeNs: 0n, ino: Object.keys(nodes).indexOf(path) + 1, dev: 0, nlink: 1, rdevMajor: 0, rdevMinor: 0, ...n.stat });
-  return {
-    lstat: async (p) => stat(p, get(p)),
-    stat: async (p) => stat(p, get(p)),
-    readdir: async (dir) => Object.keys(nodes).filter((p) => p !== dir && p.startsWith(dir === "/" ? "/" : dir + "/") && !p.slice(dir === "/" ? 1 : dir.length + 1).includes("/")).map((p) => p.slice(p.lastIndexOf("/") + 1)),
-    readlink: async (p) => get(p).link!,
-    xattrs: async (p) => get(p).xattrs ?? new Map(),
-    readFile: async () => new Uint8Array(0),
-    openFile: async () => ({ size: 0, read: async () => 0, dataRanges: async function* () {}, close: async () => {} }),
-    exists: async (p) => p in nodes,
-    close: async () => {},
-  };
-}
 
 async function walk(guest: GuestFS, exclude = exclusionMatcher(defaultExclusions)) {
   const warnings: string[] = [];
