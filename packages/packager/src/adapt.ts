@@ -32,6 +32,7 @@ const reasons = {
   hypervisor: "talks to the hypervisor the guest ran on",
   cloud: "configures a cloud instance at boot",
   audit: "needs the kernel audit interface, which containers do not get",
+  display: "needs a display and virtual terminals; a container has neither",
 };
 
 /** Services that cannot run in a container, by the names sysv scripts and systemd units give them. */
@@ -91,6 +92,15 @@ export const containerIncompatibleServices: Record<string, string> = {
   ntpdate: reasons.clock,
   chronyd: reasons.clock,
   auditd: reasons.audit,
+  gdm: reasons.display,
+  gdm3: reasons.display,
+  lightdm: reasons.display,
+  sddm: reasons.display,
+  xdm: reasons.display,
+  "display-manager": reasons.display,
+  wpa_supplicant: reasons.network,
+  udisks2: reasons.storage,
+  thermald: reasons.kernel,
   "xe-linux-distribution": reasons.hypervisor,
   xenstored: reasons.hypervisor,
   xenconsoled: reasons.hypervisor,
