@@ -47,6 +47,9 @@ export const MAX_SPARSE_RANGES = 100_000;
 
 const MAX_OCTAL_8 = 0o7777777;
 const MAX_OCTAL_12 = 0o77777777777;
+const MAX_OCTAL_12_N = BigInt(MAX_OCTAL_12);
+const NS_PER_S = 1_000_000_000n;
+const USTAR_MAGIC = new Uint8Array([0x75, 0x73, 0x74, 0x61, 0x72, 0x00, 0x30, 0x30]); // "ustar\0" "00"
 const encoder = new TextEncoder();
 
 function bad(message: string, path?: string): PackagerError {
@@ -128,10 +131,18 @@ export function contentLength(entry: TarEntry): number {
 function paxTime(ns: bigint): string {
   const negative = ns < 0n;
   const abs = negative ? -ns : ns;
-  const whole = abs / 1_000_000_000n;
-  const frac = abs % 1_000_000_000n;
+  const whole = abs / NS_PER_S;
+  const frac = abs - whole * NS_PER_S;
   const fracText = frac === 0n ? "" : "." + frac.toString().padStart(9, "0").replace(/0+$/, "");
   return `${negative ? "-" : ""}${whole}${fracText}`;
+}
+
+/** A PAX record whose value is text (times, sizes, ids, names): built as one string, encoded once. */
+function paxTextRecord(key: string, value: string): Uint8Array {
+  const rest = Buffer.byteLength(key) + Buffer.byteLength(value) + 3; // " ", "=", "\n"
+  let len = rest + 1;
+  while (String(len).length + rest !== len) len = String(len).length + rest;
+  return Buffer.from(`${len} ${key}=${value}\n`);
 }
 
 /** One PAX record, `LEN key=value\n`, where LEN counts the whole record including its own digits. */
@@ -198,7 +209,7 @@ function ustarBlock(f: UstarFields): Uint8Array {
   block.fill(0x20, 148, 156);
   block[156] = f.typeflag;
   writeString(block, 157, 100, f.linkname);
-  block.set([0x75, 0x73, 0x74, 0x61, 0x72, 0x00, 0x30, 0x30], 257); // "ustar\0" "00"
+  block.set(USTAR_MAGIC, 257);
   writeOctal(block, 329, 8, f.devMajor);
   writeOctal(block, 337, 8, f.devMinor);
   writeString(block, 345, 155, f.prefix);
@@ -251,15 +262,15 @@ export function encodeEntryHeader(entry: TarEntry): Uint8Array {
   const records: Uint8Array[] = [];
   const sparse = isSparse(entry);
   const fullPath = entry.type === "directory" ? entry.path + "/" : entry.path;
-  const pathBytes = encoder.encode(fullPath);
+  const pathBytes: Uint8Array = Buffer.from(fullPath);
 
   let nameBytes = pathBytes;
   if (sparse) {
     // The ustar name of a sparse member is a stand-in; readers take the real one from GNU.sparse.name.
     const slash = entry.path.lastIndexOf("/");
     nameBytes = encoder.encode(`${slash < 0 ? "" : entry.path.slice(0, slash + 1)}GNUSparseFile.0/${entry.path.slice(slash + 1)}`);
-    records.push(paxRecord("GNU.sparse.major", encoder.encode("1")), paxRecord("GNU.sparse.minor", encoder.encode("0")));
-    records.push(paxRecord("GNU.sparse.name", pathBytes), paxRecord("GNU.sparse.realsize", encoder.encode(String(entry.size))));
+    records.push(paxTextRecord("GNU.sparse.major", "1"), paxTextRecord("GNU.sparse.minor", "0"));
+    records.push(paxRecord("GNU.sparse.name", pathBytes), paxTextRecord("GNU.sparse.realsize", String(entry.size)));
   }
   let split = isAscii(nameBytes) ? splitUstarName(nameBytes) : undefined;
   if (!split) {
@@ -278,19 +289,18 @@ export function encodeEntryHeader(entry: TarEntry): Uint8Array {
 
   const map = sparse ? sparseMap(entry) : undefined;
   const size = map ? map.length + contentLength(entry) : contentLength(entry);
-  if (size > MAX_OCTAL_12) records.push(paxRecord("size", encoder.encode(String(size))));
-  for (const [key, value] of [["uid", entry.uid], ["gid", entry.gid]] as const) {
-    if (value > MAX_OCTAL_8) records.push(paxRecord(key, encoder.encode(String(value))));
-  }
-  const seconds = entry.mtimeNs / 1_000_000_000n;
-  if (entry.mtimeNs % 1_000_000_000n !== 0n || entry.mtimeNs < 0n || seconds > BigInt(MAX_OCTAL_12)) {
-    records.push(paxRecord("mtime", encoder.encode(paxTime(entry.mtimeNs))));
+  if (size > MAX_OCTAL_12) records.push(paxTextRecord("size", String(size)));
+  if (entry.uid > MAX_OCTAL_8) records.push(paxTextRecord("uid", String(entry.uid)));
+  if (entry.gid > MAX_OCTAL_8) records.push(paxTextRecord("gid", String(entry.gid)));
+  const seconds = entry.mtimeNs / NS_PER_S;
+  if (entry.mtimeNs < 0n || seconds > MAX_OCTAL_12_N || entry.mtimeNs !== seconds * NS_PER_S) {
+    records.push(paxTextRecord("mtime", paxTime(entry.mtimeNs)));
   }
   if (entry.xattrs) {
     for (const [name, value] of [...entry.xattrs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) records.push(paxRecord(`SCHILY.xattr.${name}`, value));
   }
 
-  const mtime = entry.mtimeNs < 0n ? 0 : Number(seconds > BigInt(MAX_OCTAL_12) ? BigInt(MAX_OCTAL_12) : seconds);
+  const mtime = entry.mtimeNs < 0n ? 0 : Number(seconds > MAX_OCTAL_12_N ? MAX_OCTAL_12_N : seconds);
   const ustar = ustarBlock({
     name: split.name,
     prefix: split.prefix,
