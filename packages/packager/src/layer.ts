@@ -92,7 +92,7 @@ export async function writeLayerTar(guest: GuestFS, entries: AsyncIterable<Walke
     },
   );
 
-  const queue: { walked: WalkedEntry; content: Promise<Content> }[] = [];
+  const queue: { walked: WalkedEntry; content: Promise<Content>; counted: number }[] = [];
   let queuedBytes = 0;
   const iterator = (Symbol.asyncIterator in entries ? entries[Symbol.asyncIterator]() : (entries as Iterable<WalkedEntry>)[Symbol.iterator]()) as AsyncIterator<WalkedEntry> | Iterator<WalkedEntry>;
   let exhausted = false;
@@ -105,10 +105,11 @@ export async function writeLayerTar(guest: GuestFS, entries: AsyncIterable<Walke
       }
       const walked = next.value;
       const size = walked.entry.type === "file" ? (walked.entry.size ?? 0) : 0;
-      queuedBytes += size <= PREFETCH_FILE_BYTES ? size : 0;
+      const counted = size <= PREFETCH_FILE_BYTES ? size : 0;
+      queuedBytes += counted;
       const content = openContent(guest, walked);
       content.catch(() => {}); // awaited in turn below
-      queue.push({ walked, content });
+      queue.push({ walked, content, counted });
     }
   };
 
@@ -121,7 +122,7 @@ export async function writeLayerTar(guest: GuestFS, entries: AsyncIterable<Walke
       const { walked } = item;
       const { entry } = walked;
       const content = await item.content;
-      if (content.kind === "bytes") queuedBytes -= entry.size ?? 0;
+      queuedBytes -= item.counted;
       if (entry.type === "hardlink" && skipped.has(entry.linkTarget!) && !options.keepPlannedSize) {
         warn(`${walked.guestPath}: its other name /${entry.linkTarget} could not be read; left out`);
         continue;
