@@ -1,6 +1,7 @@
 import { createHash, type Hash } from "node:crypto";
 import { once } from "node:events";
 import { createRequire } from "node:module";
+import { availableParallelism } from "node:os";
 import { constants, createGzip } from "node:zlib";
 import type { ChunkSink } from "./tar/writer.js";
 
@@ -13,9 +14,13 @@ export interface EndableSink {
   end(): Promise<void>;
 }
 
-/** zstd frames of this much input each, compressed in parallel on the thread pool. */
+/**
+ * zstd frames of this much input each, compressed in parallel on the thread pool — no more at
+ * once than the machine has cores besides the one writing the archive, since the pool also
+ * serves the file reads.
+ */
 const ZSTD_FRAME_INPUT = 4 * 1024 * 1024;
-const ZSTD_PARALLEL = 3;
+const ZSTD_PARALLEL = Math.max(1, Math.min(3, availableParallelism() - 1));
 const ZSTD_LEVEL = 3;
 const GZIP_LEVEL = 6;
 
