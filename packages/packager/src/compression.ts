@@ -84,7 +84,8 @@ function zstdSink(downstream: ChunkSink): EndableSink {
     const frame = binding.compress(input, ZSTD_LEVEL);
     frame.catch(() => {}); // awaited in order by emitOldest
     inFlight.push(frame);
-    if (inFlight.length >= ZSTD_PARALLEL) await emitOldest();
+    // Emit the oldest once more than ZSTD_PARALLEL are compressing: the next frame fills meanwhile.
+    while (inFlight.length > ZSTD_PARALLEL) await emitOldest();
   };
   return {
     async write(chunk) {
