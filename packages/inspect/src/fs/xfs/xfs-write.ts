@@ -10,7 +10,7 @@ import { WriteBackDevice } from "../write-back-device.js";
 import type { FilesystemUsage, NodeAttributes, WritableFilesystem, WriteOptions } from "../filesystem.js";
 import { buildTree, treeLevels, type TreeShape } from "./btree-build.js";
 import { ATTR_ROOT, ATTR_SECURE, ascii, FORMAT_BTREE, FORMAT_DEV, FORMAT_EXTENTS, FORMAT_LOCAL, ftypeOfMode, MAX_EXTENT_BLOCKS, nameKey, NULL_AGINO, packExtent, setCrc, type Extent } from "./format.js";
-import { attrLeaf, directoryBlocks, type ForkBlock, type ForkGeometry, sealBlock, shortFormAttrs, shortFormDirectory } from "./forks.js";
+import { attrBlocks, directoryBlocks, type ForkBlock, type ForkGeometry, sealBlock, shortFormAttrs, shortFormDirectory } from "./forks.js";
 import { AllocationGroup, OWN_INODES, RMAP_ATTR, RMAP_BMBT, RMAP_UNWRITTEN, type SpaceGeometry } from "./space.js";
 import { attrDisplayName, readSuperblockSector, XfsFilesystem, type DirectoryEntry, type RawAttr, type XfsInode } from "./xfs.js";
 
@@ -967,8 +967,8 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
       const attrs = await this.attrsOf(m);
       const same = (a: RawAttr) => (a.flags & (ATTR_ROOT | ATTR_SECURE)) === key.flags && Buffer.from(a.name).equals(key.name);
       const next = [...attrs.filter((a) => !same(a)), { flags: key.flags, name: key.name, value: value.slice() }];
-      if (!shortFormAttrs(next) && !attrLeaf(this.forkGeometry, m.number, next, 1)) {
-        throw new InspectError("INSPECT_UNSUPPORTED", `${path}: its attributes would need more than one attribute block; leapp writes short-form and single-leaf attribute forks only`, { path });
+      if (!shortFormAttrs(next) && !attrBlocks(this.forkGeometry, m.number, next)) {
+        throw new InspectError("INSPECT_UNSUPPORTED", `${path}: its attributes would need a two-level attribute B+tree; leapp writes short-form, leaf and one-level node attribute forks`, { path });
       }
       m.attrs = next;
       m.attrDirty = true;
@@ -1125,9 +1125,9 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
           attr = { format: FORMAT_LOCAL, bytes: sf, nextents: 0 };
           attrNeed = sf.length;
         } else {
-          const leaf = attrLeaf(this.forkGeometry, m.number, attrs, 1);
-          if (!leaf) throw new InspectError("INSPECT_UNSUPPORTED", `inode ${m.number}'s attributes need more than one attribute block; leapp writes short-form and single-leaf attribute forks only`);
-          const extents = await this.placeBlocks(m, leaf.blocks, preferAg, true);
+          const blocks = attrBlocks(this.forkGeometry, m.number, attrs);
+          if (!blocks) throw new InspectError("INSPECT_UNSUPPORTED", `inode ${m.number}'s attributes would need a two-level attribute B+tree; leapp writes short-form, leaf and one-level node attribute forks`);
+          const extents = await this.placeBlocks(m, blocks, preferAg, true);
           m.attrExtents = extents;
           m.nblocks += extents.reduce((n, e) => n + e.count, 0);
           if (extents.length * 16 > literal - minimalData) throw new InspectError("INSPECT_NO_SPACE", `inode ${m.number}'s attribute blocks are too fragmented to map; free some space and try again`);
