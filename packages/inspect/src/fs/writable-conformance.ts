@@ -29,6 +29,11 @@ export interface WritableVariant {
    * (XFS v4 is gone from recent ones); then fsck and our reader are the judges.
    */
   kernelMounts?: boolean;
+  /**
+   * Another real tool's reading of the image (e.g. xfs_db where the kernel no longer mounts the
+   * layout): throws at the first difference from the model, returns the paths it checked.
+   */
+  toolReadBack?(image: string, model: FilesystemModel): number;
 }
 
 interface ModelInode {
@@ -501,6 +506,7 @@ export async function runWriteConformance(variant: WritableVariant, work: string
   await reader.close();
   await device.close();
   if (variant.kernelMounts !== false) expect(compareKernelWithModel(image, model, variant)).toBe(checked);
+  if (variant.toolReadBack) expect(variant.toolReadBack(image, model)).toBe(checked);
   rmSync(image, { force: true });
   return counts;
 }
@@ -556,6 +562,7 @@ export async function runFullAndAbortedWrites(variant: WritableVariant, work: st
   await device.close();
   variant.fsck(image);
   if (variant.kernelMounts !== false) compareKernelWithModel(image, model, variant);
+  variant.toolReadBack?.(image, model);
   rmSync(image, { force: true });
   return { files };
 }
