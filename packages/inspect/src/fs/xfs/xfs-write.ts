@@ -429,7 +429,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
     for (let left = count; left > 0; ) {
       const got = await this.allocate(left, preferAg, goal, true);
       if (!got) {
-        for (const e of out) await this.release(e.block, e.count, owner, flags);
+        for (const e of out) await this.release(e.block, e.count, owner);
         throw new InspectError("INSPECT_NO_SPACE", "the XFS filesystem is full; free some space and try again");
       }
       const { agno, agbno } = this.agOf(got.block);
@@ -442,7 +442,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
   }
 
   /** Returns blocks to the free space (shared blocks lose a reference instead). */
-  private async release(block: number, count: number, owner: bigint, _flags: number): Promise<void> {
+  private async release(block: number, count: number, owner: bigint): Promise<void> {
     const { agno, agbno } = this.agOf(block);
     const ag = await this.group(agno);
     ag.removeRmap(agbno, count, owner);
@@ -464,7 +464,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
       }
       const keep = Math.max(0, from - e.offset);
       if (keep > 0) kept.push({ ...e, count: keep });
-      await this.release(e.block + keep, e.count - keep, m.number, 0);
+      await this.release(e.block + keep, e.count - keep, m.number);
       m.nblocks -= e.count - keep;
     }
     m.extents = kept;
@@ -557,11 +557,11 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
   }
 
   private async freeInode(m: MemInode): Promise<void> {
-    for (const e of m.extents ?? []) await this.release(e.block, e.count, m.number, 0);
-    for (const e of m.dir?.onDisk ?? []) await this.release(e.block, e.count, m.number, 0);
-    for (const b of m.dataBtree) await this.release(b, 1, m.number, RMAP_BMBT);
-    for (const e of m.attrExtents) await this.release(e.block, e.count, m.number, RMAP_ATTR);
-    for (const b of m.attrBtree) await this.release(b, 1, m.number, RMAP_ATTR | RMAP_BMBT);
+    for (const e of m.extents ?? []) await this.release(e.block, e.count, m.number);
+    for (const e of m.dir?.onDisk ?? []) await this.release(e.block, e.count, m.number);
+    for (const b of m.dataBtree) await this.release(b, 1, m.number);
+    for (const e of m.attrExtents) await this.release(e.block, e.count, m.number);
+    for (const b of m.attrBtree) await this.release(b, 1, m.number);
     const agno = this.agOfInode(m.number);
     const ag = await this.group(agno);
     const agino = Number(m.number & ((1n << BigInt(this.agBlockLog + this.inodesPerBlockLog)) - 1n));
@@ -632,7 +632,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
    * Writes `content` to newly allocated blocks and returns their map; on failure or abort frees
    * them again. Blocks are taken near `preferAg`, extending each extent where it can.
    */
-  private async writeData(owner: bigint, preferAg: number, content: Uint8Array | AsyncIterable<Uint8Array>, signal: AbortSignal | undefined): Promise<{ extents: Extent[]; size: number }> {
+  private async writeData(preferAg: number, content: Uint8Array | AsyncIterable<Uint8Array>, signal: AbortSignal | undefined): Promise<{ extents: Extent[]; size: number }> {
     const extents: Extent[] = [];
     let size = 0;
     const put = async (data: Uint8Array) => {
@@ -704,7 +704,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
       }
       const preferAg = existing ? this.agOfInode(existing.ino) : this.agOfInode(dir.number);
       // Data first, into new blocks: a failed or aborted write leaves the old file (or none) behind.
-      const written = await this.writeData(existing?.ino ?? 0n, preferAg, content, options.signal);
+      const written = await this.writeData(preferAg, content, options.signal);
       let m = target;
       try {
         if (!m) m = await this.create(dir, key, 0o100000 | ((attributes.mode ?? 0o644) & 0o7777), attributes, () => {});
@@ -760,7 +760,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
             if (last.count === 0) m.extents.splice(m.extents.indexOf(last), 1);
             const moved: Extent = { offset: keepBlocks - 1, block: copy.block, count: 1, unwritten: false };
             m.extents.push(moved);
-            await this.release(block, 1, m.number, 0);
+            await this.release(block, 1, m.number);
             await this.recordRmap(m, moved);
           } else {
             await this.cache.write(this.fsBlockOffset(block), bytes);
@@ -1112,8 +1112,8 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
     let attr: { format: number; bytes: Uint8Array; nextents: number } | undefined;
     let attrNeed = 0;
     if (m.attrDirty) {
-      for (const e of m.attrExtents) await this.release(e.block, e.count, m.number, RMAP_ATTR);
-      for (const b of m.attrBtree) await this.release(b, 1, m.number, RMAP_ATTR | RMAP_BMBT);
+      for (const e of m.attrExtents) await this.release(e.block, e.count, m.number);
+      for (const b of m.attrBtree) await this.release(b, 1, m.number);
       m.nblocks -= m.attrExtents.reduce((n, e) => n + e.count, 0) + m.attrBtree.length;
       m.attrExtents = [];
       m.attrBtree = [];
@@ -1157,7 +1157,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
       view(bytes).setUint32(0, m.rdev, false);
       data = { format: FORMAT_DEV, bytes, nextents: 0 };
     } else if (m.dir) {
-      for (const e of m.dir.onDisk) await this.release(e.block, e.count, m.number, 0);
+      for (const e of m.dir.onDisk) await this.release(e.block, e.count, m.number);
       m.nblocks -= m.dir.onDisk.reduce((n, e) => n + e.count, 0);
       m.dir.onDisk = [];
       await this.releaseDataBtree(m);
@@ -1196,7 +1196,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
   }
 
   private async releaseDataBtree(m: MemInode): Promise<void> {
-    for (const b of m.dataBtree) await this.release(b, 1, m.number, RMAP_BMBT);
+    for (const b of m.dataBtree) await this.release(b, 1, m.number);
     m.nblocks -= m.dataBtree.length;
     m.dataBtree = [];
   }
