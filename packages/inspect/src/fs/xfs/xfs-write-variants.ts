@@ -38,7 +38,7 @@ export const xfsVariants: WritableVariant[] = [
   xfsVariant("XFS v5 without finobt and reflink", ["-m", "finobt=0,reflink=0,inobtcount=0,bigtime=0"]),
   xfsVariant("XFS v5 with 1 KiB blocks, 8 KiB directory blocks and 8 small AGs", ["-b", "size=1024", "-n", "size=8192", "-d", "agcount=8"]),
   xfsVariant("XFS v4 with ftype", ["-m", "crc=0", "-n", "ftype=1"]),
-  xfsVariant("XFS v4 without ftype, 256-byte inodes", ["-m", "crc=0", "-n", "ftype=0", "-i", "size=256"]),
+  xfsVariant("XFS v4 without ftype, 256-byte inodes, attr1", ["-m", "crc=0", "-n", "ftype=0", "-i", "size=256,attr=1"]),
 ];
 
 

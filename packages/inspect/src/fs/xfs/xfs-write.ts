@@ -155,7 +155,9 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
       sparse: (incompat & 0x2) !== 0,
       bigtime: (incompat & 0x8) !== 0,
       lazy: v5 || (features2 & 0x2) !== 0,
-      needAttrBit: !v5 && !(versionNum & 0x10),
+      // v4: the attribute feature bits are set with the first attribute; our forks use attr2's
+      // variable fork offset, so an attr1 filesystem becomes attr2 (as the kernel upgrades it).
+      needAttrBit: !v5 && (!(versionNum & 0x10) || !(features2 & 0x8)),
     };
     this.metaUuid = incompat & 0x4 ? sb.slice(248, 264) : sb.slice(32, 48);
     this.chunkBlocks = Math.max(1, (64 * this.inodeSize) / this.blockSize);
@@ -1069,12 +1071,19 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
     // Quota usage is not kept up to date: the kernel recounts it at the next quota mount.
     dv.setUint16(176, dv.getUint16(176, false) & ~(0x0004 | 0x0020 | 0x0100 | 0x0400), false);
     if (this.features.needAttrBit && this.usesAttrs) {
-      dv.setUint16(100, dv.getUint16(100, false) | 0x10, false);
+      const addAttr2 = (bytes: Uint8Array) => {
+        const v = view(bytes);
+        v.setUint16(100, v.getUint16(100, false) | 0x10 | 0x8000, false);
+        const features2 = v.getUint32(200, false) | 0x8;
+        v.setUint32(200, features2, false);
+        v.setUint32(204, features2, false); // bad_features2 mirrors it
+      };
+      addAttr2(sb);
       // Secondary superblocks carry the feature bits too.
       for (let agno = 1; agno < this.agCount; agno++) {
         const at = agno * this.agBlocks * this.blockSize;
         const secondary = (await this.cache.bytes(at, this.sectorSize, "XFS superblock")).slice();
-        view(secondary).setUint16(100, view(secondary).getUint16(100, false) | 0x10, false);
+        addAttr2(secondary);
         await this.cache.write(at, secondary);
       }
       this.features.needAttrBit = false;
