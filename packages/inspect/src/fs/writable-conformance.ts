@@ -425,7 +425,12 @@ export async function compareWithModel(fs: Filesystem, model: FilesystemModel, v
 /** Loop-mounts `image` read-only and compares what the kernel reads with the model. */
 export function compareKernelWithModel(image: string, model: FilesystemModel, variant: WritableVariant): number {
   const mountpoint = mkdtempSync(join(tmpdir(), "leapp-kernel-"));
-  execFileSync("mount", ["-o", "ro,loop", image, mountpoint]);
+  try {
+    execFileSync("mount", ["-o", "ro,loop", image, mountpoint]);
+  } catch (err) {
+    rmSync(mountpoint, { recursive: true, force: true });
+    throw err;
+  }
   try {
     // Every xattr of the tree in one call: `getfattr -R -h -d -m - -e hex --absolute-names`.
     const dump = spawnSync("getfattr", ["-R", "-P", "-h", "-d", "-m", "-", "-e", "hex", "--absolute-names", mountpoint], { encoding: "latin1", maxBuffer: 1 << 28 });
