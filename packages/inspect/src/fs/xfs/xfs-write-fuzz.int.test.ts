@@ -6,7 +6,8 @@ import { checkRange, type BlockDevice } from "@leapp/storage";
 import { describe, expect, it } from "vitest";
 import { InspectError } from "../../errors.js";
 import { fileDevice, patchedDevice, run } from "../../block/volumes-test-support.js";
-import { cachedImage, cachedTree, protofile, seededRandom, walkFilesystem } from "../conformance.js";
+import { seededRandom } from "@leapp/zoo";
+import { cachedImage, cachedTree, protofile, walkFilesystem } from "../conformance.js";
 import { openXfs, xfsDriver } from "./xfs.js";
 
 /** A writable device over bytes in memory. */
