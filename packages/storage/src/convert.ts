@@ -84,7 +84,7 @@ export async function convertDisk(source: string | BlockDevice, target: string, 
       await output.discard();
       throw writeError(err, output.target);
     }
-    await output.commit({ sync: options.sync ?? true });
+    await output.commit({ sync: options.sync ?? true, signal });
     progress(total);
     return { format, virtualSize: total, dataBytes };
   } finally {

@@ -82,13 +82,16 @@ export class OutputFile {
 
   /**
    * Puts the finished file in place: synced first (unless `sync` is false), then renamed — or,
-   * without `overwrite`, hard-linked so that a target created meanwhile is not replaced.
+   * without `overwrite`, hard-linked so that a target created meanwhile is not replaced. An
+   * aborted `signal` discards it instead, up to the rename.
    */
-  async commit(options: { sync?: boolean } = {}): Promise<void> {
+  async commit(options: { sync?: boolean; signal?: AbortSignal | undefined } = {}): Promise<void> {
     if (this.#settled) throw new Error("output already committed or discarded");
     try {
       if (options.sync ?? true) await this.file.datasync();
       await this.file.close();
+      // The last moment an abort can still leave nothing behind.
+      options.signal?.throwIfAborted();
       await checkTarget(this.target, this.options);
       if (this.options.overwrite) await rename(this.temporary, this.target);
       else await this.#linkIntoPlace();
