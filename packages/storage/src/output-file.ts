@@ -4,7 +4,7 @@
 // An abort, an error or a signal removes the temporary file; a kill -9 leaves it, under that name.
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { link, open, rename, stat, unlink, type FileHandle } from "node:fs/promises";
+import { link, lstat, open, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { StorageError } from "./errors.js";
 import { ImageFile } from "./image-file.js";
@@ -31,19 +31,20 @@ export function writeError(err: unknown, target: string): unknown {
   return err;
 }
 
-/** Whether `target` names a file that is one of `protect` (following symlinks), or is a directory. */
+/** Refuses a target that exists (unless `overwrite`), is a directory, or is one of `protect` (however reached). */
 async function checkTarget(target: string, options: OutputOptions): Promise<void> {
-  let existing;
+  // The name itself (a dangling symlink counts), then what it leads to.
   try {
-    existing = await stat(target);
+    await lstat(target);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
     throw err;
   }
-  if (options.protect?.has(`${existing.dev}:${existing.ino}`)) {
+  const existing = await stat(target).catch(() => undefined);
+  if (existing && options.protect?.has(`${existing.dev}:${existing.ino}`)) {
     throw new StorageError("STORAGE_SAME_FILE", `${target} is the source image itself (or a file it reads); write the result to another file`, { path: target });
   }
-  if (existing.isDirectory()) throw new StorageError("STORAGE_TARGET_EXISTS", `${target} is a directory; name the file to create`, { path: target });
+  if (existing?.isDirectory()) throw new StorageError("STORAGE_TARGET_EXISTS", `${target} is a directory; name the file to create`, { path: target });
   if (!options.overwrite) {
     throw new StorageError("STORAGE_TARGET_EXISTS", `${target} already exists; choose another name, or replace it with --force (overwrite: true)`, { path: target });
   }

@@ -2,7 +2,7 @@
 // (a temporary file is never left by an error or an abort); never the source replaced; host write
 // failures as typed errors; the data figure equal to what the target allocates.
 import { execFileSync } from "node:child_process";
-import { link, mkdir, open, readdir, readFile, symlink, writeFile } from "node:fs/promises";
+import { link, lstat, mkdir, open, readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { convertDisk } from "./convert.js";
@@ -125,6 +125,14 @@ describe("targets that are the source", () => {
     await reader.close();
     await qemuImg("compare", "-f", "raw", "-F", "raw", source, target);
     expect(await entries(out)).toEqual(["t.raw"]);
+    // A symlink as target, dangling or not, is a name that exists; replacing it replaces the link,
+    // never writes where it points.
+    const link = join(out, "link.raw");
+    await symlink(join(out, "elsewhere.raw"), link);
+    await expect(convertDisk(source, link)).rejects.toMatchObject({ code: "STORAGE_TARGET_EXISTS" });
+    await convertDisk(source, link, { overwrite: true });
+    expect((await lstat(link)).isFile()).toBe(true);
+    expect(await entries(out)).toEqual(["link.raw", "t.raw"]);
   });
 });
 
