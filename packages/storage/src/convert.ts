@@ -4,6 +4,8 @@ import type { ImageFile } from "./image-file.js";
 import { layerOf, openDisk, type OpenDiskOptions } from "./open-disk.js";
 import { OutputFile, writeError } from "./output-file.js";
 import type { OperationOptions, ProgressEvent } from "./progress.js";
+import { isHostMapped, type HostMapped, type HostRun } from "./host-runs.js";
+import { sparseAddon } from "./native.js";
 import { compressCluster } from "./qcow2-compress.js";
 import { writeEmptyQcow2 } from "./qcow2-create.js";
 import { Qcow2Device } from "./qcow2.js";
@@ -72,7 +74,11 @@ export async function convertDisk(source: string | BlockDevice, target: string, 
       progress(0);
       const sink = format === "raw" ? await rawSink(output.file, total) : await qcow2Sink(output.file, total, options);
       try {
-        dataBytes = await copyData(src, sourceRanges(src), sink, progress, signal);
+        const covered = { end: 0 };
+        dataBytes =
+          sink.native && isHostMapped(src)
+            ? await copyAroundRead(src, sink, sink.native, covered, progress, signal)
+            : await copyData(src, pieces(sourceRanges(src), sink.granule, src.size, covered), sink, progress, signal);
         await sink.finish();
       } catch (err) {
         await sink.abort();
@@ -122,18 +128,117 @@ interface Sink {
   readonly granule: number;
   /** Stores one chunk (`granule`-aligned start) of guest data; returns the bytes it stored as data. */
   put(data: Uint8Array, position: number): Promise<number>;
+  /**
+   * Stores granule-aligned runs of host files ([srcFd, srcOffset, guestOffset, length] each) with
+   * the native copy, as `put` would; absent without the addon. `control` as for NativeCopy.
+   */
+  native?: (ranges: Float64Array, control: BigInt64Array) => Promise<number>;
   /** Writes what the sink still holds (metadata); the file stays open for its owner. */
   finish(): Promise<void>;
   abort(): Promise<void>;
 }
 
-/** The pieces to copy: data extents cut into chunk-sized, granule-aligned reads. */
-async function* pieces(ranges: AsyncIterable<Extent>, granule: number, chunk: number, size: number): AsyncGenerator<[number, number]> {
+/**
+ * The pieces to copy: data extents widened to whole granules (what lies around them in a granule
+ * is read too: zeros, or data of a neighbour), cut into chunk-sized reads. `covered` is where the
+ * copy has got to: a granule is copied once, so the data figure counts it once.
+ */
+async function* pieces(ranges: AsyncIterable<Extent>, granule: number, size: number, covered: { end: number }): AsyncGenerator<[number, number]> {
+  const chunk = Math.max(granule, Math.floor(CHUNK / granule) * granule);
   for await (const extent of ranges) {
     if (extent.kind !== "data") continue;
-    const end = extent.offset + extent.length;
-    for (let at = Math.floor(extent.offset / granule) * granule; at < end; at += chunk) yield [at, Math.min(chunk, end - at, size - at)];
+    const start = Math.max(covered.end, Math.floor(extent.offset / granule) * granule);
+    const end = Math.min(size, Math.ceil((extent.offset + extent.length) / granule) * granule);
+    if (end <= start) continue;
+    covered.end = end;
+    for (let at = start; at < end; at += chunk) yield [at, Math.min(chunk, end - at)];
   }
+}
+
+/** Runs handed to one native copy at most (32 bytes each): memory stays bounded on any map. */
+const NATIVE_RUNS = 1 << 20;
+/** How often the progress of a native copy is looked at. */
+const NATIVE_PROGRESS_MS = 100;
+
+/**
+ * Copies into a raw target with the native copy (native/sparse.c): runs of the source that are
+ * plain bytes of a host file go from file to file with no JavaScript between the read and the
+ * write, zero granules left as holes as `put` leaves them — in one call, so its read-ahead never
+ * drains. What only `read()` can produce (compressed clusters, runs not aligned to granules) goes
+ * through `copyData`.
+ */
+async function copyAroundRead(
+  src: BlockDevice & HostMapped,
+  sink: Sink,
+  native: NonNullable<Sink["native"]>,
+  covered: { end: number },
+  onDone: (position: number) => void,
+  signal: AbortSignal | undefined,
+): Promise<number> {
+  const g = sink.granule;
+  let stored = 0;
+  let batch: number[] = [];
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const ranges = Float64Array.from(batch);
+    batch = [];
+    stored += await nativeCopy(native, ranges, src, onDone, signal);
+    onDone(covered.end);
+  };
+  for await (const extent of sourceRanges(src)) {
+    if (extent.kind !== "data") continue;
+    // Whole granules: what lies around the data in them (zeros, as a raw file's holes read) goes too.
+    const start = Math.max(covered.end, Math.floor(extent.offset / g) * g);
+    const end = Math.min(src.size, Math.ceil((extent.offset + extent.length) / g) * g);
+    if (end <= start) continue;
+    let last: HostRun | undefined;
+    for await (const run of src.hostRuns(start, end - start)) {
+      if (run.kind === "zero") continue;
+      const runEnd = run.offset + run.length;
+      if (run.kind === "file" && run.offset % g === 0 && run.offset >= covered.end && (runEnd % g === 0 || runEnd === src.size)) {
+        // Runs that continue each other in one file go as one.
+        if (last?.kind === "file" && last.fd === run.fd && last.offset + last.length === run.offset && last.fileOffset + last.length === run.fileOffset) {
+          batch[batch.length - 1]! += run.length;
+          last.length += run.length;
+        } else {
+          batch.push(run.fd, run.fileOffset, run.offset, run.length);
+          last = { ...run };
+        }
+        covered.end = runEnd;
+        if (batch.length >= 4 * NATIVE_RUNS) await flush();
+      } else {
+        await flush();
+        last = undefined;
+        stored += await copyData(src, pieces(single(run), g, src.size, covered), sink, onDone, signal);
+      }
+    }
+  }
+  await flush();
+  return stored;
+}
+
+/** One native copy, its progress looked at every NATIVE_PROGRESS_MS and stopped by `signal`. */
+async function nativeCopy(native: NonNullable<Sink["native"]>, ranges: Float64Array, src: BlockDevice, onDone: (position: number) => void, signal: AbortSignal | undefined): Promise<number> {
+  signal?.throwIfAborted();
+  const control = new BigInt64Array(2); // [stop, end of the last piece written]
+  const stop = () => Atomics.store(control, 0, 1n);
+  signal?.addEventListener("abort", stop);
+  const timer = setInterval(() => onDone(Number(Atomics.load(control, 1))), NATIVE_PROGRESS_MS);
+  try {
+    return await native(ranges, control);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ECANCELED" && signal?.aborted) throw signal.reason;
+    if (code === "ENODATA") throw new StorageError("STORAGE_TRUNCATED", `${layerOf(src)?.path ?? "the source"} ended while it was being copied; was it changed meanwhile?`, { cause: err });
+    throw err;
+  } finally {
+    clearInterval(timer);
+    signal?.removeEventListener("abort", stop);
+  }
+}
+
+async function* single(extent: { offset: number; length: number }): AsyncIterable<Extent> {
+  yield { offset: extent.offset, length: extent.length, kind: "data" };
 }
 
 /**
@@ -141,9 +246,8 @@ async function* pieces(ranges: AsyncIterable<Extent>, granule: number, chunk: nu
  * reused for the whole copy: the next pieces are read while earlier ones are written. Returns the
  * bytes the sink stored as data.
  */
-async function copyData(src: BlockDevice, ranges: AsyncIterable<Extent>, sink: Sink, onDone: (position: number) => void, signal: AbortSignal | undefined): Promise<number> {
+async function copyData(src: BlockDevice, queue: AsyncGenerator<[number, number]>, sink: Sink, onDone: (position: number) => void, signal: AbortSignal | undefined): Promise<number> {
   const chunk = Math.max(sink.granule, Math.floor(CHUNK / sink.granule) * sink.granule);
-  const queue = pieces(ranges, sink.granule, chunk, src.size);
   let stored = 0;
   let failed = false;
   const worker = async () => {
@@ -169,8 +273,11 @@ async function copyData(src: BlockDevice, ranges: AsyncIterable<Extent>, sink: S
 
 async function rawSink(file: ImageFile, size: number): Promise<Sink> {
   await file.truncate(size);
+  const copy = sparseAddon()?.copy;
+  const fd = file.fd;
   return {
     granule: RAW_ZERO_GRANULE,
+    ...(copy && fd !== undefined ? { native: (ranges: Float64Array, control: BigInt64Array) => copy(ranges, fd, RAW_ZERO_GRANULE, CHUNK, control) } : {}),
     async put(data, position) {
       // Write the non-zero runs only; zero granules stay holes.
       const runs = dataRuns(data, RAW_ZERO_GRANULE);
@@ -188,8 +295,26 @@ async function qcow2Sink(file: ImageFile, size: number, options: ConvertOptions)
   await writeEmptyQcow2(file, { size, ...(options.clusterSize ? { clusterSize: options.clusterSize } : {}) });
   const device = await Qcow2Device.openOutput(file);
   const cs = device.clusterSize;
+  const copy = sparseAddon()?.copy;
+  const fd = file.fd;
+  // Appended in guest order at the end of the file, then recorded in the tables.
+  const native = async (ranges: Float64Array, control: BigInt64Array) => {
+    let granules = 0;
+    for (let i = 3; i < ranges.length; i += 4) granules += Math.ceil(ranges[i]! / cs);
+    const written = new Uint8Array(granules);
+    const host = device.appendOffset;
+    const stored = await copy!(ranges, fd!, cs, Math.max(CHUNK, cs), control, host, written);
+    const clusters: number[] = [];
+    for (let i = 0, k = 0; i < ranges.length; i += 4) {
+      const first = ranges[i + 2]! / cs;
+      for (let j = 0; j < Math.ceil(ranges[i + 3]! / cs); j++, k++) if (written[k]) clusters.push(first + j);
+    }
+    await device.adoptAppended(host, clusters);
+    return stored;
+  };
   return {
     granule: cs,
+    ...(copy && fd !== undefined && !options.compress ? { native } : {}),
     async put(data, position) {
       // Whole clusters of zeros are not allocated at all; the rest is written run by run.
       const runs = dataRuns(data, cs);

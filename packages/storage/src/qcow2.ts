@@ -5,6 +5,7 @@
 // qcow2-refcounts.ts and qcow2-write-plan.ts. Reference: qemu's docs/interop/qcow2.txt.
 import { checkRange, type BlockDevice, type Extent, type ExtentKind, type FormatDetails, type FormatDriver, type OpenContext } from "./block-device.js";
 import { StorageError } from "./errors.js";
+import { backingRuns, type HostMapped, type HostRun } from "./host-runs.js";
 import type { ImageFile } from "./image-file.js";
 import { BadCompressedData, decompressCluster } from "./qcow2-compress.js";
 import {
@@ -89,7 +90,7 @@ function corrupt(path: string, message: string): StorageError {
   return new StorageError("STORAGE_CORRUPT", `${path}: ${message}; the qcow2 image is damaged (qemu-img check may tell more)`, { path });
 }
 
-export class Qcow2Device implements BlockDevice {
+export class Qcow2Device implements BlockDevice, HostMapped {
   readonly format = "qcow2" as const;
   readonly size: number;
   readonly writable: boolean;
@@ -210,6 +211,34 @@ export class Qcow2Device implements BlockDevice {
     device.#ordered = false;
     device.#ownsFile = false;
     return device;
+  }
+
+  /** Where the next cluster a writer takes lies: the end of the file (for appending outputs). */
+  get appendOffset(): number {
+    return this.#refcounts!.fileEnd;
+  }
+
+  /**
+   * Records clusters someone wrote at the end of the file, one after another from `host` (which
+   * was `appendOffset`), for guest clusters `clusters` in order — how a conversion's native copy
+   * gives a new image its data: their refcounts, the file's length, then their L2 entries.
+   */
+  async adoptAppended(host: number, clusters: readonly number[]): Promise<void> {
+    this.#checkOpen();
+    await this.#serialize(async () => {
+      const refcounts = this.#refcounts!;
+      if (refcounts.fileEnd !== host) throw new Error(`appended clusters at ${host}, but the file's end is ${refcounts.fileEnd}`);
+      if (clusters.length === 0) return;
+      await refcounts.allocate(clusters.length);
+      // A short last cluster ends the file mid-cluster: the file covers every cluster handed out.
+      await this.#file.truncate(Math.max(this.#fileSize, host + clusters.length * this.#cs));
+      this.#fileSize = this.#file.size;
+      for (const [k, cluster] of clusters.entries()) {
+        const table = await this.#l2ForWrite(Math.floor(cluster / this.#h.l2Entries));
+        this.#setDataEntry(table, cluster, host + k * this.#cs);
+      }
+      if (this.#dirtyBytes() > MAX_DIRTY_METADATA_BYTES) await this.#flushMetadata();
+    });
   }
 
   /** The path the image was opened from. */
@@ -498,6 +527,46 @@ export class Qcow2Device implements BlockDevice {
       at = tableEnd;
     }
     if (pending) yield pending;
+  }
+
+  /**
+   * Where [start, start+length) lies: data clusters in the image's (or data file's) host file,
+   * unallocated ones in the backing chain, compressed ones and anything past the file's end only
+   * through `read()`.
+   */
+  async *hostRuns(start: number, length: number): AsyncIterable<HostRun> {
+    this.#checkOpen();
+    checkRange(this.size, start, length);
+    const end = start + length;
+    const fd = this.#data.fd;
+    const dataSize = this.#data === this.#file ? this.#fileSize : this.#data.size;
+    for (let at = start; at < end; ) {
+      const i = Math.floor(at / this.#coverage);
+      const tableEnd = Math.min(end, (i + 1) * this.#coverage);
+      const t = this.#l2For(i);
+      const runs = new ClusterRuns();
+      this.#classify(t instanceof Promise ? await t : t, at, tableEnd, runs);
+      for (let r = 0; r < runs.length; r++) {
+        const offset = runs.starts[r]!;
+        const runLength = runs.ends[r]! - offset;
+        const host = runs.hosts[r]!;
+        switch (runs.kinds[r]) {
+          case Kind.Data:
+            if (fd !== undefined && host + runLength <= dataSize) yield { kind: "file", offset, length: runLength, fd, fileOffset: host };
+            else yield { kind: "other", offset, length: runLength };
+            break;
+          case Kind.Unallocated:
+            yield* backingRuns(this.#backing, offset, offset + runLength);
+            break;
+          case Kind.Zero:
+            yield { kind: "zero", offset, length: runLength };
+            break;
+          default:
+            yield { kind: "other", offset, length: runLength };
+        }
+      }
+      at = tableEnd;
+    }
   }
 
   /** The map of [start, end) inside one L2 table, with unallocated ranges filled in from the backing file. */
