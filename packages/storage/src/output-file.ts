@@ -2,7 +2,6 @@
 // temporary name beside its target — `.NAME.leapp-tmp-XXXXXX`, never mistaken for a finished
 // image — and renamed into place only once complete (and synced, unless the caller says not to).
 // An abort, an error or a signal removes the temporary file; a kill -9 leaves it, under that name.
-import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { link, lstat, open, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
@@ -69,7 +68,9 @@ export class OutputFile {
     const absolute = resolve(target);
     await checkTarget(absolute, options);
     for (;;) {
-      const temporary = join(dirname(absolute), `.${basename(absolute)}${TEMPORARY_INFIX}${randomBytes(6).toString("base64url")}`);
+      // O_EXCL makes the name ours; it need not be unguessable, only unlikely to be taken.
+      const suffix = `${process.pid.toString(36)}${Math.floor(Math.random() * 36 ** 6).toString(36)}`;
+      const temporary = join(dirname(absolute), `.${basename(absolute)}${TEMPORARY_INFIX}${suffix}`);
       let handle: FileHandle;
       try {
         handle = await open(temporary, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o666);
