@@ -4,7 +4,7 @@ import type { ImageFile } from "./image-file.js";
 import { layerOf, openDisk, type OpenDiskOptions } from "./open-disk.js";
 import { OutputFile, writeError } from "./output-file.js";
 import type { OperationOptions, ProgressEvent } from "./progress.js";
-import { isHostMapped, type HostMapped, type HostRun } from "./host-runs.js";
+import { isHostMapped, type HostMapped } from "./host-runs.js";
 import { sparseAddon } from "./native.js";
 import { compressCluster } from "./qcow2-compress.js";
 import { writeEmptyQcow2 } from "./qcow2-create.js";
@@ -133,6 +133,8 @@ interface Sink {
    * the native copy, as `put` would; absent without the addon. `control` as for NativeCopy.
    */
   native?: (ranges: Float64Array, control: BigInt64Array) => Promise<number>;
+  /** Whether what is stored must come in the order it is given (a qcow2 target allocates as it goes). */
+  readonly ordered: boolean;
   /** Writes what the sink still holds (metadata); the file stays open for its owner. */
   finish(): Promise<void>;
   abort(): Promise<void>;
@@ -176,45 +178,77 @@ async function copyAroundRead(
   signal: AbortSignal | undefined,
 ): Promise<number> {
   const g = sink.granule;
+  // What is left for read() here is mostly decompression on this thread: two workers keep it busy.
+  const buffers = workerBuffers(g, 2);
   let stored = 0;
+  // Native runs cover whole granules, so no granule a read()-run is widened to is one of theirs:
+  // the two kinds can go in either order. Into a raw target the native batch keeps growing
+  // across read() phases; a qcow2 target takes its clusters in order of allocation, so there the
+  // kinds take turns.
+  const inTurn = sink.ordered;
   let batch: number[] = [];
-  const flush = async () => {
+  let reads: { offset: number; length: number }[] = [];
+  let readBytes = 0;
+  let reach = 0;
+  const flushNative = async () => {
     if (batch.length === 0) return;
     const ranges = Float64Array.from(batch);
     batch = [];
     stored += await nativeCopy(native, ranges, src, onDone, signal);
-    onDone(covered.end);
+    onDone(reach);
   };
+  const flushReads = async () => {
+    if (reads.length === 0) return;
+    const list = reads;
+    reads = [];
+    readBytes = 0;
+    stored += await copyData(src, pieces(listed(list), g, src.size, covered), sink, onDone, signal, buffers);
+  };
+  let windowEnd = 0;
   for await (const extent of sourceRanges(src)) {
     if (extent.kind !== "data") continue;
     // Whole granules: what lies around the data in them (zeros, as a raw file's holes read) goes too.
-    const start = Math.max(covered.end, Math.floor(extent.offset / g) * g);
+    const start = Math.max(windowEnd, Math.floor(extent.offset / g) * g);
     const end = Math.min(src.size, Math.ceil((extent.offset + extent.length) / g) * g);
     if (end <= start) continue;
-    let last: HostRun | undefined;
+    windowEnd = end;
     for await (const run of src.hostRuns(start, end - start)) {
       if (run.kind === "zero") continue;
       const runEnd = run.offset + run.length;
-      if (run.kind === "file" && run.offset % g === 0 && run.offset >= covered.end && (runEnd % g === 0 || runEnd === src.size)) {
+      reach = Math.max(reach, runEnd);
+      if (run.kind === "file" && run.offset % g === 0 && (runEnd % g === 0 || runEnd === src.size)) {
+        if (inTurn) await flushReads();
         // Runs that continue each other in one file go as one.
-        if (last?.kind === "file" && last.fd === run.fd && last.offset + last.length === run.offset && last.fileOffset + last.length === run.fileOffset) {
-          batch[batch.length - 1]! += run.length;
-          last.length += run.length;
-        } else {
-          batch.push(run.fd, run.fileOffset, run.offset, run.length);
-          last = { ...run };
-        }
-        covered.end = runEnd;
-        if (batch.length >= 4 * NATIVE_RUNS) await flush();
+        const n = batch.length;
+        if (n > 0 && batch[n - 4] === run.fd && batch[n - 2]! + batch[n - 1]! === run.offset && batch[n - 3]! + batch[n - 1]! === run.fileOffset) batch[n - 1]! += run.length;
+        else batch.push(run.fd, run.fileOffset, run.offset, run.length);
+        if (batch.length >= 4 * NATIVE_RUNS) await flushNative();
       } else {
-        await flush();
-        last = undefined;
-        stored += await copyData(src, pieces(single(run), g, src.size, covered), sink, onDone, signal);
+        if (inTurn) await flushNative();
+        const last = reads[reads.length - 1];
+        if (last && last.offset + last.length === run.offset) last.length += run.length;
+        else reads.push({ offset: run.offset, length: run.length });
+        readBytes += run.length;
+        if (readBytes >= READ_PHASE_BYTES || reads.length >= NATIVE_RUNS) await flushReads();
       }
     }
   }
-  await flush();
+  await flushReads();
+  await flushNative();
   return stored;
+}
+
+/** Bytes of runs that need read() gathered before they are copied, in one pipeline. */
+const READ_PHASE_BYTES = 256 * 1024 * 1024;
+
+async function* listed(list: readonly { offset: number; length: number }[]): AsyncIterable<Extent> {
+  for (const { offset, length } of list) yield { offset, length, kind: "data" };
+}
+
+/** The buffers of copyData's workers (one each), made once per conversion. */
+function workerBuffers(granule: number, workers = PARALLEL): Uint8Array[] {
+  const chunk = Math.max(granule, Math.floor(CHUNK / granule) * granule);
+  return Array.from({ length: workers }, () => new Uint8Array(chunk));
 }
 
 /** One native copy, its progress looked at every NATIVE_PROGRESS_MS and stopped by `signal`. */
@@ -237,21 +271,23 @@ async function nativeCopy(native: NonNullable<Sink["native"]>, ranges: Float64Ar
   }
 }
 
-async function* single(extent: { offset: number; length: number }): AsyncIterable<Extent> {
-  yield { offset: extent.offset, length: extent.length, kind: "data" };
-}
 
 /**
  * Copies every data piece with PARALLEL workers sharing one queue, each with its own buffer
  * reused for the whole copy: the next pieces are read while earlier ones are written. Returns the
  * bytes the sink stored as data.
  */
-async function copyData(src: BlockDevice, queue: AsyncGenerator<[number, number]>, sink: Sink, onDone: (position: number) => void, signal: AbortSignal | undefined): Promise<number> {
-  const chunk = Math.max(sink.granule, Math.floor(CHUNK / sink.granule) * sink.granule);
+async function copyData(
+  src: BlockDevice,
+  queue: AsyncGenerator<[number, number]>,
+  sink: Sink,
+  onDone: (position: number) => void,
+  signal: AbortSignal | undefined,
+  buffers = workerBuffers(sink.granule),
+): Promise<number> {
   let stored = 0;
   let failed = false;
-  const worker = async () => {
-    const buffer = new Uint8Array(chunk);
+  const worker = async (buffer: Uint8Array) => {
     for (;;) {
       signal?.throwIfAborted();
       const next = await queue.next();
@@ -266,7 +302,7 @@ async function copyData(src: BlockDevice, queue: AsyncGenerator<[number, number]
     }
   };
   // One failure stops the others before the sink is closed under them.
-  const results = await Promise.allSettled(Array.from({ length: PARALLEL }, () => worker().catch((err: unknown) => ((failed = true), Promise.reject(err)))));
+  const results = await Promise.allSettled(buffers.map((buffer) => worker(buffer).catch((err: unknown) => ((failed = true), Promise.reject(err)))));
   for (const r of results) if (r.status === "rejected") throw r.reason;
   return stored;
 }
@@ -277,6 +313,7 @@ async function rawSink(file: ImageFile, size: number): Promise<Sink> {
   const fd = file.fd;
   return {
     granule: RAW_ZERO_GRANULE,
+    ordered: false,
     ...(copy && fd !== undefined ? { native: (ranges: Float64Array, control: BigInt64Array) => copy(ranges, fd, RAW_ZERO_GRANULE, CHUNK, control) } : {}),
     async put(data, position) {
       // Write the non-zero runs only; zero granules stay holes.
@@ -314,6 +351,7 @@ async function qcow2Sink(file: ImageFile, size: number, options: ConvertOptions)
   };
   return {
     granule: cs,
+    ordered: true,
     ...(copy && fd !== undefined && !options.compress ? { native } : {}),
     async put(data, position) {
       // Whole clusters of zeros are not allocated at all; the rest is written run by run.
