@@ -56,7 +56,7 @@ describe("SIGINT and SIGTERM", () => {
     expect(code, stderr).toBe(143);
     expect(readdirSync(out)).toEqual([]);
     const lines = stderr.trimEnd().split("\n");
-    expect(lines.at(-1)).toBe(`leapp: interrupted (SIGTERM); removed the unfinished ${target}`);
+    expect(lines.at(-1)).toBe(`leapp: interrupted; removed the unfinished ${target} (SIGTERM)`);
     const events = lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { event: string; error?: { code: string } });
     expect(events.at(-1)).toMatchObject({ event: "error", error: { code: "LEAPP_INTERRUPTED" } });
   });

@@ -73,7 +73,7 @@ function expectInterrupted(r: Ended, signal: "SIGINT" | "SIGTERM", dir: string, 
   expect(r.code, r.stderr).toBe(signal === "SIGINT" ? 130 : 143);
   expect(readdirSync(dir), "left behind").toEqual([]);
   const lines = r.stderr.trimEnd().split("\n");
-  expect(lines.at(-1)).toBe(`leapp: interrupted (${signal}); removed the unfinished ${target}`);
+  expect(lines.at(-1)).toBe(`leapp: interrupted; removed the unfinished ${target} (${signal})`);
   const events = lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { event: string });
   if (events.length > 0) expect(events.at(-1)).toMatchObject({ event: "error" });
 }
