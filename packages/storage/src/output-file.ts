@@ -36,7 +36,9 @@ async function checkTarget(target: string, options: OutputOptions): Promise<void
   try {
     await lstat(target);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+    // Nothing there (or no directory to hold it: creating the file says so).
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return;
     throw err;
   }
   const existing = await stat(target).catch(() => undefined);
@@ -75,7 +77,11 @@ export class OutputFile {
       try {
         handle = await open(temporary, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o666);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "EEXIST") continue;
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === "EEXIST") continue;
+        if (code === "ENOENT" || code === "ENOTDIR" || code === "EACCES" || code === "EPERM" || code === "EROFS" || code === "ENAMETOOLONG") {
+          throw new StorageError("STORAGE_CANNOT_WRITE", `cannot create ${absolute} (${code}): is ${dirname(absolute)} an existing, writable directory?`, { path: absolute, cause: err });
+        }
         throw writeError(err, absolute);
       }
       return new OutputFile(absolute, temporary, ImageFile.created(temporary, handle), options);

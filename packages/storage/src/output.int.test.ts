@@ -137,6 +137,11 @@ describe("targets that are the source", () => {
 });
 
 describe("host write failures", () => {
+  it("a target in a missing or read-only directory: STORAGE_CANNOT_WRITE naming it", async () => {
+    await expect(convertDisk(source, join(dir, "no-such-dir", "t.raw"))).rejects.toMatchObject({ code: "STORAGE_CANNOT_WRITE", message: expect.stringContaining("no-such-dir") as string });
+    await expect(createOverlay(source, join(source, "t.qcow2"))).rejects.toMatchObject({ code: "STORAGE_CANNOT_WRITE" });
+  });
+
   let mounts: string[] = [];
   afterAll(() => {
     for (const m of mounts) execFileSync("umount", ["-l", m]);
