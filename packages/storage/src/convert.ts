@@ -163,9 +163,9 @@ const NATIVE_RUNS = 1 << 20;
 const NATIVE_PROGRESS_MS = 100;
 
 /**
- * Copies into a raw target with the native copy (native/sparse.c): runs of the source that are
- * plain bytes of a host file go from file to file with no JavaScript between the read and the
- * write, zero granules left as holes as `put` leaves them — in one call, so its read-ahead never
+ * Copies with the sink's native copy (native/sparse.c): runs of the source that are plain bytes
+ * of a host file go from file to file with no JavaScript between the read and the write, zero
+ * granules left out as `put` leaves them — in as few calls as can be, so the read-ahead never
  * drains. What only `read()` can produce (compressed clusters, runs not aligned to granules) goes
  * through `copyData`.
  */
