@@ -70,7 +70,7 @@ function formatOfName(path: string): string | undefined {
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 const backingDirOption = () =>
-  new Option("--backing-dir <dir>", "also open backing files (and extents, data files) in DIR; by default only those beside the image naming them (repeatable)").argParser(collect).default([]);
+  new Option("--backing-dir <dir>", "also open backing files (and extents, data files) in DIR, not only those beside the image naming them (repeatable)").argParser(collect).default([], "none");
 const sourceFormatOption = () => new Option("-f, --format <format>", "the image's format: skips detection; content in another format is refused").choices(DISK_FORMATS);
 
 export const registerStorage: RegisterCommand = (program: Command, cli: Cli) => {
