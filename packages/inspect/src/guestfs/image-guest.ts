@@ -20,24 +20,36 @@ function namesBlockDevice(spec: string): boolean {
 export interface OpenImageOptions {
   /** Open this root (a device name such as /dev/sda2) when the disks hold several operating systems. */
   root?: string;
+  /** Directories where the images' backing files may lie besides their own (see @leapp/storage's openDisk). */
+  trustedBackingDirs?: readonly string[];
 }
 
 /**
- * A guest from its disk images (in guest disk order; any format @leapp/storage reads): the disks
+ * A guest from its disk images (in guest disk order; any format @leapp/storage reads, as paths or
+ * as opened devices, which stay the caller's to close — an OVA's disk opened in place): the disks
  * are scanned for partitions, LVM and filesystems, the first Linux root is found as libguestfs
  * finds it, and the other filesystems are mounted where the guest's /etc/fstab puts them.
  * Read-only throughout: the images are never written.
  */
-export async function openImageGuest(paths: readonly string[], options: OpenImageOptions = {}): Promise<InspectableGuest> {
-  if (paths.length === 0) throw new InspectError("INSPECT_NOT_FOUND", "no disk image given; name the guest's disk images in disk order");
+export async function openImageGuest(sources: readonly (string | BlockDevice)[], options: OpenImageOptions = {}): Promise<InspectableGuest> {
+  if (sources.length === 0) throw new InspectError("INSPECT_NOT_FOUND", "no disk image given; name the guest's disk images in disk order");
+  const paths = sources.map((s, i) => (typeof s === "string" ? s : `disk ${i + 1} (an opened device)`));
   const disks: BlockDevice[] = [];
+  const owned: BlockDevice[] = [];
   const opened: Filesystem[] = [];
   const closeAll = async () => {
     await Promise.allSettled(opened.map((f) => f.close()));
-    await Promise.allSettled(disks.map((d) => d.close()));
+    await Promise.allSettled(owned.map((d) => d.close()));
   };
   try {
-    for (const path of paths) disks.push(await openDisk(path));
+    for (const source of sources) {
+      if (typeof source !== "string") disks.push(source);
+      else {
+        const disk = await openDisk(source, options.trustedBackingDirs ? { trustedBackingDirs: options.trustedBackingDirs } : {});
+        owned.push(disk);
+        disks.push(disk);
+      }
+    }
     const volumes = await scanDisks(disks);
     const guestVolumes: GuestVolume[] = volumes
       .filter((v) => v.content === "filesystem" || v.content === "swap")
