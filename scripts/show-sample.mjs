@@ -37,6 +37,9 @@ const sections = [
   ["The overlay, inspected: the new hostname", ["inspect", "--backing-dir", sample, "--backing-dir", dirname(realpathSync(disk)), overlay]],
 ];
 
+// The guest's whole userspace as a container image: the archive `podman load` reads, and how it runs.
+sections.push(["The same guest as a container image (podman load, then podman run with no command)", ["containerize", disk, "-o", join(sample, "web01-container.tar"), "--overwrite"]]);
+
 const bold = process.stdout.isTTY ? (s) => `\x1b[1m${s}\x1b[0m` : (s) => s;
 process.stdout.write(`${bold("leapp on the sample guest")} (samples/el6-xen: a CentOS 6 LAMP server from a Xen host)\n${sample}\n`);
 for (const [title, args] of sections) {

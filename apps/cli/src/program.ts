@@ -127,7 +127,7 @@ export async function run(argv: readonly string[], streams: Streams = process, s
     }
     if (signal?.aborted && signal.reason instanceof Interrupted && (err === signal.reason || (err as { name?: unknown } | null)?.name === "AbortError")) {
       const reason = signal.reason;
-      const message = `interrupted (${reason.signal})${cli.interruptNote ? `; ${cli.interruptNote}` : ""}`;
+      const message = cli.interruptNote ? `interrupted; ${cli.interruptNote} (${reason.signal})` : `interrupted by ${reason.signal}`;
       if (wantsJson) streams.stdout.write(JSON.stringify({ error: { code: reason.code, message } }) + "\n");
       else streams.stderr.write(`leapp: ${message}\n`);
       return reason.exitCode as ExitCode;

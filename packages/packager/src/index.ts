@@ -1,2 +1,12 @@
-// @leapp/packager exports nothing yet: its writers arrive with the packaging work (see README).
-export {};
+export { PackagerError, type PackagerErrorCode } from "./errors.js";
+export { encodeEntryHeader, entrySize, contentLength, isSparse, validateEntry, type DataRange, type TarEntry, type TarEntryType } from "./tar/header.js";
+export { TarWriter, type ChunkSink, type ContentShortfall, type PositionalSource, type TarWriterOptions } from "./tar/writer.js";
+export { defaultExclusions, exclusionMatcher, type ExclusionMatcher, type ExclusionRule } from "./exclusions.js";
+export { walkGuest, SPARSE_CHECK_BYTES, type WalkedEntry, type WalkOptions } from "./walk.js";
+export { writeLayerTar, plannedTarSize, type LayerStats, type LayerWriteOptions } from "./layer.js";
+export { compressingSink, DigestingSink, type Compression, type EndableSink } from "./compression.js";
+export { fileOutput, streamOutput, type ArchiveOutput } from "./output.js";
+export { writeImageArchive, normalizeReference, type ArchiveFormat, type ImageArchiveOptions, type ImageArchiveResult, type ImageDescription, type ImageLayer, type ImageRuntimeConfig, type LayerResult } from "./image-archive.js";
+export { servicePorts, parseApacheListen, parseNginxListen, type ServicePort } from "./ports.js";
+export { planInit, containerIncompatibleServices, containerFstab, containerInittab, containerInterfaces, type Adaptation, type InitPlan } from "./adapt.js";
+export { containerize, planContainer, defaultReference, type ContainerizeOptions, type ContainerizeResult, type ContainerPlan, type RunSpec } from "./containerize.js";

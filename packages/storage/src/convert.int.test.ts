@@ -103,6 +103,31 @@ describe("convertDisk", () => {
     }
   });
 
+  it("copies a chain mixing plain, compressed and unaligned clusters alike with and without the native copy", async () => {
+    // A base with 4 KiB clusters, some compressed; an overlay with 512-byte clusters written at odd places.
+    const base = join(dir, "mixed-base.qcow2");
+    await qemuImg("convert", "-f", "raw", "-O", "qcow2", "-c", "-o", "cluster_size=4096", sourceRaw, base);
+    const top = join(dir, "mixed-top.qcow2");
+    await qemuImg("create", "-q", "-f", "qcow2", "-o", "cluster_size=512", "-b", "mixed-base.qcow2", "-F", "qcow2", top);
+    await qemuIo(top, "qcow2", ["write -P 0x61 1536 2560", "write -P 0x62 3000000 70000", "write -z 5000000 100000", `write -P 0x63 ${SIZE - 700} 700`]);
+    const results = [];
+    for (const native of ["1", "0"]) {
+      vi.stubEnv("LEAPP_STORAGE_NATIVE", native);
+      for (const format of ["raw", "qcow2"] as const) {
+        const target = join(dir, `mixed-${native}.${format}`);
+        const result = await convertDisk(top, target, { format });
+        await qemuImg("compare", top, target);
+        if (format === "qcow2") await expectCleanCheck(target);
+        const map = JSON.parse(await qemuImg("map", "--output=json", target)) as { length: number; data: boolean }[];
+        expect(result.dataBytes, `${format}, native ${native}`).toBe(map.filter((e) => e.data).reduce((n, e) => n + e.length, 0));
+        results.push(result.dataBytes);
+      }
+    }
+    vi.unstubAllEnvs();
+    // The same allocation either way.
+    expect(results.slice(0, 2)).toEqual(results.slice(2));
+  });
+
   it("converts a 100 GiB sparse qcow2 in well under a second", async () => {
     const huge = join(dir, "huge.qcow2");
     await qemuImg("create", "-q", "-f", "qcow2", huge, "100G");

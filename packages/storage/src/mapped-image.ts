@@ -3,6 +3,7 @@
 // unallocated, or compressed).
 import { checkRange, type BlockDevice, type DiskFormat, type Extent, type ExtentKind, type FormatDetails } from "./block-device.js";
 import { StorageError } from "./errors.js";
+import { backingRuns, type HostMapped, type HostRun } from "./host-runs.js";
 import type { ImageFile } from "./image-file.js";
 
 /**
@@ -45,7 +46,7 @@ export interface MappedImageOptions {
 const MAX_MERGED_READ = 8 * 1024 * 1024;
 
 /** A read-only device over a block table, the core of every block-mapped image driver. */
-export function mappedImage(options: MappedImageOptions): BlockDevice {
+export function mappedImage(options: MappedImageOptions): BlockDevice & HostMapped {
   const { size, blockSize, file } = options;
   const backing = options.backing?.device;
   const backingOffset = options.backing?.offset ?? 0;
@@ -137,6 +138,27 @@ export function mappedImage(options: MappedImageOptions): BlockDevice {
         position = blockEnd;
       }
       if (current) yield current;
+    },
+    async *hostRuns(start = 0, length = size - start): AsyncIterable<HostRun> {
+      assertOpen();
+      checkRange(size, start, length);
+      const end = start + length;
+      for (let position = start; position < end; ) {
+        const index = Math.floor(position / blockSize);
+        const location = await options.locate(index);
+        const count = "count" in location && location.count !== undefined && location.count > 1 ? location.count : 1;
+        const blockEnd = Math.min((index + count) * blockSize, end);
+        const runLength = blockEnd - position;
+        if (location.kind === "data") {
+          // `count` data blocks follow on in the file.
+          const fileOffset = location.fileOffset + (position - index * blockSize);
+          if (file.fd !== undefined && fileOffset + runLength <= file.size) yield { kind: "file", offset: position, length: runLength, fd: file.fd, fileOffset };
+          else yield { kind: "other", offset: position, length: runLength };
+        } else if (location.kind === "unallocated") yield* backingRuns(backing, position, blockEnd, backingOffset);
+        else if (location.kind === "zero") yield { kind: "zero", offset: position, length: runLength };
+        else yield { kind: "other", offset: position, length: runLength };
+        position = blockEnd;
+      }
     },
     async write() {
       throw new StorageError("STORAGE_READ_ONLY", `${file.path}: ${options.format} images are read-only in leapp; convert to qcow2 to write`, { path: file.path });

@@ -2,9 +2,8 @@
 // temporary name beside its target — `.NAME.leapp-tmp-XXXXXX`, never mistaken for a finished
 // image — and renamed into place only once complete (and synced, unless the caller says not to).
 // An abort, an error or a signal removes the temporary file; a kill -9 leaves it, under that name.
-import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { link, open, rename, stat, unlink, type FileHandle } from "node:fs/promises";
+import { link, lstat, open, rename, stat, unlink, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { StorageError } from "./errors.js";
 import { ImageFile } from "./image-file.js";
@@ -31,19 +30,22 @@ export function writeError(err: unknown, target: string): unknown {
   return err;
 }
 
-/** Whether `target` names a file that is one of `protect` (following symlinks), or is a directory. */
+/** Refuses a target that exists (unless `overwrite`), is a directory, or is one of `protect` (however reached). */
 async function checkTarget(target: string, options: OutputOptions): Promise<void> {
-  let existing;
+  // The name itself (a dangling symlink counts), then what it leads to.
   try {
-    existing = await stat(target);
+    await lstat(target);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+    // Nothing there (or no directory to hold it: creating the file says so).
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return;
     throw err;
   }
-  if (options.protect?.has(`${existing.dev}:${existing.ino}`)) {
+  const existing = await stat(target).catch(() => undefined);
+  if (existing && options.protect?.has(`${existing.dev}:${existing.ino}`)) {
     throw new StorageError("STORAGE_SAME_FILE", `${target} is the source image itself (or a file it reads); write the result to another file`, { path: target });
   }
-  if (existing.isDirectory()) throw new StorageError("STORAGE_TARGET_EXISTS", `${target} is a directory; name the file to create`, { path: target });
+  if (existing?.isDirectory()) throw new StorageError("STORAGE_TARGET_EXISTS", `${target} is a directory; name the file to create`, { path: target });
   if (!options.overwrite) {
     throw new StorageError("STORAGE_TARGET_EXISTS", `${target} already exists; choose another name, or replace it with --force (overwrite: true)`, { path: target });
   }
@@ -68,12 +70,18 @@ export class OutputFile {
     const absolute = resolve(target);
     await checkTarget(absolute, options);
     for (;;) {
-      const temporary = join(dirname(absolute), `.${basename(absolute)}${TEMPORARY_INFIX}${randomBytes(6).toString("base64url")}`);
+      // O_EXCL makes the name ours; it need not be unguessable, only unlikely to be taken.
+      const suffix = `${process.pid.toString(36)}${Math.floor(Math.random() * 36 ** 6).toString(36)}`;
+      const temporary = join(dirname(absolute), `.${basename(absolute)}${TEMPORARY_INFIX}${suffix}`);
       let handle: FileHandle;
       try {
         handle = await open(temporary, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o666);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "EEXIST") continue;
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === "EEXIST") continue;
+        if (code === "ENOENT" || code === "ENOTDIR" || code === "EACCES" || code === "EPERM" || code === "EROFS" || code === "ENAMETOOLONG") {
+          throw new StorageError("STORAGE_CANNOT_WRITE", `cannot create ${absolute} (${code}): is ${dirname(absolute)} an existing, writable directory?`, { path: absolute, cause: err });
+        }
         throw writeError(err, absolute);
       }
       return new OutputFile(absolute, temporary, ImageFile.created(temporary, handle), options);
@@ -82,13 +90,16 @@ export class OutputFile {
 
   /**
    * Puts the finished file in place: synced first (unless `sync` is false), then renamed — or,
-   * without `overwrite`, hard-linked so that a target created meanwhile is not replaced.
+   * without `overwrite`, hard-linked so that a target created meanwhile is not replaced. An
+   * aborted `signal` discards it instead, up to the rename.
    */
-  async commit(options: { sync?: boolean } = {}): Promise<void> {
+  async commit(options: { sync?: boolean; signal?: AbortSignal | undefined } = {}): Promise<void> {
     if (this.#settled) throw new Error("output already committed or discarded");
     try {
       if (options.sync ?? true) await this.file.datasync();
       await this.file.close();
+      // The last moment an abort can still leave nothing behind.
+      options.signal?.throwIfAborted();
       await checkTarget(this.target, this.options);
       if (this.options.overwrite) await rename(this.temporary, this.target);
       else await this.#linkIntoPlace();

@@ -36,7 +36,7 @@ export async function createOverlay(base: string, path: string, options: Overlay
   await createQcow2Output(
     path,
     { size, backingFile: recorded, backingFormat: format, overwrite: options.overwrite ?? false, ...(options.clusterSize ? { clusterSize: options.clusterSize } : {}) },
-    { protect: files },
+    { protect: files, signal: options.signal },
   );
   options.onProgress?.({ phase: "overlay", done: 1, total: 1, unit: "steps", detail: resolve(path) });
 }

@@ -53,16 +53,16 @@ export async function createQcow2(path: string, options: CreateQcow2Options): Pr
   await createQcow2Output(path, options, {});
 }
 
-/** `createQcow2` with files it must not replace (an overlay's base chain). */
-export async function createQcow2Output(path: string, options: CreateQcow2Options, output: Pick<OutputOptions, "protect">): Promise<void> {
-  const out = await OutputFile.create(path, { ...output, overwrite: options.overwrite ?? false });
+/** `createQcow2` with files it must not replace (an overlay's base chain), abortable until renamed into place. */
+export async function createQcow2Output(path: string, options: CreateQcow2Options, output: Pick<OutputOptions, "protect"> & { signal?: AbortSignal | undefined }): Promise<void> {
+  const out = await OutputFile.create(path, { overwrite: options.overwrite ?? false, ...(output.protect ? { protect: output.protect } : {}) });
   try {
     await writeEmptyQcow2(out.file, options);
   } catch (err) {
     await out.discard();
     throw writeError(err, out.target);
   }
-  await out.commit();
+  await out.commit({ signal: output.signal });
 }
 
 /** Lays out an empty qcow2 image in `file` (new and empty, opened for writing). */

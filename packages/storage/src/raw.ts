@@ -1,5 +1,6 @@
 import { checkRange, type BlockDevice, type Extent, type ExtentKind, type FormatDriver } from "./block-device.js";
 import { StorageError } from "./errors.js";
+import type { HostMapped, HostRun } from "./host-runs.js";
 import type { ImageFile } from "./image-file.js";
 import { seekSparse, sparseAddon, type SparseAddon } from "./native.js";
 import { isZero, isZeroRange } from "./util.js";
@@ -27,7 +28,7 @@ export const rawDriver: FormatDriver = {
   },
 };
 
-export class RawDevice implements BlockDevice {
+export class RawDevice implements BlockDevice, HostMapped {
   readonly format = "raw" as const;
   readonly size: number;
   readonly writable: boolean;
@@ -74,6 +75,14 @@ export class RawDevice implements BlockDevice {
     }
     const addon = sparseAddon();
     yield* addon ? this.#seekExtents(addon, start, length) : this.#scan(start, length);
+  }
+
+  /** A host file's bytes are its content; inside a device, only `read()` knows. */
+  async *hostRuns(start: number, length: number): AsyncIterable<HostRun> {
+    this.#checkOpen();
+    checkRange(this.size, start, length);
+    const fd = this.file.fd;
+    if (length > 0) yield fd === undefined ? { kind: "other", offset: start, length } : { kind: "file", offset: start, length, fd, fileOffset: start };
   }
 
   /** Whether `extents()` is cheap (the file system's map) rather than a read of the whole range. */

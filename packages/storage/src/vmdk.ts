@@ -5,6 +5,7 @@
 // disk names its (vmdk) parent in `parentFileNameHint`; its unallocated grains read from it.
 import { checkRange, type BlockDevice, type Extent, type FormatDetails, type FormatDriver, type OpenContext } from "./block-device.js";
 import { StorageError } from "./errors.js";
+import { backingRuns, isHostMapped, type HostMapped, type HostRun } from "./host-runs.js";
 import type { ImageFile } from "./image-file.js";
 import { corrupt, mappedImage, unsupported } from "./mapped-image.js";
 import { looksLikeDescriptor, MAX_DESCRIPTOR_BYTES, parseDescriptor, type VmdkDescriptor } from "./vmdk-descriptor.js";
@@ -147,7 +148,7 @@ function concatenate(path: string, pieces: Piece[]): BlockDevice {
   if (pieces.length === 1 && pieces[0]!.device?.size === size) return pieces[0]!.device;
   let closed = false;
   const overlapping = (from: number, to: number) => pieces.filter((p) => p.start < to && p.start + p.length > from && p.length > 0);
-  return {
+  const device: BlockDevice & HostMapped = {
     format: "vmdk",
     size,
     writable: false,
@@ -189,6 +190,16 @@ function concatenate(path: string, pieces: Piece[]): BlockDevice {
       }
       if (current) yield current;
     },
+    async *hostRuns(start: number, length: number): AsyncIterable<HostRun> {
+      if (closed) throw new StorageError("STORAGE_CLOSED", `${path} is closed`, { path });
+      checkRange(size, start, length);
+      for (const piece of overlapping(start, start + length)) {
+        const from = Math.max(start, piece.start);
+        const to = Math.min(start + length, piece.start + piece.length);
+        // A ZERO extent, or what a piece holds beyond its device, is zeros.
+        yield* backingRuns(piece.device, from - piece.start, to - piece.start, 0, piece.start);
+      }
+    },
     async write() {
       throw new StorageError("STORAGE_READ_ONLY", `${path}: vmdk images are read-only in leapp; convert to qcow2 to write`, { path });
     },
@@ -199,6 +210,7 @@ function concatenate(path: string, pieces: Piece[]): BlockDevice {
       await Promise.all(pieces.map((p) => p.device?.close()));
     },
   };
+  return device;
 }
 
 /** The device with `details` for diskInfo, closing `parent` too when closed. */
@@ -210,6 +222,7 @@ function withDetails(device: BlockDevice, details: FormatDetails, parent?: Block
     details,
     read: (buffer, position) => device.read(buffer, position),
     extents: (start, length) => device.extents(start, length),
+    ...(isHostMapped(device) ? { hostRuns: (start: number, length: number) => device.hostRuns(start, length) } : {}),
     write: (data, position) => device.write(data, position),
     flush: () => device.flush(),
     async close() {

@@ -3,6 +3,7 @@ import { registerSource } from "./source.js";
 import { registerInspect } from "./inspect.js";
 import { registerStorage } from "./storage.js";
 import { registerNet } from "./net.js";
+import { registerContainerize } from "./containerize.js";
 import { registerCustomize } from "./customize.js";
 
 /** Every `leapp` subcommand, in the order `leapp --help` lists them. One file per command group. */
@@ -11,5 +12,6 @@ export const commands: RegisterCommand[] = [
   registerInspect,
   registerStorage,
   registerNet,
+  registerContainerize,
   registerCustomize,
 ];

@@ -70,7 +70,7 @@ function formatOfName(path: string): string | undefined {
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 const backingDirOption = () =>
-  new Option("--backing-dir <dir>", "also open backing files (and extents, data files) in DIR; by default only those beside the image naming them (repeatable)").argParser(collect).default([]);
+  new Option("--backing-dir <dir>", "also open backing files (and extents, data files) in DIR, not only those beside the image naming them (repeatable)").argParser(collect).default([], "none");
 const sourceFormatOption = () => new Option("-f, --format <format>", "the image's format: skips detection; content in another format is refused").choices(DISK_FORMATS);
 
 export const registerStorage: RegisterCommand = (program: Command, cli: Cli) => {
@@ -105,12 +105,13 @@ export const registerStorage: RegisterCommand = (program: Command, cli: Cli) => 
     .option("-c, --compress", "compress the qcow2 target with zlib")
     .option("-p", "show progress (a bar; as qemu-img -p)")
     .option("--force", "replace an existing target (atomically; never the source)")
+    .option("--no-sync", "rename the target into place without waiting for it to reach the disk, as qemu-img (a power loss soon after may damage it)")
     .addOption(backingDirOption())
     .action(
       async (
         source: string,
         target: string,
-        options: { format?: DiskFormatName; outputFormat: "raw" | "qcow2"; compress?: boolean; p?: boolean; force?: boolean; backingDir: string[] },
+        options: { format?: DiskFormatName; outputFormat: "raw" | "qcow2"; compress?: boolean; p?: boolean; force?: boolean; sync: boolean; backingDir: string[] },
         cmd: Command,
       ) => {
         const out = cli.output(cmd);
@@ -126,6 +127,7 @@ export const registerStorage: RegisterCommand = (program: Command, cli: Cli) => 
             format: options.outputFormat,
             compress: options.compress ?? false,
             overwrite: options.force ?? false,
+            sync: options.sync,
             trustedBackingDirs: options.backingDir,
             ...(options.format ? { sourceFormat: options.format } : {}),
             ...(cli.signal ? { signal: cli.signal } : {}),

@@ -295,74 +295,110 @@ export function remoteValueBlocks(g: ForkGeometry, length: number): number {
 }
 
 /**
- * A single attribute leaf block (at attribute block 0) with values local where they fit and in
- * remote blocks from `firstRemote` on otherwise. Undefined when the names alone overflow one
- * block: node-form attribute forks are not written.
+ * An attribute fork in blocks: one leaf at attribute block 0 when the names fit in it, else leaves
+ * under a da-btree node at block 0 (node form); values go local where they fit and to remote blocks
+ * after the leaves otherwise. Undefined when the leaves would need more than one node level.
  */
-export function attrLeaf(g: ForkGeometry, owner: bigint, attrs: RawAttr[], firstRemote: number): { blocks: ForkBlock[]; remote: number } | undefined {
+export function attrBlocks(g: ForkGeometry, owner: bigint, attrs: RawAttr[]): ForkBlock[] | undefined {
   const header = g.version === 5 ? 80 : 32;
-  const v5 = g.version === 5 ? 1 : 0;
-  const sorted = attrs.map((a) => ({ a, hash: daHash(a.name), remote: false })).sort((x, y) => x.hash - y.hash);
-  const used = () => sorted.reduce((n, s) => n + (s.remote ? attrRemoteSize(s.a) : attrLocalSize(s.a)), 0);
-  // Values go remote, largest first, until names and values fit (the kernel keeps values over 3/4 of a block remote).
-  for (const s of sorted) if (attrLocalSize(s.a) > (g.blockSize * 3) / 4) s.remote = true;
+  const room = g.blockSize - header;
+  const sorted = attrs.map((a) => ({ a, hash: daHash(a.name), remote: attrLocalSize(a) > (g.blockSize * 3) / 4 })).sort((x, y) => x.hash - y.hash);
+  const size = (s: (typeof sorted)[number]) => 8 + (s.remote ? attrRemoteSize(s.a) : attrLocalSize(s.a));
+  // One leaf if values pushed out, largest first, make everything fit.
   const byValue = [...sorted].sort((x, y) => y.a.value.length - x.a.value.length);
   for (const s of byValue) {
-    if (header + 8 * sorted.length + used() <= g.blockSize) break;
+    if (sorted.reduce((n, x) => n + size(x), 0) <= room) break;
     s.remote = true;
   }
-  if (header + 8 * sorted.length + used() > g.blockSize) return undefined;
-  const block = new Uint8Array(g.blockSize);
-  const head = daHeader(g, block, MAGIC.attrLeaf[v5], owner, 0, 0);
-  const dv = view(block);
-  let nameAt = g.blockSize;
-  let remote = firstRemote;
-  const blocks: ForkBlock[] = [];
-  sorted.forEach((s, i) => {
-    const size = s.remote ? attrRemoteSize(s.a) : attrLocalSize(s.a);
-    nameAt -= size;
-    dv.setUint32(header + i * 8, s.hash, false);
-    dv.setUint16(header + i * 8 + 4, nameAt, false);
-    block[header + i * 8 + 6] = (s.a.flags & ~1) | (s.remote ? 0 : 1);
-    if (!s.remote) {
-      dv.setUint16(nameAt, s.a.value.length, false);
-      block[nameAt + 2] = s.a.name.length;
-      block.set(s.a.name, nameAt + 3);
-      block.set(s.a.value, nameAt + 3 + s.a.name.length);
-      return;
-    }
-    dv.setUint32(nameAt, remote, false);
-    dv.setUint32(nameAt + 4, s.a.value.length, false);
-    block[nameAt + 8] = s.a.name.length;
-    block.set(s.a.name, nameAt + 9);
-    const per = g.blockSize - (g.version === 5 ? 56 : 0);
-    for (let done = 0; done < s.a.value.length || done === 0; done += per) {
-      const piece = new Uint8Array(g.blockSize);
-      const take = Math.min(per, s.a.value.length - done);
-      if (g.version === 5) {
-        const pv = view(piece);
-        piece.set([0x58, 0x41, 0x52, 0x4d], 0);
-        pv.setUint32(4, done, false);
-        pv.setUint32(8, take, false);
-        piece.set(g.metaUuid, 16);
-        pv.setBigUint64(32, owner, false);
-        pv.setBigUint64(48, g.lsn, false);
-        piece.set(s.a.value.subarray(done, done + take), 56);
-        blocks.push({ offset: remote++, bytes: piece, blknoAt: 40, crcAt: 12 });
-      } else {
-        piece.set(s.a.value.subarray(done, done + take), 0);
-        blocks.push({ offset: remote++, bytes: piece });
+  let leaves: Array<typeof sorted> = [sorted];
+  if (sorted.reduce((n, x) => n + size(x), 0) > room) {
+    // Node form: values local again where they fit, leaves filled in hash order.
+    for (const s of sorted) s.remote = attrLocalSize(s.a) > (g.blockSize * 3) / 4;
+    leaves = [];
+    let current: typeof sorted = [];
+    let used = 0;
+    for (const s of sorted) {
+      if (used + size(s) > room) {
+        leaves.push(current);
+        current = [];
+        used = 0;
       }
-      if (s.a.value.length === 0) break;
+      current.push(s);
+      used += size(s);
     }
+    leaves.push(current);
+    if (leaves.length > Math.floor((g.blockSize - (g.version === 5 ? 64 : 16)) / 8)) return undefined;
+  }
+  const v5 = g.version === 5 ? 1 : 0;
+  const single = leaves.length === 1;
+  const leafBlock = (i: number) => (single ? 0 : 1 + i);
+  let remote = single ? 1 : 1 + leaves.length;
+  const out: ForkBlock[] = [];
+  const remoteBlocks: ForkBlock[] = [];
+  leaves.forEach((entries, i) => {
+    const block = new Uint8Array(g.blockSize);
+    const head = daHeader(g, block, MAGIC.attrLeaf[v5], owner, single || i === leaves.length - 1 ? 0 : leafBlock(i + 1), single || i === 0 ? 0 : leafBlock(i - 1));
+    const dv = view(block);
+    let nameAt = g.blockSize;
+    entries.forEach((s, k) => {
+      const bytes = s.remote ? attrRemoteSize(s.a) : attrLocalSize(s.a);
+      nameAt -= bytes;
+      dv.setUint32(header + k * 8, s.hash, false);
+      dv.setUint16(header + k * 8 + 4, nameAt, false);
+      block[header + k * 8 + 6] = (s.a.flags & ~1) | (s.remote ? 0 : 1);
+      if (!s.remote) {
+        dv.setUint16(nameAt, s.a.value.length, false);
+        block[nameAt + 2] = s.a.name.length;
+        block.set(s.a.name, nameAt + 3);
+        block.set(s.a.value, nameAt + 3 + s.a.name.length);
+        return;
+      }
+      dv.setUint32(nameAt, remote, false);
+      dv.setUint32(nameAt + 4, s.a.value.length, false);
+      block[nameAt + 8] = s.a.name.length;
+      block.set(s.a.name, nameAt + 9);
+      const per = g.blockSize - (g.version === 5 ? 56 : 0);
+      for (let done = 0; done < s.a.value.length; done += per) {
+        const piece = new Uint8Array(g.blockSize);
+        const take = Math.min(per, s.a.value.length - done);
+        if (g.version === 5) {
+          const pv = view(piece);
+          piece.set([0x58, 0x41, 0x52, 0x4d], 0);
+          pv.setUint32(4, done, false);
+          pv.setUint32(8, take, false);
+          piece.set(g.metaUuid, 16);
+          pv.setBigUint64(32, owner, false);
+          pv.setBigUint64(48, g.lsn, false);
+          piece.set(s.a.value.subarray(done, done + take), 56);
+          remoteBlocks.push({ offset: remote++, bytes: piece, blknoAt: 40, crcAt: 12 });
+        } else {
+          piece.set(s.a.value.subarray(done, done + take), 0);
+          remoteBlocks.push({ offset: remote++, bytes: piece });
+        }
+      }
+    });
+    const countAt = g.version === 5 ? 56 : 12;
+    dv.setUint16(countAt, entries.length, false);
+    dv.setUint16(countAt + 2, entries.reduce((n, s) => n + size(s) - 8, 0), false);
+    dv.setUint16(countAt + 4, nameAt, false);
+    // freemap[0]: the gap between the entry table and the names.
+    const base = header + 8 * entries.length;
+    dv.setUint16(countAt + 8, base, false);
+    dv.setUint16(countAt + 10, nameAt - base, false);
+    out.push({ offset: leafBlock(i), bytes: block, ...head });
   });
-  const countAt = g.version === 5 ? 56 : 12;
-  dv.setUint16(countAt, sorted.length, false);
-  dv.setUint16(countAt + 2, sorted.reduce((n, s) => n + (s.remote ? attrRemoteSize(s.a) : attrLocalSize(s.a)), 0), false);
-  dv.setUint16(countAt + 4, nameAt, false);
-  // freemap[0]: the gap between the entry table and the names.
-  const base = header + 8 * sorted.length;
-  dv.setUint16(countAt + 8, base, false);
-  dv.setUint16(countAt + 10, nameAt - base, false);
-  return { blocks: [{ offset: 0, bytes: block, ...head }, ...blocks], remote: remote - firstRemote };
+  if (!single) {
+    const block = new Uint8Array(g.blockSize);
+    const head = daHeader(g, block, MAGIC.daNode[v5], owner, 0, 0);
+    const dv = view(block);
+    const nodeHeader = g.version === 5 ? 64 : 16;
+    dv.setUint16(g.version === 5 ? 56 : 12, leaves.length, false);
+    dv.setUint16(g.version === 5 ? 58 : 14, 1, false);
+    leaves.forEach((entries, i) => {
+      dv.setUint32(nodeHeader + i * 8, entries[entries.length - 1]!.hash, false);
+      dv.setUint32(nodeHeader + i * 8 + 4, leafBlock(i), false);
+    });
+    out.unshift({ offset: 0, bytes: block, ...head });
+  }
+  return [...out, ...remoteBlocks];
 }

@@ -1,6 +1,7 @@
 // Extended attributes in every XFS form, written by the kernel (short-form, leaf, node, remote
 // values; user, trusted and security namespaces), read by our reader exactly as getfattr shows
-// them; then changed by our writer and read back by the kernel, xfs_repair -n finding nothing.
+// them; then changed by our writer (every form, node form rewritten whole) and read back by the
+// kernel, xfs_repair -n finding nothing.
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -95,7 +96,10 @@ describe("XFS extended attributes", () => {
       await fs.setxattr("/dir", "user.large", Buffer.alloc(5_000, 0x77));
       await fs.setxattr("/link", "security.ima", Buffer.from("0401", "hex"));
       await expect(fs.setxattr("/link", "user.x", Buffer.from("no"))).rejects.toMatchObject({ code: "INSPECT_UNSUPPORTED" });
-      await expect(fs.setxattr("/node", "user.one-more", Buffer.from("x"))).rejects.toMatchObject({ code: "INSPECT_UNSUPPORTED" });
+      // Node form, rewritten whole: one more attribute, one fewer, a remote value among them.
+      await fs.setxattr("/node", "user.one-more", Buffer.from("x"));
+      await fs.removexattr("/node", "user.node-attribute-7");
+      await fs.setxattr("/node", "user.node-large", Buffer.alloc(6_000, 0x44));
       await expect(fs.removexattr("/short", "user.missing")).rejects.toMatchObject({ code: "INSPECT_NOT_FOUND" });
       await expect(fs.setxattr("/short", "os2.x", Buffer.from("x"))).rejects.toMatchObject({ code: "INSPECT_UNSUPPORTED" });
       // Reads through the same filesystem see the changes before they are flushed.
@@ -114,7 +118,12 @@ describe("XFS extended attributes", () => {
       expect(after.get("/dir")!.get("user.large")).toBe(Buffer.alloc(5_000, 0x77).toString("hex"));
       expect(after.get("/dir")!.get("user.dir")).toBe(Buffer.from("on a directory").toString("hex"));
       expect(after.get("/link")!.get("security.ima")).toBe("0401");
-      expect(after.get("/node")).toEqual(expected.get("/node"));
+      const node = new Map(expected.get("/node"));
+      node.delete("user.node-attribute-7");
+      node.set("user.one-more", "78");
+      node.set("user.node-large", Buffer.alloc(6_000, 0x44).toString("hex"));
+      expect(after.get("/node")).toEqual(node);
+      expect(form("node", ["ablock 0", "p"])).toMatch(/magic = 0x3ebe/);
       expect(after.get("/remote")).toEqual(expected.get("/remote"));
     });
   }

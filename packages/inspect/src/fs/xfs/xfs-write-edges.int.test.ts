@@ -181,6 +181,32 @@ describe("the XFS writer at its edges", () => {
     await reader.close();
   });
 
+  it("stopped without a flush (as by kill -9), leaves the filesystem as the last flush left it", async () => {
+    const image = join(work, "killed.img");
+    mkfs(image, []);
+    let device = await openDisk(image, { format: "raw", writable: true });
+    let fs = await xfsDriver.open(device, { writable: true });
+    await fs.mkdir("/keep");
+    for (const name of ["a", "b", "c"]) await fs.writeFile(`/keep/${name}`, Buffer.alloc(100_000, name.charCodeAt(0)), { mode: 0o644 });
+    await fs.close();
+    await device.close();
+    // A second session writes more than its write-back buffer holds, then stops dead: no flush, no close.
+    device = await openDisk(image, { format: "raw", writable: true });
+    fs = await xfsDriver.open(device, { writable: true });
+    await fs.unlink("/keep/a");
+    await fs.chmod("/keep/b", 0o600);
+    await fs.mkdir("/new");
+    for (let i = 0; i < 40; i++) await fs.writeFile(`/new/f${i}`, Buffer.alloc(1 << 20, i));
+    await device.close();
+    xfsRepairClean(image);
+    const reader = await openXfs(await openDisk(image, { format: "raw" }));
+    expect((await reader.readdir("/")).sort()).toEqual(["keep"]);
+    expect((await reader.readdir("/keep")).sort()).toEqual(["a", "b", "c"]);
+    expect((await reader.lstat("/keep/b")).mode).toBe(0o644);
+    expect(Buffer.from(await reader.readFile("/keep/c")).equals(Buffer.alloc(100_000, 0x63))).toBe(true);
+    await reader.close();
+  });
+
   it("turns hostile names, paths and sizes into typed errors and stays xfs_repair-clean", async () => {
     const image = join(work, "hostile.img");
     mkfs(image, []);

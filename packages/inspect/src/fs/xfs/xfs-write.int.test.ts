@@ -13,7 +13,7 @@ describe("writable XFS", () => {
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
   for (const variant of xfsVariants) {
-    it(`${variant.name}: a seeded run of operations reads back as the model (xfs_repair, kernel, reader)`, async () => {
+    it(`${variant.name}: a seeded run of operations reads back as the model (xfs_repair; the kernel, or xfs_db for v4; our reader)`, async () => {
       const counts = await runWriteConformance(variant, work, { seed: 7, operations: 300, byteBudget: 60_000_000 });
       for (const kind of ["create", "replace", "truncate", "unlink", "mkdir", "grow-directory", "rename", "link", "symlink", "mknod", "setxattr"]) expect(counts[kind], kind).toBeGreaterThan(0);
     });

@@ -10,7 +10,7 @@ import { WriteBackDevice } from "../write-back-device.js";
 import type { FilesystemUsage, NodeAttributes, WritableFilesystem, WriteOptions } from "../filesystem.js";
 import { buildTree, treeLevels, type TreeShape } from "./btree-build.js";
 import { ATTR_ROOT, ATTR_SECURE, ascii, FORMAT_BTREE, FORMAT_DEV, FORMAT_EXTENTS, FORMAT_LOCAL, ftypeOfMode, MAX_EXTENT_BLOCKS, nameKey, NULL_AGINO, packExtent, setCrc, type Extent } from "./format.js";
-import { attrLeaf, directoryBlocks, type ForkBlock, type ForkGeometry, sealBlock, shortFormAttrs, shortFormDirectory } from "./forks.js";
+import { attrBlocks, directoryBlocks, type ForkBlock, type ForkGeometry, sealBlock, shortFormAttrs, shortFormDirectory } from "./forks.js";
 import { AllocationGroup, OWN_INODES, RMAP_ATTR, RMAP_BMBT, RMAP_UNWRITTEN, type SpaceGeometry } from "./space.js";
 import { attrDisplayName, readSuperblockSector, XfsFilesystem, type DirectoryEntry, type RawAttr, type XfsInode } from "./xfs.js";
 
@@ -155,7 +155,9 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
       sparse: (incompat & 0x2) !== 0,
       bigtime: (incompat & 0x8) !== 0,
       lazy: v5 || (features2 & 0x2) !== 0,
-      needAttrBit: !v5 && !(versionNum & 0x10),
+      // v4: the attribute feature bits are set with the first attribute; our forks use attr2's
+      // variable fork offset, so an attr1 filesystem becomes attr2 (as the kernel upgrades it).
+      needAttrBit: !v5 && (!(versionNum & 0x10) || !(features2 & 0x8)),
     };
     this.metaUuid = incompat & 0x4 ? sb.slice(248, 264) : sb.slice(32, 48);
     this.chunkBlocks = Math.max(1, (64 * this.inodeSize) / this.blockSize);
@@ -429,7 +431,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
     for (let left = count; left > 0; ) {
       const got = await this.allocate(left, preferAg, goal, true);
       if (!got) {
-        for (const e of out) await this.release(e.block, e.count, owner, flags);
+        for (const e of out) await this.release(e.block, e.count, owner);
         throw new InspectError("INSPECT_NO_SPACE", "the XFS filesystem is full; free some space and try again");
       }
       const { agno, agbno } = this.agOf(got.block);
@@ -442,7 +444,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
   }
 
   /** Returns blocks to the free space (shared blocks lose a reference instead). */
-  private async release(block: number, count: number, owner: bigint, _flags: number): Promise<void> {
+  private async release(block: number, count: number, owner: bigint): Promise<void> {
     const { agno, agbno } = this.agOf(block);
     const ag = await this.group(agno);
     ag.removeRmap(agbno, count, owner);
@@ -464,7 +466,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
       }
       const keep = Math.max(0, from - e.offset);
       if (keep > 0) kept.push({ ...e, count: keep });
-      await this.release(e.block + keep, e.count - keep, m.number, 0);
+      await this.release(e.block + keep, e.count - keep, m.number);
       m.nblocks -= e.count - keep;
     }
     m.extents = kept;
@@ -557,11 +559,11 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
   }
 
   private async freeInode(m: MemInode): Promise<void> {
-    for (const e of m.extents ?? []) await this.release(e.block, e.count, m.number, 0);
-    for (const e of m.dir?.onDisk ?? []) await this.release(e.block, e.count, m.number, 0);
-    for (const b of m.dataBtree) await this.release(b, 1, m.number, RMAP_BMBT);
-    for (const e of m.attrExtents) await this.release(e.block, e.count, m.number, RMAP_ATTR);
-    for (const b of m.attrBtree) await this.release(b, 1, m.number, RMAP_ATTR | RMAP_BMBT);
+    for (const e of m.extents ?? []) await this.release(e.block, e.count, m.number);
+    for (const e of m.dir?.onDisk ?? []) await this.release(e.block, e.count, m.number);
+    for (const b of m.dataBtree) await this.release(b, 1, m.number);
+    for (const e of m.attrExtents) await this.release(e.block, e.count, m.number);
+    for (const b of m.attrBtree) await this.release(b, 1, m.number);
     const agno = this.agOfInode(m.number);
     const ag = await this.group(agno);
     const agino = Number(m.number & ((1n << BigInt(this.agBlockLog + this.inodesPerBlockLog)) - 1n));
@@ -632,7 +634,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
    * Writes `content` to newly allocated blocks and returns their map; on failure or abort frees
    * them again. Blocks are taken near `preferAg`, extending each extent where it can.
    */
-  private async writeData(owner: bigint, preferAg: number, content: Uint8Array | AsyncIterable<Uint8Array>, signal: AbortSignal | undefined): Promise<{ extents: Extent[]; size: number }> {
+  private async writeData(preferAg: number, content: Uint8Array | AsyncIterable<Uint8Array>, signal: AbortSignal | undefined): Promise<{ extents: Extent[]; size: number }> {
     const extents: Extent[] = [];
     let size = 0;
     const put = async (data: Uint8Array) => {
@@ -704,7 +706,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
       }
       const preferAg = existing ? this.agOfInode(existing.ino) : this.agOfInode(dir.number);
       // Data first, into new blocks: a failed or aborted write leaves the old file (or none) behind.
-      const written = await this.writeData(existing?.ino ?? 0n, preferAg, content, options.signal);
+      const written = await this.writeData(preferAg, content, options.signal);
       let m = target;
       try {
         if (!m) m = await this.create(dir, key, 0o100000 | ((attributes.mode ?? 0o644) & 0o7777), attributes, () => {});
@@ -760,7 +762,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
             if (last.count === 0) m.extents.splice(m.extents.indexOf(last), 1);
             const moved: Extent = { offset: keepBlocks - 1, block: copy.block, count: 1, unwritten: false };
             m.extents.push(moved);
-            await this.release(block, 1, m.number, 0);
+            await this.release(block, 1, m.number);
             await this.recordRmap(m, moved);
           } else {
             await this.cache.write(this.fsBlockOffset(block), bytes);
@@ -967,8 +969,8 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
       const attrs = await this.attrsOf(m);
       const same = (a: RawAttr) => (a.flags & (ATTR_ROOT | ATTR_SECURE)) === key.flags && Buffer.from(a.name).equals(key.name);
       const next = [...attrs.filter((a) => !same(a)), { flags: key.flags, name: key.name, value: value.slice() }];
-      if (!shortFormAttrs(next) && !attrLeaf(this.forkGeometry, m.number, next, 1)) {
-        throw new InspectError("INSPECT_UNSUPPORTED", `${path}: its attributes would need more than one attribute block; leapp writes short-form and single-leaf attribute forks only`, { path });
+      if (!shortFormAttrs(next) && !attrBlocks(this.forkGeometry, m.number, next)) {
+        throw new InspectError("INSPECT_UNSUPPORTED", `${path}: its attributes would need a two-level attribute B+tree; leapp writes short-form, leaf and one-level node attribute forks`, { path });
       }
       m.attrs = next;
       m.attrDirty = true;
@@ -1069,12 +1071,19 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
     // Quota usage is not kept up to date: the kernel recounts it at the next quota mount.
     dv.setUint16(176, dv.getUint16(176, false) & ~(0x0004 | 0x0020 | 0x0100 | 0x0400), false);
     if (this.features.needAttrBit && this.usesAttrs) {
-      dv.setUint16(100, dv.getUint16(100, false) | 0x10, false);
+      const addAttr2 = (bytes: Uint8Array) => {
+        const v = view(bytes);
+        v.setUint16(100, v.getUint16(100, false) | 0x10 | 0x8000, false);
+        const features2 = v.getUint32(200, false) | 0x8;
+        v.setUint32(200, features2, false);
+        v.setUint32(204, features2, false); // bad_features2 mirrors it
+      };
+      addAttr2(sb);
       // Secondary superblocks carry the feature bits too.
       for (let agno = 1; agno < this.agCount; agno++) {
         const at = agno * this.agBlocks * this.blockSize;
         const secondary = (await this.cache.bytes(at, this.sectorSize, "XFS superblock")).slice();
-        view(secondary).setUint16(100, view(secondary).getUint16(100, false) | 0x10, false);
+        addAttr2(secondary);
         await this.cache.write(at, secondary);
       }
       this.features.needAttrBit = false;
@@ -1112,8 +1121,8 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
     let attr: { format: number; bytes: Uint8Array; nextents: number } | undefined;
     let attrNeed = 0;
     if (m.attrDirty) {
-      for (const e of m.attrExtents) await this.release(e.block, e.count, m.number, RMAP_ATTR);
-      for (const b of m.attrBtree) await this.release(b, 1, m.number, RMAP_ATTR | RMAP_BMBT);
+      for (const e of m.attrExtents) await this.release(e.block, e.count, m.number);
+      for (const b of m.attrBtree) await this.release(b, 1, m.number);
       m.nblocks -= m.attrExtents.reduce((n, e) => n + e.count, 0) + m.attrBtree.length;
       m.attrExtents = [];
       m.attrBtree = [];
@@ -1125,9 +1134,9 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
           attr = { format: FORMAT_LOCAL, bytes: sf, nextents: 0 };
           attrNeed = sf.length;
         } else {
-          const leaf = attrLeaf(this.forkGeometry, m.number, attrs, 1);
-          if (!leaf) throw new InspectError("INSPECT_UNSUPPORTED", `inode ${m.number}'s attributes need more than one attribute block; leapp writes short-form and single-leaf attribute forks only`);
-          const extents = await this.placeBlocks(m, leaf.blocks, preferAg, true);
+          const blocks = attrBlocks(this.forkGeometry, m.number, attrs);
+          if (!blocks) throw new InspectError("INSPECT_UNSUPPORTED", `inode ${m.number}'s attributes would need a two-level attribute B+tree; leapp writes short-form, leaf and one-level node attribute forks`);
+          const extents = await this.placeBlocks(m, blocks, preferAg, true);
           m.attrExtents = extents;
           m.nblocks += extents.reduce((n, e) => n + e.count, 0);
           if (extents.length * 16 > literal - minimalData) throw new InspectError("INSPECT_NO_SPACE", `inode ${m.number}'s attribute blocks are too fragmented to map; free some space and try again`);
@@ -1157,7 +1166,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
       view(bytes).setUint32(0, m.rdev, false);
       data = { format: FORMAT_DEV, bytes, nextents: 0 };
     } else if (m.dir) {
-      for (const e of m.dir.onDisk) await this.release(e.block, e.count, m.number, 0);
+      for (const e of m.dir.onDisk) await this.release(e.block, e.count, m.number);
       m.nblocks -= m.dir.onDisk.reduce((n, e) => n + e.count, 0);
       m.dir.onDisk = [];
       await this.releaseDataBtree(m);
@@ -1196,7 +1205,7 @@ class XfsWriter extends XfsFilesystem implements WritableFilesystem {
   }
 
   private async releaseDataBtree(m: MemInode): Promise<void> {
-    for (const b of m.dataBtree) await this.release(b, 1, m.number, RMAP_BMBT);
+    for (const b of m.dataBtree) await this.release(b, 1, m.number);
     m.nblocks -= m.dataBtree.length;
     m.dataBtree = [];
   }

@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// One measured run of a tar writer on a directory source, archive to stdout:
+//   node tar-child.mjs ROOT [--writer leapp|tar-stream] [--compress none|gzip|zstd]
+// leapp: @leapp/packager's walker and writer (what `leapp containerize` streams). tar-stream:
+// the same walk, each entry handed to tar-stream's pack, for the README's choice of writer.
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const load = (pkg) => import(join(repo, "packages", pkg, "dist", "index.js"));
+const { openDirectoryGuest } = await load("inspect");
+const { walkGuest, writeLayerTar, compressingSink } = await load("packager");
+
+const [root, ...rest] = process.argv.slice(2);
+const opt = (name, fallback) => (rest.includes(name) ? rest[rest.indexOf(name) + 1] : fallback);
+const writer = opt("--writer", "leapp");
+const compression = opt("--compress", "none");
+
+const out = process.stdout;
+const toStdout = (chunk) => (out.write(chunk) ? Promise.resolve() : new Promise((r) => out.once("drain", r)));
+const guest = await openDirectoryGuest(root);
+const sink = compressingSink(compression, toStdout);
+const started = process.hrtime.bigint();
+
+if (writer === "leapp") {
+  await writeLayerTar(guest, walkGuest(guest, { xattrs: false }), sink.write);
+} else {
+  const { pack } = createRequire(join(repo, "packages", "packager", "package.json"))("tar-stream");
+  const p = pack();
+  const pumped = (async () => {
+    for await (const chunk of p) await sink.write(chunk);
+  })();
+  const types = { file: "file", directory: "directory", symlink: "symlink", hardlink: "link", chardev: "character-device", blockdev: "block-device", fifo: "fifo" };
+  for await (const { guestPath, entry } of walkGuest(guest, { xattrs: false })) {
+    const header = { name: entry.path, type: types[entry.type], mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: new Date(Number(entry.mtimeNs / 1_000_000n)), size: entry.type === "file" ? entry.size : 0, linkname: entry.linkTarget, devmajor: entry.rdevMajor, devminor: entry.rdevMinor };
+    // tar-stream waits for a content stream unless it is handed a buffer, even an empty one.
+    const body = entry.type === "file" && entry.size > 0 ? await guest.readFile(guestPath, { maxBytes: Number.MAX_SAFE_INTEGER }) : Buffer.alloc(0);
+    await new Promise((resolve, reject) => p.entry(header, body, (err) => (err ? reject(err) : resolve())));
+  }
+  p.finalize();
+  await pumped;
+}
+await sink.end();
+await guest.close();
+const ms = Number(process.hrtime.bigint() - started) / 1e6;
+process.stderr.write(JSON.stringify({ ms, maxRssKiB: process.resourceUsage().maxRSS }) + "\n");

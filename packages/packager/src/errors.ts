@@ -1,0 +1,23 @@
+/** What went wrong, as a stable string scripts can match on. */
+export type PackagerErrorCode =
+  | "PACKAGER_BAD_INPUT"
+  | "PACKAGER_UNSUPPORTED"
+  | "PACKAGER_TOO_LARGE"
+  | "PACKAGER_TARGET_EXISTS"
+  | "PACKAGER_NOT_SEEKABLE"
+  | "PACKAGER_SOURCE_CHANGED";
+
+/** Every error @leapp/packager throws on purpose. `message` says what to do about it. */
+export class PackagerError extends Error {
+  readonly package = "@leapp/packager";
+  readonly path: string | undefined;
+  constructor(
+    readonly code: PackagerErrorCode,
+    message: string,
+    options: { cause?: unknown; path?: string } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "PackagerError";
+    this.path = options.path;
+  }
+}

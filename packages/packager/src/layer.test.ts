@@ -1,0 +1,45 @@
+// The layer writer's read-ahead over an in-memory guest: files that cannot be opened any more are
+// left out (or, for a planned layer, written as zeros of their planned size) and never stop the
+// entries after them, however many bytes of them were queued.
+import { describe, expect, it } from "vitest";
+import { InspectError, type GuestFS } from "@leapp/inspect";
+import { plannedTarSize, writeLayerTar } from "./layer.js";
+import { memoryGuest } from "./testing.js";
+import { walkGuest, type WalkedEntry } from "./walk.js";
+
+function guestWithVanishedFiles(): GuestFS {
+  const text: Record<string, string> = {};
+  for (let i = 0; i < 80; i++) text[`/data/gone-${String(i).padStart(2, "0")}`] = "x".repeat(250_000);
+  text["/data/zz-last"] = "still here\n";
+  const guest = memoryGuest({ "/": { stat: { type: "directory" } }, "/data": { stat: { type: "directory" } } }, text);
+  return {
+    ...guest,
+    openFile: async (path: string) => {
+      if (path.includes("/gone-")) throw new InspectError("INSPECT_NOT_FOUND", `${path} does not exist`, { path });
+      return guest.openFile(path);
+    },
+  };
+}
+
+describe("writeLayerTar", () => {
+  it("leaves out files that vanished and goes on to the rest", async () => {
+    const guest = guestWithVanishedFiles();
+    const warnings: string[] = [];
+    let bytes = 0;
+    const stats = await writeLayerTar(guest, walkGuest(guest), async (c) => void (bytes += c.length), { onWarning: (w) => warnings.push(w) });
+    expect(stats.files).toBe(1);
+    expect(stats.entries).toBe(2); // data/ and data/zz-last
+    expect(warnings.filter((w) => w.includes("gone-"))).toHaveLength(80);
+    expect(bytes).toBe(stats.bytes);
+  });
+
+  it("keeps a planned layer's size exact, writing vanished files as zeros", async () => {
+    const guest = guestWithVanishedFiles();
+    const planned: WalkedEntry[] = [];
+    for await (const e of walkGuest(guest)) planned.push(e);
+    let bytes = 0;
+    const stats = await writeLayerTar(guest, planned, async (c) => void (bytes += c.length), { keepPlannedSize: true, onWarning: () => {} });
+    expect(stats.files).toBe(81);
+    expect(bytes).toBe(plannedTarSize(planned));
+  });
+});

@@ -1,0 +1,161 @@
+import { randomBytes } from "node:crypto";
+import { open, rename, rm, stat, type FileHandle } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import type { Writable } from "node:stream";
+import { compressingSink, type Compression } from "./compression.js";
+import { PackagerError } from "./errors.js";
+
+/**
+ * Where an archive goes: appended to in order, and — for a file — patched in place afterwards
+ * (headers whose size or name was known only once their content was written).
+ */
+export interface ArchiveOutput {
+  write(chunk: Uint8Array): Promise<void>;
+  /** Bytes written so far. */
+  readonly position: number;
+  /** Whether `patch` works (a file, not a pipe or socket). */
+  readonly seekable: boolean;
+  patch(offset: number, bytes: Uint8Array): Promise<void>;
+  /** The archive is complete: a file is renamed into place, a stream ended. */
+  commit(): Promise<void>;
+  /** The archive is abandoned: a file's temporary is removed. */
+  abort(): Promise<void>;
+}
+
+/**
+ * A file output: written under a temporary name beside `path` and renamed over it when
+ * complete, so `path` never holds half an archive.
+ */
+export async function fileOutput(path: string, options: { overwrite?: boolean } = {}): Promise<ArchiveOutput> {
+  if (!options.overwrite) {
+    const exists = await stat(path).then(
+      () => true,
+      () => false,
+    );
+    if (exists) throw new PackagerError("PACKAGER_TARGET_EXISTS", `${path} already exists; remove it or choose another output`, { path });
+  }
+  const temp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+  let handle: FileHandle;
+  try {
+    handle = await open(temp, "wx");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") throw new PackagerError("PACKAGER_BAD_INPUT", `cannot write ${path}: ${dirname(path)} is not a directory; create it or choose another output`, { path, cause: err });
+    throw err;
+  }
+  let position = 0;
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await handle.close();
+  };
+  return {
+    get position() {
+      return position;
+    },
+    seekable: true,
+    async write(chunk) {
+      let done = 0;
+      while (done < chunk.length) {
+        const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, position + done);
+        done += bytesWritten;
+      }
+      position += chunk.length;
+    },
+    async patch(offset, bytes) {
+      await handle.write(bytes, 0, bytes.length, offset);
+    },
+    async commit() {
+      await close();
+      await rename(temp, path);
+    },
+    async abort() {
+      await close().catch(() => {});
+      await rm(temp, { force: true });
+    },
+  };
+}
+
+/**
+ * A stream output (a pipe to `ssh host podman load`, an HTTP response…): written with
+ * backpressure, never patched, ended on commit unless `end: false`.
+ */
+export function streamOutput(stream: Writable, options: { end?: boolean; compression?: Compression } = {}): ArchiveOutput {
+  const raw = rawStreamOutput(stream, options);
+  if (!options.compression || options.compression === "none") return raw;
+  // The whole archive compressed (`podman load` reads a zstd-compressed docker-archive);
+  // positions stay those of the archive itself.
+  const compressor = compressingSink(options.compression, (chunk) => raw.write(chunk));
+  let position = 0;
+  return {
+    get position() {
+      return position;
+    },
+    seekable: false,
+    async write(chunk) {
+      position += chunk.length;
+      await compressor.write(chunk);
+    },
+    patch: (offset, bytes) => raw.patch(offset, bytes),
+    async commit() {
+      await compressor.end();
+      await raw.commit();
+    },
+    abort: () => raw.abort(),
+  };
+}
+
+function rawStreamOutput(stream: Writable, options: { end?: boolean }): ArchiveOutput {
+  let position = 0;
+  let failure: unknown;
+  const onError = (err: unknown) => {
+    failure ??= err;
+  };
+  stream.on("error", onError);
+  const waitDrain = () =>
+    new Promise<void>((resolve, reject) => {
+      const done = (err?: unknown) => {
+        stream.off("drain", ok);
+        stream.off("error", done);
+        stream.off("close", closed);
+        if (err) reject(err);
+        else resolve();
+      };
+      const ok = () => done();
+      const closed = () => done(failure ?? new PackagerError("PACKAGER_BAD_INPUT", "the output stream was closed before the archive was complete"));
+      stream.once("drain", ok);
+      stream.once("error", done);
+      stream.once("close", closed);
+    });
+  return {
+    get position() {
+      return position;
+    },
+    seekable: false,
+    async write(chunk) {
+      if (failure !== undefined) throw failure;
+      if (stream.destroyed || stream.writableEnded) throw new PackagerError("PACKAGER_BAD_INPUT", "the output stream was closed before the archive was complete");
+      position += chunk.length;
+      if (!stream.write(chunk)) await waitDrain();
+    },
+    async patch() {
+      throw new PackagerError("PACKAGER_NOT_SEEKABLE", "this archive needs a seekable output (a file) to write; give a file, or use docker-archive without layer compression");
+    },
+    async commit() {
+      if (failure !== undefined) throw failure;
+      if (options.end === false) return;
+      await new Promise<void>((resolve, reject) => {
+        stream.once("error", reject);
+        stream.end(() => {
+          stream.off("error", reject);
+          resolve();
+        });
+      });
+      stream.off("error", onError);
+    },
+    async abort() {
+      stream.off("error", onError);
+    },
+  };
+}
