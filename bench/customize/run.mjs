@@ -115,7 +115,7 @@ async function readBack(overlay, base) {
 
 const results = {};
 if (!skipVc) {
-  const sample = await buildSample();
+  const sample = (await buildSample()).dir;
   const base = join(sample, "disk.img");
   const samples = { vc: [], leapp: [] };
   let compared = false;
