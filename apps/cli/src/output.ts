@@ -63,6 +63,11 @@ export class Output {
     return { update() {}, finish() {}, fail() {} };
   }
 
+  /** Whether progress is shown at all (commands skip the work of measuring it when not). */
+  get showsProgress(): boolean {
+    return this.#progressMode() !== "none";
+  }
+
   #progressMode(): Exclude<ProgressMode, "auto"> {
     if (this.options.progress !== "auto") return this.options.progress;
     return this.streams.stderr.isTTY ? "tty" : "none";

@@ -4,6 +4,7 @@ import { registerInspect } from "./inspect.js";
 import { registerStorage } from "./storage.js";
 import { registerNet } from "./net.js";
 import { registerContainerize } from "./containerize.js";
+import { registerCustomize } from "./customize.js";
 
 /** Every `leapp` subcommand, in the order `leapp --help` lists them. One file per command group. */
 export const commands: RegisterCommand[] = [
@@ -12,4 +13,5 @@ export const commands: RegisterCommand[] = [
   registerStorage,
   registerNet,
   registerContainerize,
+  registerCustomize,
 ];

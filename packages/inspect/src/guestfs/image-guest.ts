@@ -11,6 +11,7 @@ import { scanDisks } from "../block/scan.js";
 import { decodeText } from "../text.js";
 import type { Volume } from "../block/volumes.js";
 import { openFilesystem } from "../fs/drivers.js";
+import { openWritableMounts, type WritableGuest } from "./writable-guest.js";
 
 /** An fstab spec that names a block device (not tmpfs, proc, an NFS export…). */
 function namesBlockDevice(spec: string): boolean {
@@ -22,6 +23,13 @@ export interface OpenImageOptions {
   root?: string;
   /** Directories where the images' backing files may lie besides their own (see @leapp/storage's openDisk). */
   trustedBackingDirs?: readonly string[];
+  /**
+   * Open the disks and every filesystem the guest mounts for writing, and return a writable
+   * guest. Only for images meant to be written (overlays, images named for in-place edits): a
+   * disk that cannot be written is refused; a filesystem leapp cannot write stays readable and
+   * refuses changes (INSPECT_READ_ONLY, with the reason).
+   */
+  writable?: boolean;
 }
 
 /**
@@ -29,8 +37,10 @@ export interface OpenImageOptions {
  * as opened devices, which stay the caller's to close — an OVA's disk opened in place): the disks
  * are scanned for partitions, LVM and filesystems, the first Linux root is found as libguestfs
  * finds it, and the other filesystems are mounted where the guest's /etc/fstab puts them.
- * Read-only throughout: the images are never written.
+ * Read-only unless `writable` is asked for: then the images themselves are written.
  */
+export async function openImageGuest(sources: readonly (string | BlockDevice)[], options: OpenImageOptions & { writable: true }): Promise<InspectableGuest & WritableGuest>;
+export async function openImageGuest(sources: readonly (string | BlockDevice)[], options?: OpenImageOptions): Promise<InspectableGuest>;
 export async function openImageGuest(sources: readonly (string | BlockDevice)[], options: OpenImageOptions = {}): Promise<InspectableGuest> {
   if (sources.length === 0) throw new InspectError("INSPECT_NOT_FOUND", "no disk image given; name the guest's disk images in disk order");
   const paths = sources.map((s, i) => (typeof s === "string" ? s : `disk ${i + 1} (an opened device)`));
@@ -43,9 +53,11 @@ export async function openImageGuest(sources: readonly (string | BlockDevice)[],
   };
   try {
     for (const source of sources) {
-      if (typeof source !== "string") disks.push(source);
-      else {
-        const disk = await openDisk(source, options.trustedBackingDirs ? { trustedBackingDirs: options.trustedBackingDirs } : {});
+      if (typeof source !== "string") {
+        if (options.writable && !source.writable) throw new InspectError("INSPECT_READ_ONLY", `${paths[disks.length]} is opened read-only; open it writable to change the guest`);
+        disks.push(source);
+      } else {
+        const disk = await openDisk(source, { writable: options.writable ?? false, ...(options.trustedBackingDirs ? { trustedBackingDirs: options.trustedBackingDirs } : {}) });
         owned.push(disk);
         disks.push(disk);
       }
@@ -83,6 +95,7 @@ export async function openImageGuest(sources: readonly (string | BlockDevice)[],
     }
 
     const mounts: Mount[] = [{ mountpoint: "/", fs: chosen.fs }];
+    const planned = [{ mountpoint: "/", volume: chosen.volume }];
     const rootOnly = resolvingGuestFS(mountTree(mounts), { cacheLookups: true });
     let fstabText = "";
     try {
@@ -103,6 +116,7 @@ export async function openImageGuest(sources: readonly (string | BlockDevice)[],
       if (!mountpoint.startsWith("/") || mountpoint === "/" || mounts.some((m) => m.mountpoint === mountpoint)) continue;
       const volume = device === undefined ? undefined : volumes.find((v) => v.device === device && v.content === "filesystem");
       if (!volume || volume === chosen.volume) continue;
+      planned.push({ mountpoint, volume });
       try {
         const fs = await openFilesystem(volume);
         opened.push(fs);
@@ -113,6 +127,19 @@ export async function openImageGuest(sources: readonly (string | BlockDevice)[],
       }
     }
 
+    const context = {
+      kind: "image" as const,
+      location: [...paths],
+      rootDevice: chosen.volume.device,
+      volumes: guestVolumes,
+      diskCount: disks.length,
+      otherRoots: roots.filter((r) => r !== chosen).map((r) => r.volume.device),
+      warnings,
+    };
+    if (options.writable) {
+      await Promise.allSettled(opened.splice(0).map((f) => f.close()));
+      return Object.assign(await openWritableMounts(planned, async () => void (await Promise.allSettled(owned.map((d) => d.close())))), { context });
+    }
     const tree = mountTree(mounts);
     const guest = resolvingGuestFS({
       ...tree,
@@ -120,17 +147,7 @@ export async function openImageGuest(sources: readonly (string | BlockDevice)[],
         await closeAll();
       },
     }, { cacheLookups: true });
-    return Object.assign(guest, {
-      context: {
-        kind: "image" as const,
-        location: [...paths],
-        rootDevice: chosen.volume.device,
-        volumes: guestVolumes,
-        diskCount: disks.length,
-        otherRoots: roots.filter((r) => r !== chosen).map((r) => r.volume.device),
-        warnings,
-      },
-    });
+    return Object.assign(guest, { context });
   } catch (err) {
     await closeAll();
     throw err;

@@ -13,19 +13,7 @@ export interface Mount {
  * lexical prefix test is the real one; the resolver above crosses mount points transparently.
  */
 export function mountTree(mounts: readonly Mount[]): PhysicalTree {
-  const ordered = [...mounts].sort((a, b) => b.mountpoint.length - a.mountpoint.length);
-  // Each mount's index in the caller's list is the `dev` of its files, so (dev, ino) is unique.
-  const devOf = new Map(mounts.map((m, index) => [m, index] as const));
-  const locate = (path: string): { fs: Filesystem; inner: string; dev: number } => {
-    for (const m of ordered) {
-      const dev = devOf.get(m)!;
-      if (m.mountpoint === "/") return { fs: m.fs, inner: path, dev };
-      if (path === m.mountpoint) return { fs: m.fs, inner: "/", dev };
-      if (path.startsWith(m.mountpoint + "/")) return { fs: m.fs, inner: path.slice(m.mountpoint.length), dev };
-    }
-    // Mount lists always contain "/"; this only guards a misuse.
-    throw new Error(`no filesystem is mounted at / (asked for ${path})`);
-  };
+  const locate = mountLocator(mounts);
   return {
     lstat: async (path) => {
       const { fs, inner, dev } = locate(path);
@@ -54,5 +42,24 @@ export function mountTree(mounts: readonly Mount[]): PhysicalTree {
     async close() {
       await Promise.allSettled(mounts.map((m) => m.fs.close()));
     },
+  };
+}
+
+/**
+ * Where a physical path lives: its mount (index in `mounts`, which is the `dev` of its files, so
+ * (dev, ino) is unique) and the path inside that filesystem.
+ */
+export function mountLocator<M extends Mount>(mounts: readonly M[]): (path: string) => { mount: M; fs: M["fs"]; inner: string; dev: number } {
+  const ordered = [...mounts].sort((a, b) => b.mountpoint.length - a.mountpoint.length);
+  const devOf = new Map(mounts.map((m, index) => [m, index] as const));
+  return (path) => {
+    for (const m of ordered) {
+      const dev = devOf.get(m)!;
+      if (m.mountpoint === "/") return { mount: m, fs: m.fs, inner: path, dev };
+      if (path === m.mountpoint) return { mount: m, fs: m.fs, inner: "/", dev };
+      if (path.startsWith(m.mountpoint + "/")) return { mount: m, fs: m.fs, inner: path.slice(m.mountpoint.length), dev };
+    }
+    // Mount lists always contain "/"; this only guards a misuse.
+    throw new Error(`no filesystem is mounted at / (asked for ${path})`);
   };
 }

@@ -37,53 +37,10 @@ export function resolvingTreeFS<D>(tree: DirectoryTree<D>): GuestFS {
     if (closed) throw new InspectError("INSPECT_CLOSED", "the guest was closed; open it again to read from it");
   };
 
-  /**
-   * Walks to the parent of the last component and returns it with that name (or, when the path
-   * ends in a directory that was followed, the directory itself with no name). Every handle the
-   * walk opened but the one returned has been released.
-   */
-  async function walk(path: string, followLast: boolean): Promise<{ dir: D; name: string | undefined }> {
+  const walk = (path: string, followLast: boolean) => {
     check();
-    const pending = splitGuestPath(path).reverse();
-    const stack: D[] = [tree.root];
-    const top = () => stack[stack.length - 1] as D;
-    const popTo = async (depth: number) => {
-      while (stack.length > depth) await tree.release(stack.pop() as D);
-    };
-    let hops = 0;
-    try {
-      while (pending.length > 0) {
-        const name = pending.pop() as string;
-        if (name === "..") {
-          if (stack.length > 1) await popTo(stack.length - 1);
-          continue;
-        }
-        const isLast = pending.length === 0;
-        if (isLast && !followLast) return { dir: stack.pop() as D, name };
-        const found: Lookup<D> = await tree.lookup(top(), name);
-        if (found.kind === "symlink") {
-          if (++hops > MAX_SYMLINK_HOPS) {
-            throw new InspectError("INSPECT_SYMLINK_LOOP", `too many symbolic links while resolving ${path} (a link loop in the guest?)`, { path });
-          }
-          if (found.target === "") throw new InspectError("INSPECT_NOT_FOUND", `empty symbolic link ${name} in the guest (resolving ${path})`, { path });
-          if (found.target.startsWith("/")) await popTo(1);
-          const parts = splitGuestPath(found.target);
-          for (let i = parts.length - 1; i >= 0; i--) pending.push(parts[i] as string);
-          if (pending.length > 4096) throw new InspectError("INSPECT_SYMLINK_LOOP", `symbolic links expand ${path} beyond any sensible length`, { path });
-          continue;
-        }
-        if (found.kind === "directory") {
-          stack.push(found.dir);
-          continue;
-        }
-        if (!isLast) throw new InspectError("INSPECT_NOT_A_DIRECTORY", `${name} is not a directory in the guest (resolving ${path})`, { path });
-        return { dir: stack.pop() as D, name };
-      }
-      return { dir: stack.pop() as D, name: undefined };
-    } finally {
-      await popTo(1);
-    }
-  }
+    return walkGuestPath(tree, path, followLast);
+  };
 
   /** Runs `f` on the walk's result and gives its handle back afterwards. */
   async function at<T>(path: string, followLast: boolean, f: (dir: D, name: string | undefined) => Promise<T>): Promise<T> {
@@ -139,8 +96,59 @@ export function resolvingTreeFS<D>(tree: DirectoryTree<D>): GuestFS {
   };
 }
 
-/** A path-addressed tree as a DirectoryTree whose handles are physical paths. */
-function pathTree(tree: PhysicalTree, cacheLookups: boolean): DirectoryTree<string> {
+/**
+ * Walks `path` in guest space to the parent of its last component and returns it with that name
+ * (or, when the path ends in a directory that was followed, the directory itself with no name).
+ * Every handle the walk opened but the one returned has been released.
+ */
+export async function walkGuestPath<D>(tree: DirectoryTree<D>, path: string, followLast: boolean): Promise<{ dir: D; name: string | undefined }> {
+  const pending = splitGuestPath(path).reverse();
+  const stack: D[] = [tree.root];
+  const top = () => stack[stack.length - 1] as D;
+  const popTo = async (depth: number) => {
+    while (stack.length > depth) await tree.release(stack.pop() as D);
+  };
+  let hops = 0;
+  try {
+    while (pending.length > 0) {
+      const name = pending.pop() as string;
+      if (name === "..") {
+        if (stack.length > 1) await popTo(stack.length - 1);
+        continue;
+      }
+      const isLast = pending.length === 0;
+      if (isLast && !followLast) return { dir: stack.pop() as D, name };
+      const found: Lookup<D> = await tree.lookup(top(), name);
+      if (found.kind === "symlink") {
+        if (++hops > MAX_SYMLINK_HOPS) {
+          throw new InspectError("INSPECT_SYMLINK_LOOP", `too many symbolic links while resolving ${path} (a link loop in the guest?)`, { path });
+        }
+        if (found.target === "") throw new InspectError("INSPECT_NOT_FOUND", `empty symbolic link ${name} in the guest (resolving ${path})`, { path });
+        if (found.target.startsWith("/")) await popTo(1);
+        const parts = splitGuestPath(found.target);
+        for (let i = parts.length - 1; i >= 0; i--) pending.push(parts[i] as string);
+        if (pending.length > 4096) throw new InspectError("INSPECT_SYMLINK_LOOP", `symbolic links expand ${path} beyond any sensible length`, { path });
+        continue;
+      }
+      if (found.kind === "directory") {
+        stack.push(found.dir);
+        continue;
+      }
+      if (!isLast) throw new InspectError("INSPECT_NOT_A_DIRECTORY", `${name} is not a directory in the guest (resolving ${path})`, { path });
+      return { dir: stack.pop() as D, name };
+    }
+    return { dir: stack.pop() as D, name: undefined };
+  } finally {
+    await popTo(1);
+  }
+}
+
+/**
+ * A path-addressed tree as a DirectoryTree whose handles are physical paths. With `cacheLookups`,
+ * what directories and links are is remembered until `forget` (a writer calls it after removing
+ * or renaming a name).
+ */
+export function pathTree(tree: PhysicalTree, cacheLookups: boolean): DirectoryTree<string> & { forget(): void } {
   const join = (dir: string, name: string) => (dir === "/" ? `/${name}` : `${dir}/${name}`);
   const of = (dir: string, name: string | undefined) => (name === undefined ? dir : join(dir, name));
   const cache = new Map<string, Lookup<string>>();
@@ -159,6 +167,7 @@ function pathTree(tree: PhysicalTree, cacheLookups: boolean): DirectoryTree<stri
       return found;
     },
     release: async () => {},
+    forget: () => cache.clear(),
     lstat: (dir, name) => tree.lstat(of(dir, name)),
     readdir: (dir) => tree.readdir(dir),
     readlink: (dir, name) => tree.readlink(join(dir, name)),
