@@ -1,4 +1,4 @@
-import type { GuestFS, GuestStat } from "@leapp/inspect";
+import type { GuestFS, GuestStat, ListedEntry } from "@leapp/inspect";
 import { PackagerError } from "./errors.js";
 import type { ExclusionMatcher, ExclusionRule } from "./exclusions.js";
 import { MAX_SPARSE_RANGES, MAX_XATTR_VALUE, validateEntry, type DataRange, type TarEntry } from "./tar/header.js";
@@ -86,11 +86,15 @@ export async function* walkGuest(guest: GuestFS, options: WalkOptions = {}): Asy
     }
   };
 
-  /** Everything about one path but its content; undefined when it cannot go in. */
-  const describe = async (path: string): Promise<Described | undefined> => {
+  /**
+   * Everything about one path but its content; undefined when it cannot go in. `listed` is what
+   * the source's bulk listing already told of it; without it, the source is asked name by name.
+   */
+  const describe = async (path: string, listed?: ListedEntry): Promise<Described | undefined> => {
     let st: GuestStat;
     try {
-      st = await guest.lstat(path);
+      if (listed?.error) throw listed.error;
+      st = listed ? listed.stat! : await guest.lstat(path);
     } catch (err) {
       if (isSourceFailure(err)) throw err;
       warn(`${path}: ${(err as Error).message}; left out`);
@@ -105,7 +109,7 @@ export async function* walkGuest(guest: GuestFS, options: WalkOptions = {}): Asy
           entry = { ...base, type: "directory" };
           break;
         case "symlink":
-          entry = { ...base, type: "symlink", linkTarget: await guest.readlink(path) };
+          entry = { ...base, type: "symlink", linkTarget: listed?.linkTarget ?? (await guest.readlink(path)) };
           break;
         case "chardev":
         case "blockdev":
@@ -125,7 +129,7 @@ export async function* walkGuest(guest: GuestFS, options: WalkOptions = {}): Asy
           warn(`${path}: a ${st.type} has no place in a tar archive; left out`);
           return undefined;
       }
-      const attrs = await readXattrs(path);
+      const attrs = listed ? listed.xattrs : await readXattrs(path);
       if (attrs) {
         const kept = new Map([...attrs].filter(([name, value]) => name !== "" && !/[\0=]/.test(name) && Buffer.byteLength(name) <= 255 && value.length <= MAX_XATTR_VALUE).slice(0, 1024));
         if (kept.size < attrs.size) warn(`${path}: ${attrs.size - kept.size} extended attributes that tar cannot hold were left out`);
@@ -142,19 +146,35 @@ export async function* walkGuest(guest: GuestFS, options: WalkOptions = {}): Asy
     }
   };
 
+  /** A directory's entries in byte order of names; described already where the source lists in bulk. */
+  const entriesOf = async (dir: string): Promise<{ name: string; listed?: ListedEntry }[]> => {
+    if (guest.list) {
+      let listed: ListedEntry[];
+      try {
+        listed = await guest.list(dir, { xattrs });
+      } catch (err) {
+        if (!xattrs || (err as { code?: unknown }).code !== "INSPECT_UNSUPPORTED") throw err;
+        xattrs = false;
+        warn(`extended attributes are not read from this source (${(err as Error).message}); the image has none`);
+        listed = await guest.list(dir, { xattrs });
+      }
+      return listed.map((entry) => ({ name: entry.name, listed: entry })).sort((a, b) => byteOrder(a.name, b.name));
+    }
+    return (await guest.readdir(dir)).sort(byteOrder).map((name) => ({ name }));
+  };
+
   const root = await guest.lstat("/");
   if (root.type !== "directory") throw new Error("the guest's / is not a directory");
-  // Depth first, with the metadata of up to LOOKAHEAD names of a directory read at once (the
-  // calls overlap on a tree or a live host); `ready` keeps what was read but not yet yielded.
-  const stack: { dir: string; names: string[]; next: number; ready: Described[]; taken: number }[] = [];
+  // Depth first, with up to LOOKAHEAD entries of a directory described at once (the calls
+  // overlap on a tree or a live host); `ready` keeps what was described but not yet yielded.
+  const stack: { dir: string; entries: { name: string; listed?: ListedEntry }[]; next: number; ready: Described[]; taken: number }[] = [];
   const openDir = async (dir: string) => {
     if (stack.length >= MAX_DEPTH) {
       warn(`${dir}: nested deeper than ${MAX_DEPTH} directories; its contents are left out`);
       return;
     }
     try {
-      const names = (await guest.readdir(dir)).sort(byteOrder);
-      stack.push({ dir, names, next: 0, ready: [], taken: 0 });
+      stack.push({ dir, entries: await entriesOf(dir), next: 0, ready: [], taken: 0 });
     } catch (err) {
       if (isSourceFailure(err)) throw err;
       warn(`${dir}: ${(err as Error).message}; its contents are left out`);
@@ -165,18 +185,18 @@ export async function* walkGuest(guest: GuestFS, options: WalkOptions = {}): Asy
     options.signal?.throwIfAborted();
     const top = stack[stack.length - 1]!;
     if (top.taken >= top.ready.length) {
-      if (top.next >= top.names.length) {
+      if (top.next >= top.entries.length) {
         stack.pop();
         continue;
       }
       const prefix = top.dir === "/" ? "/" : top.dir + "/";
-      const batch = top.names.slice(top.next, top.next + LOOKAHEAD).filter((name) => {
+      const batch = top.entries.slice(top.next, top.next + LOOKAHEAD).filter(({ name }) => {
         if (!name.startsWith(".wh.")) return true;
         warn(`${prefix}${name}: names starting '.wh.' mark deletions in container layers; left out`);
         return false;
       });
       top.next += LOOKAHEAD;
-      top.ready = (await Promise.all(batch.map((name) => describe(prefix + name)))).filter((d): d is Described => d !== undefined);
+      top.ready = (await Promise.all(batch.map(({ name, listed }) => describe(prefix + name, listed)))).filter((d): d is Described => d !== undefined);
       top.taken = 0;
       continue;
     }

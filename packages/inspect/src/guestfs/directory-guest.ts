@@ -1,8 +1,8 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, read, readdirSync, readlinkSync, realpathSync, type BigIntStats } from "node:fs";
-import { promisify } from "node:util";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync, readlinkSync, realpathSync, type BigIntStats } from "node:fs";
 import { InspectError } from "../errors.js";
 import { DEFAULT_MAX_BYTES } from "../read-limits.js";
-import type { FileType, GuestFile, GuestStat } from "./guestfs.js";
+import { typeOfMode } from "../fs/inode-filesystem.js";
+import type { FileType, GuestFile, GuestStat, ListedEntry } from "./guestfs.js";
 import type { InspectableGuest } from "./guest-source.js";
 import { isFatal } from "./guest-reader.js";
 import { splitGuestPath } from "./guest-path.js";
@@ -25,7 +25,6 @@ const closeFd = (fd: number) => {
 };
 const fstatBig = (fd: number) => fstatSync(fd, { bigint: true });
 const lstatBig = (path: string) => lstatSync(path, { bigint: true });
-const readAt = promisify(read);
 
 /** open(2)'s O_PATH (Linux; the same value on every architecture Node runs on): a handle that reads nothing. */
 const O_PATH = 0o10000000;
@@ -74,6 +73,10 @@ function kernelResolvedGuest(addon: HostAddon, rootFd: number): GuestFS {
   const check = () => {
     if (!open) throw new InspectError("INSPECT_CLOSED", "the guest was closed; open it again to read from it");
   };
+  const resolveError = (err: unknown, path: string): unknown => {
+    if ((err as { code?: string }).code === "ELOOP") return new InspectError("INSPECT_SYMLINK_LOOP", `too many symbolic links while resolving ${path} (a link loop in the guest?)`, { path, cause: err });
+    return hostErrorToInspect(err, path);
+  };
   /** An O_PATH descriptor of `path`; the caller closes it. */
   const resolve = (path: string, follow: boolean): number => {
     check();
@@ -81,9 +84,7 @@ function kernelResolvedGuest(addon: HostAddon, rootFd: number): GuestFS {
     try {
       return addon.openInRoot(rootFd, parts.length === 0 ? "." : parts.join("/"), follow);
     } catch (err) {
-      const errno = (err as { code?: string }).code;
-      if (errno === "ELOOP") throw new InspectError("INSPECT_SYMLINK_LOOP", `too many symbolic links while resolving ${path} (a link loop in the guest?)`, { path, cause: err });
-      throw hostErrorToInspect(err, path);
+      throw resolveError(err, path);
     }
   };
   /** Runs `f` on the descriptor of `path`, then closes it; host errors become InspectErrors. */
@@ -97,21 +98,28 @@ function kernelResolvedGuest(addon: HostAddon, rootFd: number): GuestFS {
       closeFd(fd);
     }
   };
-  const openRegular = (path: string): Promise<{ fd: number; st: BigIntStats }> =>
-    withFd(path, true, (handle) => {
-      const st = fstatBig(handle);
-      if (st.isDirectory()) throw new InspectError("INSPECT_IS_A_DIRECTORY", `${path} is a directory in the guest, not a file`, { path });
-      if (!st.isFile()) throw new InspectError("INSPECT_UNSUPPORTED", `${path} is not a regular file in the guest`, { path });
-      return { fd: openFd(`/proc/self/fd/${handle}`, constants.O_RDONLY | constants.O_NOCTTY), st };
-    });
+  /** `path` opened as a regular file in one addon call (resolved in the tree, reopened by its descriptor). */
+  const openRegular = (path: string, follow = true): { fd: number; size: number } => {
+    check();
+    const parts = splitGuestPath(path);
+    let found: [number, number, string];
+    try {
+      found = addon.openRegular(rootFd, parts.length === 0 ? "." : parts.join("/"), follow);
+    } catch (err) {
+      throw resolveError(err, path);
+    }
+    const [fd, size, type] = found;
+    if (type === "d") throw new InspectError("INSPECT_IS_A_DIRECTORY", `${path} is a directory in the guest, not a file`, { path });
+    if (fd < 0) throw new InspectError("INSPECT_UNSUPPORTED", `${path} is not a regular file in the guest`, { path });
+    return { fd, size };
+  };
   const guest: GuestFS = {
     stat: (path) => withFd(path, true, (fd) => toGuestStat(fstatBig(fd))),
     lstat: (path) => withFd(path, false, (fd) => toGuestStat(fstatBig(fd))),
     async readFile(path, options = {}) {
       const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
-      const { fd, st } = await openRegular(path);
+      const { fd, size } = openRegular(path);
       try {
-        const size = Number(st.size);
         if (size > maxBytes) throw new InspectError("INSPECT_TOO_LARGE", `${path} in the guest is ${size} bytes, more than the ${maxBytes} allowed`, { path });
         const buffer = new Uint8Array(size);
         const got = await readFully(fd, buffer, 0);
@@ -123,8 +131,19 @@ function kernelResolvedGuest(addon: HostAddon, rootFd: number): GuestFS {
       }
     },
     async openFile(path) {
-      const { fd, st } = await openRegular(path);
-      return descriptorFile(fd, Number(st.size), path);
+      const { fd, size } = openRegular(path);
+      return descriptorFile(fd, size, path);
+    },
+    async list(path, options = {}) {
+      check();
+      const parts = splitGuestPath(path);
+      let listed: ReturnType<HostAddon["listDirectory"]>;
+      try {
+        listed = addon.listDirectory(rootFd, parts.length === 0 ? "." : parts.join("/"), options.xattrs === true);
+      } catch (err) {
+        throw resolveError(err, path);
+      }
+      return listedEntries(path, listed);
     },
     readdir: (path) =>
       withFd(path, true, (fd) => {
@@ -171,6 +190,43 @@ function kernelResolvedGuest(addon: HostAddon, rootFd: number): GuestFS {
     }
   };
   return guest;
+}
+
+/** Numbers per entry in the addon's listing, in this order (hostfs.c's stat_numbers). */
+const LIST_STAT_FIELDS = 15;
+const NS = 1_000_000_000n;
+
+/** The addon's listing of directory `dir` as ListedEntry objects. */
+function listedEntries(dir: string, [names, numbers, links, pairs, errors]: ReturnType<HostAddon["listDirectory"]>): ListedEntry[] {
+  const prefix = dir.endsWith("/") ? dir : dir + "/";
+  return names.map((name, i): ListedEntry => {
+    const errno = errors[i];
+    if (errno !== undefined) return { name, error: hostErrorToInspect(Object.assign(new Error(errno), { code: errno }), prefix + name) as InspectError };
+    const n = numbers.subarray(i * LIST_STAT_FIELDS, (i + 1) * LIST_STAT_FIELDS);
+    const mtimeNs = BigInt(n[6]!) * NS + BigInt(n[7]!);
+    const stat: GuestStat = {
+      type: typeOfMode(n[0]!),
+      mode: n[0]! & 0o7777,
+      size: n[1]!,
+      uid: n[2]!,
+      gid: n[3]!,
+      mtimeMs: n[6]! * 1000 + Math.floor(n[7]! / 1e6),
+      atimeNs: BigInt(n[4]!) * NS + BigInt(n[5]!),
+      mtimeNs,
+      ctimeNs: BigInt(n[8]!) * NS + BigInt(n[9]!),
+      ino: n[10]!,
+      dev: n[11]!,
+      nlink: n[12]!,
+      rdevMajor: n[13]!,
+      rdevMinor: n[14]!,
+    };
+    const entry: ListedEntry = { name, stat };
+    const target = links[i];
+    if (target !== undefined) entry.linkTarget = target;
+    const found = pairs[i];
+    if (found !== undefined) entry.xattrs = new Map(found.map(([key, value]) => [key, new Uint8Array(value.buffer, value.byteOffset, value.byteLength)]));
+    return entry;
+  });
 }
 
 function descriptorTree(rootFd: number, rootPath: string): DirectoryTree<number> {
@@ -306,7 +362,7 @@ function descriptorTree(rootFd: number, rootPath: string): DirectoryTree<number>
 async function readFully(fd: number, buffer: Uint8Array, position: number): Promise<number> {
   let got = 0;
   while (got < buffer.length) {
-    const { bytesRead } = await readAt(fd, buffer, got, buffer.length - got, position + got);
+    const bytesRead = readSync(fd, buffer, got, buffer.length - got, position + got);
     if (bytesRead === 0) break;
     got += bytesRead;
   }

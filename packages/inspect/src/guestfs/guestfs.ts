@@ -1,6 +1,6 @@
-import type { GuestFile, GuestStat, NodeAttributes, ReadFileOptions, WriteOptions } from "../fs/filesystem.js";
+import type { GuestFile, GuestStat, ListedEntry, ListOptions, NodeAttributes, ReadFileOptions, WriteOptions } from "../fs/filesystem.js";
 
-export type { FileType, Filesystem, GuestFile, GuestStat, ReadFileOptions } from "../fs/filesystem.js";
+export type { FileType, Filesystem, GuestFile, GuestStat, ListedEntry, ListOptions, ReadFileOptions } from "../fs/filesystem.js";
 
 /**
  * Read-only file access to a whole guest, by absolute guest paths. Symlinks resolve inside the
@@ -19,6 +19,12 @@ export interface GuestFS {
   xattrs(path: string): Promise<Map<string, Uint8Array>>;
   exists(path: string): Promise<boolean>;
   close(): Promise<void>;
+  /**
+   * Every entry of a directory (resolved as `readdir` resolves it) described in one call, in no
+   * particular order: what `readdir`, then `lstat`, `readlink` and `xattrs` of each name would
+   * tell, at a fraction of their cost. Optional: sources that can list in bulk offer it.
+   */
+  list?(path: string, options?: ListOptions): Promise<ListedEntry[]>;
 }
 
 /**

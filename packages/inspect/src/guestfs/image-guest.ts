@@ -11,6 +11,7 @@ import { scanDisks } from "../block/scan.js";
 import { decodeText } from "../text.js";
 import type { Volume } from "../block/volumes.js";
 import { openFilesystem } from "../fs/drivers.js";
+import { readAheadDevice } from "../block/read-ahead.js";
 
 /** An fstab spec that names a block device (not tmpfs, proc, an NFS export…). */
 function namesBlockDevice(spec: string): boolean {
@@ -37,7 +38,8 @@ export async function openImageGuest(paths: readonly string[], options: OpenImag
     await Promise.allSettled(disks.map((d) => d.close()));
   };
   try {
-    for (const path of paths) disks.push(await openDisk(path));
+    // Read-only: small reads (inodes, directories, small files) come from shared windows of the image.
+    for (const path of paths) disks.push(readAheadDevice(await openDisk(path)));
     const volumes = await scanDisks(disks);
     const guestVolumes: GuestVolume[] = volumes
       .filter((v) => v.content === "filesystem" || v.content === "swap")

@@ -1,4 +1,4 @@
-import type { GuestFile, GuestStat, ReadFileOptions } from "../fs/filesystem.js";
+import type { GuestFile, GuestStat, ListedEntry, ListOptions, ReadFileOptions } from "../fs/filesystem.js";
 
 /**
  * What a path-addressed source provides below the symlink resolver (filesystem mounts of an image,
@@ -13,6 +13,8 @@ export interface PhysicalTree {
   openFile(path: string): Promise<GuestFile>;
   readlink(path: string): Promise<string>;
   xattrs(path: string): Promise<Map<string, Uint8Array>>;
+  /** Optional: every entry of a directory described at once (`GuestFS.list`). */
+  list?(path: string, options?: ListOptions): Promise<ListedEntry[]>;
   close(): Promise<void>;
 }
 
@@ -37,5 +39,7 @@ export interface DirectoryTree<D> {
   readFile(dir: D, name: string, options?: ReadFileOptions): Promise<Uint8Array>;
   openFile(dir: D, name: string): Promise<GuestFile>;
   xattrs(dir: D, name?: string): Promise<Map<string, Uint8Array>>;
+  /** Optional: every entry of directory `dir` described at once (`GuestFS.list`). */
+  list?(dir: D, options?: ListOptions): Promise<ListedEntry[]>;
   close(): Promise<void>;
 }

@@ -1,7 +1,7 @@
 import { InspectError } from "../errors.js";
 import { splitGuestPath } from "./guest-path.js";
 import { isFatal } from "./guest-reader.js";
-import type { GuestFS, GuestStat, ReadFileOptions } from "./guestfs.js";
+import type { GuestFS, GuestStat, ListOptions, ReadFileOptions } from "./guestfs.js";
 import type { DirectoryTree, Lookup, PhysicalTree } from "./physical-tree.js";
 
 /** How many symlinks one lookup may cross, as Linux's MAXSYMLINKS. */
@@ -97,7 +97,7 @@ export function resolvingTreeFS<D>(tree: DirectoryTree<D>): GuestFS {
 
   const isDirectory = (path: string) => new InspectError("INSPECT_IS_A_DIRECTORY", `${path} is a directory in the guest, not a file`, { path });
 
-  return {
+  const guest: GuestFS = {
     stat: (path) => at(path, true, (dir, name) => tree.lstat(dir, name)),
     lstat: (path) => at(path, false, (dir, name) => tree.lstat(dir, name)),
     readFile: (path, options?: ReadFileOptions) =>
@@ -137,6 +137,15 @@ export function resolvingTreeFS<D>(tree: DirectoryTree<D>): GuestFS {
       await tree.close();
     },
   };
+  const list = tree.list?.bind(tree);
+  if (list) {
+    guest.list = (path, options) =>
+      at(path, true, (dir, name) => {
+        if (name !== undefined) throw new InspectError("INSPECT_NOT_A_DIRECTORY", `${path} is not a directory in the guest`, { path });
+        return list(dir, options);
+      });
+  }
+  return guest;
 }
 
 /** A path-addressed tree as a DirectoryTree whose handles are physical paths. */
@@ -165,6 +174,7 @@ function pathTree(tree: PhysicalTree, cacheLookups: boolean): DirectoryTree<stri
     readFile: (dir, name, options) => tree.readFile(join(dir, name), options),
     openFile: (dir, name) => tree.openFile(join(dir, name)),
     xattrs: (dir, name) => tree.xattrs(of(dir, name)),
+    ...(tree.list ? { list: (dir: string, options?: ListOptions) => tree.list!(dir, options) } : {}),
     async close() {
       cache.clear();
       await tree.close();
