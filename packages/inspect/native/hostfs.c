@@ -22,6 +22,12 @@
  *     (through its /proc/self/fd link) and its size; otherwise fd -1 and what it is ("d"
  *     directory, "l" symlink, "o" anything else), nothing opened. One call where the directory
  *     source would make four.
+ *   readFiles(rootFd, paths, buffers) → Promise<(number | string)[]>: whole regular files read
+ *     into the given buffers on a thread of libuv's pool, several per trip — each `path`
+ *     resolved and reopened as openRegular does (the last component followed), then read from
+ *     its start up to its buffer's length. Per file: the bytes read, or an errno name ("ENOTREG":
+ *     not a regular file). The batch holds its own duplicate of `rootFd`, so closing the guest
+ *     meanwhile never leaves it resolving against a reused descriptor number.
  *
  * Optional: without it the directory source reports no xattrs (it says so) and a file's data as
  * one range.
@@ -29,6 +35,7 @@
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
@@ -427,6 +434,177 @@ static napi_value open_regular(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* One readFiles call: what the pool thread reads, and where the answers go. */
+typedef struct {
+  int root;
+  uint32_t count;
+  char **paths;
+  unsigned char **data;
+  size_t *lengths;
+  double *got;
+  int *errs; /* errno, or -1 for "not a regular file" */
+  napi_ref buffers;
+  napi_deferred deferred;
+  napi_async_work work;
+} read_batch;
+
+static void free_batch(read_batch *b) {
+  if (b->paths)
+    for (uint32_t i = 0; i < b->count; i++) free(b->paths[i]);
+  free(b->paths);
+  free(b->data);
+  free(b->lengths);
+  free(b->got);
+  free(b->errs);
+  free(b);
+}
+
+static void read_one(read_batch *b, uint32_t i) {
+  int handle = open_in_tree(b->root, b->paths[i], O_PATH);
+  if (handle < 0) {
+    b->errs[i] = errno;
+    return;
+  }
+  struct stat st;
+  if (fstat(handle, &st) != 0) {
+    b->errs[i] = errno;
+    close(handle);
+    return;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    b->errs[i] = S_ISDIR(st.st_mode) ? EISDIR : -1;
+    close(handle);
+    return;
+  }
+  char proc[64];
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", handle);
+  int fd = open(proc, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+  int err = errno;
+  close(handle);
+  if (fd < 0) {
+    b->errs[i] = err;
+    return;
+  }
+  size_t got = 0;
+  while (got < b->lengths[i]) {
+    ssize_t n = pread(fd, b->data[i] + got, b->lengths[i] - got, (off_t)got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      b->errs[i] = errno;
+      break;
+    }
+    if (n == 0) break;
+    got += (size_t)n;
+  }
+  close(fd);
+  b->got[i] = (double)got;
+}
+
+static void read_batch_execute(napi_env env, void *data) {
+  (void)env;
+  read_batch *b = data;
+  for (uint32_t i = 0; i < b->count; i++) read_one(b, i);
+  close(b->root);
+}
+
+static void read_batch_complete(napi_env env, napi_status status, void *data) {
+  read_batch *b = data;
+  napi_value result;
+  napi_create_array_with_length(env, b->count, &result);
+  for (uint32_t i = 0; i < b->count; i++) {
+    napi_value value;
+    if (b->errs[i] == -1) napi_create_string_utf8(env, "ENOTREG", NAPI_AUTO_LENGTH, &value);
+    else if (b->errs[i] != 0) napi_create_string_utf8(env, errno_name(b->errs[i]), NAPI_AUTO_LENGTH, &value);
+    else napi_create_double(env, b->got[i], &value);
+    napi_set_element(env, result, i, value);
+  }
+  if (status == napi_ok) napi_resolve_deferred(env, b->deferred, result);
+  else {
+    napi_value message, error;
+    napi_create_string_utf8(env, "readFiles was cancelled", NAPI_AUTO_LENGTH, &message);
+    napi_create_error(env, NULL, message, &error);
+    napi_reject_deferred(env, b->deferred, error);
+  }
+  napi_delete_reference(env, b->buffers);
+  napi_delete_async_work(env, b->work);
+  free_batch(b);
+}
+
+static napi_value read_files(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t root = -1;
+  uint32_t count = 0, buffer_count = 0;
+  bool are_arrays = false, buffers_are_array = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 || napi_get_value_int32(env, argv[0], &root) != napi_ok || root < 0 ||
+      napi_is_array(env, argv[1], &are_arrays) != napi_ok || !are_arrays || napi_is_array(env, argv[2], &buffers_are_array) != napi_ok || !buffers_are_array ||
+      napi_get_array_length(env, argv[1], &count) != napi_ok || napi_get_array_length(env, argv[2], &buffer_count) != napi_ok || count != buffer_count) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "readFiles(rootFd, paths, buffers): a descriptor and arrays of paths and Uint8Arrays of one length");
+    return NULL;
+  }
+  read_batch *b = calloc(1, sizeof *b);
+  if (!b) return throw_errno(env, ENOMEM);
+  b->count = count;
+  b->paths = calloc(count ? count : 1, sizeof *b->paths);
+  b->data = calloc(count ? count : 1, sizeof *b->data);
+  b->lengths = calloc(count ? count : 1, sizeof *b->lengths);
+  b->got = calloc(count ? count : 1, sizeof *b->got);
+  b->errs = calloc(count ? count : 1, sizeof *b->errs);
+  if (!b->paths || !b->data || !b->lengths || !b->got || !b->errs) {
+    free_batch(b);
+    return throw_errno(env, ENOMEM);
+  }
+  char path[4096 + 64];
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value js_path, js_buffer;
+    napi_typedarray_type type;
+    size_t length = 0;
+    void *bytes = NULL;
+    if (napi_get_element(env, argv[1], i, &js_path) != napi_ok || !get_path(env, js_path, path, sizeof path) || napi_get_element(env, argv[2], i, &js_buffer) != napi_ok ||
+        napi_get_typedarray_info(env, js_buffer, &type, &length, &bytes, NULL, NULL) != napi_ok || type != napi_uint8_array) {
+      free_batch(b);
+      napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "readFiles: each path without NUL bytes and under 4 KiB, each buffer a Uint8Array");
+      return NULL;
+    }
+    b->paths[i] = strdup(path);
+    if (!b->paths[i]) {
+      free_batch(b);
+      return throw_errno(env, ENOMEM);
+    }
+    b->data[i] = bytes;
+    b->lengths[i] = length;
+  }
+  b->root = fcntl(root, F_DUPFD_CLOEXEC, 0);
+  if (b->root < 0) {
+    int err = errno;
+    free_batch(b);
+    return throw_errno(env, err);
+  }
+  napi_value promise, name;
+  napi_create_string_utf8(env, "leapp.readFiles", NAPI_AUTO_LENGTH, &name);
+  /* The buffers stay referenced until the pool thread is done with them. */
+  if (napi_create_reference(env, argv[2], 1, &b->buffers) != napi_ok) {
+    close(b->root);
+    free_batch(b);
+    return throw_errno(env, ENOMEM);
+  }
+  if (napi_create_async_work(env, NULL, name, read_batch_execute, read_batch_complete, b, &b->work) != napi_ok) {
+    napi_delete_reference(env, b->buffers);
+    close(b->root);
+    free_batch(b);
+    return throw_errno(env, ENOMEM);
+  }
+  if (napi_create_promise(env, &b->deferred, &promise) != napi_ok || napi_queue_async_work(env, b->work) != napi_ok) {
+    napi_delete_async_work(env, b->work);
+    napi_delete_reference(env, b->buffers);
+    close(b->root);
+    free_batch(b);
+    napi_throw_error(env, "EIO", "readFiles could not be queued");
+    return NULL;
+  }
+  return promise;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   if (napi_create_function(env, "xattrs", NAPI_AUTO_LENGTH, xattrs, NULL, &fn) != napi_ok) return NULL;
@@ -441,5 +619,7 @@ NAPI_MODULE_INIT() {
   if (napi_set_named_property(env, exports, "listDirectory", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "openRegular", NAPI_AUTO_LENGTH, open_regular, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "openRegular", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "readFiles", NAPI_AUTO_LENGTH, read_files, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "readFiles", fn) != napi_ok) return NULL;
   return exports;
 }

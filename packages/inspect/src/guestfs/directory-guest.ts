@@ -134,6 +134,32 @@ function kernelResolvedGuest(addon: HostAddon, rootFd: number): GuestFS {
       const { fd, size } = openRegular(path);
       return descriptorFile(fd, size, path);
     },
+    async readFiles(requests) {
+      check();
+      const results: (number | InspectError)[] = new Array(requests.length);
+      const paths: string[] = [];
+      const buffers: Uint8Array[] = [];
+      const asked: number[] = [];
+      for (const [i, { path, buffer }] of requests.entries()) {
+        try {
+          const parts = splitGuestPath(path);
+          paths.push(parts.length === 0 ? "." : parts.join("/"));
+          buffers.push(buffer);
+          asked.push(i);
+        } catch (err) {
+          results[i] = err as InspectError;
+        }
+      }
+      const read = paths.length > 0 ? await addon.readFiles(rootFd, paths, buffers) : [];
+      for (const [j, got] of read.entries()) {
+        const i = asked[j]!;
+        const path = requests[i]!.path;
+        if (typeof got === "number") results[i] = got;
+        else if (got === "ENOTREG") results[i] = new InspectError("INSPECT_UNSUPPORTED", `${path} is not a regular file in the guest`, { path });
+        else results[i] = resolveError(Object.assign(new Error(`${got} reading ${path}`), { code: got }), path) as InspectError;
+      }
+      return results;
+    },
     async list(path, options = {}) {
       check();
       const parts = splitGuestPath(path);

@@ -1,3 +1,4 @@
+import type { InspectError } from "../errors.js";
 import type { GuestFile, GuestStat, ListedEntry, ListOptions, NodeAttributes, ReadFileOptions, WriteOptions } from "../fs/filesystem.js";
 
 export type { FileType, Filesystem, GuestFile, GuestStat, ListedEntry, ListOptions, ReadFileOptions } from "../fs/filesystem.js";
@@ -25,6 +26,13 @@ export interface GuestFS {
    * tell, at a fraction of their cost. Optional: sources that can list in bulk offer it.
    */
   list?(path: string, options?: ListOptions): Promise<ListedEntry[]>;
+  /**
+   * Whole regular files (resolved as `openFile` resolves them) read into the given buffers, many
+   * per round trip — each from its start, up to its buffer's length. Per file: the bytes read
+   * (fewer when the file is shorter than its buffer), or why it could not be read. Optional:
+   * sources where a batch costs less than a call per file offer it.
+   */
+  readFiles?(requests: readonly { path: string; buffer: Uint8Array }[]): Promise<(number | InspectError)[]>;
 }
 
 /**

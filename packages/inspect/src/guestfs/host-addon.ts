@@ -16,6 +16,8 @@ export interface HostAddon {
   listDirectory(rootFd: number, path: string, withXattrs: boolean): [string[], Float64Array, (string | undefined)[], ([string, Uint8Array][] | undefined)[], (string | undefined)[]];
   /** `path` resolved inside the tree and, when a regular file, opened for reading: [fd, size, "f"]; otherwise [-1, size, "d" | "l" | "o"]. */
   openRegular(rootFd: number, path: string, follow: boolean): [number, number, string];
+  /** Whole regular files read into `buffers` on libuv's pool: per file the bytes read, or an errno name ("ENOTREG": not a regular file). */
+  readFiles(rootFd: number, paths: string[], buffers: Uint8Array[]): Promise<(number | string)[]>;
 }
 
 let loaded: { addon: HostAddon | null; why: string } | undefined;
