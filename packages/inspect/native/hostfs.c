@@ -81,6 +81,13 @@ static const char *errno_name(int err) {
     case EMFILE: return "EMFILE";
     case ENFILE: return "ENFILE";
     case ENODATA: return "ENODATA";
+    case EISDIR: return "EISDIR";
+    case ENXIO: return "ENXIO";
+    case ENODEV: return "ENODEV";
+    case EFBIG: return "EFBIG";
+    case EBUSY: return "EBUSY";
+    case ETXTBSY: return "ETXTBSY";
+    case EINTR: return "EINTR";
     default: return "EIO";
   }
 }

@@ -53,7 +53,7 @@ export type ListedEntry =
       xattrs?: Map<string, Uint8Array>;
       error?: undefined;
     }
-  | { name: string; error: InspectError; stat?: undefined };
+  | { name: string; error: InspectError; stat?: undefined; linkTarget?: undefined; xattrs?: undefined };
 
 export interface ListOptions {
   /** Read each entry's extended attributes too (INSPECT_UNSUPPORTED where the source cannot). */

@@ -218,6 +218,7 @@ export abstract class InodeFilesystem<Id extends number | bigint, Inode extends 
     const entries = [...(await this.directory(dir))].sort((a, b) => (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
     const prefix = path.endsWith("/") ? path : path + "/";
     const out: ListedEntry[] = [];
+    let unreadableXattrs = false;
     for (const [name, number] of entries) {
       const child = prefix + name;
       try {
@@ -225,13 +226,16 @@ export abstract class InodeFilesystem<Id extends number | bigint, Inode extends 
         const entry: ListedEntry = { name, stat: this.statOf(inode) };
         if (entry.stat.type === "symlink") entry.linkTarget = new TextDecoder().decode(await this.symlinkTarget(inode, child));
         if (options.xattrs) {
+          unreadableXattrs = true;
           const xattrs = await this.inodeXattrs(inode, child);
+          unreadableXattrs = false;
           if (xattrs.size > 0) entry.xattrs = xattrs;
         }
         out.push(entry);
       } catch (err) {
-        // A damaged entry is that entry's problem; a closed filesystem is everyone's.
-        if (!(err instanceof InspectError) || err.code === "INSPECT_CLOSED") throw err;
+        // A damaged entry is that entry's problem; a closed filesystem, or xattrs this driver
+        // cannot read at all, are the whole listing's.
+        if (!(err instanceof InspectError) || err.code === "INSPECT_CLOSED" || (err.code === "INSPECT_UNSUPPORTED" && unreadableXattrs)) throw err;
         out.push({ name, error: err });
       }
     }
