@@ -54,8 +54,12 @@
 
 /* Linux caps one value at 64 KiB and a name list at 64 KiB (XATTR_SIZE_MAX, XATTR_LIST_MAX). */
 #define MAX_XATTR_BYTES 65536
-/* Numbers per entry in listDirectory's stats; the order is listStats' in directory-guest.ts. */
-#define STAT_FIELDS 15
+/*
+ * Numbers per entry in listDirectory's stats (the order is listedEntries' in directory-guest.ts):
+ * 15 doubles, then the three times in nanoseconds as int64 bit patterns (read through a
+ * BigInt64Array view), INT64_MIN where a time does not fit.
+ */
+#define STAT_FIELDS 18
 /* More entries than this in one directory is refused (E2BIG) rather than held in memory. */
 #define MAX_LIST_ENTRIES (1 << 22)
 
@@ -283,6 +287,12 @@ static void stat_numbers(const struct stat *st, double *out) {
   out[12] = (double)st->st_nlink;
   out[13] = (double)major(st->st_rdev);
   out[14] = (double)minor(st->st_rdev);
+  const struct timespec *times[3] = {&st->st_atim, &st->st_mtim, &st->st_ctim};
+  for (int i = 0; i < 3; i++) {
+    int64_t ns = INT64_MIN;
+    if (times[i]->tv_sec < INT64_MAX / 1000000000 - 1 && times[i]->tv_sec > INT64_MIN / 1000000000 + 1) ns = (int64_t)times[i]->tv_sec * 1000000000 + times[i]->tv_nsec;
+    memcpy(&out[15 + i], &ns, sizeof ns);
+  }
 }
 
 static void set_error(napi_env env, napi_value errors, uint32_t index, int err) {

@@ -86,9 +86,57 @@ export async function* walkGuest(guest: GuestFS, options: WalkOptions = {}): Asy
     }
   };
 
+  /** A failure describing one path: the source failing ends the walk, anything else leaves the path out. */
+  const leaveOut = (path: string, err: unknown): undefined => {
+    if (isSourceFailure(err) && !(err instanceof PackagerError)) throw err;
+    warn(`${path}: ${(err as Error).message}; left out`);
+    return undefined;
+  };
+
+  /** The tar entry of one path from what the source told of it; undefined when it cannot go in. */
+  const entryOf = (path: string, st: GuestStat, linkTarget: string | undefined, attrs: Map<string, Uint8Array> | undefined, ranges: DataRange[] | undefined): Described | undefined => {
+    const base: Omit<TarEntry, "type"> = { path: path.slice(1), mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtimeNs: st.mtimeNs };
+    let entry: TarEntry;
+    switch (st.type) {
+      case "directory":
+        entry = { ...base, type: "directory" };
+        break;
+      case "symlink":
+        entry = { ...base, type: "symlink", linkTarget: linkTarget! };
+        break;
+      case "chardev":
+      case "blockdev":
+        entry = { ...base, type: st.type, rdevMajor: st.rdevMajor, rdevMinor: st.rdevMinor };
+        break;
+      case "fifo":
+        entry = { ...base, type: "fifo" };
+        break;
+      case "file":
+        entry = { ...base, type: "file", size: st.size };
+        if (ranges) entry.dataRanges = ranges;
+        break;
+      default:
+        warn(`${path}: a ${st.type} has no place in a tar archive; left out`);
+        return undefined;
+    }
+    if (attrs) {
+      const kept = new Map([...attrs].filter(([name, value]) => name !== "" && !/[\0=]/.test(name) && Buffer.byteLength(name) <= 255 && value.length <= MAX_XATTR_VALUE).slice(0, 1024));
+      if (kept.size < attrs.size) warn(`${path}: ${attrs.size - kept.size} extended attributes that tar cannot hold were left out`);
+      if (kept.size > 0) entry.xattrs = kept;
+    }
+    // What the guest claims must make a valid member (a name or link target beyond PATH_MAX…).
+    try {
+      validateEntry(entry);
+    } catch (err) {
+      return leaveOut(path, err);
+    }
+    const linked = st.nlink > 1 && st.type !== "directory";
+    return { walked: { guestPath: path, entry }, inode: linked ? `${st.dev}:${st.ino}` : undefined };
+  };
+
   /**
-   * Everything about one path but its content; undefined when it cannot go in. `listed` is what
-   * the source's bulk listing already told of it; without it, the source is asked name by name.
+   * Everything about one path but its content, asking the source for what `listed` (its bulk
+   * listing of the path) does not tell; undefined when it cannot go in.
    */
   const describe = async (path: string, listed?: ListedEntry): Promise<Described | undefined> => {
     let st: GuestStat;
@@ -96,54 +144,24 @@ export async function* walkGuest(guest: GuestFS, options: WalkOptions = {}): Asy
       if (listed?.error) throw listed.error;
       st = listed ? listed.stat! : await guest.lstat(path);
     } catch (err) {
-      if (isSourceFailure(err)) throw err;
-      warn(`${path}: ${(err as Error).message}; left out`);
-      return undefined;
+      return leaveOut(path, err);
     }
     if (excluded(path, st.type === "directory")) return undefined;
-    const base: Omit<TarEntry, "type"> = { path: path.slice(1), mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtimeNs: st.mtimeNs };
     try {
-      let entry: TarEntry;
-      switch (st.type) {
-        case "directory":
-          entry = { ...base, type: "directory" };
-          break;
-        case "symlink":
-          entry = { ...base, type: "symlink", linkTarget: listed?.linkTarget ?? (await guest.readlink(path)) };
-          break;
-        case "chardev":
-        case "blockdev":
-          entry = { ...base, type: st.type, rdevMajor: st.rdevMajor, rdevMinor: st.rdevMinor };
-          break;
-        case "fifo":
-          entry = { ...base, type: "fifo" };
-          break;
-        case "file":
-          entry = { ...base, type: "file", size: st.size };
-          if (st.size >= SPARSE_CHECK_BYTES) {
-            const ranges = await dataRanges(guest, path);
-            if (ranges) entry.dataRanges = ranges;
-          }
-          break;
-        default:
-          warn(`${path}: a ${st.type} has no place in a tar archive; left out`);
-          return undefined;
-      }
+      const linkTarget = st.type === "symlink" ? (listed?.linkTarget ?? (await guest.readlink(path))) : undefined;
+      const ranges = st.type === "file" && st.size >= SPARSE_CHECK_BYTES ? await dataRanges(guest, path) : undefined;
       const attrs = listed ? listed.xattrs : await readXattrs(path);
-      if (attrs) {
-        const kept = new Map([...attrs].filter(([name, value]) => name !== "" && !/[\0=]/.test(name) && Buffer.byteLength(name) <= 255 && value.length <= MAX_XATTR_VALUE).slice(0, 1024));
-        if (kept.size < attrs.size) warn(`${path}: ${attrs.size - kept.size} extended attributes that tar cannot hold were left out`);
-        if (kept.size > 0) entry.xattrs = kept;
-      }
-      // What the guest claims must make a valid member (a name or link target beyond PATH_MAX…).
-      validateEntry(entry);
-      const linked = st.nlink > 1 && st.type !== "directory";
-      return { walked: { guestPath: path, entry }, inode: linked ? `${st.dev}:${st.ino}` : undefined };
+      return entryOf(path, st, linkTarget, attrs, ranges);
     } catch (err) {
-      if (isSourceFailure(err) && !(err instanceof PackagerError)) throw err;
-      warn(`${path}: ${(err as Error).message}; left out`);
-      return undefined;
+      return leaveOut(path, err);
     }
+  };
+
+  /** A listed path described at once, when the listing told all there is (no holes to look for). */
+  const describeListed = (path: string, listed: ListedEntry): Described | undefined | Promise<Described | undefined> => {
+    if (listed.error || (listed.stat.type === "file" && listed.stat.size >= SPARSE_CHECK_BYTES) || (listed.stat.type === "symlink" && listed.linkTarget === undefined)) return describe(path, listed);
+    if (excluded(path, listed.stat.type === "directory")) return undefined;
+    return entryOf(path, listed.stat, listed.linkTarget, listed.xattrs, undefined);
   };
 
   /** A directory's entries in byte order of names; described already where the source lists in bulk. */
@@ -196,7 +214,8 @@ export async function* walkGuest(guest: GuestFS, options: WalkOptions = {}): Asy
         return false;
       });
       top.next += LOOKAHEAD;
-      top.ready = (await Promise.all(batch.map(({ name, listed }) => describe(prefix + name, listed)))).filter((d): d is Described => d !== undefined);
+      const described = batch.map(({ name, listed }) => (listed ? describeListed(prefix + name, listed) : describe(prefix + name)));
+      top.ready = (described.some((d) => d instanceof Promise) ? await Promise.all(described) : (described as (Described | undefined)[])).filter((d): d is Described => d !== undefined);
       top.taken = 0;
       continue;
     }

@@ -5,7 +5,7 @@ import { typeOfMode } from "../fs/inode-filesystem.js";
 import type { FileType, GuestFile, GuestStat, ListedEntry } from "./guestfs.js";
 import type { InspectableGuest } from "./guest-source.js";
 import { isFatal } from "./guest-reader.js";
-import { splitGuestPath } from "./guest-path.js";
+import { MAX_PATH_LENGTH, splitGuestPath } from "./guest-path.js";
 import type { GuestFS } from "./guestfs.js";
 import { hostAddon, type HostAddon } from "./host-addon.js";
 import { hostErrorToInspect } from "./host-errors.js";
@@ -73,6 +73,17 @@ function kernelResolvedGuest(addon: HostAddon, rootFd: number): GuestFS {
   const check = () => {
     if (!open) throw new InspectError("INSPECT_CLOSED", "the guest was closed; open it again to read from it");
   };
+  /**
+   * A guest path as the kernel takes it: RESOLVE_IN_ROOT reads a leading `/` as the tree's root
+   * and stops `..` there, so a path needs no splitting — only the checks splitGuestPath makes.
+   */
+  const inTree = (path: string): string => {
+    if (path.length > MAX_PATH_LENGTH || path.includes("\0")) splitGuestPath(path); // throws the typed error
+    if (path.length > MAX_PATH_LENGTH / 3 && Buffer.byteLength(path) > MAX_PATH_LENGTH) throw new InspectError("INSPECT_NOT_FOUND", `guest path is longer than ${MAX_PATH_LENGTH} bytes`, { path: path.slice(0, 80) + "…" });
+    // A trailing `/` or `/.` would make the kernel follow a last component that is a link.
+    if (path === "" || path.endsWith("/") || path.endsWith("/.")) return splitGuestPath(path).join("/") || ".";
+    return path;
+  };
   const resolveError = (err: unknown, path: string): unknown => {
     if ((err as { code?: string }).code === "ELOOP") return new InspectError("INSPECT_SYMLINK_LOOP", `too many symbolic links while resolving ${path} (a link loop in the guest?)`, { path, cause: err });
     return hostErrorToInspect(err, path);
@@ -80,9 +91,9 @@ function kernelResolvedGuest(addon: HostAddon, rootFd: number): GuestFS {
   /** An O_PATH descriptor of `path`; the caller closes it. */
   const resolve = (path: string, follow: boolean): number => {
     check();
-    const parts = splitGuestPath(path);
+    const where = inTree(path);
     try {
-      return addon.openInRoot(rootFd, parts.length === 0 ? "." : parts.join("/"), follow);
+      return addon.openInRoot(rootFd, where, follow);
     } catch (err) {
       throw resolveError(err, path);
     }
@@ -101,10 +112,10 @@ function kernelResolvedGuest(addon: HostAddon, rootFd: number): GuestFS {
   /** `path` opened as a regular file in one addon call (resolved in the tree, reopened by its descriptor). */
   const openRegular = (path: string, follow = true): { fd: number; size: number } => {
     check();
-    const parts = splitGuestPath(path);
+    const where = inTree(path);
     let found: [number, number, string];
     try {
-      found = addon.openRegular(rootFd, parts.length === 0 ? "." : parts.join("/"), follow);
+      found = addon.openRegular(rootFd, where, follow);
     } catch (err) {
       throw resolveError(err, path);
     }
@@ -142,8 +153,7 @@ function kernelResolvedGuest(addon: HostAddon, rootFd: number): GuestFS {
       const asked: number[] = [];
       for (const [i, { path, buffer }] of requests.entries()) {
         try {
-          const parts = splitGuestPath(path);
-          paths.push(parts.length === 0 ? "." : parts.join("/"));
+          paths.push(inTree(path));
           buffers.push(buffer);
           asked.push(i);
         } catch (err) {
@@ -162,10 +172,10 @@ function kernelResolvedGuest(addon: HostAddon, rootFd: number): GuestFS {
     },
     async list(path, options = {}) {
       check();
-      const parts = splitGuestPath(path);
+      const where = inTree(path);
       let listed: ReturnType<HostAddon["listDirectory"]>;
       try {
-        listed = addon.listDirectory(rootFd, parts.length === 0 ? "." : parts.join("/"), options.xattrs === true);
+        listed = addon.listDirectory(rootFd, where, options.xattrs === true);
       } catch (err) {
         throw resolveError(err, path);
       }
@@ -219,32 +229,40 @@ function kernelResolvedGuest(addon: HostAddon, rootFd: number): GuestFS {
 }
 
 /** Numbers per entry in the addon's listing, in this order (hostfs.c's stat_numbers). */
-const LIST_STAT_FIELDS = 15;
+const LIST_STAT_FIELDS = 18;
 const NS = 1_000_000_000n;
+const NO_TIME = -(2n ** 63n);
 
 /** The addon's listing of directory `dir` as ListedEntry objects. */
 function listedEntries(dir: string, [names, numbers, links, pairs, errors]: ReturnType<HostAddon["listDirectory"]>): ListedEntry[] {
   const prefix = dir.endsWith("/") ? dir : dir + "/";
+  // The times, as int64 nanoseconds in the same buffer; one that did not fit comes from seconds.
+  const ns = new BigInt64Array(numbers.buffer, numbers.byteOffset, numbers.length);
+  const nanoseconds = (at: number, field: number) => {
+    const exact = ns[at + 15 + field]!;
+    return exact !== NO_TIME ? exact : BigInt(numbers[at + 4 + 2 * field]!) * NS + BigInt(numbers[at + 5 + 2 * field]!);
+  };
   return names.map((name, i): ListedEntry => {
     const errno = errors[i];
     if (errno !== undefined) return { name, error: hostErrorToInspect(Object.assign(new Error(errno), { code: errno }), prefix + name) as InspectError };
-    const n = numbers.subarray(i * LIST_STAT_FIELDS, (i + 1) * LIST_STAT_FIELDS);
-    const mtimeNs = BigInt(n[6]!) * NS + BigInt(n[7]!);
+    const at = i * LIST_STAT_FIELDS;
+    const n = numbers;
+    const mtimeNs = nanoseconds(at, 1);
     const stat: GuestStat = {
-      type: typeOfMode(n[0]!),
-      mode: n[0]! & 0o7777,
-      size: n[1]!,
-      uid: n[2]!,
-      gid: n[3]!,
-      mtimeMs: n[6]! * 1000 + Math.floor(n[7]! / 1e6),
-      atimeNs: BigInt(n[4]!) * NS + BigInt(n[5]!),
+      type: typeOfMode(n[at]!),
+      mode: n[at]! & 0o7777,
+      size: n[at + 1]!,
+      uid: n[at + 2]!,
+      gid: n[at + 3]!,
+      mtimeMs: Number(mtimeNs / 1_000_000n),
+      atimeNs: nanoseconds(at, 0),
       mtimeNs,
-      ctimeNs: BigInt(n[8]!) * NS + BigInt(n[9]!),
-      ino: n[10]!,
-      dev: n[11]!,
-      nlink: n[12]!,
-      rdevMajor: n[13]!,
-      rdevMinor: n[14]!,
+      ctimeNs: nanoseconds(at, 2),
+      ino: n[at + 10]!,
+      dev: n[at + 11]!,
+      nlink: n[at + 12]!,
+      rdevMajor: n[at + 13]!,
+      rdevMinor: n[at + 14]!,
     };
     const entry: ListedEntry = { name, stat };
     const target = links[i];
