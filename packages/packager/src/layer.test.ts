@@ -68,6 +68,20 @@ describe.each([
     expect(bytes).toBe(stats.bytes);
   });
 
+  it("stops when the source itself fails, as the walk does", async () => {
+    for (const failure of [new InspectError("INSPECT_SSH", "connection lost"), new TypeError("a bug")]) {
+      const healthy = memoryGuest({ "/": { stat: { type: "directory" } }, "/data": { stat: { type: "directory" } } }, { "/data/a": "a", "/data/b": "b".repeat(300_000), "/data/c": "c" });
+      const guest = source({
+        ...healthy,
+        openFile: async (path: string) => {
+          if (path !== "/data/a") throw failure;
+          return healthy.openFile(path);
+        },
+      });
+      await expect(writeLayerTar(guest, walkGuest(guest), async () => {}, { onWarning: () => {} })).rejects.toBe(failure);
+    }
+  });
+
   it("keeps a planned layer's size exact, writing vanished files as zeros", async () => {
     const guest = source(guestWithVanishedFiles());
     const planned: WalkedEntry[] = [];

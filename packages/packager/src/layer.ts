@@ -2,7 +2,7 @@ import type { GuestFile, GuestFS } from "@leapp/inspect";
 import type { ProgressListener } from "@leapp/storage";
 import { END_OF_ARCHIVE, encodeEntryHeader, entrySize, isSparse, padded, type TarEntry } from "./tar/header.js";
 import { TarWriter, type ChunkSink } from "./tar/writer.js";
-import type { WalkedEntry } from "./walk.js";
+import { isSourceFailure, type WalkedEntry } from "./walk.js";
 
 export interface LayerWriteOptions {
   signal?: AbortSignal;
@@ -50,7 +50,7 @@ interface Piece {
   kind: "piece";
   bytes: Uint8Array;
   members: Member[];
-  /** Resolves (never rejects) once every member's content was read or failed. */
+  /** Resolves once every member's content was read or failed; rejects when the source failed. */
   read: Promise<void>;
 }
 
@@ -98,21 +98,23 @@ async function readInto(guest: GuestFS, path: string, slot: Uint8Array): Promise
   }
 }
 
-/** Whole files into their slots: one `readFiles` call, or a bounded number of calls per file at once. */
+/**
+ * Whole files into their slots: one `readFiles` call, or a bounded number of calls per file at
+ * once. Per file, the bytes read or why that file could not be read; the source failing (or a
+ * bug) rejects.
+ */
 async function readSlots(guest: GuestFS, requests: { path: string; buffer: Uint8Array }[]): Promise<(number | unknown)[]> {
-  if (guest.readFiles) {
-    try {
-      return await guest.readFiles(requests);
-    } catch (error) {
-      return requests.map(() => error);
-    }
-  }
+  const fileError = (error: unknown) => {
+    if (isSourceFailure(error)) throw error;
+    return error;
+  };
+  if (guest.readFiles) return (await guest.readFiles(requests)).map((r) => (typeof r === "number" ? r : fileError(r)));
   const results: (number | unknown)[] = new Array(requests.length);
   let next = 0;
   const worker = async () => {
     while (next < requests.length) {
       const i = next++;
-      results[i] = await readInto(guest, requests[i]!.path, requests[i]!.buffer).catch((error: unknown) => error);
+      results[i] = await readInto(guest, requests[i]!.path, requests[i]!.buffer).catch(fileError);
     }
   };
   await Promise.all(Array.from({ length: Math.min(READS_IN_FLIGHT, requests.length) }, worker));
@@ -157,7 +159,7 @@ class ReadAhead {
   async close(): Promise<void> {
     for (const step of this.#queue.splice(0)) {
       if (step.kind === "piece") continue;
-      const c = await step.content;
+      const c = await step.content.catch(() => undefined);
       if (c && "file" in c) await c.file.close().catch(() => {});
     }
     if (!this.#exhausted) await (this.#iterator as AsyncIterator<WalkedEntry>).return?.();
@@ -181,8 +183,12 @@ class ReadAhead {
         this.#opened++;
         const content = this.#guest.openFile(walked.guestPath).then(
           (file) => ({ file }),
-          (error: unknown) => ({ error }),
+          (error: unknown) => {
+            if (isSourceFailure(error)) throw error;
+            return { error };
+          },
         );
+        content.catch(() => {}); // awaited in turn
         this.#queue.push({ kind: "streamed", walked, content });
         continue;
       }
@@ -220,6 +226,7 @@ class ReadAhead {
       at += length;
     }
     const read = requests.length === 0 ? Promise.resolve() : readSlots(this.#guest, requests).then((results) => results.forEach((r, i) => (reading[i]!.result = r)));
+    read.catch(() => {}); // awaited in turn
     this.#bytes += bytes.length;
     this.#queue.push({ kind: "piece", bytes, members, read });
   }

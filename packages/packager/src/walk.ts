@@ -32,7 +32,8 @@ const MAX_DEPTH = 2048;
 /** Errors that mean the source itself failed: the walk cannot go on without it. */
 const fatalCodes = new Set(["INSPECT_CLOSED", "INSPECT_SSH", "INSPECT_SSH_HOST_KEY"]);
 
-function isSourceFailure(err: unknown): boolean {
+/** Whether an error is the source failing (or a bug), rather than one file that cannot be read. */
+export function isSourceFailure(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   const pkg = (err as { package?: unknown } | null)?.package;
   return pkg !== "@leapp/inspect" || (typeof code === "string" && fatalCodes.has(code));
