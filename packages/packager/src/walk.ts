@@ -96,30 +96,26 @@ export async function* walkGuest(guest: GuestFS, options: WalkOptions = {}): Asy
 
   /** The tar entry of one path from what the source told of it; undefined when it cannot go in. */
   const entryOf = (path: string, st: GuestStat, linkTarget: string | undefined, attrs: Map<string, Uint8Array> | undefined, ranges: DataRange[] | undefined): Described | undefined => {
-    const base: Omit<TarEntry, "type"> = { path: path.slice(1), mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtimeNs: st.mtimeNs };
-    let entry: TarEntry;
-    switch (st.type) {
-      case "directory":
-        entry = { ...base, type: "directory" };
-        break;
-      case "symlink":
-        entry = { ...base, type: "symlink", linkTarget: linkTarget! };
-        break;
-      case "chardev":
-      case "blockdev":
-        entry = { ...base, type: st.type, rdevMajor: st.rdevMajor, rdevMinor: st.rdevMinor };
-        break;
-      case "fifo":
-        entry = { ...base, type: "fifo" };
-        break;
-      case "file":
-        entry = { ...base, type: "file", size: st.size };
-        if (ranges) entry.dataRanges = ranges;
-        break;
-      default:
-        warn(`${path}: a ${st.type} has no place in a tar archive; left out`);
-        return undefined;
+    if (st.type !== "directory" && st.type !== "symlink" && st.type !== "chardev" && st.type !== "blockdev" && st.type !== "fifo" && st.type !== "file") {
+      warn(`${path}: a ${st.type} has no place in a tar archive; left out`);
+      return undefined;
     }
+    const device = st.type === "chardev" || st.type === "blockdev";
+    // Every entry has every field, in one order: the writer's code then sees one object shape.
+    const entry: TarEntry = {
+      path: path.slice(1),
+      type: st.type,
+      mode: st.mode & 0o7777,
+      uid: st.uid,
+      gid: st.gid,
+      mtimeNs: st.mtimeNs,
+      size: st.type === "file" ? st.size : undefined,
+      dataRanges: st.type === "file" ? ranges : undefined,
+      linkTarget: st.type === "symlink" ? linkTarget : undefined,
+      rdevMajor: device ? st.rdevMajor : undefined,
+      rdevMinor: device ? st.rdevMinor : undefined,
+      xattrs: undefined,
+    };
     if (attrs) {
       const kept = new Map([...attrs].filter(([name, value]) => name !== "" && !/[\0=]/.test(name) && Buffer.byteLength(name) <= 255 && value.length <= MAX_XATTR_VALUE).slice(0, 1024));
       if (kept.size < attrs.size) warn(`${path}: ${attrs.size - kept.size} extended attributes that tar cannot hold were left out`);
@@ -225,8 +221,7 @@ export async function* walkGuest(guest: GuestFS, options: WalkOptions = {}): Asy
     if (inode !== undefined) {
       const first = linksByInode.get(inode);
       if (first !== undefined) {
-        const { path, mode, uid, gid, mtimeNs } = walked.entry;
-        yield { guestPath: walked.guestPath, entry: { path, type: "hardlink", mode, uid, gid, mtimeNs, linkTarget: first } };
+        yield { guestPath: walked.guestPath, entry: { ...walked.entry, type: "hardlink", size: undefined, dataRanges: undefined, linkTarget: first, rdevMajor: undefined, rdevMinor: undefined, xattrs: undefined } };
         continue;
       }
       linksByInode.set(inode, walked.entry.path);
