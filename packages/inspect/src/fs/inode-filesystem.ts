@@ -223,15 +223,16 @@ export abstract class InodeFilesystem<Id extends number | bigint, Inode extends 
       const child = prefix + name;
       try {
         const inode = await this.inode(number);
-        const entry: ListedEntry = { name, stat: this.statOf(inode) };
-        if (entry.stat.type === "symlink") entry.linkTarget = new TextDecoder().decode(await this.symlinkTarget(inode, child));
+        const stat = this.statOf(inode);
+        const linkTarget = stat.type === "symlink" ? new TextDecoder().decode(await this.symlinkTarget(inode, child)) : undefined;
+        let xattrs: Map<string, Uint8Array> | undefined;
         if (options.xattrs) {
           unreadableXattrs = true;
-          const xattrs = await this.inodeXattrs(inode, child);
+          xattrs = await this.inodeXattrs(inode, child);
           unreadableXattrs = false;
-          if (xattrs.size > 0) entry.xattrs = xattrs;
         }
-        out.push(entry);
+        // One shape for every entry, whatever it holds.
+        out.push({ name, stat, linkTarget, xattrs: xattrs?.size ? xattrs : undefined, error: undefined });
       } catch (err) {
         // A damaged entry is that entry's problem; a closed filesystem, or xattrs this driver
         // cannot read at all, are the whole listing's.

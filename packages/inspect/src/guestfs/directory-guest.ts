@@ -264,12 +264,9 @@ function listedEntries(dir: string, [names, numbers, links, pairs, errors]: Retu
       rdevMajor: n[at + 13]!,
       rdevMinor: n[at + 14]!,
     };
-    const entry: ListedEntry = { name, stat };
-    const target = links[i];
-    if (target !== undefined) entry.linkTarget = target;
     const found = pairs[i];
-    if (found !== undefined) entry.xattrs = new Map(found.map(([key, value]) => [key, new Uint8Array(value.buffer, value.byteOffset, value.byteLength)]));
-    return entry;
+    // One shape for every entry, whatever it holds.
+    return { name, stat, linkTarget: links[i], xattrs: found && new Map(found.map(([key, value]) => [key, new Uint8Array(value.buffer, value.byteOffset, value.byteLength)])), error: undefined };
   });
 }
 

@@ -64,7 +64,9 @@ export function mountTree(mounts: readonly Mount[]): PhysicalTree {
             const mounted = locate(prefix + entry.name);
             return describe(mounted.fs, "/", entry.name, options.xattrs === true, mounted.dev);
           }
-          return entry.stat ? { ...entry, stat: { ...entry.stat, dev } } : entry;
+          // The listing's objects are fresh, ours to complete.
+          if (entry.stat) entry.stat.dev = dev;
+          return entry;
         }),
       );
     },
