@@ -30,6 +30,11 @@ export type Lookup<D> = { kind: "directory"; dir: D } | { kind: "symlink"; targe
  */
 export interface DirectoryTree<D> {
   readonly root: D;
+  /**
+   * The tree never changes while open and its handles need no release (an image's mounts):
+   * walks to directories may be remembered and started again from where they ended.
+   */
+  readonly stable?: boolean;
   lookup(dir: D, name: string): Promise<Lookup<D>>;
   /** Gives back a handle `lookup` returned (closing its descriptor); the root is never released. */
   release(dir: D): Promise<void>;

@@ -1,5 +1,5 @@
 import { InspectError } from "../errors.js";
-import { splitGuestPath } from "./guest-path.js";
+import { MAX_PATH_LENGTH, splitGuestPath } from "./guest-path.js";
 import { isFatal } from "./guest-reader.js";
 import type { GuestFS, GuestStat, ListOptions, ReadFileOptions } from "./guestfs.js";
 import type { DirectoryTree, Lookup, PhysicalTree } from "./physical-tree.js";
@@ -32,6 +32,7 @@ export function resolvingGuestFS(tree: PhysicalTree, options: ResolveOptions = {
  */
 export function resolvingTreeFS<D>(tree: DirectoryTree<D>): GuestFS {
   let closed = false;
+  const walks = tree.stable ? new Map<string, D[]>() : undefined;
 
   const check = () => {
     if (closed) throw new InspectError("INSPECT_CLOSED", "the guest was closed; open it again to read from it");
@@ -44,8 +45,12 @@ export function resolvingTreeFS<D>(tree: DirectoryTree<D>): GuestFS {
    */
   async function walk(path: string, followLast: boolean): Promise<{ dir: D; name: string | undefined }> {
     check();
-    const pending = splitGuestPath(path).reverse();
-    const stack: D[] = [tree.root];
+    // A stable tree's walks to directories are remembered: a clean path whose parent was walked
+    // before starts there (with the whole stack, for a link's `..`) instead of at the root.
+    const parentKey = walks !== undefined && isClean(path) ? path.slice(0, path.lastIndexOf("/")) || "/" : undefined;
+    const remembered = parentKey === undefined ? undefined : walks!.get(parentKey);
+    const pending = remembered ? [path.slice(path.lastIndexOf("/") + 1)] : splitGuestPath(path).reverse();
+    const stack: D[] = remembered ? [...remembered] : [tree.root];
     const top = () => stack[stack.length - 1] as D;
     const popTo = async (depth: number) => {
       while (stack.length > depth) await tree.release(stack.pop() as D);
@@ -59,6 +64,10 @@ export function resolvingTreeFS<D>(tree: DirectoryTree<D>): GuestFS {
           continue;
         }
         const isLast = pending.length === 0;
+        if (isLast && parentKey !== undefined && !remembered && hops === 0) {
+          if (walks!.size >= MAX_REMEMBERED_WALKS) walks!.delete(walks!.keys().next().value!);
+          walks!.set(parentKey, [...stack]);
+        }
         if (isLast && !followLast) return { dir: stack.pop() as D, name };
         const found: Lookup<D> = await tree.lookup(top(), name);
         if (found.kind === "symlink") {
@@ -148,6 +157,14 @@ export function resolvingTreeFS<D>(tree: DirectoryTree<D>): GuestFS {
   return guest;
 }
 
+/** Directories whose walks a stable tree remembers. */
+const MAX_REMEMBERED_WALKS = 1024;
+
+/** An absolute path without empty, `.` or `..` components, that splitGuestPath would accept. */
+function isClean(path: string): boolean {
+  return path.length > 1 && path.length <= MAX_PATH_LENGTH && path.startsWith("/") && !path.endsWith("/") && !path.includes("//") && !path.includes("\0") && !/\/\.\.?(\/|$)/.test(path);
+}
+
 /** A path-addressed tree as a DirectoryTree whose handles are physical paths. */
 function pathTree(tree: PhysicalTree, cacheLookups: boolean): DirectoryTree<string> {
   const join = (dir: string, name: string) => (dir === "/" ? `/${name}` : `${dir}/${name}`);
@@ -155,6 +172,7 @@ function pathTree(tree: PhysicalTree, cacheLookups: boolean): DirectoryTree<stri
   const cache = new Map<string, Lookup<string>>();
   return {
     root: "/",
+    stable: cacheLookups,
     async lookup(dir, name) {
       const path = join(dir, name);
       const hit = cache.get(path);
