@@ -1,5 +1,5 @@
 export { InspectError, type InspectErrorCode } from "./errors.js";
-export type { GuestFS, WritableGuestFS } from "./guestfs/guestfs.js";
+export type { GuestFS, ListedEntry, ListOptions, WritableGuestFS } from "./guestfs/guestfs.js";
 export type {
   FileType,
   Filesystem,

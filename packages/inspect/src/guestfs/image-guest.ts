@@ -12,6 +12,7 @@ import { decodeText } from "../text.js";
 import type { Volume } from "../block/volumes.js";
 import { openFilesystem } from "../fs/drivers.js";
 import { openWritableMounts, type WritableGuest } from "./writable-guest.js";
+import { readAheadDevice } from "../block/read-ahead.js";
 
 /** An fstab spec that names a block device (not tmpfs, proc, an NFS export…). */
 function namesBlockDevice(spec: string): boolean {
@@ -59,7 +60,8 @@ export async function openImageGuest(sources: readonly (string | BlockDevice)[],
       } else {
         const disk = await openDisk(source, { writable: options.writable ?? false, ...(options.trustedBackingDirs ? { trustedBackingDirs: options.trustedBackingDirs } : {}) });
         owned.push(disk);
-        disks.push(disk);
+        // Read-only: small reads (inodes, directories, small files) come from shared windows of the image.
+        disks.push(options.writable ? disk : readAheadDevice(disk));
       }
     }
     const volumes = await scanDisks(disks);

@@ -1,4 +1,5 @@
-import type { Filesystem } from "../fs/filesystem.js";
+import { InspectError } from "../errors.js";
+import type { Filesystem, ListedEntry } from "../fs/filesystem.js";
 import type { PhysicalTree } from "./physical-tree.js";
 
 /** A filesystem mounted at a guest path. */
@@ -14,6 +15,7 @@ export interface Mount {
  */
 export function mountTree(mounts: readonly Mount[]): PhysicalTree {
   const locate = mountLocator(mounts);
+  const mountpoints = new Set(mounts.map((m) => m.mountpoint));
   return {
     lstat: async (path) => {
       const { fs, inner, dev } = locate(path);
@@ -39,6 +41,23 @@ export function mountTree(mounts: readonly Mount[]): PhysicalTree {
       const { fs, inner } = locate(path);
       return fs.xattrs(inner);
     },
+    async list(path, options = {}) {
+      const { fs, inner, dev } = locate(path);
+      const prefix = path === "/" ? "/" : path + "/";
+      const listed: ListedEntry[] = fs.list ? await fs.list(inner, options) : await Promise.all((await fs.readdir(inner)).map((name) => describe(fs, (inner === "/" ? "/" : inner + "/") + name, name, options.xattrs === true)));
+      return Promise.all(
+        listed.map(async (entry) => {
+          // A mountpoint is the root of the filesystem mounted there, not the directory beneath it.
+          if (mountpoints.has(prefix + entry.name)) {
+            const mounted = locate(prefix + entry.name);
+            return describe(mounted.fs, "/", entry.name, options.xattrs === true, mounted.dev);
+          }
+          // The listing's objects are fresh, ours to complete.
+          if (entry.stat) entry.stat.dev = dev;
+          return entry;
+        }),
+      );
+    },
     async close() {
       await Promise.allSettled(mounts.map((m) => m.fs.close()));
     },
@@ -62,4 +81,21 @@ export function mountLocator<M extends Mount>(mounts: readonly M[]): (path: stri
     // Mount lists always contain "/"; this only guards a misuse.
     throw new Error(`no filesystem is mounted at / (asked for ${path})`);
   };
+}
+
+/** One name described by a filesystem's calls (for filesystems without a bulk listing, and mountpoints). */
+async function describe(fs: Filesystem, inner: string, name: string, xattrs: boolean, dev = 0): Promise<ListedEntry> {
+  try {
+    const stat = { ...(await fs.lstat(inner)), dev };
+    const entry: ListedEntry = { name, stat };
+    if (stat.type === "symlink") entry.linkTarget = await fs.readlink(inner);
+    if (xattrs) {
+      const found = await fs.xattrs(inner);
+      if (found.size > 0) entry.xattrs = found;
+    }
+    return entry;
+  } catch (err) {
+    if (!(err instanceof InspectError) || err.code === "INSPECT_CLOSED") throw err;
+    return { name, error: err };
+  }
 }
