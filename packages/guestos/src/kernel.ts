@@ -1,6 +1,6 @@
 // The kernel the converted guest boots, the drivers its initramfs must load on KVM, and what the
 // kernel's modules say the guest can use there (virtio or emulated devices).
-import type { InspectionReport, InstalledKernel } from "@leapp/inspect";
+import { compareVersions, type InspectionReport, type InstalledKernel } from "@leapp/inspect";
 import { GuestOSError } from "./errors.js";
 import { readInitramfs } from "./initramfs/archive.js";
 import { amendInitramfs, deviceNamingFiles, type InitramfsAmendment } from "./initramfs/amend.js";
@@ -19,26 +19,6 @@ export interface KernelFacts {
   kernel: InstalledKernel;
   db: ModuleDb;
   wasDefault: boolean;
-}
-
-/** rpmvercmp-like: digit runs numerically, letters lexically. */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.match(/\d+|[A-Za-z]+/g) ?? [];
-  const pb = b.match(/\d+|[A-Za-z]+/g) ?? [];
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const x = pa[i];
-    const y = pb[i];
-    if (x === undefined) return -1;
-    if (y === undefined) return 1;
-    const nx = /^\d/.test(x);
-    const ny = /^\d/.test(y);
-    if (nx && ny) {
-      const d = Number(x) - Number(y);
-      if (d !== 0) return d < 0 ? -1 : 1;
-    } else if (nx !== ny) return nx ? 1 : -1;
-    else if (x !== y) return x < y ? -1 : 1;
-  }
-  return 0;
 }
 
 export async function moduleDb(ws: PlanWorkspace, version: string): Promise<ModuleDb> {

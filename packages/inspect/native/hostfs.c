@@ -235,17 +235,23 @@ static int open_in_tree(int root, const char *path, int flags) {
 #endif
 }
 
-static napi_value open_in_root(napi_env env, napi_callback_info info) {
+/* The (rootFd, path, flag) arguments the tree calls share; false (a TypeError thrown) when they are not. */
+static bool root_path_flag_args(napi_env env, napi_callback_info info, int32_t *root, char *path, size_t size, bool *flag, const char *usage) {
   size_t argc = 3;
   napi_value argv[3];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 || napi_get_value_int32(env, argv[0], root) != napi_ok ||
+      !get_path(env, argv[1], path, size) || napi_get_value_bool(env, argv[2], flag) != napi_ok || *root < 0) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", usage);
+    return false;
+  }
+  return true;
+}
+
+static napi_value open_in_root(napi_env env, napi_callback_info info) {
   int32_t root = -1;
   char path[4096 + 64];
   bool follow = false;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 || napi_get_value_int32(env, argv[0], &root) != napi_ok ||
-      !get_path(env, argv[1], path, sizeof path) || napi_get_value_bool(env, argv[2], &follow) != napi_ok || root < 0) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "openInRoot(rootFd, path, follow): a descriptor and a path without NUL bytes, under 4 KiB");
-    return NULL;
-  }
+  if (!root_path_flag_args(env, info, &root, path, sizeof path, &follow, "openInRoot(rootFd, path, follow): a descriptor and a path without NUL bytes, under 4 KiB")) return NULL;
   int fd = open_in_tree(root, path, O_PATH | (follow ? 0 : O_NOFOLLOW));
   if (fd < 0) return throw_errno(env, errno);
   napi_value result;
@@ -302,16 +308,10 @@ static void set_error(napi_env env, napi_value errors, uint32_t index, int err) 
 }
 
 static napi_value list_directory(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
   int32_t root = -1;
   char path[4096 + 64];
   bool with_xattrs = false;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 || napi_get_value_int32(env, argv[0], &root) != napi_ok ||
-      !get_path(env, argv[1], path, sizeof path) || napi_get_value_bool(env, argv[2], &with_xattrs) != napi_ok || root < 0) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "listDirectory(rootFd, path, withXattrs): a descriptor and a path without NUL bytes, under 4 KiB");
-    return NULL;
-  }
+  if (!root_path_flag_args(env, info, &root, path, sizeof path, &with_xattrs, "listDirectory(rootFd, path, withXattrs): a descriptor and a path without NUL bytes, under 4 KiB")) return NULL;
   /* O_DIRECTORY is checked before anything is opened: a FIFO or device here is ENOTDIR, untouched. */
   int fd = open_in_tree(root, path, O_RDONLY | O_DIRECTORY);
   if (fd < 0) return throw_errno(env, errno);
@@ -408,16 +408,10 @@ static napi_value list_directory(napi_env env, napi_callback_info info) {
 }
 
 static napi_value open_regular(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
   int32_t root = -1;
   char path[4096 + 64];
   bool follow = false;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 3 || napi_get_value_int32(env, argv[0], &root) != napi_ok ||
-      !get_path(env, argv[1], path, sizeof path) || napi_get_value_bool(env, argv[2], &follow) != napi_ok || root < 0) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "openRegular(rootFd, path, follow): a descriptor and a path without NUL bytes, under 4 KiB");
-    return NULL;
-  }
+  if (!root_path_flag_args(env, info, &root, path, sizeof path, &follow, "openRegular(rootFd, path, follow): a descriptor and a path without NUL bytes, under 4 KiB")) return NULL;
   int handle = open_in_tree(root, path, O_PATH | (follow ? 0 : O_NOFOLLOW));
   if (handle < 0) return throw_errno(env, errno);
   struct stat st;

@@ -23,7 +23,7 @@ export { customize, type CustomizeOptions, type CustomizeOutput, type CustomizeR
 export { applyOperations, checkOperations, type ApplyOptions, type ApplyResult } from "./customize/apply.js";
 export type { CustomizeOperation, CustomizeOperationName, OperationReport } from "./customize/operations.js";
 export { customizeOptionNames, parseCustomizeOption, type ParsedOption } from "./customize/syntax.js";
-export { inspect, inspectSources, type InspectOptions } from "./os/inspect.js";
+export { compareVersions, inspect, inspectSources, type InspectOptions } from "./os/inspect.js";
 export type { BootConfiguration, EnabledService, HypervisorTool, InitSystem, InspectionReport, InstalledKernel, OperatingSystem } from "./report/report.js";
 export type { Application } from "./os/application.js";
 export type { BootEntry } from "./os/boot-config.js";

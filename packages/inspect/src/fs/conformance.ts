@@ -193,7 +193,7 @@ export async function compareTree(fs: Filesystem, hostRoot: string, options: Com
         if (listed.map((e) => e.name).sort().join("\n") !== expected.join("\n")) fail("listed entries", expected.length, listed.length);
         for (const entry of listed) {
           const path = guestPath === "/" ? `/${entry.name}` : `${guestPath}/${entry.name}`;
-          if (entry.error) fail(`listing of ${path}`, "a stat", entry.error.code);
+          if (entry.error) fail(`listing of ${path}`, "a stat", `${entry.error.code}: ${entry.error.message}`);
           expect(entry.stat, path).toEqual(await fs.lstat(path));
           expect(entry.linkTarget, path).toEqual(entry.stat!.type === "symlink" ? await fs.readlink(path) : undefined);
           if (xattrs) expect(entry.xattrs ?? new Map(), path).toEqual(await fs.xattrs(path));

@@ -7,6 +7,7 @@ import { once } from "node:events";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { openDirectoryGuest, type GuestFS } from "@leapp/inspect";
+import { seededRandom } from "@leapp/zoo";
 import { writeLayerTar } from "../layer.js";
 import { buildFeatureTree, directoryGuestWithHostFacts, scratchDir, tool, treeManifest } from "../testing.js";
 import { walkGuest } from "../walk.js";
@@ -113,21 +114,9 @@ describe("tar writer against GNU tar and bsdtar", () => {
   });
 });
 
-/** A seeded generator (mulberry32): the same seed, the same tree. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** A random tree: odd and long names, deep paths, sizes around block edges, holes, hard links, symlinks. */
 function randomTree(root: string, seed: number): void {
-  const random = seeded(seed);
+  const random = seededRandom(seed);
   const pick = <T>(xs: T[]) => xs[Math.floor(random() * xs.length)]!;
   const chars = "abcXYZ019 _-.,;'\"$()[]{}=+#%&!~äöüßé€日本\t\n";
   const name = () => {

@@ -63,8 +63,10 @@ describe("ext writer, long runs", () => {
   };
 
   it("a two-level index fills up (INSPECT_NO_SPACE, still clean); with large_dir it grows a third level", async () => {
+    // One hash seed for both images (mke2fs picks a random one): names then hash alike in both.
+    const hashSeed = "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b";
     const full = join(work, "full-index.img");
-    run("mke2fs", ["-q", "-F", "-t", "ext4", "-b", "1024", "-N", "150000", full, "512M"]);
+    run("mke2fs", ["-q", "-F", "-t", "ext4", "-b", "1024", "-N", "150000", "-E", `hash_seed=${hashSeed}`, full, "512M"]);
     const capacity = await fillDirectory(full, (_, err) => err instanceof InspectError && err.code === "INSPECT_NO_SPACE");
     expect(capacity).toBeGreaterThan(20_000);
     expect(levels(full)).toBe(1);
@@ -72,7 +74,7 @@ describe("ext writer, long runs", () => {
     rmSync(full, { force: true });
     // The same names in the same order fill the same tree; past that, large_dir adds a level.
     const large = join(work, "large-dir.img");
-    run("mke2fs", ["-q", "-F", "-t", "ext4", "-b", "1024", "-N", "150000", "-O", "large_dir", large, "512M"]);
+    run("mke2fs", ["-q", "-F", "-t", "ext4", "-b", "1024", "-N", "150000", "-E", `hash_seed=${hashSeed}`, "-O", "large_dir", large, "512M"]);
     const count = await fillDirectory(large, (n) => n >= capacity + 2000);
     expect(count).toBe(capacity + 2000);
     expect(levels(large)).toBe(2);

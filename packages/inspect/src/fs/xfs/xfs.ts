@@ -1,6 +1,6 @@
 import type { BlockDevice } from "@leapp/storage";
 import { InspectError } from "../../errors.js";
-import { InodeFilesystem, runsFile, typeOfMode, type DataRun } from "../inode-filesystem.js";
+import { InodeFilesystem, runsFile, typeOfMode, type DataRun, type InodeBase } from "../inode-filesystem.js";
 import type { FilesystemDriver, GuestFile, OpenFilesystemOptions, WritableFilesystem } from "../filesystem.js";
 import { corrupt, cString, readBytes, uuidString, view } from "../../block/volumes-io.js";
 import { overlayLog, replayXfsLog } from "./log.js";
@@ -17,19 +17,8 @@ const INCOMPAT_KNOWN = 0x1 | 0x2 | 0x4 | 0x8 | 0x20;
 const DIFLAG2_BIGTIME = 1n << 3n;
 const DIFLAG2_NREXT64 = 1n << 4n;
 
-export interface XfsInode {
-  number: bigint;
-  mode: number;
+export interface XfsInode extends InodeBase<bigint> {
   format: number;
-  uid: number;
-  gid: number;
-  size: number;
-  nlink: number;
-  atimeNs: bigint;
-  mtimeNs: bigint;
-  ctimeNs: bigint;
-  rdevMajor: number;
-  rdevMinor: number;
   extentCount: number;
   /** The data fork: local bytes, an extent list or a btree root. */
   fork: Uint8Array;
