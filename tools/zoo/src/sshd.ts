@@ -1,6 +1,7 @@
 // A real OpenSSH server for tests of live hosts: its own config, host key and authorized client
 // key, on 127.0.0.1 at a free port, as a host tests can log in to without touching this
-// machine's own sshd. Test support only: it shapes no zoo guest.
+// machine's own sshd — and the same in front of this machine's podman, as a container host.
+// Test support only: it shapes no zoo guest.
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -130,4 +131,42 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * This machine's podman needs runc (crun does not work on its kernel) and the open-file and
+ * process limits systemd asks for: a quirk of the test machine, so it lives in the
+ * containers.conf the container host's SSH sessions get, never in what leapp runs there.
+ */
+export const testContainersConf = ["[containers]", 'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]', "", "[engine]", 'runtime = "runc"', ""].join("\n");
+
+/** This machine as a container host over SSH, and its podman as that host's sessions run it. */
+export interface TestContainerHost extends TestSshd {
+  /** Runs podman here with the host's containers.conf; `allowFailure` turns a failure into "". */
+  podman(args: string[], options?: { allowFailure?: boolean }): string;
+}
+
+/** An sshd whose sessions get `CONTAINERS_CONF` (testContainersConf), in front of this machine's podman. */
+export async function startContainerHost(): Promise<TestContainerHost> {
+  const dir = mkdtempSync(join(tmpdir(), "leapp-target-"));
+  const conf = join(dir, "containers.conf");
+  writeFileSync(conf, testContainersConf);
+  const sshd = await startSshd({ config: [`SetEnv CONTAINERS_CONF=${conf}`] });
+  const stop = sshd.stop;
+  return Object.assign(sshd, {
+    podman(args: string[], options: { allowFailure?: boolean } = {}): string {
+      try {
+        return execFileSync("podman", args, { env: { ...process.env, CONTAINERS_CONF: conf }, stdio: ["ignore", "pipe", "pipe"], maxBuffer: 64 << 20 }).toString();
+      } catch (err) {
+        const e = err as { status?: number; stderr?: Buffer; code?: string };
+        if (e.code === "ENOENT") throw new ZooError("ZOO_TOOL_MISSING", "podman is not installed (scripts/install-debian-tools.sh installs what the tests need)");
+        if (options.allowFailure) return "";
+        throw new ZooError("ZOO_TOOL_FAILED", `podman ${args.join(" ")} failed (exit ${e.status}): ${e.stderr?.toString() ?? ""}`);
+      }
+    },
+    async stop() {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  });
 }

@@ -179,7 +179,8 @@ export class ContainerHost {
     for (const line of r.text.split("\n", 100_000)) {
       const [name, image, state, ports] = line.split("\t");
       if (!name) continue;
-      out.push({ name, image: image ?? "", state: state ?? "", ports: parsePublishedPorts(ports ?? "") });
+      // podman says `Created`, docker `created`.
+      out.push({ name, image: image ?? "", state: (state ?? "").toLowerCase(), ports: parsePublishedPorts(ports ?? "") });
     }
     return out;
   }

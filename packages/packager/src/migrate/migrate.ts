@@ -287,6 +287,8 @@ async function streamImage(p: Prepared, options: MigrateOptions, warn: (m: strin
     throw err;
   });
   let result;
+  // The guest is walked before a byte streams (a stream's layer size goes in its header first).
+  emit(options, "scan");
   try {
     result = await containerize(p.guest, pipe, {
       report: p.plan.report,
