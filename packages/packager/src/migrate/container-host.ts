@@ -185,13 +185,19 @@ export class ContainerHost {
     return out;
   }
 
-  /** Ports in use: every listening TCP and bound UDP socket, and what containers publish (running or not). */
-  async takenPorts(containers: HostContainer[], signal?: AbortSignal): Promise<TakenPorts> {
+  /**
+   * Ports in use: every listening TCP and bound UDP socket, and what containers publish (running
+   * or not). `freed`: ports of a container about to be replaced — its runtime holds their sockets
+   * now, and lets them go when it is removed.
+   */
+  async takenPorts(containers: HostContainer[], options: { freed?: PublishedPort[]; signal?: AbortSignal | undefined } = {}): Promise<TakenPorts> {
+    const signal = options.signal;
     const r = await this.ssh.exec(sh("cat /proc/net/tcp /proc/net/tcp6 2>/dev/null; echo @@; cat /proc/net/udp /proc/net/udp6 2>/dev/null"), { maxOutputBytes: 64 * 1024 * 1024, timeoutMs: QUICK_MS, ...(signal ? { signal } : {}) });
     const text = new TextDecoder().decode(r.stdout);
     const at = text.indexOf("@@\n");
     const tcp = parseBoundPorts(at < 0 ? text : text.slice(0, at), "tcp");
     const udp = at < 0 ? new Set<number>() : parseBoundPorts(text.slice(at + 3), "udp");
+    for (const p of options.freed ?? []) (p.protocol === "tcp" ? tcp : udp).delete(p.hostPort);
     for (const c of containers) for (const p of c.ports) (p.protocol === "tcp" ? tcp : udp).add(p.hostPort);
     return { tcp, udp };
   }

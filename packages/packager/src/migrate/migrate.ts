@@ -74,6 +74,12 @@ export interface MigrationResult extends MigrationPlan {
 }
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+/**
+ * How long a live machine's directory listing answers later lookups. The image is one pass over
+ * the tree: each directory listed once. With the SSH source's default (2 s), a host slow to
+ * answer (a loaded VM) has every ancestor listed again for each entry of a large directory.
+ */
+const LIVE_LISTINGS_MS = 3_600_000;
 
 /** The runtime to use: the one asked for, else podman, else docker. */
 function chooseRuntime(facts: TargetFacts, asked: RuntimeName | undefined, target: string): RuntimeName {
@@ -140,10 +146,18 @@ async function prepare(source: InspectableGuest | readonly string[], options: Mi
     return Math.round(ms);
   };
   emit(options, "connect", typeof options.target === "string" ? options.target : targetLabel(options.target));
-  const { ssh, owned } = await connectTarget(options);
-  const connectMs = lap();
-  let guest: InspectableGuest | undefined;
+  // The source first: a path that is not there is found before anything goes over the network.
   const ownsGuest = !isGuest(source);
+  const guest = isGuest(source) ? source : await openGuest(source, { statCacheMs: LIVE_LISTINGS_MS, ...options.source, ...(signal ? { signal } : {}) });
+  let ssh: SshConnection;
+  let owned: boolean;
+  try {
+    ({ ssh, owned } = await connectTarget(options));
+  } catch (err) {
+    if (ownsGuest) await guest.close().catch(() => {});
+    throw err;
+  }
+  const connectMs = lap();
   try {
     const target = targetLabel(ssh);
     emit(options, "check", target);
@@ -154,7 +168,6 @@ async function prepare(source: InspectableGuest | readonly string[], options: Mi
     const checkMs = lap();
 
     emit(options, "inspect");
-    guest = isGuest(source) ? source : await openGuest(source, { ...options.source, ...(signal ? { signal } : {}) });
     // The run spec needs the OS, init and services, not the package database.
     const report = await inspect(guest, { applications: false, ...(signal ? { signal } : {}) });
     const arch = report.os.arch;
@@ -166,7 +179,7 @@ async function prepare(source: InspectableGuest | readonly string[], options: Mi
     const plan = await planContainer(guest, { report, reference, ...(options.exclude ? { exclude: options.exclude } : {}), ...(options.include ? { include: options.include } : {}) });
     const inspectMs = lap();
     // The replaced container's ports are free for the new one.
-    const taken = await host.takenPorts(containers.filter((c) => c !== existing), signal);
+    const taken = await host.takenPorts(containers.filter((c) => c !== existing), { freed: existing?.ports ?? [], signal });
     const portMap = planPortMap(sourcePorts(plan), taken, {
       ...(options.tcpPorts ? { requested: options.tcpPorts } : {}),
       ...(options.noTcpPorts ? { excluded: options.noTcpPorts } : {}),
@@ -175,7 +188,7 @@ async function prepare(source: InspectableGuest | readonly string[], options: Mi
     const migration: MigrationPlan = { container: name, image: reference, target, runtime, portMap, runSpec: plan.runSpec, replaces: existing !== undefined };
     return { ssh, ownsSsh: owned, host, guest, ownsGuest, plan, migration, existing, connectMs, checkMs: checkMs + lap(), inspectMs };
   } catch (err) {
-    if (ownsGuest) await guest?.close().catch(() => {});
+    if (ownsGuest) await guest.close().catch(() => {});
     if (owned) await ssh.close();
     throw err;
   }
@@ -310,6 +323,8 @@ async function streamImage(p: Prepared, options: MigrateOptions, warn: (m: strin
     throw err;
   }
   const streamEnded = performance.now();
+  // The archive's last bytes (config, manifest, the small layer) after the root filesystem's.
+  options.onProgress?.({ phase: "stream", done: result.archive.bytes, total: result.archive.bytes, unit: "bytes" });
   emit(options, "load", p.migration.image);
   const loaded = await loading;
   const loadEnded = performance.now();

@@ -21,15 +21,15 @@ describe("planPortMap", () => {
   it("keeps each port's own number when it is free, and moves 22 to 9022 as the prototype did", () => {
     const m = planPortMap([{ port: 80, protocol: "tcp", service: "httpd" }, { port: 22, protocol: "tcp", service: "sshd" }, { port: 443, protocol: "tcp" }], taken());
     expect(m).toEqual([
-      { source: 22, target: 9022, protocol: "tcp", service: "sshd", why: "default" },
-      { source: 80, target: 80, protocol: "tcp", service: "httpd", why: "same" },
-      { source: 443, target: 443, protocol: "tcp", why: "same" },
+      { source: 22, target: 9022, protocol: "tcp", service: "sshd", why: "default", wanted: 9022 },
+      { source: 80, target: 80, protocol: "tcp", service: "httpd", why: "same", wanted: 80 },
+      { source: 443, target: 443, protocol: "tcp", why: "same", wanted: 443 },
     ]);
   });
 
   it("takes the next free port above a taken one", () => {
     expect(pairs(planPortMap(tcp(80), taken([80, 81, 82])))).toEqual(["80->83"]);
-    expect(planPortMap(tcp(80), taken([80]))[0]!.why).toBe("next-free");
+    expect(planPortMap(tcp(80), taken([80]))[0]).toMatchObject({ why: "next-free", wanted: 80 });
     // The default move too: 9022 taken → 9023.
     expect(pairs(planPortMap(tcp(22), taken([22, 9022])))).toEqual(["22->9023"]);
   });
@@ -49,9 +49,9 @@ describe("planPortMap", () => {
   it("follows --tcp-port TARGET:SOURCE, also for ports the machine was not seen to serve", () => {
     const m = planPortMap(tcp(80, 22), taken([80]), { requested: [{ source: 80, target: 8080 }, { source: 3306, target: 13306 }] });
     expect(m).toEqual([
-      { source: 22, target: 9022, protocol: "tcp", why: "default" },
-      { source: 80, target: 8080, protocol: "tcp", why: "requested" },
-      { source: 3306, target: 13306, protocol: "tcp", why: "requested" },
+      { source: 22, target: 9022, protocol: "tcp", why: "default", wanted: 9022 },
+      { source: 80, target: 8080, protocol: "tcp", why: "requested", wanted: 8080 },
+      { source: 3306, target: 13306, protocol: "tcp", why: "requested", wanted: 13306 },
     ]);
   });
 
@@ -99,13 +99,13 @@ describe("planPortMap", () => {
 
   it("lists a port once when the configuration and the live machine both name it, keeping the service's name", () => {
     const m = planPortMap([{ port: 80, protocol: "tcp" }, { port: 80, protocol: "tcp", service: "apache2" }, { port: 80, protocol: "tcp", service: "listening" }], taken());
-    expect(m).toEqual([{ source: 80, target: 80, protocol: "tcp", service: "apache2", why: "same" }]);
+    expect(m).toEqual([{ source: 80, target: 80, protocol: "tcp", service: "apache2", why: "same", wanted: 80 }]);
   });
 
   it("moves ports a rootless runtime cannot bind above its lowest port", () => {
     const m = planPortMap(tcp(22, 80, 8080), taken([1024]), { lowestPort: 1024 });
     expect(pairs(m)).toEqual(["22->9022", "80->1025", "8080->8080"]);
-    expect(m.find((p) => p.source === 80)!.why).toBe("next-free");
+    expect(m.find((p) => p.source === 80)).toMatchObject({ why: "next-free", wanted: 1024 });
     expect(code(() => planPortMap(tcp(80), taken(), { lowestPort: 1024, requested: [{ source: 80, target: 80 }] }))).toBe("PACKAGER_PORT_TAKEN");
   });
 

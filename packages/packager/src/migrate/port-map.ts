@@ -34,6 +34,8 @@ export interface PortMapping {
    * the next free one above it.
    */
   why: "same" | "default" | "requested" | "next-free";
+  /** The port it would have had: its own number, its default move, or the one requested. */
+  wanted: number;
 }
 
 export interface PortMapOptions {
@@ -99,7 +101,7 @@ export function planPortMap(sources: readonly SourcePort[], taken: TakenPorts, o
 
   const used: Record<PortProtocol, Set<number>> = { tcp: new Set(taken.tcp), udp: new Set(taken.udp) };
   const out: PortMapping[] = [];
-  const entry = (s: SourcePort, target: number, why: PortMapping["why"]): PortMapping => ({ source: s.port, target, protocol: s.protocol, ...(s.service !== undefined ? { service: s.service } : {}), why });
+  const entry = (s: SourcePort, target: number, why: PortMapping["why"], wanted: number): PortMapping => ({ source: s.port, target, protocol: s.protocol, ...(s.service !== undefined ? { service: s.service } : {}), why, wanted });
   const order = [...wanted.values()].sort((a, b) => (a.protocol === b.protocol ? a.port - b.port : a.protocol < b.protocol ? -1 : 1));
 
   // The user's own targets first: they are not moved, so a taken one is an error.
@@ -111,7 +113,7 @@ export function planPortMap(sources: readonly SourcePort[], taken: TakenPorts, o
       throw new PackagerError("PACKAGER_PORT_TAKEN", `target port ${target} (asked for source port ${s.port} with --tcp-port) ${why}; choose another with --tcp-port PORT:${s.port}, or leave it out to take the next free one`);
     }
     used.tcp.add(target);
-    out.push(entry(s, target, "requested"));
+    out.push(entry(s, target, "requested", target));
   }
   const automatic = order.filter((s) => !(s.protocol === "tcp" && requested.get(s.port) !== undefined));
   const start = (s: SourcePort) => Math.max(lowest, s.protocol === "tcp" && !requested.has(s.port) ? (defaults[s.port] ?? s.port) : s.port);
@@ -125,7 +127,7 @@ export function planPortMap(sources: readonly SourcePort[], taken: TakenPorts, o
       continue;
     }
     used[s.protocol].add(want);
-    out.push(entry(s, want, want === s.port ? "same" : want === (defaults[s.port] ?? s.port) && s.protocol === "tcp" ? "default" : "next-free"));
+    out.push(entry(s, want, want === s.port ? "same" : want === (defaults[s.port] ?? s.port) && s.protocol === "tcp" ? "default" : "next-free", want));
   }
   // …and the others take the next free port above it.
   for (const s of moved) {
@@ -133,7 +135,7 @@ export function planPortMap(sources: readonly SourcePort[], taken: TakenPorts, o
     while (p <= MAX_PORT && used[s.protocol].has(p)) p++;
     if (p > MAX_PORT) throw new PackagerError("PACKAGER_NO_FREE_PORT", `no free ${s.protocol} port on the target from ${start(s)} up for source port ${s.port}; choose one with --tcp-port PORT:${s.port}, or leave it out with --no-tcp-port ${s.port}`);
     used[s.protocol].add(p);
-    out.push(entry(s, p, "next-free"));
+    out.push(entry(s, p, "next-free", start(s)));
   }
   return out.sort((a, b) => (a.protocol === b.protocol ? a.source - b.source : a.protocol < b.protocol ? -1 : 1));
 }

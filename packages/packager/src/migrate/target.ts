@@ -64,7 +64,7 @@ export async function checkTarget(options: TargetOptions & { name?: string; sign
     // A working runtime found after one that failed: that one is what a migration uses.
     if (runtime) problems.length = 0;
     const containers = host ? await host.containers(signal) : [];
-    const taken = await new ContainerHost(ssh, host?.runtime ?? "podman", target).takenPorts(containers, signal);
+    const taken = await new ContainerHost(ssh, host?.runtime ?? "podman", target).takenPorts(containers, { signal });
     const check: TargetCheck = {
       target,
       hostKey: ssh.hostKeyFingerprint,
