@@ -30,6 +30,7 @@ const unitOnly = ["**/*.int.test.ts", "**/*.slow.test.ts"];
 export default defineConfig({
   resolve: { alias },
   test: {
+    globalSetup: ["tests/temp-dir.global-setup.ts"],
     projects: [
       {
         resolve: { alias },

@@ -2,7 +2,10 @@
 // The main job's output: runs the `leapp` command on the built sample guest, section by section,
 // exactly as a user would type it.
 import { spawnSync } from "node:child_process";
-import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, realpathSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const repo = fileURLToPath(new URL("..", import.meta.url));
@@ -14,12 +17,24 @@ if (!sample) {
 }
 const disk = join(sample, "disk.img");
 const domain = join(sample, "domain.xml");
+// The customized guest goes into an overlay here; the sample itself is only read.
+const work = mkdtempSync(join(tmpdir(), "leapp-sample-"));
+process.on("exit", () => rmSync(work, { recursive: true, force: true }));
+const overlay = join(work, "disk-sda.qcow2");
+const sampleHash = () => createHash("sha256").update(readFileSync(disk)).digest("hex");
+const before = sampleHash();
 
 const sections = [
   ["The disk image", ["storage", "info", disk]],
   ["The source VM, from its Xen domain XML", ["source", domain]],
   ["Inside the guest", ["inspect", disk]],
   ["The same VM as a KVM guest (libvirt domain XML)", ["source", domain, "--libvirt-xml"]],
+  [
+    "Customized through an overlay, with no appliance (virt-customize's operations)",
+    ["customize", disk, "-o", `${work}/`, "--hostname", "web01.kvm.example.com", "--write", "/etc/motd:Migrated to KVM by leapp\n", "--append-line", "/etc/hosts:10.0.0.5 db.internal", "--edit", "/etc/fstab:s/xvda/vda/g", "--root-password", "disabled"],
+  ],
+  // The overlay names its base by a path outside its own directory (and the sample's disk is a link): trust both.
+  ["The overlay, inspected: the new hostname", ["inspect", "--backing-dir", sample, "--backing-dir", dirname(realpathSync(disk)), overlay]],
 ];
 
 // The guest's whole userspace as a container image: the archive `podman load` reads, and how it runs.
@@ -28,7 +43,7 @@ sections.push(["The same guest as a container image (podman load, then podman ru
 const bold = process.stdout.isTTY ? (s) => `\x1b[1m${s}\x1b[0m` : (s) => s;
 process.stdout.write(`${bold("leapp on the sample guest")} (samples/el6-xen: a CentOS 6 LAMP server from a Xen host)\n${sample}\n`);
 for (const [title, args] of sections) {
-  const shown = args.map((a) => (a.startsWith(sample) ? a.replace(sample, "$SAMPLE") : a)).join(" ");
+  const shown = args.map((a) => (a.startsWith(sample) ? a.replace(sample, "$SAMPLE") : a.startsWith(work) ? a.replace(work, "$WORK") : /[\s\n]/.test(a) ? JSON.stringify(a) : a)).join(" ");
   process.stdout.write(`\n${bold(`── ${title}`)}\n$ leapp ${shown}\n`);
   const r = spawnSync(process.execPath, [cli, ...args], { stdio: "inherit", env: { ...process.env, SAMPLE: sample } });
   if (r.status !== 0) {
@@ -36,3 +51,5 @@ for (const [title, args] of sections) {
     process.exit(r.status ?? 1);
   }
 }
+process.stdout.write(`\nThe sample disk is untouched: sha256 ${sampleHash() === before ? "unchanged" : "CHANGED"} (${before.slice(0, 16)}…)\n`);
+if (sampleHash() !== before) process.exitCode = 1;

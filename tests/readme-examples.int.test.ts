@@ -5,7 +5,7 @@
 // the sample itself must come out unchanged.
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -60,7 +60,16 @@ function scratch(readme: string): string {
   const dir = join(root, slug(readme));
   if (existsSync(dir)) return dir;
   mkdirSync(dir);
-  for (const f of ["disk.img", "domain.xml", "guest.qcow2", "guest.vmdk"]) symlinkSync(join(fixtures, f), join(dir, f));
+  // Hard links (copies across filesystems), not symlinks: leapp refuses a backing file that is a
+  // link leading out of its image's directory, and examples put overlays on these images.
+  for (const f of ["disk.img", "domain.xml", "guest.qcow2", "guest.vmdk"]) {
+    const real = realpathSync(join(fixtures, f));
+    try {
+      linkSync(real, join(dir, f));
+    } catch {
+      copyFileSync(real, join(dir, f));
+    }
+  }
   symlinkSync(join(repo, "samples", "el6-xen", "networks.yaml"), join(dir, "networks.yaml"));
   for (const d of ["apps", "packages", "samples", "scripts", "tools"]) symlinkSync(join(repo, d), join(dir, d));
   return dir;

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// One measured run of a tar writer on a directory source, archive to stdout:
+// One measured run of a tar writer on a directory source (or, with --image, a disk image), the
+// archive to stdout:
 //   node tar-child.mjs ROOT [--writer leapp|tar-stream] [--compress none|gzip|zstd]
+//   node tar-child.mjs --image IMAGE [...]
 // leapp: @leapp/packager's walker and writer (what `leapp containerize` streams). tar-stream:
 // the same walk, each entry handed to tar-stream's pack, for the README's choice of writer.
 import { createRequire } from "node:module";
@@ -9,17 +11,19 @@ import { fileURLToPath } from "node:url";
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const load = (pkg) => import(join(repo, "packages", pkg, "dist", "index.js"));
-const { openDirectoryGuest } = await load("inspect");
+const { openDirectoryGuest, openImageGuest } = await load("inspect");
 const { walkGuest, writeLayerTar, compressingSink } = await load("packager");
 
-const [root, ...rest] = process.argv.slice(2);
-const opt = (name, fallback) => (rest.includes(name) ? rest[rest.indexOf(name) + 1] : fallback);
+const argv = process.argv.slice(2);
+const opt = (name, fallback) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : fallback);
+const imagePath = opt("--image", undefined);
+const root = argv[0];
 const writer = opt("--writer", "leapp");
 const compression = opt("--compress", "none");
 
 const out = process.stdout;
 const toStdout = (chunk) => (out.write(chunk) ? Promise.resolve() : new Promise((r) => out.once("drain", r)));
-const guest = await openDirectoryGuest(root);
+const guest = imagePath ? await openImageGuest([imagePath]) : await openDirectoryGuest(root);
 const sink = compressingSink(compression, toStdout);
 const started = process.hrtime.bigint();
 

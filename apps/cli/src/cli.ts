@@ -1,3 +1,6 @@
 import { run } from "./program.js";
+import { abortOnSignals } from "./signals.js";
 
-process.exitCode = await run(process.argv.slice(2));
+const interrupt = abortOnSignals();
+process.exitCode = await run(process.argv.slice(2), process, interrupt.signal);
+interrupt.dispose();

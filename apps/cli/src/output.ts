@@ -19,6 +19,8 @@ export interface Streams {
 export interface Progress {
   update(done: number, total: number): void;
   finish(): void;
+  /** The work failed or was interrupted: the JSON stream ends with an `error` event. */
+  fail(err: unknown): void;
 }
 
 /**
@@ -53,11 +55,17 @@ export class Output {
     if (!this.options.json) this.streams.stderr.write(escapeControl(message) + "\n");
   }
 
-  progress(task: string): Progress {
-    const mode = this.#progressMode();
+  /** `wantBar`: the command was asked for progress (`convert -p`): a bar even off a terminal, unless --progress says otherwise. */
+  progress(task: string, wantBar = false): Progress {
+    const mode = wantBar && this.options.progress === "auto" ? "tty" : this.#progressMode();
     if (mode === "json") return jsonProgress(task, this.streams.stderr);
     if (mode === "tty") return barProgress(task, this.streams.stderr);
-    return { update() {}, finish() {} };
+    return { update() {}, finish() {}, fail() {} };
+  }
+
+  /** Whether progress is shown at all (commands skip the work of measuring it when not). */
+  get showsProgress(): boolean {
+    return this.#progressMode() !== "none";
   }
 
   #progressMode(): Exclude<ProgressMode, "auto"> {
@@ -70,8 +78,8 @@ function jsonProgress(task: string, stderr: Streams["stderr"]): Progress {
   let last = 0;
   let lastDone = -1;
   let lastTotal = 0;
-  const emit = (done: number, total: number, event: "progress" | "end") =>
-    stderr.write(JSON.stringify({ event, task, done, total }) + "\n");
+  const emit = (done: number, total: number, event: "progress" | "end" | "error", error?: { code: string; message: string }) =>
+    stderr.write(JSON.stringify({ event, task, done, total, ...(error ? { error } : {}) }) + "\n");
   return {
     update(done, total) {
       lastDone = done;
@@ -86,6 +94,11 @@ function jsonProgress(task: string, stderr: Streams["stderr"]): Progress {
     finish() {
       emit(Math.max(lastDone, 0), lastTotal, "end");
     },
+    fail(err) {
+      const e = err as { code?: unknown; message?: unknown; name?: unknown } | null;
+      const code = typeof e?.code === "string" ? e.code : e?.name === "AbortError" ? "ABORTED" : "ERROR";
+      emit(Math.max(lastDone, 0), lastTotal, "error", { code, message: typeof e?.message === "string" ? e.message : String(err) });
+    },
   };
 }
 
@@ -97,6 +110,9 @@ function barProgress(task: string, stderr: Streams["stderr"]): Progress {
     stream: stderr as NodeJS.WritableStream,
     hideCursor: true,
     clearOnComplete: false,
+    // Asked for explicitly (--progress tty, storage convert -p) on a pipe: a line a second.
+    noTTYOutput: true,
+    notTTYSchedule: 1000,
   });
   let started = false;
   return {
@@ -111,6 +127,9 @@ function barProgress(task: string, stderr: Streams["stderr"]): Progress {
       }
     },
     finish() {
+      if (started) bar.stop();
+    },
+    fail() {
       if (started) bar.stop();
     },
   };

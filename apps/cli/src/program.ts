@@ -4,13 +4,20 @@ import { describeError, ExitCode, UsageError } from "./errors.js";
 import { Output, type GlobalOptions, type ProgressMode, type Streams } from "./output.js";
 import { escapeControl } from "./text.js";
 import { commands } from "./commands/index.js";
+import { Interrupted } from "./signals.js";
 
 /** What every subcommand gets: its Output (from the global flags) and a way to set a "negative" exit. */
 export class Cli {
   exitCode: ExitCode = ExitCode.ok;
   /** The command whose action runs, or that rejected its command line: usage hints name it. */
   command: Command | undefined;
-  constructor(readonly streams: Streams) {}
+  /** What an interrupted command removed, for the "interrupted; …" line (set by commands that write). */
+  interruptNote: string | undefined;
+  constructor(
+    readonly streams: Streams,
+    /** Aborted by SIGINT/SIGTERM (see signals.ts); every long call gets it. */
+    readonly signal?: AbortSignal,
+  ) {}
 
   /** The Output for a command, honouring --json, --progress and --debug wherever they were given. */
   output(command: Command): Output {
@@ -66,7 +73,8 @@ Exit codes:
   1   the answer is "no" (e.g. 'storage compare': images differ)
   2   usage error
   3   the input cannot be used (typed error, printed as one line; with --json as {"error": …})
-  70  internal error (a bug: rerun with --debug and report it)`,
+  70  internal error (a bug: rerun with --debug and report it)
+  130 interrupted by SIGINT (Ctrl-C), 143 by SIGTERM: unfinished outputs are removed`,
   );
   program.hook("preAction", (_root, action) => {
     cli.command = action;
@@ -91,9 +99,12 @@ Exit codes:
   return program;
 }
 
-/** Runs the CLI and returns its exit code; never calls process.exit, so it is testable in-process. */
-export async function run(argv: readonly string[], streams: Streams = process): Promise<number> {
-  const cli = new Cli(streams);
+/**
+ * Runs the CLI and returns its exit code; never calls process.exit, so it is testable in-process.
+ * `signal` interrupts the running command (cli.ts aborts it on SIGINT/SIGTERM: exit 130/143).
+ */
+export async function run(argv: readonly string[], streams: Streams = process, signal?: AbortSignal): Promise<number> {
+  const cli = new Cli(streams, signal);
   const program = buildProgram(cli);
   const wantsJson = argv.includes("--json");
   const debug = argv.includes("--debug");
@@ -113,6 +124,13 @@ export async function run(argv: readonly string[], streams: Streams = process): 
       // --help and --version end parsing through an exception too; they are successes.
       if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help" || err.exitCode === 0) return ExitCode.ok;
       return usage(err.message);
+    }
+    if (signal?.aborted && signal.reason instanceof Interrupted && (err === signal.reason || (err as { name?: unknown } | null)?.name === "AbortError")) {
+      const reason = signal.reason;
+      const message = cli.interruptNote ? `interrupted; ${cli.interruptNote} (${reason.signal})` : `interrupted by ${reason.signal}`;
+      if (wantsJson) streams.stdout.write(JSON.stringify({ error: { code: reason.code, message } }) + "\n");
+      else streams.stderr.write(`leapp: ${message}\n`);
+      return reason.exitCode as ExitCode;
     }
     if (err instanceof UsageError) return usage(err.message);
     const report = describeError(err);

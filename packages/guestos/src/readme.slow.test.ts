@@ -1,5 +1,5 @@
 // The README's example, run verbatim by Node against the built package, on the debian-xen zoo
-// guest's disk (named disk1.raw in the folder it runs in).
+// guest's disk (named disk.img in the folder it runs in).
 import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -23,7 +23,7 @@ describe("README", () => {
     const zoo = await buildZooGuest("debian-xen");
     rmSync(runDir, { recursive: true, force: true });
     mkdirSync(runDir);
-    symlinkSync(zoo.disks[0]!, join(runDir, "disk1.raw"));
+    symlinkSync(zoo.disks[0]!, join(runDir, "disk.img"));
     writeFileSync(join(runDir, "example.mjs"), blocks[0]!);
     const { stdout, stderr } = await exec(process.execPath, ["example.mjs"], { cwd: runDir, maxBuffer: 64 << 20 });
     expect(stderr).toBe("");

@@ -1,5 +1,5 @@
 export { InspectError, type InspectErrorCode } from "./errors.js";
-export type { GuestFS, WritableGuestFS } from "./guestfs/guestfs.js";
+export type { GuestFS, ListedEntry, ListOptions, WritableGuestFS } from "./guestfs/guestfs.js";
 export type {
   FileType,
   Filesystem,
@@ -18,6 +18,11 @@ export { openDirectoryGuest } from "./guestfs/directory-guest.js";
 export { openImageGuest, type OpenImageOptions } from "./guestfs/image-guest.js";
 export { openSshGuest, type SshGuestOptions } from "./guestfs/ssh-guest.js";
 export { openGuest, type OpenGuestOptions } from "./guestfs/open-guest.js";
+export { writableGuestFS, type GuestMount, type WritableGuest } from "./guestfs/writable-guest.js";
+export { customize, type CustomizeOptions, type CustomizeOutput, type CustomizeResult } from "./customize/customize.js";
+export { applyOperations, checkOperations, type ApplyOptions, type ApplyResult } from "./customize/apply.js";
+export type { CustomizeOperation, CustomizeOperationName, OperationReport } from "./customize/operations.js";
+export { customizeOptionNames, parseCustomizeOption, type ParsedOption } from "./customize/syntax.js";
 export { inspect, inspectSources, type InspectOptions } from "./os/inspect.js";
 export type { BootConfiguration, EnabledService, HypervisorTool, InitSystem, InspectionReport, InstalledKernel, OperatingSystem } from "./report/report.js";
 export type { Application } from "./os/application.js";

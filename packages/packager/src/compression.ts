@@ -1,7 +1,6 @@
 import { createHash, type Hash } from "node:crypto";
 import { once } from "node:events";
 import { createRequire } from "node:module";
-import { availableParallelism } from "node:os";
 import { constants, createGzip } from "node:zlib";
 import type { ChunkSink } from "./tar/writer.js";
 
@@ -15,17 +14,18 @@ export interface EndableSink {
 }
 
 /**
- * zstd frames of this much input each, compressed in parallel on the thread pool — no more at
- * once than the machine has cores besides the one writing the archive, since the pool also
- * serves the file reads.
+ * zstd frames of this much input each, three compressed at once on libuv's pool of four (the
+ * fourth serves the file reads). Three beat one even on two cores: on a busy machine each
+ * compressing thread gets its own share of the CPU (bench/containerize: 1.7 s against 2.1 s
+ * for the debian-12 guest at a load of 7).
  */
 const ZSTD_FRAME_INPUT = 4 * 1024 * 1024;
-const ZSTD_PARALLEL = Math.max(1, Math.min(3, availableParallelism() - 1));
-const ZSTD_LEVEL = 3;
+const ZSTD_PARALLEL = 3;
 const GZIP_LEVEL = 6;
 
 interface ZstdBinding {
-  compress(data: Buffer, level?: number): Promise<Buffer>;
+  /** At zstd's default level, 3 (the binding's wrapper passes no level on). */
+  compress(data: Buffer): Promise<Buffer>;
 }
 let zstdBinding: ZstdBinding | undefined;
 /** Loaded on first use: the native binding costs start-up time every other run would pay. */
@@ -69,21 +69,26 @@ function gzipSink(downstream: ChunkSink): EndableSink {
 
 function zstdSink(downstream: ChunkSink): EndableSink {
   const binding = zstd();
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  const inFlight: Promise<Buffer>[] = [];
+  // Frame inputs are gathered in buffers reused once their frame is compressed: a fresh 4 MiB
+  // for every frame kept the garbage collector busy with the layer's whole size again.
+  const spare: Buffer[] = [];
+  let input: Buffer = Buffer.allocUnsafe(ZSTD_FRAME_INPUT);
+  let filled = 0;
+  const inFlight: { frame: Promise<Buffer>; input: Buffer }[] = [];
   const emitOldest = async () => {
-    const frame = await inFlight.shift()!;
+    const oldest = inFlight.shift()!;
+    const frame = await oldest.frame;
+    spare.push(oldest.input);
     await downstream(frame);
   };
   const cut = async () => {
-    if (pendingBytes === 0) return;
-    const input = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
-    pending = [];
-    pendingBytes = 0;
-    const frame = binding.compress(input, ZSTD_LEVEL);
+    if (filled === 0) return;
+    // The binding reads the input while it compresses, without a copy: it is not touched until then.
+    const frame = binding.compress(filled === input.length ? input : input.subarray(0, filled));
     frame.catch(() => {}); // awaited in order by emitOldest
-    inFlight.push(frame);
+    inFlight.push({ frame, input });
+    input = spare.pop() ?? Buffer.allocUnsafe(ZSTD_FRAME_INPUT);
+    filled = 0;
     // Emit the oldest once more than ZSTD_PARALLEL are compressing: the next frame fills meanwhile.
     while (inFlight.length > ZSTD_PARALLEL) await emitOldest();
   };
@@ -91,11 +96,11 @@ function zstdSink(downstream: ChunkSink): EndableSink {
     async write(chunk) {
       let at = 0;
       while (at < chunk.length) {
-        const n = Math.min(chunk.length - at, ZSTD_FRAME_INPUT - pendingBytes);
-        pending.push(Buffer.from(chunk.buffer, chunk.byteOffset + at, n));
-        pendingBytes += n;
+        const n = Math.min(chunk.length - at, ZSTD_FRAME_INPUT - filled);
+        input.set(chunk.subarray(at, at + n), filled);
+        filled += n;
         at += n;
-        if (pendingBytes === ZSTD_FRAME_INPUT) await cut();
+        if (filled === ZSTD_FRAME_INPUT) await cut();
       }
     },
     async end() {

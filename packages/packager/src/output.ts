@@ -22,6 +22,9 @@ export interface ArchiveOutput {
   abort(): Promise<void>;
 }
 
+/** Chunks a file output writes at once. */
+const WRITES_IN_FLIGHT = 4;
+
 /**
  * A file output: written under a temporary name beside `path` and renamed over it when
  * complete, so `path` never holds half an archive.
@@ -45,6 +48,14 @@ export async function fileOutput(path: string, options: { overwrite?: boolean } 
   }
   let position = 0;
   let closed = false;
+  // Write-behind: a few chunks are written while the next ones are made (each write is a trip
+  // through libuv's pool); a failure is reported by the next call.
+  const writing: Promise<void>[] = [];
+  let failure: unknown;
+  const settled = async () => {
+    await Promise.all(writing.splice(0));
+    if (failure !== undefined) throw failure;
+  };
   const close = async () => {
     if (closed) return;
     closed = true;
@@ -56,21 +67,33 @@ export async function fileOutput(path: string, options: { overwrite?: boolean } 
     },
     seekable: true,
     async write(chunk) {
-      let done = 0;
-      while (done < chunk.length) {
-        const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, position + done);
-        done += bytesWritten;
-      }
+      if (failure !== undefined) throw failure;
+      const at = position;
       position += chunk.length;
+      const written = (async () => {
+        let done = 0;
+        while (done < chunk.length) {
+          const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, at + done);
+          done += bytesWritten;
+        }
+      })().catch((err: unknown) => {
+        failure ??= err;
+      });
+      writing.push(written);
+      if (writing.length >= WRITES_IN_FLIGHT) await writing.shift();
+      if (failure !== undefined) throw failure;
     },
     async patch(offset, bytes) {
+      await settled();
       await handle.write(bytes, 0, bytes.length, offset);
     },
     async commit() {
+      await settled();
       await close();
       await rename(temp, path);
     },
     async abort() {
+      await Promise.all(writing.splice(0));
       await close().catch(() => {});
       await rm(temp, { force: true });
     },

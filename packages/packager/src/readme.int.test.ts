@@ -1,5 +1,6 @@
 // The README's example runs verbatim: its first TypeScript block, in a scratch folder where
-// web01.qcow2 is the el6-xen zoo guest, writes web01.tar and streams a second image into podman.
+// guest.qcow2 is the el6-xen zoo guest, writes web01.tar and streams a second image into podman
+// (which the example removes again).
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -20,7 +21,7 @@ it("runs the README's usage example as written", async () => {
   expect(code).toBeDefined();
   const zoo = await buildZooGuest("el6-xen", "qcow2");
   const dir = scratchDir();
-  symlinkSync(zoo.disks[0]!, join(dir, "web01.qcow2"));
+  symlinkSync(zoo.disks[0]!, join(dir, "guest.qcow2"));
   // Beside the sources, so "@leapp/…" resolves as in the workspace.
   const module = join(here, `.readme-example-${process.pid}.ts`);
   writeFileSync(module, code!);
@@ -33,5 +34,5 @@ it("runs the README's usage example as written", async () => {
     execFileSync("rm", ["-f", module]);
   }
   expect(existsSync(join(dir, "web01.tar"))).toBe(true);
-  expect(execFileSync("podman", ["image", "exists", "localhost/web01:streamed"]).length).toBe(0);
+  expect(execFileSync("tar", ["-tf", join(dir, "web01.tar")]).toString().split("\n")).toContain("manifest.json");
 });

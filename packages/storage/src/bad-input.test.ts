@@ -128,8 +128,8 @@ describe("backing chains that lie", () => {
   });
   it("a loop through a symlink and another image", async () => {
     const a = join(dir, "loop-a.qcow2");
-    await createQcow2(a, { size: SIZE, backingFile: "loop-b.qcow2" });
-    await createQcow2(join(dir, "loop-b-real.qcow2"), { size: SIZE, backingFile: "loop-a.qcow2" });
+    await createQcow2(a, { size: SIZE, backingFile: "loop-b.qcow2", backingFormat: "qcow2" });
+    await createQcow2(join(dir, "loop-b-real.qcow2"), { size: SIZE, backingFile: "loop-a.qcow2", backingFormat: "qcow2" });
     await symlink(join(dir, "loop-b-real.qcow2"), join(dir, "loop-b.qcow2"));
     await expectTypedError(a, ["STORAGE_BACKING_LOOP"]);
   });
@@ -142,8 +142,12 @@ describe("backing chains that lie", () => {
   });
   it("a missing backing file", async () => {
     const orphan = join(dir, "orphan.qcow2");
-    await createQcow2(orphan, { size: SIZE, backingFile: "/nonexistent/base.raw", backingFormat: "raw" });
+    await createQcow2(orphan, { size: SIZE, backingFile: "no-such-base.raw", backingFormat: "raw" });
     await expectTypedError(orphan, ["STORAGE_BACKING_MISSING"]);
+    // Outside the image's directory it is refused before anyone looks whether it exists.
+    const far = join(dir, "far-orphan.qcow2");
+    await createQcow2(far, { size: SIZE, backingFile: "/nonexistent/base.raw", backingFormat: "raw" });
+    await expectTypedError(far, ["STORAGE_PATH_ESCAPE"]);
   });
 });
 

@@ -1,4 +1,5 @@
 import { StorageError } from "./errors.js";
+import type { ImageFile } from "./image-file.js";
 
 /** The disk formats leapp reads; detection is always by content, never by file name. */
 export type DiskFormat = "raw" | "qcow2" | "vmdk" | "vdi" | "vhdx" | "vpc";
@@ -99,15 +100,21 @@ export function sliceDevice(parent: BlockDevice, start: number, length: number):
   };
 }
 
-/** How a driver opens the files its image refers to (backing files, vmdk extents). */
+/** How a driver opens the files its image refers to (backing files, vmdk extents, data files). */
 export interface OpenContext {
   /** Open for writing too (raw and qcow2 only). */
   writable: boolean;
   /**
-   * Opens a file this image depends on — a backing file — with loop detection and a depth limit.
-   * `format` is the one the image names, or undefined to probe.
+   * Opens the image's backing (parent) file, with the confinement rule, loop detection and a
+   * depth limit. `format` is the one the image names; without one, the file is opened as raw and
+   * only if it holds no image format's magic (a backing file is never probed into another format).
    */
-  openBacking(path: string, format: DiskFormat | undefined): Promise<BlockDevice>;
+  openBacking(name: string, format: DiskFormat | undefined): Promise<BlockDevice>;
+  /**
+   * Opens another file of the image (a vmdk extent, a qcow2 data file) by the name the image
+   * records, under the same confinement rule as backing files; it must be a regular file.
+   */
+  openFile(name: string, what: string): Promise<ImageFile>;
 }
 
 /** A disk format driver: one file per format, detected by content and never by file name. */
@@ -118,5 +125,6 @@ export interface FormatDriver {
    * for a small file) and its size.
    */
   probe(head: Uint8Array, tail: Uint8Array, fileSize: number): boolean;
-  open(path: string, context: OpenContext): Promise<BlockDevice>;
+  /** Opens the image in `file`; the device owns the file from then on (closing it on close or failure). */
+  open(file: ImageFile, context: OpenContext): Promise<BlockDevice>;
 }

@@ -1,5 +1,6 @@
 import type { BlockDevice, Extent } from "./block-device.js";
-import { openDisk } from "./open-disk.js";
+import { openDisk, type OpenDiskOptions } from "./open-disk.js";
+import type { OperationOptions } from "./progress.js";
 import { isZero } from "./util.js";
 
 /** The answer of `compareDisks`, as `qemu-img compare` gives it. */
@@ -20,17 +21,19 @@ const CHUNK = 4 * 1024 * 1024;
  * whatever their allocation, and when the sizes differ the larger disk's excess must read as
  * zero. Only data ranges (in either disk) are read, so the cost grows with allocated bytes.
  */
-export async function compareDisks(a: string | BlockDevice, b: string | BlockDevice): Promise<CompareResult> {
-  const devA = typeof a === "string" ? await openDisk(a) : a;
+export async function compareDisks(a: string | BlockDevice, b: string | BlockDevice, options: OperationOptions & Pick<OpenDiskOptions, "trustedBackingDirs"> = {}): Promise<CompareResult> {
+  options.signal?.throwIfAborted();
+  const open = options.trustedBackingDirs ? { trustedBackingDirs: options.trustedBackingDirs } : {};
+  const devA = typeof a === "string" ? await openDisk(a, open) : a;
   let devB: BlockDevice;
   try {
-    devB = typeof b === "string" ? await openDisk(b) : b;
+    devB = typeof b === "string" ? await openDisk(b, open) : b;
   } catch (err) {
     if (typeof a === "string") await devA.close();
     throw err;
   }
   try {
-    const firstDifference = await findFirstDifference(devA, devB);
+    const firstDifference = await findFirstDifference(devA, devB, options);
     const result: CompareResult = { identical: firstDifference === undefined, sizeA: devA.size, sizeB: devB.size };
     if (firstDifference !== undefined) result.firstDifference = firstDifference;
     return result;
@@ -40,8 +43,10 @@ export async function compareDisks(a: string | BlockDevice, b: string | BlockDev
   }
 }
 
-async function findFirstDifference(a: BlockDevice, b: BlockDevice): Promise<number | undefined> {
+async function findFirstDifference(a: BlockDevice, b: BlockDevice, options: OperationOptions): Promise<number | undefined> {
   const common = Math.min(a.size, b.size);
+  const total = Math.max(a.size, b.size);
+  const progress = (done: number) => options.onProgress?.({ phase: "compare", done, total, unit: "bytes" });
   const bufA = new Uint8Array(CHUNK);
   const bufB = new Uint8Array(CHUNK);
   for (let window = 0; window < common; window += WINDOW) {
@@ -49,6 +54,7 @@ async function findFirstDifference(a: BlockDevice, b: BlockDevice): Promise<numb
     const ranges = unionOfData(await dataRanges(a, window, length), await dataRanges(b, window, length));
     for (const [start, end] of ranges) {
       for (let at = start; at < end; at += CHUNK) {
+        options.signal?.throwIfAborted();
         const n = Math.min(CHUNK, end - at);
         const va = bufA.subarray(0, n);
         const vb = bufB.subarray(0, n);
@@ -60,6 +66,7 @@ async function findFirstDifference(a: BlockDevice, b: BlockDevice): Promise<numb
         }
       }
     }
+    progress(window + length);
   }
   // The larger disk's excess must read as zero.
   const larger = a.size > b.size ? a : b;
@@ -67,6 +74,7 @@ async function findFirstDifference(a: BlockDevice, b: BlockDevice): Promise<numb
     const length = Math.min(WINDOW, larger.size - window);
     for (const [start, end] of await dataRanges(larger, window, length)) {
       for (let at = start; at < end; at += CHUNK) {
+        options.signal?.throwIfAborted();
         const n = Math.min(CHUNK, end - at);
         const view = bufA.subarray(0, n);
         await larger.read(view, at);
@@ -77,6 +85,7 @@ async function findFirstDifference(a: BlockDevice, b: BlockDevice): Promise<numb
         }
       }
     }
+    progress(window + length);
   }
   return undefined;
 }

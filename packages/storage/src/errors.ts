@@ -8,10 +8,17 @@ export type StorageErrorCode =
   | "STORAGE_BACKING_LOOP"
   | "STORAGE_BACKING_DEPTH"
   | "STORAGE_BACKING_MISSING"
+  | "STORAGE_BACKING_FORMAT"
   | "STORAGE_PATH_ESCAPE"
+  | "STORAGE_NOT_A_FILE"
+  | "STORAGE_FORMAT_MISMATCH"
   | "STORAGE_READ_ONLY"
   | "STORAGE_CLOSED"
-  | "STORAGE_TARGET_EXISTS";
+  | "STORAGE_TARGET_EXISTS"
+  | "STORAGE_SAME_FILE"
+  | "STORAGE_CANNOT_WRITE"
+  | "STORAGE_NO_SPACE"
+  | "STORAGE_TOO_LARGE";
 
 /** Every error @leapp/storage throws on purpose. `message` says what to do about it. */
 export class StorageError extends Error {

@@ -3,11 +3,12 @@
  * API (not exported from index.ts): it runs the real qemu-img, our oracle.
  */
 import { copyFile, open, readFile, rm, writeFile } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { expect } from "vitest";
-import type { BlockDevice, DiskFormat, OpenContext } from "./block-device.js";
+import type { BlockDevice, DiskFormat, FormatDriver, OpenContext } from "./block-device.js";
 import { StorageError } from "./errors.js";
-import { detectFormat } from "./formats.js";
+import { detectDiskFormat } from "./formats.js";
+import { ImageFile } from "./image-file.js";
 import { openDisk } from "./open-disk.js";
 import { diskInfo } from "./info.js";
 import { qemuImg, qemuInfo, scratchDir } from "./testing.js";
@@ -44,16 +45,20 @@ export async function makeScatteredRaw(dir: string, size: number, options: { see
   return path;
 }
 
-/** An OpenContext for opening a driver directly: backing files open with `openBacking`. */
-export function directContext(openBacking?: OpenContext["openBacking"]): OpenContext {
-  return {
+/**
+ * Opens `path` with one driver directly, bypassing detection: backing files open with
+ * `openBacking` (none by default), other files the image names from its directory, unchecked.
+ */
+export async function openDirect(driver: FormatDriver, path: string, openBacking?: OpenContext["openBacking"]): Promise<BlockDevice> {
+  return driver.open(await ImageFile.open(path), {
     writable: false,
     openBacking:
       openBacking ??
-      (async (path) => {
-        throw new StorageError("STORAGE_BACKING_MISSING", `no backing files in this test (${path})`);
+      (async (name) => {
+        throw new StorageError("STORAGE_BACKING_MISSING", `no backing files in this test (${name})`);
       }),
-  };
+    openFile: (name) => ImageFile.open(resolve(dirname(path), name)),
+  });
 }
 
 /** Reads the whole device in `chunk`-byte reads and checks it against the bytes of a raw file. */
@@ -96,12 +101,12 @@ export async function expectDeviceEqualsRaw(device: BlockDevice, rawPath: string
 }
 
 /**
- * The conformance check of one image: `detectFormat` names `format`, and the whole virtual
+ * The conformance check of one image: `detectDiskFormat` names `format`, and the whole virtual
  * content read through `openDisk` equals `qemu-img convert -O raw` byte for byte, with an
  * allocation map that covers the disk and calls nothing zero that is not.
  */
 export async function expectConformsToQemu(image: string, format: DiskFormat): Promise<void> {
-  expect(await detectFormat(image), `detected format of ${image}`).toBe(format);
+  expect(await detectDiskFormat(image), `detected format of ${image}`).toBe(format);
   const dir = await scratchDir("leapp-conformance-");
   try {
     const raw = join(dir, "qemu.raw");

@@ -1,110 +1,10 @@
-// Shared plumbing for the block-mapped image formats (vmdk, vdi, vhdx, vpc): an image file with
-// bounded positional reads, and a device whose virtual disk is cut into equal blocks, each
-// located by a table (data at a file offset, zero, unallocated, or compressed).
-import { open, type FileHandle } from "node:fs/promises";
+// Shared plumbing for the block-mapped image formats (vmdk, vdi, vhdx, vpc): a device whose
+// virtual disk is cut into equal blocks, each located by a table (data at a file offset, zero,
+// unallocated, or compressed).
 import { checkRange, type BlockDevice, type DiskFormat, type Extent, type ExtentKind, type FormatDetails } from "./block-device.js";
 import { StorageError } from "./errors.js";
-
-/** The largest metadata table or descriptor any driver reads into memory in one piece. */
-export const MAX_METADATA_BYTES = 512 * 1024 * 1024;
-
-/** An image file opened read-only; reads are positional, so concurrent reads are safe. */
-export class ImageFile {
-  private closed = false;
-  private constructor(
-    readonly path: string,
-    private readonly handle: FileHandle,
-    readonly size: number,
-  ) {}
-
-  static async open(path: string): Promise<ImageFile> {
-    let handle: FileHandle;
-    try {
-      handle = await open(path, "r");
-    } catch (cause) {
-      const missing = (cause as NodeJS.ErrnoException).code === "ENOENT";
-      throw new StorageError(
-        missing ? "STORAGE_BACKING_MISSING" : "STORAGE_CORRUPT",
-        missing ? `${path} does not exist; check the path (and, for an extent or backing file, that it sits beside the image)` : `cannot open ${path}: ${(cause as Error).message}`,
-        { cause, path },
-      );
-    }
-    try {
-      const stat = await handle.stat();
-      if (!stat.isFile() && !stat.isBlockDevice()) throw new StorageError("STORAGE_UNSUPPORTED", `${path} is not a regular file`, { path });
-      return new ImageFile(path, handle, stat.size);
-    } catch (error) {
-      await handle.close();
-      throw error;
-    }
-  }
-
-  /** Reads metadata that must lie wholly inside the file (a header, a table). */
-  async readExact(buffer: Uint8Array, position: number, what: string): Promise<void> {
-    this.assertOpen();
-    this.assertInside(position, buffer.length, what);
-    await this.readFully(buffer, position);
-  }
-
-  /** Reads `length` bytes of metadata; `length` is bounded by MAX_METADATA_BYTES. */
-  async readBytes(position: number, length: number, what: string): Promise<Buffer> {
-    if (!Number.isSafeInteger(length) || length < 0 || length > MAX_METADATA_BYTES) {
-      throw new StorageError("STORAGE_CORRUPT", `${this.path}: the ${what} claims ${length} bytes, more than leapp accepts; the header is corrupt`, { path: this.path });
-    }
-    // Checked before allocating, so a lying length costs nothing.
-    this.assertInside(position, length, what);
-    const buffer = Buffer.allocUnsafe(length);
-    await this.readExact(buffer, position, what);
-    return buffer;
-  }
-
-  /**
-   * Reads guest data. Data must start inside the file; a block whose tail runs past the end reads
-   * as zeros there (as qemu does), which also serves files whose last block was never filled.
-   */
-  async readData(buffer: Uint8Array, position: number): Promise<void> {
-    this.assertOpen();
-    if (!Number.isSafeInteger(position) || position < 0 || (position >= this.size && buffer.length > 0)) {
-      throw new StorageError("STORAGE_CORRUPT", `${this.path}: a data block at offset ${position} lies past the end of the ${this.size}-byte file; the image is truncated or its tables are corrupt`, { path: this.path });
-    }
-    const inFile = Math.min(buffer.length, this.size - position);
-    await this.readFully(buffer.subarray(0, inFile), position);
-    buffer.fill(0, inFile);
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.handle.close();
-  }
-
-  private assertInside(position: number, length: number, what: string): void {
-    if (!Number.isSafeInteger(position) || position < 0 || position + length > this.size) {
-      throw new StorageError(
-        "STORAGE_TRUNCATED",
-        `${this.path}: the ${what} (${length} bytes at ${position}) lies past the end of the ${this.size}-byte file; the image is truncated or its header is corrupt`,
-        { path: this.path },
-      );
-    }
-  }
-
-  private assertOpen(): void {
-    if (this.closed) throw new StorageError("STORAGE_CLOSED", `${this.path} is closed`, { path: this.path });
-  }
-
-  private async readFully(buffer: Uint8Array, position: number): Promise<void> {
-    let done = 0;
-    while (done < buffer.length) {
-      const { bytesRead } = await this.handle.read(buffer, done, buffer.length - done, position + done);
-      if (bytesRead === 0) {
-        // The file shrank under us; what is missing reads as zeros rather than stale bytes.
-        buffer.fill(0, done);
-        return;
-      }
-      done += bytesRead;
-    }
-  }
-}
+import { backingRuns, type HostMapped, type HostRun } from "./host-runs.js";
+import type { ImageFile } from "./image-file.js";
 
 /**
  * Where one block of the virtual disk lives. `count`, when given, says that the same holds for
@@ -146,7 +46,7 @@ export interface MappedImageOptions {
 const MAX_MERGED_READ = 8 * 1024 * 1024;
 
 /** A read-only device over a block table, the core of every block-mapped image driver. */
-export function mappedImage(options: MappedImageOptions): BlockDevice {
+export function mappedImage(options: MappedImageOptions): BlockDevice & HostMapped {
   const { size, blockSize, file } = options;
   const backing = options.backing?.device;
   const backingOffset = options.backing?.offset ?? 0;
@@ -238,6 +138,27 @@ export function mappedImage(options: MappedImageOptions): BlockDevice {
         position = blockEnd;
       }
       if (current) yield current;
+    },
+    async *hostRuns(start = 0, length = size - start): AsyncIterable<HostRun> {
+      assertOpen();
+      checkRange(size, start, length);
+      const end = start + length;
+      for (let position = start; position < end; ) {
+        const index = Math.floor(position / blockSize);
+        const location = await options.locate(index);
+        const count = "count" in location && location.count !== undefined && location.count > 1 ? location.count : 1;
+        const blockEnd = Math.min((index + count) * blockSize, end);
+        const runLength = blockEnd - position;
+        if (location.kind === "data") {
+          // `count` data blocks follow on in the file.
+          const fileOffset = location.fileOffset + (position - index * blockSize);
+          if (file.fd !== undefined && fileOffset + runLength <= file.size) yield { kind: "file", offset: position, length: runLength, fd: file.fd, fileOffset };
+          else yield { kind: "other", offset: position, length: runLength };
+        } else if (location.kind === "unallocated") yield* backingRuns(backing, position, blockEnd, backingOffset);
+        else if (location.kind === "zero") yield { kind: "zero", offset: position, length: runLength };
+        else yield { kind: "other", offset: position, length: runLength };
+        position = blockEnd;
+      }
     },
     async write() {
       throw new StorageError("STORAGE_READ_ONLY", `${file.path}: ${options.format} images are read-only in leapp; convert to qcow2 to write`, { path: file.path });

@@ -1,8 +1,26 @@
 import { createRequire } from "node:module";
 
-/** The optional addon in native/sparse.c: lseek(SEEK_DATA / SEEK_HOLE), which Node's fs lacks. */
+/**
+ * Copies each [srcFd, srcOffset, dstOffset, length] of `ranges` into `dstFd`, leaving
+ * `granule`-aligned blocks of zeros unwritten, in `chunk`-byte pieces; resolves to the bytes
+ * written. `control` is shared while it runs: setting control[0] stops it (ECANCELED); it keeps
+ * control[1] at the end of the last piece written. Rejects with an errno-coded Error (ENODATA: a
+ * source ended early).
+ */
+export interface NativeCopy {
+  (ranges: Float64Array, dstFd: number, granule: number, chunk: number, control: BigInt64Array): Promise<number>;
+  /**
+   * Appends the non-zero granules one after another from `appendAt` (each a whole granule there)
+   * and sets written[i] for the i-th granule of the ranges that was.
+   */
+  (ranges: Float64Array, dstFd: number, granule: number, chunk: number, control: BigInt64Array, appendAt: number, written: Uint8Array): Promise<number>;
+}
+
+/** The optional addon in native/sparse.c: lseek(SEEK_DATA / SEEK_HOLE) and a copy loop, which Node's fs lacks. */
 export interface SparseAddon {
   seek(fd: number, offset: number, whence: 0 | 1): number;
+  /** Absent from an addon built before it existed. */
+  copy?: NativeCopy;
 }
 
 let loaded: SparseAddon | null | undefined;

@@ -1,8 +1,9 @@
 // Creating empty qcow2 images (plain or as an overlay on a backing file), laid out as qemu-img does:
 // header, refcount table, refcount blocks, L1 table — every one of those clusters counted once.
-import { open, type FileHandle } from "node:fs/promises";
 import type { DiskFormat } from "./block-device.js";
 import { StorageError } from "./errors.js";
+import type { ImageFile } from "./image-file.js";
+import { OutputFile, writeError, type OutputOptions } from "./output-file.js";
 import {
   COMPRESSION_ZSTD,
   EXT_BACKING_FORMAT,
@@ -34,7 +35,7 @@ export interface CreateQcow2Options {
   backingFile?: string;
   /** The backing file's format, recorded so readers need not probe it. */
   backingFormat?: DiskFormat;
-  /** Replace an existing file (default: STORAGE_TARGET_EXISTS). */
+  /** Replace an existing file, atomically (default: STORAGE_TARGET_EXISTS). */
   overwrite?: boolean;
 }
 
@@ -44,16 +45,28 @@ function invalid(message: string): StorageError {
   return new StorageError("STORAGE_UNSUPPORTED", message);
 }
 
-/** Creates an empty qcow2 image at `path`. Nothing is allocated but its metadata. */
+/**
+ * Creates an empty qcow2 image at `path`, written under a temporary name and renamed into place
+ * (synced) when complete. Nothing is allocated but its metadata.
+ */
 export async function createQcow2(path: string, options: CreateQcow2Options): Promise<void> {
-  await (await createQcow2File(path, options)).close();
+  await createQcow2Output(path, options, {});
 }
 
-/**
- * Creates an empty qcow2 image and returns it still open for reading and writing, so that a
- * conversion goes on writing through the same descriptor instead of closing and probing it anew.
- */
-export async function createQcow2File(path: string, options: CreateQcow2Options): Promise<FileHandle> {
+/** `createQcow2` with files it must not replace (an overlay's base chain), abortable until renamed into place. */
+export async function createQcow2Output(path: string, options: CreateQcow2Options, output: Pick<OutputOptions, "protect"> & { signal?: AbortSignal | undefined }): Promise<void> {
+  const out = await OutputFile.create(path, { overwrite: options.overwrite ?? false, ...(output.protect ? { protect: output.protect } : {}) });
+  try {
+    await writeEmptyQcow2(out.file, options);
+  } catch (err) {
+    await out.discard();
+    throw writeError(err, out.target);
+  }
+  await out.commit({ signal: output.signal });
+}
+
+/** Lays out an empty qcow2 image in `file` (new and empty, opened for writing). */
+export async function writeEmptyQcow2(file: ImageFile, options: CreateQcow2Options): Promise<void> {
   const cs = options.clusterSize ?? 65536;
   const bits = Math.log2(cs);
   if (!Number.isInteger(bits) || bits < MIN_CLUSTER_BITS || bits > MAX_CLUSTER_BITS) throw invalid(`cluster size ${cs} must be a power of two from 512 B to 2 MiB`);
@@ -179,27 +192,9 @@ export async function createQcow2File(path: string, options: CreateQcow2Options)
     }
   }
 
-  const file = await open(path, options.overwrite ? "w+" : "wx+").catch((err: NodeJS.ErrnoException) => {
-    if (err.code === "EEXIST") throw new StorageError("STORAGE_TARGET_EXISTS", `${path} already exists; remove it or choose another name`, { path, cause: err });
-    throw err;
-  });
-  try {
-    // Header, refcount table and refcount blocks lie back to back: one writev.
-    const parts = [header, table, blockBytes];
-    const length = header.length + table.length + blockBytes.length;
-    const { bytesWritten } = await file.writev(parts, 0);
-    if (bytesWritten !== length || tableOffset !== header.length || blocksOffset !== tableOffset + table.length) {
-      // A short write (rare on a regular file): the rest, piece by piece.
-      await file.write(header, 0, header.length, 0);
-      await file.write(table, 0, table.length, tableOffset);
-      await file.write(blockBytes, 0, blockBytes.length, blocksOffset);
-    }
-    // The L1 table is all zeros: extend the file over it without writing.
-    await file.truncate(l1Offset + l1Clusters * cs);
-    // No fsync here: a new image is made durable by whoever needs it to be (flush).
-    return file;
-  } catch (err) {
-    await file.close();
-    throw err;
-  }
+  // Header, refcount table and refcount blocks lie back to back: one vectored write.
+  if (tableOffset !== header.length || blocksOffset !== tableOffset + table.length) throw new Error("qcow2 layout: metadata must be contiguous");
+  await file.write([header, table, blockBytes], 0);
+  // The L1 table is all zeros: extend the file over it without writing.
+  await file.truncate(l1Offset + l1Clusters * cs);
 }

@@ -27,6 +27,7 @@ export const INCOMPAT_COMPRESSION = 1 << 3;
 export const INCOMPAT_EXTL2 = 1 << 4;
 const KNOWN_INCOMPAT = INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_DATA_FILE | INCOMPAT_COMPRESSION | INCOMPAT_EXTL2;
 export const COMPAT_LAZY_REFCOUNTS = 1 << 0;
+export const AUTOCLEAR_DATA_FILE_RAW = 1 << 1;
 
 export const EXT_END = 0;
 export const EXT_BACKING_FORMAT = 0xe2792aca;
@@ -67,6 +68,10 @@ export interface Qcow2Header {
   backingFile: string | undefined;
   /** The backing format as the image records it (qemu's name). */
   backingFormat: string | undefined;
+  /** The external data file's name, when the image keeps its data clusters in one. */
+  dataFile: string | undefined;
+  /** The data file is a raw image of the guest disk (host offset = guest offset). */
+  dataFileRaw: boolean;
 }
 
 function corrupt(path: string, message: string): StorageError {
@@ -147,9 +152,6 @@ export function parseQcow2Header(buf: Uint8Array, fileSize: number, path: string
   if (cryptMethod !== 0) {
     throw unsupported(path, `the image is encrypted (${cryptMethod === 1 ? "AES" : cryptMethod === 2 ? "LUKS" : `method ${cryptMethod}`}); leapp does not read encrypted qcow2 — decrypt it first with qemu-img convert`);
   }
-  if (incompatible & INCOMPAT_DATA_FILE) {
-    throw unsupported(path, "the image keeps its data in an external data file; leapp does not read those — convert it with qemu-img first");
-  }
   const hasCompressionBit = (incompatible & INCOMPAT_COMPRESSION) !== 0;
   if (hasCompressionBit && compressionType === COMPRESSION_ZLIB) throw corrupt(path, "the compression type bit is set but the type is zlib");
   if (!hasCompressionBit && compressionType !== COMPRESSION_ZLIB) throw corrupt(path, `compression type ${compressionType} without the compression type bit`);
@@ -175,6 +177,7 @@ export function parseQcow2Header(buf: Uint8Array, fileSize: number, path: string
 
   // Header extensions: from the end of the header to the backing file name (or the cluster's end).
   let backingFormat: string | undefined;
+  let dataFileName: string | undefined;
   const backingFileOffset = u64(view, 8, path, "the backing file name offset");
   const backingFileSize = view.getUint32(16);
   const extEnd = Math.min(buf.length, backingFileOffset > 0 ? backingFileOffset : clusterSize);
@@ -187,7 +190,7 @@ export function parseQcow2Header(buf: Uint8Array, fileSize: number, path: string
     if (dataStart + length > extEnd) throw corrupt(path, `header extension 0x${type.toString(16)} runs past the header area`);
     if (type === EXT_BACKING_FORMAT) backingFormat = decodeName(buf.subarray(dataStart, dataStart + length));
     else if (type === EXT_CRYPTO) throw unsupported(path, "the image is encrypted; leapp does not read encrypted qcow2 — decrypt it first");
-    else if (type === EXT_DATA_FILE) throw unsupported(path, "the image names an external data file; leapp does not read those");
+    else if (type === EXT_DATA_FILE) dataFileName = decodeName(buf.subarray(dataStart, dataStart + length));
     at = dataStart + Math.ceil(length / 8) * 8;
   }
 
@@ -202,6 +205,10 @@ export function parseQcow2Header(buf: Uint8Array, fileSize: number, path: string
     }
     if (backingFileSize > 0) backingFile = decodeName(buf.subarray(backingFileOffset, backingFileOffset + backingFileSize));
   }
+
+  // The name counts only with the incompatible bit; the bit without a name needs a file we cannot guess.
+  const hasDataFile = (incompatible & INCOMPAT_DATA_FILE) !== 0;
+  if (hasDataFile && !dataFileName) throw unsupported(path, "the image keeps its data in an external data file but does not name it");
 
   return {
     version,
@@ -228,6 +235,8 @@ export function parseQcow2Header(buf: Uint8Array, fileSize: number, path: string
     l2Entries,
     backingFile,
     backingFormat,
+    dataFile: hasDataFile ? dataFileName : undefined,
+    dataFileRaw: hasDataFile && (autoclear & AUTOCLEAR_DATA_FILE_RAW) !== 0,
   };
 }
 

@@ -1,7 +1,7 @@
 import { open, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { detectFormat, openDisk } from "./index.js";
+import { detectDiskFormat, openDisk } from "./index.js";
 import { diskInfo } from "./info.js";
 import { expectSameContentAsQemu, qemuImg, scratchDir } from "./testing.js";
 
@@ -51,7 +51,7 @@ describe("qcow2 read, against qemu-img convert -O raw", () => {
   it.each(variants)("%s", async (name, options) => {
     const image = join(dir, `${name.replace(/[^a-z0-9]+/gi, "-")}.qcow2`);
     await qemuImg("convert", "-f", "raw", "-O", "qcow2", ...options, source, image);
-    expect(await detectFormat(image)).toBe("qcow2");
+    expect(await detectDiskFormat(image)).toBe("qcow2");
     await expectSameContentAsQemu(image);
   });
 
@@ -82,7 +82,7 @@ describe("qcow2 read, against qemu-img convert -O raw", () => {
     }
   });
 
-  it("follows backing chains: qcow2 on raw and on qcow2, relative and absolute, format given or probed", async () => {
+  it("follows backing chains: qcow2 on raw and on qcow2, relative and absolute; an unrecorded backing format is raw or refused", async () => {
     const base = join(dir, "chain-base.raw");
     await makeScatteredRaw(base, SIZE);
     const mid = join(dir, "chain-mid.qcow2");
@@ -93,13 +93,31 @@ describe("qcow2 read, against qemu-img convert -O raw", () => {
     await run("qemu-io", ["-f", "qcow2", "-c", "write -P 0x22 1200k 10k", "-c", "write -P 0x33 26M 5k", top]);
     await expectSameContentAsQemu(mid);
     await expectSameContentAsQemu(top);
-    // Unknown backing format: probed.
-    const probed = join(dir, "chain-probed.qcow2");
-    await qemuImg("create", "-f", "qcow2", "-b", "chain-mid.qcow2", "-F", "qcow2", probed);
-    await patchBackingFormatAway(probed);
-    await expectSameContentAsQemu(probed);
+    // Unknown backing format: raw when the file has no image magic, refused when it has.
+    const onRaw = join(dir, "chain-unknown-raw.qcow2");
+    await qemuImg("create", "-f", "qcow2", "-b", "chain-base.raw", "-F", "raw", onRaw);
+    await patchBackingFormatAway(onRaw);
+    await expectSameContentAsQemu(onRaw);
+    const onQcow2 = join(dir, "chain-unknown-qcow2.qcow2");
+    await qemuImg("create", "-f", "qcow2", "-b", "chain-mid.qcow2", "-F", "qcow2", onQcow2);
+    await patchBackingFormatAway(onQcow2);
+    await expect(openDisk(onQcow2)).rejects.toMatchObject({ code: "STORAGE_BACKING_FORMAT" });
     const info = await diskInfo(top);
     expect(info.backing.map((b) => b.format)).toEqual(["qcow2", "raw"]);
+  });
+
+  it("reads images whose data lies in an external data file (raw or mapped), like qemu-img", async () => {
+    for (const raw of ["on", "off"]) {
+      // Absolute (inside the image's directory): qemu resolves a relative data file name against
+      // its working directory, leapp against the image's directory.
+      const image = join(dir, `datafile-${raw}.qcow2`);
+      const data = join(dir, `datafile-${raw}.bin`);
+      await qemuImg("create", "-q", "-f", "qcow2", "-o", `data_file=${data},data_file_raw=${raw}`, image, "4M");
+      await run("qemu-io", ["-c", "write -P 0x33 0 64k", "-c", "write -P 0x44 1M 100k", "-c", "write -z 2M 64k", image]);
+      await expectSameContentAsQemu(image);
+      expect((await diskInfo(image)).specific).toMatchObject({ dataFile: data, dataFileRaw: raw === "on" });
+      await expect(openDisk(image, { writable: true })).rejects.toMatchObject({ code: "STORAGE_UNSUPPORTED" });
+    }
   });
 
   it("follows a backing chain onto a vmdk base", async () => {
@@ -151,3 +169,4 @@ async function run(command: string, args: string[]): Promise<string> {
     execFile(command, args, (err, stdout, stderr) => (err ? reject(new Error(`${command} ${args.join(" ")}: ${stderr || err.message}`)) : resolve(stdout))),
   );
 }
+

@@ -1,9 +1,12 @@
 // qcow2 v2/v3: read (L1/L2, zero clusters, compressed zlib/zstd clusters, extended L2 subclusters,
-// backing files) and write (cluster allocation with correct refcounts, so `qemu-img check` finds
-// neither errors nor leaks). Reference: qemu's docs/interop/qcow2.txt and block/qcow2*.c.
-import { open, type FileHandle } from "node:fs/promises";
+// backing files, external data files) and write (cluster allocation with correct refcounts, so
+// `qemu-img check` finds neither errors nor leaks, and metadata written in a crash-safe order).
+// The L2 cache, the refcount allocator and write planning live in qcow2-l2-cache.ts,
+// qcow2-refcounts.ts and qcow2-write-plan.ts. Reference: qemu's docs/interop/qcow2.txt.
 import { checkRange, type BlockDevice, type Extent, type ExtentKind, type FormatDetails, type FormatDriver, type OpenContext } from "./block-device.js";
 import { StorageError } from "./errors.js";
+import { backingRuns, type HostMapped, type HostRun } from "./host-runs.js";
+import type { ImageFile } from "./image-file.js";
 import { BadCompressedData, decompressCluster } from "./qcow2-compress.js";
 import {
   COMPAT_LAZY_REFCOUNTS,
@@ -12,17 +15,18 @@ import {
   headerBytesNeeded,
   INCOMPAT_CORRUPT,
   INCOMPAT_DIRTY,
-  MAX_REFTABLE_BYTES,
   parseQcow2Header,
   probeQcow2,
   type Qcow2Header,
 } from "./qcow2-format.js";
-import { isZeroRange, readUpTo } from "./util.js";
+import { L2Cache, type L2Table } from "./qcow2-l2-cache.js";
+import { Qcow2Refcounts } from "./qcow2-refcounts.js";
+import { hostOffset, readDataEntry, WritePlan, writeCompressedEntry, writeDataEntry } from "./qcow2-write-plan.js";
 
 export const qcow2Driver: FormatDriver = {
   format: "qcow2",
   probe: (head) => probeQcow2(head),
-  open: (path, context) => Qcow2Device.open(path, context),
+  open: (file, context) => Qcow2Device.open(file, context),
 };
 
 const TWO32 = 4294967296;
@@ -32,20 +36,6 @@ const L2_CACHE_BYTES = 32 * 1024 * 1024;
 const COMPRESSED_CACHE_ENTRIES = 8;
 /** How much dirty metadata a writer keeps before writing it out on its own. */
 const MAX_DIRTY_METADATA_BYTES = 64 * 1024 * 1024;
-
-interface L2Table {
-  offset: number;
-  bytes: Uint8Array;
-  view: DataView;
-  dirty: boolean;
-}
-
-interface RefBlock {
-  offset: number;
-  bytes: Uint8Array;
-  view: DataView;
-  dirty: boolean;
-}
 
 /** What one cluster (or subcluster) of the guest disk is, as the L2 table says. */
 const enum Kind {
@@ -100,14 +90,18 @@ function corrupt(path: string, message: string): StorageError {
   return new StorageError("STORAGE_CORRUPT", `${path}: ${message}; the qcow2 image is damaged (qemu-img check may tell more)`, { path });
 }
 
-export class Qcow2Device implements BlockDevice {
+export class Qcow2Device implements BlockDevice, HostMapped {
   readonly format = "qcow2" as const;
   readonly size: number;
   readonly writable: boolean;
   readonly details: FormatDetails;
 
   readonly #path: string;
-  readonly #file: FileHandle;
+  readonly #file: ImageFile;
+  /** Where data clusters live: the image itself, or its external data file. */
+  readonly #data: ImageFile;
+  /** In an external data file, host offset 0 is a real cluster (marked by the COPIED bit). */
+  readonly #zeroHostValid: boolean;
   readonly #h: Qcow2Header;
   readonly #cs: number;
   readonly #cbits: number;
@@ -118,46 +112,38 @@ export class Qcow2Device implements BlockDevice {
   readonly #backing: BlockDevice | undefined;
   #closed = false;
 
-  // L2 cache: LRU by Map insertion order; loads in flight are shared.
-  readonly #l2 = new Map<number, L2Table>();
-  readonly #l2Loading = new Map<number, Promise<L2Table>>();
-  #l2CacheBytes = 0;
-  readonly #l2CacheMax: number;
+  readonly #l2: L2Cache;
 
   readonly #compressed = new Map<number, Promise<Uint8Array>>();
 
   // Writer state (writable only).
-  #refTable: number[] = [];
-  readonly #refBlocks = new Map<number, RefBlock>();
-  #refTableDirty = false;
+  #refcounts: Qcow2Refcounts | undefined;
   #l1Dirty = false;
-  #headerDirty = false;
   #autoclearCleared = false;
-  #fileEnd = 0;
   #packCluster = -1;
   #packTail = 0;
   #writeChain: Promise<unknown> = Promise.resolve();
-  readonly #refcountBits: number;
-  readonly #refcountMax: number;
-  readonly #refsPerBlock: number;
+  /** Whether metadata writes are ordered by syncs (see #flushMetadata); not for outputs. */
+  #ordered = true;
+  /** Whether closing the device closes its file (not for outputs, whose owner renames them). */
+  #ownsFile = true;
 
-  private constructor(path: string, file: FileHandle, header: Qcow2Header, l1: Uint8Array, fileSize: number, backing: BlockDevice | undefined, writable: boolean) {
-    this.#path = path;
+  private constructor(file: ImageFile, data: ImageFile, header: Qcow2Header, l1: Uint8Array, backing: BlockDevice | undefined, writable: boolean) {
+    this.#path = file.path;
     this.#file = file;
+    this.#data = data;
+    this.#zeroHostValid = data !== file;
     this.#h = header;
     this.#cs = header.clusterSize;
     this.#cbits = header.clusterBits;
     this.#coverage = header.l2Entries * header.clusterSize;
     this.#l1 = l1;
     this.#l1view = new DataView(l1.buffer, l1.byteOffset, l1.byteLength);
-    this.#fileSize = fileSize;
+    this.#fileSize = file.size;
     this.#backing = backing;
     this.size = header.size;
     this.writable = writable;
-    this.#l2CacheMax = Math.max(L2_CACHE_BYTES, 4 * header.clusterSize);
-    this.#refcountBits = 2 ** header.refcountOrder;
-    this.#refcountMax = this.#refcountBits >= 53 ? Number.MAX_SAFE_INTEGER : 2 ** this.#refcountBits - 1;
-    this.#refsPerBlock = (header.clusterSize * 8) / this.#refcountBits;
+    this.#l2 = new L2Cache(Math.max(L2_CACHE_BYTES, 4 * header.clusterSize));
     const backingFormat = diskFormatFromQemuName(header.backingFormat);
     this.details = {
       clusterSize: header.clusterSize,
@@ -167,35 +153,34 @@ export class Qcow2Device implements BlockDevice {
       specific: {
         compressionType: header.compressionType === COMPRESSION_ZSTD ? "zstd" : "zlib",
         lazyRefcounts: (header.compatible & COMPAT_LAZY_REFCOUNTS) !== 0,
-        refcountBits: this.#refcountBits,
+        refcountBits: 2 ** header.refcountOrder,
         corrupt: (header.incompatible & INCOMPAT_CORRUPT) !== 0,
         extendedL2: header.extendedL2,
         dirty: (header.incompatible & INCOMPAT_DIRTY) !== 0,
         snapshots: header.nbSnapshots,
+        ...(header.dataFile !== undefined ? { dataFile: header.dataFile, dataFileRaw: header.dataFileRaw } : {}),
       },
     };
   }
 
-  static async open(path: string, context: OpenContext): Promise<Qcow2Device> {
-    return Qcow2Device.openFile(path, await open(path, context.writable ? "r+" : "r"), context);
-  }
-
-  /** Opens the image through a descriptor the caller already has (and hands over: closed on failure). */
-  static async openFile(path: string, file: FileHandle, context: OpenContext): Promise<Qcow2Device> {
+  /** Opens the qcow2 image in `file`, which the device owns from then on (closed on failure too). */
+  static async open(file: ImageFile, context: OpenContext): Promise<Qcow2Device> {
+    const path = file.path;
     let backing: BlockDevice | undefined;
+    let data: ImageFile | undefined;
     try {
-      const stat = await file.stat();
-      if (!stat.isFile()) throw new StorageError("STORAGE_UNSUPPORTED", `${path} is not a regular file`, { path });
-      const fileSize = stat.size;
+      const fileSize = file.size;
       // One read covers the header and its extensions in all but odd images; those read again.
-      const probe = await readUpTo(file, Math.min(fileSize, 65536), 0);
+      const probe = await file.readUpTo(Math.min(fileSize, 65536), 0);
       const first = probe.subarray(0, 32);
       const needed = Math.max(first.length, headerBytesNeeded(first, fileSize));
-      const headerBytes = needed <= probe.length ? probe.subarray(0, needed) : await readUpTo(file, needed, 0);
+      const headerBytes = needed <= probe.length ? probe.subarray(0, needed) : await file.readUpTo(needed, 0);
       const header = parseQcow2Header(headerBytes, fileSize, path);
       if (context.writable) checkWritable(header, path);
+      if (context.writable && !file.writable) throw new StorageError("STORAGE_READ_ONLY", `${path} lies inside a device opened for reading; it cannot be written`, { path });
       const l1 = new Uint8Array(header.l1Size * 8);
-      if (l1.length > 0) await readMeta(file, l1, header.l1TableOffset, path, "L1 table");
+      if (l1.length > 0) await file.readExact(l1, header.l1TableOffset, "L1 table");
+      if (header.dataFile !== undefined) data = await context.openFile(header.dataFile, "external data file");
       if (header.backingFile !== undefined) {
         let format = undefined;
         if (header.backingFormat !== undefined) {
@@ -204,14 +189,56 @@ export class Qcow2Device implements BlockDevice {
         }
         backing = await context.openBacking(header.backingFile, format);
       }
-      const device = new Qcow2Device(path, file, header, l1, fileSize, backing, context.writable);
-      if (context.writable) await device.#loadRefcountTable();
+      const device = new Qcow2Device(file, data ?? file, header, l1, backing, context.writable);
+      if (context.writable) device.#refcounts = await Qcow2Refcounts.load(file, device.#h, () => device.#fileSize);
       return device;
     } catch (err) {
       await backing?.close().catch(() => {});
+      await data?.close();
       await file.close();
       throw err;
     }
+  }
+
+  /**
+   * A new, empty image being written as an output: `file` stays open when the device closes (its
+   * owner syncs and renames it into place), and metadata goes out without syncs between its
+   * phases — the file is not in place before it is complete, so no crash can leave it half-done.
+   */
+  static async openOutput(file: ImageFile): Promise<Qcow2Device> {
+    const none = () => Promise.reject(new StorageError("STORAGE_CORRUPT", `${file.path}: a new image names no other file`, { path: file.path }));
+    const device = await Qcow2Device.open(file, { writable: true, openBacking: none, openFile: none });
+    device.#ordered = false;
+    device.#ownsFile = false;
+    return device;
+  }
+
+  /** Where the next cluster a writer takes lies: the end of the file (for appending outputs). */
+  get appendOffset(): number {
+    return this.#refcounts!.fileEnd;
+  }
+
+  /**
+   * Records clusters someone wrote at the end of the file, one after another from `host` (which
+   * was `appendOffset`), for guest clusters `clusters` in order — how a conversion's native copy
+   * gives a new image its data: their refcounts, the file's length, then their L2 entries.
+   */
+  async adoptAppended(host: number, clusters: readonly number[]): Promise<void> {
+    this.#checkOpen();
+    await this.#serialize(async () => {
+      const refcounts = this.#refcounts!;
+      if (refcounts.fileEnd !== host) throw new Error(`appended clusters at ${host}, but the file's end is ${refcounts.fileEnd}`);
+      if (clusters.length === 0) return;
+      await refcounts.allocate(clusters.length);
+      // A short last cluster ends the file mid-cluster: the file covers every cluster handed out.
+      await this.#file.truncate(Math.max(this.#fileSize, host + clusters.length * this.#cs));
+      this.#fileSize = this.#file.size;
+      for (const [k, cluster] of clusters.entries()) {
+        const table = await this.#l2ForWrite(Math.floor(cluster / this.#h.l2Entries));
+        this.#setDataEntry(table, cluster, host + k * this.#cs);
+      }
+      if (this.#dirtyBytes() > MAX_DIRTY_METADATA_BYTES) await this.#flushMetadata();
+    });
   }
 
   /** The path the image was opened from. */
@@ -233,7 +260,7 @@ export class Qcow2Device implements BlockDevice {
   #l2Offset(i: number): number {
     const hi = this.#l1view.getUint32(i * 8);
     const lo = this.#l1view.getUint32(i * 8 + 4);
-    const offset = (hi & 0x00ffffff) * TWO32 + ((lo & 0xfffffe00) >>> 0);
+    const offset = hostOffset(hi, lo);
     if (offset !== 0 && (lo & 0x1ff) !== 0) {
       // Bits 1-8 are reserved; qemu refuses an L2 offset with them set as unaligned.
       throw corrupt(this.#path, `L1 entry ${i} has reserved bits set`);
@@ -249,51 +276,19 @@ export class Qcow2Device implements BlockDevice {
   #l2For(i: number): L2Table | undefined | Promise<L2Table | undefined> {
     const offset = this.#l2Offset(i);
     if (offset === 0) return undefined;
-    const cached = this.#l2.get(offset);
-    if (cached) {
-      // Refresh its place in the LRU order.
-      this.#l2.delete(offset);
-      this.#l2.set(offset, cached);
-      return cached;
-    }
-    return this.#loadL2(offset, i);
+    return this.#l2.get(offset) ?? this.#loadL2(offset, i);
   }
 
   #loadL2(offset: number, i: number): Promise<L2Table> {
-    const loading = this.#l2Loading.get(offset);
-    if (loading) return loading;
-    const promise = (async () => {
-      if (offset % this.#cs !== 0) throw corrupt(this.#path, `L2 table ${i} at ${offset} is not cluster-aligned`);
-      if (offset + this.#cs > this.#fileSize) throw new StorageError("STORAGE_TRUNCATED", `${this.#path}: L2 table ${i} (at ${offset}) lies past the end of the ${this.#fileSize}-byte file; the image is truncated or corrupt`, { path: this.#path });
-      const bytes = new Uint8Array(this.#cs);
-      await readMeta(this.#file, bytes, offset, this.#path, `L2 table ${i}`);
-      const table: L2Table = { offset, bytes, view: new DataView(bytes.buffer), dirty: false };
-      this.#cacheL2(table);
-      return table;
-    })();
-    this.#l2Loading.set(offset, promise);
-    promise.then(
-      () => this.#l2Loading.delete(offset),
-      () => this.#l2Loading.delete(offset),
+    return this.#l2.load(
+      offset,
+      async (bytes) => {
+        if (offset % this.#cs !== 0) throw corrupt(this.#path, `L2 table ${i} at ${offset} is not cluster-aligned`);
+        if (offset + this.#cs > this.#fileSize) throw new StorageError("STORAGE_TRUNCATED", `${this.#path}: L2 table ${i} (at ${offset}) lies past the end of the ${this.#fileSize}-byte file; the image is truncated or corrupt`, { path: this.#path });
+        await this.#file.readExact(bytes, offset, `L2 table ${i}`);
+      },
+      this.#cs,
     );
-    return promise;
-  }
-
-  #cacheL2(table: L2Table): void {
-    this.#l2.set(table.offset, table);
-    this.#l2CacheBytes += table.bytes.length;
-    if (this.#l2CacheBytes <= this.#l2CacheMax) return;
-    for (const [offset, t] of this.#l2) {
-      if (this.#l2CacheBytes <= this.#l2CacheMax) break;
-      if (t.dirty || t === table || this.#pinned.has(t)) continue; // dirty tables stay until flushed
-      this.#l2.delete(offset);
-      this.#l2CacheBytes -= t.bytes.length;
-    }
-  }
-
-  /** Host offset of a standard (non-compressed) L2 descriptor. */
-  static #hostOffset(hi: number, lo: number): number {
-    return (hi & 0x00ffffff) * TWO32 + ((lo & 0xfffffe00) >>> 0);
   }
 
   /** Compressed descriptor → [host offset of the data, bytes to read]. */
@@ -327,10 +322,10 @@ export class Qcow2Device implements BlockDevice {
       const clusterEnd = Math.min(end, clusterStart + cs);
       const hi = view.getUint32(index);
       const lo = view.getUint32(index + 4);
-      const host = Qcow2Device.#hostOffset(hi, lo);
+      const host = hostOffset(hi, lo);
       if (hi & 0x40000000) runs.add(Kind.Compressed, at, clusterEnd, cluster);
       else if (lo & 1) runs.add(Kind.Zero, at, clusterEnd, 0);
-      else if (host === 0) runs.add(Kind.Unallocated, at, clusterEnd, 0);
+      else if (host === 0 && !(this.#zeroHostValid && hi & 0x80000000)) runs.add(Kind.Unallocated, at, clusterEnd, 0);
       else if (host % cs !== 0) throw corrupt(this.#path, `cluster ${cluster} points to unaligned offset ${host}`);
       else runs.add(Kind.Data, at, clusterEnd, host + (at - clusterStart));
       at = clusterEnd;
@@ -355,11 +350,11 @@ export class Qcow2Device implements BlockDevice {
         at = clusterEnd;
         continue;
       }
-      const host = Qcow2Device.#hostOffset(hi, lo);
+      const host = hostOffset(hi, lo);
       const zeroBits = view.getUint32(index + 8);
       const allocBits = view.getUint32(index + 12);
       if ((zeroBits & allocBits) !== 0) throw corrupt(this.#path, `cluster ${cluster} has subclusters marked both allocated and zero`);
-      if (host === 0 && allocBits !== 0) throw corrupt(this.#path, `cluster ${cluster} has allocated subclusters but no host cluster`);
+      if (host === 0 && allocBits !== 0 && !(this.#zeroHostValid && hi & 0x80000000)) throw corrupt(this.#path, `cluster ${cluster} has allocated subclusters but no host cluster`);
       if (host !== 0 && host % cs !== 0) throw corrupt(this.#path, `cluster ${cluster} points to unaligned offset ${host}`);
       while (at < clusterEnd) {
         const s = Math.floor((at - clusterStart) / sub);
@@ -411,6 +406,7 @@ export class Qcow2Device implements BlockDevice {
           jobs.push(this.#readData(out, host));
           break;
         case Kind.Compressed:
+          if (this.#data !== this.#file) throw corrupt(this.#path, "a compressed cluster in an image with an external data file");
           jobs.push(this.#readCompressed(out, start, host));
           break;
       }
@@ -429,13 +425,19 @@ export class Qcow2Device implements BlockDevice {
         if (filling) await filling.catch(() => {});
       }
     }
-    if (host >= this.#fileSize) throw corrupt(this.#path, `a data cluster at ${host} lies past the end of the ${this.#fileSize}-byte file`);
-    const inFile = Math.min(out.length, this.#fileSize - host);
+    const data = this.#data;
+    const fileSize = data === this.#file ? this.#fileSize : data.size;
+    if (host >= fileSize) {
+      // An external data file may be shorter than the clusters it maps (qemu reads zeros there).
+      if (data !== this.#file) return void out.fill(0);
+      throw corrupt(this.#path, `a data cluster at ${host} lies past the end of the ${fileSize}-byte file`);
+    }
+    const inFile = Math.min(out.length, fileSize - host);
     let done = 0;
     while (done < inFile) {
-      const { bytesRead } = await this.#file.read(out, done, inFile - done, host + done);
-      if (bytesRead === 0) break;
-      done += bytesRead;
+      const n = await data.read(out, done, inFile - done, host + done);
+      if (n === 0) break;
+      done += n;
     }
     if (done < out.length) out.fill(0, done);
   }
@@ -471,9 +473,9 @@ export class Qcow2Device implements BlockDevice {
       const input = new Uint8Array(Math.min(length, this.#fileSize - offset));
       let done = 0;
       while (done < input.length) {
-        const { bytesRead } = await this.#file.read(input, done, input.length - done, offset + done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
+        const n = await this.#file.read(input, done, input.length - done, offset + done);
+        if (n === 0) break;
+        done += n;
       }
       try {
         return await decompressCluster(input.subarray(0, done), this.#cs, this.#h.compressionType);
@@ -527,6 +529,46 @@ export class Qcow2Device implements BlockDevice {
     if (pending) yield pending;
   }
 
+  /**
+   * Where [start, start+length) lies: data clusters in the image's (or data file's) host file,
+   * unallocated ones in the backing chain, compressed ones and anything past the file's end only
+   * through `read()`.
+   */
+  async *hostRuns(start: number, length: number): AsyncIterable<HostRun> {
+    this.#checkOpen();
+    checkRange(this.size, start, length);
+    const end = start + length;
+    const fd = this.#data.fd;
+    const dataSize = this.#data === this.#file ? this.#fileSize : this.#data.size;
+    for (let at = start; at < end; ) {
+      const i = Math.floor(at / this.#coverage);
+      const tableEnd = Math.min(end, (i + 1) * this.#coverage);
+      const t = this.#l2For(i);
+      const runs = new ClusterRuns();
+      this.#classify(t instanceof Promise ? await t : t, at, tableEnd, runs);
+      for (let r = 0; r < runs.length; r++) {
+        const offset = runs.starts[r]!;
+        const runLength = runs.ends[r]! - offset;
+        const host = runs.hosts[r]!;
+        switch (runs.kinds[r]) {
+          case Kind.Data:
+            if (fd !== undefined && host + runLength <= dataSize) yield { kind: "file", offset, length: runLength, fd, fileOffset: host };
+            else yield { kind: "other", offset, length: runLength };
+            break;
+          case Kind.Unallocated:
+            yield* backingRuns(this.#backing, offset, offset + runLength);
+            break;
+          case Kind.Zero:
+            yield { kind: "zero", offset, length: runLength };
+            break;
+          default:
+            yield { kind: "other", offset, length: runLength };
+        }
+      }
+      at = tableEnd;
+    }
+  }
+
   /** The map of [start, end) inside one L2 table, with unallocated ranges filled in from the backing file. */
   async *#withBacking(table: L2Table | undefined, start: number, end: number): AsyncIterable<Extent> {
     const classified = new ClusterRuns();
@@ -578,18 +620,18 @@ export class Qcow2Device implements BlockDevice {
     const plan = new WritePlan();
     // The L2 tables this write changes stay cached until it is done: a concurrent read that loads
     // another table must not evict one (still clean) that this write is about to dirty.
-    this.#pinned.clear();
+    this.#l2.unpinAll();
     // Most clusters of a long write take the small synchronous path; the rest, one at a time, the
     // general one. (One big async function here cost TurboFan ~80 ms of CPU in every conversion.)
     for (let at = position; at < end; ) {
       at = this.#planCachedClusters(plan, data, position, at, end);
       if (at < end) at = await this.#planCluster(plan, data, position, at, end);
     }
-    this.#pinned.clear();
+    this.#l2.unpinAll();
     const writes = plan.writes();
     // The clusters are ours from here on, so the file counts as that long before the data lands.
     for (const w of writes) this.#fileSize = Math.max(this.#fileSize, w.host + w.length);
-    const start = () => Promise.all(writes.map((w) => writeAll(this.#file, w.parts, w.host)));
+    const start = () => Promise.all(writes.map((w) => this.#file.write(w.parts, w.host)));
     const io = this.#track(plan.waitFor.size > 0 ? Promise.allSettled(plan.waitFor).then(start) : start());
     for (const host of plan.filled) this.#filling.set(host, io);
     const forget = () => {
@@ -614,9 +656,9 @@ export class Qcow2Device implements BlockDevice {
       if (Math.floor(cluster / entries) !== tableIndex) {
         tableIndex = Math.floor(cluster / entries);
         const offset = tableIndex < this.#h.l1Size ? this.#l2Offset(tableIndex) : 0;
-        table = offset !== 0 && this.#l1Copied(tableIndex) ? this.#l2.get(offset) : undefined;
+        table = offset !== 0 && this.#l1Copied(tableIndex) ? this.#l2.peek(offset) : undefined;
         if (!table) return at;
-        this.#pinned.add(table);
+        this.#l2.pin(table);
       }
       const clusterStart = cluster * cs;
       const stop = Math.min(end, clusterStart + cs);
@@ -629,7 +671,7 @@ export class Qcow2Device implements BlockDevice {
         if (!(entry.host !== 0 && entry.copied)) {
           // A shared cluster's refcount must drop (I/O maybe): the general path does that.
           if (entry.host !== 0) return at;
-          const allocated = this.#allocClusterCached();
+          const allocated = this.#refcounts!.allocateCached();
           if (allocated === undefined) return at;
           target = allocated;
         }
@@ -650,7 +692,7 @@ export class Qcow2Device implements BlockDevice {
     const clusterEnd = clusterStart + cs;
     const stop = Math.min(end, clusterEnd);
     const table = await this.#l2ForWrite(Math.floor(cluster / this.#h.l2Entries));
-    this.#pinned.add(table);
+    this.#l2.pin(table);
     const { hi, lo, host, compressed, copied, inPlace } = this.#dataEntry(table, cluster);
     if (inPlace) {
       this.#planInPlace(plan, host, data, position, at, stop, clusterStart);
@@ -668,9 +710,9 @@ export class Qcow2Device implements BlockDevice {
     let target: number;
     if (!compressed && host !== 0 && copied) target = host; // preallocated zero cluster or partly allocated subclusters
     else {
-      target = await this.#allocClusters(1);
+      target = await this.#refcounts!.allocate(1);
       if (compressed) await this.#releaseCompressed(hi, lo);
-      else if (host !== 0) await this.#changeRefcount(host, -1);
+      else if (host !== 0) await this.#refcounts!.change(host, -1);
     }
     this.#setDataEntry(table, cluster, target);
     plan.filled.push(target);
@@ -681,13 +723,7 @@ export class Qcow2Device implements BlockDevice {
 
   /** What the L2 entry of `cluster` says, checked: a lying entry must not send a write outside the file. */
   #dataEntry(table: L2Table, cluster: number): { hi: number; lo: number; host: number; compressed: boolean; copied: boolean; inPlace: boolean } {
-    const index = (cluster % this.#h.l2Entries) * this.#h.l2EntryBytes;
-    const hi = table.view.getUint32(index);
-    const lo = table.view.getUint32(index + 4);
-    const compressed = (hi & 0x40000000) !== 0;
-    const host = compressed ? 0 : Qcow2Device.#hostOffset(hi, lo);
-    const copied = (hi & 0x80000000) !== 0;
-    const fullyAllocated = this.#h.extendedL2 ? table.view.getUint32(index + 12) === 0xffffffff : (lo & 1) === 0;
+    const { hi, lo, host, compressed, copied, fullyAllocated } = readDataEntry(table.view, (cluster % this.#h.l2Entries) * this.#h.l2EntryBytes, this.#h.extendedL2);
     if (!compressed && host !== 0 && (host % this.#cs !== 0 || host + this.#cs > this.#fileSize)) {
       throw corrupt(this.#path, `the L2 entry of guest cluster ${cluster} points to ${host}, outside the file or unaligned`);
     }
@@ -704,22 +740,13 @@ export class Qcow2Device implements BlockDevice {
 
   /** Points guest `cluster` at the (wholly allocated, unshared) host cluster `target`. */
   #setDataEntry(table: L2Table, cluster: number, target: number): void {
-    const index = (cluster % this.#h.l2Entries) * this.#h.l2EntryBytes;
-    table.view.setUint32(index, 0x80000000 | Math.floor(target / TWO32));
-    table.view.setUint32(index + 4, target % TWO32);
-    if (this.#h.extendedL2) {
-      table.view.setUint32(index + 8, 0);
-      table.view.setUint32(index + 12, 0xffffffff);
-    }
+    writeDataEntry(table.view, (cluster % this.#h.l2Entries) * this.#h.l2EntryBytes, this.#h.extendedL2, target);
     table.dirty = true;
     this.#compressed.delete(cluster);
   }
 
   /** Host clusters whose first, whole-cluster write is still in flight, and that write. */
   #filling = new Map<number, Promise<void>>();
-
-  /** L2 tables the running write holds (writes run one at a time); see #write. */
-  #pinned = new Set<L2Table>();
 
   /** Data writes still in flight; flush and close wait for them. */
   #inflight = new Set<Promise<unknown>>();
@@ -760,31 +787,25 @@ export class Qcow2Device implements BlockDevice {
       const lo = table.view.getUint32(index + 4);
       let offset: number;
       const packEnd = this.#packCluster + cs;
-      if (this.#packCluster >= 0 && this.#packTail + compressed.length <= packEnd && (await this.#refcount(this.#packCluster)) < this.#refcountMax) {
+      const refcounts = this.#refcounts!;
+      if (this.#packCluster >= 0 && this.#packTail + compressed.length <= packEnd && (await refcounts.refcount(this.#packCluster)) < refcounts.max) {
         offset = this.#packTail;
-        await this.#changeRefcount(this.#packCluster, +1);
+        await refcounts.change(this.#packCluster, +1);
       } else {
-        this.#packCluster = await this.#allocClusters(1);
+        this.#packCluster = await refcounts.allocate(1);
         offset = this.#packCluster;
       }
       this.#packTail = offset + compressed.length;
       // Release whatever the cluster held before.
       if (hi & 0x40000000) await this.#releaseCompressed(hi, lo);
       else {
-        const host = Qcow2Device.#hostOffset(hi, lo);
-        if (host !== 0) await this.#changeRefcount(host, -1);
+        const host = hostOffset(hi, lo);
+        if (host !== 0) await refcounts.change(host, -1);
       }
-      const sectors = Math.floor((offset + compressed.length - 1) / 512) - Math.floor(offset / 512);
-      const hiShift = 62 - (this.#cbits - 8) - 32;
-      table.view.setUint32(index, 0x40000000 | (sectors << hiShift) | Math.floor(offset / TWO32));
-      table.view.setUint32(index + 4, offset % TWO32);
-      if (this.#h.extendedL2) {
-        table.view.setUint32(index + 8, 0);
-        table.view.setUint32(index + 12, 0);
-      }
+      writeCompressedEntry(table.view, index, this.#h.extendedL2, this.#cbits, offset, compressed.length);
       table.dirty = true;
       this.#compressed.delete(cluster);
-      await writeAll(this.#file, [compressed], offset);
+      await this.#file.write([compressed], offset);
       this.#fileSize = Math.max(this.#fileSize, offset + compressed.length);
       if (this.#dirtyBytes() > MAX_DIRTY_METADATA_BYTES) await this.#flushMetadata();
     });
@@ -797,7 +818,7 @@ export class Qcow2Device implements BlockDevice {
     const sectorStart = offset - (offset % 512);
     const first = Math.floor(sectorStart / this.#cs);
     const last = Math.floor((sectorStart + Math.ceil((length + (offset % 512)) / 512) * 512 - 1) / this.#cs);
-    for (let c = first; c <= last; c++) await this.#changeRefcount(c * this.#cs, -1);
+    for (let c = first; c <= last; c++) await this.#refcounts!.change(c * this.#cs, -1);
   }
 
   /** The L2 table for L1 index `i`, allocating an empty one if needed; refuses shared tables. */
@@ -811,10 +832,10 @@ export class Qcow2Device implements BlockDevice {
       }
       return existing;
     }
-    const offset = await this.#allocClusters(1);
+    const offset = await this.#refcounts!.allocate(1);
     const bytes = new Uint8Array(this.#cs);
     const table: L2Table = { offset, bytes, view: new DataView(bytes.buffer), dirty: true };
-    this.#cacheL2(table);
+    this.#l2.add(table);
     this.#l1view.setUint32(i * 8, 0x80000000 | Math.floor(offset / TWO32));
     this.#l1view.setUint32(i * 8 + 4, offset % TWO32);
     this.#l1Dirty = true;
@@ -827,251 +848,77 @@ export class Qcow2Device implements BlockDevice {
     if (this.#autoclearCleared || this.#h.version !== 3 || this.#h.autoclear === 0) return;
     this.#autoclearCleared = true;
     this.#h.autoclear = 0;
-    await writeAll(this.#file, [new Uint8Array(8)], 88);
-  }
-
-  // ---------------------------------------------------------------- refcounts
-
-  async #loadRefcountTable(): Promise<void> {
-    const h = this.#h;
-    const bytes = new Uint8Array(h.refcountTableClusters * this.#cs);
-    if (h.refcountTableOffset + bytes.length > this.#fileSize) throw new StorageError("STORAGE_TRUNCATED", `${this.#path}: the refcount table lies past the end of the file`, { path: this.#path });
-    await readMeta(this.#file, bytes, h.refcountTableOffset, this.#path, "refcount table");
-    const view = new DataView(bytes.buffer);
-    this.#refTable = new Array<number>(bytes.length / 8).fill(0);
-    for (let i = 0; i < bytes.length / 8; i++) {
-      // Most of a table is unused: skip zero stretches with a memcmp, not entry by entry.
-      if (i % 64 === 0 && isZeroRange(bytes, i * 8, Math.min(bytes.length, (i + 64) * 8))) {
-        i += 63;
-        continue;
-      }
-      const hi = view.getUint32(i * 8);
-      const lo = view.getUint32(i * 8 + 4);
-      const offset = hi * TWO32 + lo;
-      if (!Number.isSafeInteger(offset) || offset % this.#cs !== 0) throw corrupt(this.#path, `refcount table entry ${i} (${offset}) is invalid`);
-      if (offset !== 0 && offset + this.#cs > this.#fileSize) throw corrupt(this.#path, `refcount block ${i} (at ${offset}) lies past the end of the file`);
-      this.#refTable[i] = offset;
-    }
-    this.#fileEnd = Math.ceil(this.#fileSize / this.#cs) * this.#cs;
-    // Never hand out a cluster some metadata already claims but the file does not yet hold.
-    for (const o of this.#refTable) if (o > 0) this.#fileEnd = Math.max(this.#fileEnd, o + this.#cs);
-  }
-
-  async #refBlock(blockIndex: number, create: boolean): Promise<RefBlock | undefined> {
-    const cached = this.#refBlocks.get(blockIndex);
-    if (cached) return cached;
-    if (blockIndex >= this.#refTable.length || this.#refTable[blockIndex] === 0) {
-      if (!create) return undefined;
-      // A new refcount block, placed at the end; it may have to count itself.
-      if (blockIndex >= this.#refTable.length) {
-        await this.#growRefTable(blockIndex + 1);
-        // Counting the new table's own clusters may have created this very block already.
-        const made = this.#refBlocks.get(blockIndex);
-        if (made) return made;
-      }
-      const offset = this.#fileEnd;
-      this.#fileEnd += this.#cs;
-      const bytes = new Uint8Array(this.#cs);
-      const block: RefBlock = { offset, bytes, view: new DataView(bytes.buffer), dirty: true };
-      this.#refBlocks.set(blockIndex, block);
-      this.#refTable[blockIndex] = offset;
-      this.#refTableDirty = true;
-      await this.#changeRefcount(offset, +1);
-      return block;
-    }
-    const offset = this.#refTable[blockIndex]!;
-    if (offset + this.#cs > this.#fileSize) throw new StorageError("STORAGE_TRUNCATED", `${this.#path}: refcount block ${blockIndex} lies past the end of the file`, { path: this.#path });
-    const bytes = new Uint8Array(this.#cs);
-    await readMeta(this.#file, bytes, offset, this.#path, `refcount block ${blockIndex}`);
-    const block: RefBlock = { offset, bytes, view: new DataView(bytes.buffer), dirty: false };
-    this.#refBlocks.set(blockIndex, block);
-    return block;
-  }
-
-  /** Makes the refcount table hold at least `entries` entries: a new, larger table at the end of the file. */
-  async #growRefTable(entries: number): Promise<void> {
-    const oldOffset = this.#h.refcountTableOffset;
-    const oldClusters = this.#h.refcountTableClusters;
-    const clusters = Math.max(Math.ceil((entries * 8) / this.#cs), oldClusters * 2, 1);
-    if (clusters * this.#cs > MAX_REFTABLE_BYTES) throw new StorageError("STORAGE_UNSUPPORTED", `${this.#path}: the refcount table would outgrow qemu's limit`, { path: this.#path });
-    const offset = this.#fileEnd;
-    this.#fileEnd += clusters * this.#cs;
-    while (this.#refTable.length < (clusters * this.#cs) / 8) this.#refTable.push(0);
-    this.#h.refcountTableOffset = offset;
-    this.#h.refcountTableClusters = clusters;
-    this.#refTableDirty = true;
-    this.#headerDirty = true;
-    for (let c = 0; c < clusters; c++) await this.#changeRefcount(offset + c * this.#cs, +1);
-    for (let c = 0; c < oldClusters; c++) await this.#changeRefcount(oldOffset + c * this.#cs, -1);
-  }
-
-  #getRef(block: RefBlock, i: number): number {
-    const bits = this.#refcountBits;
-    const v = block.view;
-    switch (bits) {
-      case 1:
-        return (block.bytes[i >> 3]! >> (i & 7)) & 1;
-      case 2:
-        return (block.bytes[i >> 2]! >> (2 * (i & 3))) & 3;
-      case 4:
-        return (block.bytes[i >> 1]! >> (4 * (i & 1))) & 15;
-      case 8:
-        return block.bytes[i]!;
-      case 16:
-        return v.getUint16(i * 2);
-      case 32:
-        return v.getUint32(i * 4);
-      default: {
-        const hi = v.getUint32(i * 8);
-        const lo = v.getUint32(i * 8 + 4);
-        return hi >= 0x200000 ? Number.MAX_SAFE_INTEGER : hi * TWO32 + lo;
-      }
-    }
-  }
-
-  #setRef(block: RefBlock, i: number, value: number): void {
-    const bits = this.#refcountBits;
-    const b = block.bytes;
-    switch (bits) {
-      case 1:
-        b[i >> 3] = (b[i >> 3]! & ~(1 << (i & 7))) | (value << (i & 7));
-        break;
-      case 2:
-        b[i >> 2] = (b[i >> 2]! & ~(3 << (2 * (i & 3)))) | (value << (2 * (i & 3)));
-        break;
-      case 4:
-        b[i >> 1] = (b[i >> 1]! & ~(15 << (4 * (i & 1)))) | (value << (4 * (i & 1)));
-        break;
-      case 8:
-        b[i] = value;
-        break;
-      case 16:
-        block.view.setUint16(i * 2, value);
-        break;
-      case 32:
-        block.view.setUint32(i * 4, value);
-        break;
-      default:
-        block.view.setUint32(i * 8, Math.floor(value / TWO32));
-        block.view.setUint32(i * 8 + 4, value % TWO32);
-    }
-    block.dirty = true;
-  }
-
-  async #refcount(host: number): Promise<number> {
-    const cluster = Math.floor(host / this.#cs);
-    const block = await this.#refBlock(Math.floor(cluster / this.#refsPerBlock), false);
-    return block ? this.#getRef(block, cluster % this.#refsPerBlock) : 0;
-  }
-
-  async #changeRefcount(host: number, delta: number): Promise<void> {
-    const cluster = Math.floor(host / this.#cs);
-    const block = (await this.#refBlock(Math.floor(cluster / this.#refsPerBlock), delta > 0))!;
-    if (!block) throw corrupt(this.#path, `cluster at ${host} has no refcount block`);
-    const i = cluster % this.#refsPerBlock;
-    const value = this.#getRef(block, i) + delta;
-    if (value < 0) throw corrupt(this.#path, `refcount of the cluster at ${host} would drop below zero`);
-    if (value > this.#refcountMax) throw new StorageError("STORAGE_UNSUPPORTED", `${this.#path}: refcount of the cluster at ${host} would exceed the ${this.#refcountBits}-bit maximum`, { path: this.#path });
-    this.#setRef(block, i, value);
-  }
-
-  /**
-   * One new cluster at the end of the file when its refcount block is already cached (no I/O, no
-   * promise), or undefined to take the general path.
-   */
-  #allocClusterCached(): number | undefined {
-    const offset = this.#fileEnd;
-    const cluster = offset / this.#cs;
-    const block = this.#refBlocks.get(Math.floor(cluster / this.#refsPerBlock));
-    if (!block) return undefined;
-    const i = cluster % this.#refsPerBlock;
-    if (this.#getRef(block, i) !== 0) return undefined; // a damaged block claims it already: the general path decides
-    this.#setRef(block, i, 1);
-    this.#fileEnd += this.#cs;
-    return offset;
-  }
-
-  /** `n` contiguous new clusters at the end of the file, each with refcount 1. */
-  async #allocClusters(n: number): Promise<number> {
-    const offset = this.#fileEnd;
-    this.#fileEnd += n * this.#cs;
-    for (let c = 0; c < n; c++) await this.#changeRefcount(offset + c * this.#cs, +1);
-    return offset;
+    await this.#file.write([new Uint8Array(8)], 88);
+    await this.#barrier();
   }
 
   #dirtyBytes(): number {
-    let n = 0;
-    for (const t of this.#l2.values()) if (t.dirty) n += t.bytes.length;
-    for (const b of this.#refBlocks.values()) if (b.dirty) n += b.bytes.length;
-    return n;
+    return this.#l2.dirtyBytes() + this.#refcounts!.dirtyBytes();
   }
 
-  /** Writes dirty metadata: refcounts first (a crash then leaks clusters rather than corrupting), then L2, L1. */
+  /**
+   * Writes dirty metadata in an order no crash can turn into corruption, each step landing
+   * (fdatasync) before the next one starts, as qemu orders its caches:
+   *   1. the data of every write, and the refcount blocks counting the clusters it went to;
+   *   2. a new refcount table, then the header pointing to it (only when the table moved);
+   *   3. the file's new length, the L2 tables, then the L1 table: they point only to counted
+   *      clusters whose data has landed.
+   * A crash between steps leaks clusters (counted, unused: `qemu-img check -r leaks` reclaims
+   * them) but never leaves a table pointing at something unwritten or uncounted. A table is marked
+   * clean only once its write has landed. Outputs not yet in place skip the syncs (`#ordered`).
+   */
   async #flushMetadata(): Promise<void> {
     if (!this.writable) return;
     const file = this.#file;
-    const jobs: Promise<void>[] = [];
-    for (const b of this.#refBlocks.values()) {
-      if (!b.dirty) continue;
-      b.dirty = false;
-      jobs.push(writeAll(file, [b.bytes], b.offset));
+    const refcounts = this.#refcounts!;
+    await this.#settleInflight();
+    const refBlocks = refcounts.dirtyBlocks();
+    await settleAll(refBlocks.map((b) => file.write([b.bytes], b.offset)));
+    for (const b of refBlocks) b.dirty = false;
+    if (refBlocks.length > 0 || refcounts.tableDirty) await this.#barrier();
+    if (refcounts.tableDirty) {
+      await file.write([refcounts.tableBytes()], this.#h.refcountTableOffset);
+      refcounts.tableDirty = false;
+      await this.#barrier();
     }
-    await Promise.all(jobs);
-    if (this.#refTableDirty) {
-      const bytes = new Uint8Array(this.#h.refcountTableClusters * this.#cs);
-      const view = new DataView(bytes.buffer);
-      this.#refTable.forEach((o, i) => {
-        if (i * 8 < bytes.length) {
-          view.setUint32(i * 8, Math.floor(o / TWO32));
-          view.setUint32(i * 8 + 4, o % TWO32);
-        }
-      });
-      await writeAll(file, [bytes], this.#h.refcountTableOffset);
-      this.#refTableDirty = false;
-    }
-    if (this.#headerDirty) {
+    if (refcounts.headerDirty) {
       const bytes = new Uint8Array(12);
       const view = new DataView(bytes.buffer);
       view.setUint32(0, Math.floor(this.#h.refcountTableOffset / TWO32));
       view.setUint32(4, this.#h.refcountTableOffset % TWO32);
       view.setUint32(8, this.#h.refcountTableClusters);
-      await writeAll(file, [bytes], 48);
-      this.#headerDirty = false;
+      await file.write([bytes], 48);
+      refcounts.headerDirty = false;
+      await this.#barrier();
     }
-    jobs.length = 0;
-    for (const t of this.#l2.values()) {
-      if (!t.dirty) continue;
-      t.dirty = false;
-      jobs.push(writeAll(file, [t.bytes], t.offset));
+    // Every cluster handed out lies wholly inside the file before any table points to it.
+    if (refcounts.fileEnd > this.#fileSize) {
+      await file.truncate(refcounts.fileEnd);
+      this.#fileSize = refcounts.fileEnd;
     }
-    await Promise.all(jobs);
+    const tables = this.#l2.dirtyTables();
+    await settleAll(tables.map((t) => file.write([t.bytes], t.offset)));
+    for (const t of tables) t.dirty = false;
+    // A new L2 table is a never-used cluster, which reads as an empty table until its write
+    // lands: the L1 entry pointing to it may go out with it.
     if (this.#l1Dirty) {
-      await writeAll(file, [this.#l1], this.#h.l1TableOffset);
+      await file.write([this.#l1], this.#h.l1TableOffset);
       this.#l1Dirty = false;
     }
-    // Every cluster we handed out lies wholly inside the file.
-    if (this.#fileEnd > this.#fileSize) {
-      await file.truncate(this.#fileEnd);
-      this.#fileSize = this.#fileEnd;
-    }
+    if (tables.length > 0) await this.#barrier();
     // Drop clean tables the cache no longer has room for.
-    this.#cacheL2Trim();
+    this.#l2.trim();
   }
 
-  #cacheL2Trim(): void {
-    for (const [offset, t] of this.#l2) {
-      if (this.#l2CacheBytes <= this.#l2CacheMax) break;
-      if (t.dirty) continue;
-      this.#l2.delete(offset);
-      this.#l2CacheBytes -= t.bytes.length;
-    }
+  /** Makes what was written so far land before anything written next (a no-op for outputs). */
+  async #barrier(): Promise<void> {
+    if (this.#ordered) await this.#file.datasync();
   }
 
   async flush(): Promise<void> {
     this.#checkOpen();
     if (!this.writable) return;
     await this.#serialize(async () => {
-      await this.#settleInflight();
       await this.#flushMetadata();
       await this.#file.datasync();
     });
@@ -1081,49 +928,14 @@ export class Qcow2Device implements BlockDevice {
     if (this.#closed) return;
     try {
       if (this.writable) {
-        await this.#serialize(async () => {
-          await this.#settleInflight();
-          await this.#flushMetadata();
-        });
+        await this.#serialize(() => this.#flushMetadata());
       }
     } finally {
       this.#closed = true;
-      await this.#file.close();
+      if (this.#ownsFile) await this.#file.close();
+      if (this.#data !== this.#file) await this.#data.close();
       await this.#backing?.close();
     }
-  }
-}
-
-/**
- * The host writes one guest write turns into: [host offset, bytes start..end of a buffer], merged
- * while both the host range and the buffer range continue, so that a long copy becomes one pwrite
- * per call with no view allocated per cluster.
- */
-class WritePlan {
-  readonly runs: { host: number; buffer: Uint8Array; start: number; end: number }[] = [];
-  /** Host clusters this write fills whole. */
-  readonly filled: number[] = [];
-  /** Earlier writes still filling clusters this one writes into. */
-  readonly waitFor = new Set<Promise<void>>();
-
-  queue(host: number, buffer: Uint8Array, start: number, end: number): void {
-    const last = this.runs[this.runs.length - 1];
-    if (last && last.buffer === buffer && last.end === start && last.host + (last.end - last.start) === host) last.end = end;
-    else this.runs.push({ host, buffer, start, end });
-  }
-
-  /** Host-contiguous runs from different buffers (copy-on-write clusters) go out as one writev. */
-  writes(): { host: number; parts: Uint8Array[]; length: number }[] {
-    const writes: { host: number; parts: Uint8Array[]; length: number }[] = [];
-    for (const run of this.runs) {
-      const bytes = run.buffer.subarray(run.start, run.end);
-      const last = writes[writes.length - 1];
-      if (last && last.host + last.length === run.host) {
-        last.parts.push(bytes);
-        last.length += bytes.length;
-      } else writes.push({ host: run.host, parts: [bytes], length: bytes.length });
-    }
-    return writes;
   }
 }
 
@@ -1131,45 +943,8 @@ class WritePlan {
 function checkWritable(h: Qcow2Header, path: string): void {
   if (h.incompatible & INCOMPAT_CORRUPT) throw new StorageError("STORAGE_UNSUPPORTED", `${path} is marked corrupt; it can only be opened read-only (repair it with qemu-img check -r all)`, { path });
   if (h.incompatible & INCOMPAT_DIRTY) throw new StorageError("STORAGE_UNSUPPORTED", `${path} has the dirty flag set (its refcounts may be stale); repair it with qemu-img check -r all before writing`, { path });
+  if (h.dataFile !== undefined) throw new StorageError("STORAGE_UNSUPPORTED", `${path} keeps its data in an external data file; leapp reads such images but does not write them (convert it first)`, { path });
   if (h.nbSnapshots > 0) throw new StorageError("STORAGE_UNSUPPORTED", `${path} has ${h.nbSnapshots} internal snapshots; leapp writes only to images without them`, { path });
-}
-
-async function readMeta(file: FileHandle, buffer: Uint8Array, position: number, path: string, what: string): Promise<void> {
-  let done = 0;
-  while (done < buffer.length) {
-    const { bytesRead } = await file.read(buffer, done, buffer.length - done, position + done);
-    if (bytesRead === 0) throw new StorageError("STORAGE_TRUNCATED", `${path}: the ${what} (at ${position}) lies past the end of the file; the image is truncated or corrupt`, { path });
-    done += bytesRead;
-  }
-}
-
-async function writeAll(file: FileHandle, parts: Uint8Array[], position: number): Promise<void> {
-  if (parts.length === 1) {
-    const data = parts[0]!;
-    let done = 0;
-    while (done < data.length) {
-      const { bytesWritten } = await file.write(data, done, data.length - done, position + done);
-      done += bytesWritten;
-    }
-    return;
-  }
-  let total = 0;
-  for (const p of parts) total += p.length;
-  const { bytesWritten } = await file.writev(parts, position);
-  if (bytesWritten < total) {
-    // Short vectored write: finish the rest piece by piece.
-    let skip = bytesWritten;
-    let at = position + bytesWritten;
-    for (const p of parts) {
-      if (skip >= p.length) {
-        skip -= p.length;
-        continue;
-      }
-      await writeAll(file, [p.subarray(skip)], at);
-      at += p.length - skip;
-      skip = 0;
-    }
-  }
 }
 
 /** Like Promise.all, but waits for every job before rejecting, so no read lands in a buffer after we return. */

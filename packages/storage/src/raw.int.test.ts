@@ -1,7 +1,7 @@
 import { writeFile, truncate, open } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { detectFormat, openDisk } from "./index.js";
+import { detectDiskFormat, openDisk } from "./index.js";
 import { sparseAddon } from "./native.js";
 import { RawDevice } from "./raw.js";
 import { expectSameContentAsQemu, qemuImg, scratchDir } from "./testing.js";
@@ -39,7 +39,7 @@ describe("raw driver", () => {
 
   it("maps a sparse raw file's holes with SEEK_DATA, block by block, and reads it like qemu-img", async () => {
     const path = await sparseFixture();
-    expect(await detectFormat(path)).toBe("raw");
+    expect(await detectDiskFormat(path)).toBe("raw");
     await expectSameContentAsQemu(path);
     await expectSameContentAsQemu(path, { useExtents: true });
     const device = await openDisk(path);

@@ -1,8 +1,9 @@
-import { open, type FileHandle } from "node:fs/promises";
-import { checkRange, type BlockDevice, type Extent, type ExtentKind, type FormatDriver, type OpenContext } from "./block-device.js";
+import { checkRange, type BlockDevice, type Extent, type ExtentKind, type FormatDriver } from "./block-device.js";
 import { StorageError } from "./errors.js";
+import type { HostMapped, HostRun } from "./host-runs.js";
+import type { ImageFile } from "./image-file.js";
 import { seekSparse, sparseAddon, type SparseAddon } from "./native.js";
-import { isZero, isZeroRange, readExactly, writeFully } from "./util.js";
+import { isZero, isZeroRange } from "./util.js";
 
 /**
  * How a raw file's holes are found. With the optional addon (native/sparse.c), lseek SEEK_DATA /
@@ -18,50 +19,52 @@ const SCAN_CHUNK = 4 * 1024 * 1024;
 export const rawDriver: FormatDriver = {
   format: "raw",
   probe: () => true,
-  open: (path, context) => RawDevice.open(path, context),
+  open: async (file, context) => {
+    if (context.writable && !file.writable) {
+      await file.close();
+      throw new StorageError("STORAGE_READ_ONLY", `${file.path} cannot be written: it lies inside a device opened for reading`, { path: file.path });
+    }
+    return new RawDevice(file);
+  },
 };
 
-export class RawDevice implements BlockDevice {
+export class RawDevice implements BlockDevice, HostMapped {
   readonly format = "raw" as const;
+  readonly size: number;
+  readonly writable: boolean;
   #closed = false;
-  private constructor(
-    readonly path: string,
-    private readonly handle: FileHandle,
-    readonly size: number,
-    readonly writable: boolean,
-  ) {}
 
-  static async open(path: string, context: Pick<OpenContext, "writable">): Promise<RawDevice> {
-    const handle = await open(path, context.writable ? "r+" : "r");
-    try {
-      const stat = await handle.stat();
-      if (!stat.isFile()) throw new StorageError("STORAGE_UNSUPPORTED", `${path} is not a regular file; leapp reads disk images from files`, { path });
-      return new RawDevice(path, handle, stat.size, context.writable);
-    } catch (err) {
-      await handle.close();
-      throw err;
-    }
+  constructor(private readonly file: ImageFile) {
+    this.size = file.size;
+    this.writable = file.writable;
+  }
+
+  get path(): string {
+    return this.file.path;
   }
 
   async read(buffer: Uint8Array, position: number): Promise<void> {
     this.#checkOpen();
     checkRange(this.size, position, buffer.length);
-    await readExactly(this.handle, buffer, 0, buffer.length, position, this.path);
+    if ((await this.file.readFully(buffer, position)) < buffer.length) {
+      throw new StorageError("STORAGE_TRUNCATED", `${this.path}: the file ends before byte ${position + buffer.length}; it shrank while open`, { path: this.path });
+    }
   }
 
   async write(data: Uint8Array, position: number): Promise<void> {
     this.#checkOpen();
     if (!this.writable) throw new StorageError("STORAGE_READ_ONLY", `${this.path} was opened read-only; open it with writable: true`, { path: this.path });
     checkRange(this.size, position, data.length);
-    await writeFully(this.handle, data, position);
+    await this.file.write([data], position);
   }
 
   async *extents(start = 0, length = this.size - start): AsyncIterable<Extent> {
     this.#checkOpen();
     checkRange(this.size, start, length);
     if (length === 0) return;
-    const stat = await this.handle.stat();
-    const allocated = stat.blocks * 512;
+    // Inside a device (an OVA member): the device's own map.
+    if (this.file.device) return yield* this.file.device.extents(start, length);
+    const allocated = await this.file.allocatedBytes();
     if (allocated === 0) {
       yield { offset: start, length, kind: "zero" };
       return;
@@ -74,9 +77,17 @@ export class RawDevice implements BlockDevice {
     yield* addon ? this.#seekExtents(addon, start, length) : this.#scan(start, length);
   }
 
+  /** A host file's bytes are its content; inside a device, only `read()` knows. */
+  async *hostRuns(start: number, length: number): AsyncIterable<HostRun> {
+    this.#checkOpen();
+    checkRange(this.size, start, length);
+    const fd = this.file.fd;
+    if (length > 0) yield fd === undefined ? { kind: "other", offset: start, length } : { kind: "file", offset: start, length, fd, fileOffset: start };
+  }
+
   /** Whether `extents()` is cheap (the file system's map) rather than a read of the whole range. */
   get mapsHoles(): boolean {
-    return sparseAddon() !== null;
+    return this.file.device !== undefined || sparseAddon() !== null;
   }
 
   /**
@@ -84,7 +95,7 @@ export class RawDevice implements BlockDevice {
    * extent. Where the file system cannot tell (no SEEK_DATA), the rest of the range is scanned.
    */
   async *#seekExtents(addon: SparseAddon, start: number, length: number): AsyncIterable<Extent> {
-    const fd = this.handle.fd;
+    const fd = this.file.fd!;
     const end = start + length;
     for (let at = start; at < end; ) {
       const data = seekSparse(addon, fd, at, "data");
@@ -107,7 +118,7 @@ export class RawDevice implements BlockDevice {
     const buffers = [new Uint8Array(SCAN_CHUNK), new Uint8Array(SCAN_CHUNK)];
     const load = (at: number, index: number) => {
       const view = buffers[index]!.subarray(0, Math.min(SCAN_CHUNK, end - at));
-      return readExactly(this.handle, view, 0, view.length, at, this.path).then(() => view);
+      return this.read(view, at).then(() => view);
     };
     let pending: Extent | undefined;
     const add = function* (offset: number, len: number, kind: ExtentKind): Generator<Extent> {
@@ -138,13 +149,13 @@ export class RawDevice implements BlockDevice {
 
   async flush(): Promise<void> {
     this.#checkOpen();
-    if (this.writable) await this.handle.datasync();
+    if (this.writable) await this.file.datasync();
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.handle.close();
+    await this.file.close();
   }
 
   #checkOpen(): void {

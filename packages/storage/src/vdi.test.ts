@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BlockDevice, Extent } from "./block-device.js";
 import { StorageError } from "./errors.js";
-import { directContext } from "./image-conformance.js";
+import { openDirect } from "./image-conformance.js";
 import { vdiDriver } from "./vdi.js";
 
 const BLOCK = 4096;
@@ -39,7 +39,7 @@ function vdi(size: number, map: number[], blocks: Buffer[], edit?: (header: Buff
 async function openBytes(name: string, bytes: Buffer): Promise<BlockDevice> {
   const path = join(dir, name);
   await writeFile(path, bytes);
-  return vdiDriver.open(path, directContext());
+  return openDirect(vdiDriver, path);
 }
 
 async function extents(device: BlockDevice): Promise<Extent[]> {

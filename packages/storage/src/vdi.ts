@@ -1,7 +1,8 @@
 // VirtualBox VDI, read-only: static (every block allocated in order) and dynamic (a block map
 // where an entry is a block number in the data area, or "free" / "zero").
 import type { FormatDriver } from "./block-device.js";
-import { corrupt, ImageFile, isPowerOfTwoIn, mappedImage, safeU64, unsupported, type BlockLocation } from "./mapped-image.js";
+import type { ImageFile } from "./image-file.js";
+import { corrupt, isPowerOfTwoIn, mappedImage, safeU64, unsupported, type BlockLocation } from "./mapped-image.js";
 
 const VDI_SIGNATURE = 0xbeda107f;
 const HEADER_BYTES = 512;
@@ -15,8 +16,7 @@ export const vdiDriver: FormatDriver = {
   probe(head) {
     return head.length >= 72 && new DataView(head.buffer, head.byteOffset, head.byteLength).getUint32(64, true) === VDI_SIGNATURE;
   },
-  async open(path) {
-    const file = await ImageFile.open(path);
+  async open(file) {
     try {
       return await openVdi(file);
     } catch (error) {

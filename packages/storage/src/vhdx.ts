@@ -4,7 +4,8 @@
 // entries for payload blocks are interleaved with sector-bitmap entries, one per "chunk".
 // Differencing disks and disks whose log still needs replaying are refused with a clear message.
 import type { FormatDriver } from "./block-device.js";
-import { corrupt, ImageFile, isPowerOfTwoIn, mappedImage, safeU64, unsupported, type BlockLocation } from "./mapped-image.js";
+import type { ImageFile } from "./image-file.js";
+import { corrupt, isPowerOfTwoIn, mappedImage, safeU64, unsupported, type BlockLocation } from "./mapped-image.js";
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -68,8 +69,7 @@ export const vhdxDriver: FormatDriver = {
   probe(head) {
     return head.length >= 8 && FILE_SIGNATURE.equals(head.subarray(0, 8));
   },
-  async open(path) {
-    const file = await ImageFile.open(path);
+  async open(file) {
     try {
       return await openVhdx(file);
     } catch (error) {

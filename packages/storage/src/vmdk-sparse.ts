@@ -3,7 +3,8 @@
 // marker (streamOptimized). streamOptimized files written as a stream put the GD at the end and
 // a copy of the header in a footer; the header then says GD_AT_END.
 import type { BlockDevice } from "./block-device.js";
-import { corrupt, ImageFile, isPowerOfTwoIn, mappedImage, safeU64, unsupported, type BlockLocation } from "./mapped-image.js";
+import type { ImageFile } from "./image-file.js";
+import { corrupt, isPowerOfTwoIn, mappedImage, safeU64, unsupported, type BlockLocation } from "./mapped-image.js";
 import { MAX_DESCRIPTOR_BYTES } from "./vmdk-descriptor.js";
 import { zlib } from "./qcow2-compress.js";
 
@@ -64,20 +65,11 @@ export interface SparseExtent {
 }
 
 /**
- * Opens a sparse extent file. Unallocated grains read from `backing` (at `backingOffset` plus
- * the position in this extent) when given, else as zeros.
+ * Opens the sparse extent in `file`. Unallocated grains read from `backing` (at `offset` plus the
+ * position in this extent) when given, else as zeros. The device owns the file once opened; on
+ * failure the caller still does.
  */
-export async function openSparseExtent(path: string, backing?: { device: BlockDevice; offset: number }): Promise<SparseExtent> {
-  const file = await ImageFile.open(path);
-  try {
-    return await openSparse(file, backing);
-  } catch (error) {
-    await file.close();
-    throw error;
-  }
-}
-
-async function openSparse(file: ImageFile, backing: { device: BlockDevice; offset: number } | undefined): Promise<SparseExtent> {
+export async function openSparseExtent(file: ImageFile, backing?: { device: BlockDevice; offset: number }): Promise<SparseExtent> {
   const { path } = file;
   let header = parseHeader(await file.readBytes(0, 512, "VMDK header"), path);
   if (header.version < 1 || header.version > 3) throw unsupported(path, `sparse VMDK version ${header.version} is not supported (only 1 to 3)`);
@@ -169,7 +161,15 @@ async function openSparse(file: ImageFile, backing: { device: BlockDevice; offse
   };
 
   // Grains are fetched window by window: one large read covers many neighbouring grains, so a
-  // sequential copy of a streamOptimized disk reads its file sequentially in big pieces.
+  // sequential copy of a streamOptimized disk reads its file sequentially in big pieces. Window
+  // buffers are kept for the next reads (a copy would otherwise leave one per piece for the
+  // garbage collector to find); they are never pooled Buffers, which share memory with others.
+  const spareWindows: Buffer[] = [];
+  const takeWindow = (length: number): Buffer => {
+    const spare = spareWindows.pop();
+    return spare && spare.length >= length ? spare : Buffer.allocUnsafeSlow(Math.max(length, spare?.length ?? 0));
+  };
+  const markerBytes = markers ? 12 : 0;
   const readCompressed = async (blocks: { fileOffset: number; target: Uint8Array; partial: boolean }[]): Promise<void> => {
     const pending = blocks.filter(({ fileOffset, target }) => {
       const cached = grainCache.get(fileOffset);
@@ -177,29 +177,34 @@ async function openSparse(file: ImageFile, backing: { device: BlockDevice; offse
       return !cached;
     });
     pending.sort((a, b) => a.fileOffset - b.fileOffset);
-    const header = markers ? 12 : 0;
     let i = 0;
     while (i < pending.length) {
       const start = pending[i]!.fileOffset;
       let j = i + 1;
-      while (j < pending.length && pending[j]!.fileOffset + maxCompressed + header - start <= MAX_WINDOW && pending[j]!.fileOffset - pending[j - 1]!.fileOffset <= maxCompressed + header + 512) j++;
-      const end = Math.min(file.size, pending[j - 1]!.fileOffset + header + maxCompressed);
-      const window = Buffer.allocUnsafe(end - start);
-      await file.readData(window, start);
-      for (let k = i; k < j; k++) {
-        const { fileOffset, target, partial } = pending[k]!;
-        const at = fileOffset - start;
-        let length = end - fileOffset - header;
-        if (markers) {
-          length = window.readUInt32LE(at + 8);
-          if (length > maxCompressed) throw corrupt(path, `the compressed VMDK grain at offset ${fileOffset} claims ${length} bytes`);
-          if (at + header + length > window.length) throw corrupt(path, `the compressed VMDK grain at offset ${fileOffset} runs past the end of the file`);
-        }
-        // Only grains read in part are kept: a partial read is often followed by its neighbour.
-        inflateGrain(window.subarray(at + header, at + header + length), fileOffset, target, partial);
+      while (j < pending.length && pending[j]!.fileOffset + maxCompressed + markerBytes - start <= MAX_WINDOW && pending[j]!.fileOffset - pending[j - 1]!.fileOffset <= maxCompressed + markerBytes + 512) j++;
+      const end = Math.min(file.size, pending[j - 1]!.fileOffset + markerBytes + maxCompressed);
+      const whole = takeWindow(end - start);
+      try {
+        const window = whole.subarray(0, end - start);
+        await file.readData(window, start);
+        for (let k = i; k < j; k++) inflateFromWindow(window, start, end, pending[k]!);
+      } finally {
+        if (spareWindows.length < 4) spareWindows.push(whole);
       }
       i = j;
     }
+  };
+  const inflateFromWindow = (window: Buffer, start: number, end: number, grain: { fileOffset: number; target: Uint8Array; partial: boolean }): void => {
+    const { fileOffset, target, partial } = grain;
+    const at = fileOffset - start;
+    let length = end - fileOffset - markerBytes;
+    if (markers) {
+      length = window.readUInt32LE(at + 8);
+      if (length > maxCompressed) throw corrupt(path, `the compressed VMDK grain at offset ${fileOffset} claims ${length} bytes`);
+      if (at + markerBytes + length > window.length) throw corrupt(path, `the compressed VMDK grain at offset ${fileOffset} runs past the end of the file`);
+    }
+    // Only grains read in part are kept: a partial read is often followed by its neighbour.
+    inflateGrain(window.subarray(at + markerBytes, at + markerBytes + length), fileOffset, target, partial);
   };
 
   const device = mappedImage({

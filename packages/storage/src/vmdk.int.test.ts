@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
-import { detectFormat } from "./formats.js";
+import { detectDiskFormat } from "./formats.js";
 import { expectConformsToQemu, expectStorageError, fuzzImage, makeScatteredRaw, patchedCopy, qemuConvert, readAt, type Patch } from "./image-conformance.js";
 import { expectSameContentAsQemu, qemuImg, scratchDir } from "./testing.js";
 
@@ -57,7 +57,7 @@ describe("vmdk driver against qemu-img", () => {
     await file.write(Buffer.alloc(256 * 1024, 0x3c), 0, 256 * 1024, 2047.9 * MIB);
     await file.close();
     const image = await qemuConvert(source, big, "vmdk", `subformat=${subformat}`);
-    expect(await detectFormat(image)).toBe("vmdk");
+    expect(await detectDiskFormat(image)).toBe("vmdk");
     await expectSameContentAsQemu(image, { useExtents: true });
   });
 
@@ -95,7 +95,7 @@ describe("vmdk driver on bad input", () => {
     ]) {
       const path = join(jail, `${name}.vmdk`);
       await writeFile(path, descriptor(line!));
-      expect(await detectFormat(path)).toBe("vmdk");
+      expect(await detectDiskFormat(path)).toBe("vmdk");
       await expectStorageError(path, "vmdk", "STORAGE_PATH_ESCAPE");
     }
   });

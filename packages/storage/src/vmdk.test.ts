@@ -7,8 +7,9 @@ import { join } from "node:path";
 import { deflateSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkRange, type BlockDevice, type Extent } from "./block-device.js";
-import { directContext } from "./image-conformance.js";
-import { confinedExtentPath, vmdkDriver } from "./vmdk.js";
+import { openDirect } from "./image-conformance.js";
+import { vmdkDriver } from "./vmdk.js";
+import { openDisk } from "./open-disk.js";
 
 const GRAIN = 4096; // 8 sectors
 let dir: string;
@@ -99,7 +100,7 @@ describe("vmdk sparse extents", () => {
     const path = join(dir, `sparse-${compress}.vmdk`);
     await writeFile(path, sparseExtent([0x21, null, "zero", 0x24, null, null, null, null, 0x29], { compress }));
     expect(vmdkDriver.probe(await readFile(path), new Uint8Array(0), 0)).toBe(true);
-    const device = await vmdkDriver.open(path, directContext());
+    const device = await openDirect(vmdkDriver, path);
     const { bytes, map } = await all(device);
     const fill = (i: number) => bytes.subarray(i * GRAIN, (i + 1) * GRAIN);
     expect(fill(0).every((b) => b === 0x21)).toBe(true);
@@ -129,7 +130,7 @@ describe("vmdk sparse extents", () => {
     const descriptor = 'version=1\nCID=2\nparentCID=1\ncreateType="monolithicSparse"\nparentFileNameHint="base.vmdk"\nRW 32 SPARSE "delta.vmdk"\n';
     await writeFile(path, sparseExtent([0x21, null, "zero", null], { descriptor }));
     const asked: string[] = [];
-    const device = await vmdkDriver.open(path, directContext(async (name) => (asked.push(name), memoryParent(4 * GRAIN))));
+    const device = await openDirect(vmdkDriver, path, async (name) => (asked.push(name), memoryParent(4 * GRAIN)));
     expect(asked).toEqual(["base.vmdk"]);
     const { bytes, map } = await all(device);
     expect(bytes[0]).toBe(0x21);
@@ -156,7 +157,7 @@ describe("vmdk descriptors", () => {
       'RW 8 FLAT "b-flat.vmdk" 2',
     ].join("\n");
     await writeFile(join(sub, "disk.vmdk"), descriptor);
-    const device = await vmdkDriver.open(join(sub, "disk.vmdk"), directContext(async () => memoryParent(3 * GRAIN)));
+    const device = await openDirect(vmdkDriver, join(sub, "disk.vmdk"), async () => memoryParent(3 * GRAIN));
     expect(device.size).toBe(4 * GRAIN);
     const { bytes, map } = await all(device);
     expect(bytes[0]).toBe(0x31);
@@ -180,22 +181,38 @@ describe("vmdk descriptors", () => {
     await mkdir(sub);
     await writeFile(join(sub, "x-flat.vmdk"), Buffer.alloc(GRAIN));
     await writeFile(join(sub, "twice.vmdk"), 'version=1\nRW 8 FLAT "x-flat.vmdk" 0\nRW 8 FLAT "x-flat.vmdk" 0\n');
-    await expect(vmdkDriver.open(join(sub, "twice.vmdk"), directContext())).rejects.toMatchObject({ code: "STORAGE_CORRUPT" });
+    await expect(openDirect(vmdkDriver, join(sub, "twice.vmdk"))).rejects.toMatchObject({ code: "STORAGE_CORRUPT" });
     await writeFile(join(sub, "none.vmdk"), "version=1\n");
-    await expect(vmdkDriver.open(join(sub, "none.vmdk"), directContext())).rejects.toMatchObject({ code: "STORAGE_CORRUPT" });
+    await expect(openDirect(vmdkDriver, join(sub, "none.vmdk"))).rejects.toMatchObject({ code: "STORAGE_CORRUPT" });
   });
 
-  it("confines extent paths to the descriptor's directory", async () => {
+  it("confines extent paths to the descriptor's directory (or a trusted one)", async () => {
     const jail = join(dir, "jail");
     await mkdir(jail);
-    await writeFile(join(jail, "ok-flat.vmdk"), "x");
+    await writeFile(join(jail, "ok-flat.vmdk"), Buffer.alloc(4096, 0x61));
     await symlink("/etc/hostname", join(jail, "out.vmdk"));
-    const descriptor = join(jail, "disk.vmdk");
-    expect(await confinedExtentPath(descriptor, "ok-flat.vmdk")).toBe(join(jail, "ok-flat.vmdk"));
-    expect(await confinedExtentPath(descriptor, join(jail, "ok-flat.vmdk"))).toBe(join(jail, "ok-flat.vmdk"));
-    for (const name of ["../../etc/passwd", "/etc/passwd", "..", ".", "", "out.vmdk", "sub/../../x"]) {
-      await expect(confinedExtentPath(descriptor, name), name).rejects.toMatchObject({ code: "STORAGE_PATH_ESCAPE" });
+    const withExtent = async (name: string) => {
+      const descriptor = join(jail, "disk.vmdk");
+      await writeFile(descriptor, `version=1\nRW 8 FLAT "${name}" 0\n`);
+      return descriptor;
+    };
+    for (const name of ["ok-flat.vmdk", join(jail, "ok-flat.vmdk"), "sub/../ok-flat.vmdk"]) {
+      const device = await openDisk(await withExtent(name));
+      const byte = new Uint8Array(1);
+      await device.read(byte, 4095);
+      expect(byte[0], name).toBe(0x61);
+      await device.close();
     }
-    await expect(confinedExtentPath(descriptor, "missing.vmdk")).rejects.toMatchObject({ code: "STORAGE_BACKING_MISSING" });
+    for (const name of ["../../etc/passwd", "/etc/passwd", "..", ".", "out.vmdk", "sub/../../x"]) {
+      await expect(openDisk(await withExtent(name)), name).rejects.toMatchObject({ code: "STORAGE_PATH_ESCAPE" });
+    }
+    await expect(openDisk(await withExtent("missing.vmdk"))).rejects.toMatchObject({ code: "STORAGE_BACKING_MISSING" });
+    // A directory the caller trusts opens like the descriptor's own.
+    const outside = join(dir, "trusted");
+    await mkdir(outside);
+    await writeFile(join(outside, "far-flat.vmdk"), Buffer.alloc(4096, 0x62));
+    const far = await withExtent(join(outside, "far-flat.vmdk"));
+    await expect(openDisk(far)).rejects.toMatchObject({ code: "STORAGE_PATH_ESCAPE" });
+    await (await openDisk(far, { trustedBackingDirs: [outside] })).close();
   });
 });

@@ -2,7 +2,7 @@
 import { stat, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { detectFormat } from "./formats.js";
+import { detectDiskFormat } from "./formats.js";
 import { expectConformsToQemu, expectStorageError, fuzzImage, makeScatteredRaw, patchedCopy, qemuConvert, readAt, type Patch } from "./image-conformance.js";
 import { expectSameContentAsQemu, qemuInfo, scratchDir } from "./testing.js";
 
@@ -28,7 +28,7 @@ describe("vpc driver against qemu-img", () => {
 
   it("reads a fixed VHD like qemu-img convert -f vpc -O raw, though qemu-img itself probes it as raw", async () => {
     expect((await qemuInfo(fixed)).format).toBe("raw");
-    expect(await detectFormat(fixed)).toBe("vpc");
+    expect(await detectDiskFormat(fixed)).toBe("vpc");
     await expectConformsToQemu(fixed, "vpc");
   });
 
@@ -66,7 +66,7 @@ describe("vpc driver on bad input", () => {
     // A fixed VHD cut short loses its footer: not a VHD any more.
     const fixedCut = await patchedCopy(fixed, join(dir, "fixed-cut.vhd"), []);
     await truncate(fixedCut, 5 * MIB);
-    expect(await detectFormat(fixedCut)).toBe("raw");
+    expect(await detectDiskFormat(fixedCut)).toBe("raw");
     await expectStorageError(fixedCut, "vpc", "STORAGE_CORRUPT");
   });
 

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { directContext } from "./image-conformance.js";
+import { openDirect } from "./image-conformance.js";
 import { vpcDriver } from "./vpc.js";
 
 let dir: string;
@@ -48,8 +48,8 @@ describe("vpc driver", () => {
     await writeFile(hyperV, Buffer.concat([data, footer({ creator: "win ", currentSize: 16 * 512, cylinders: 1, heads: 1, sectors: 4 })]));
     const chs = join(dir, "chs.vhd");
     await writeFile(chs, Buffer.concat([data, footer({ creator: "qemu", currentSize: 16 * 512, cylinders: 1, heads: 2, sectors: 6 })]));
-    const a = await vpcDriver.open(hyperV, directContext());
-    const b = await vpcDriver.open(chs, directContext());
+    const a = await openDirect(vpcDriver, hyperV);
+    const b = await openDirect(vpcDriver, chs);
     expect(a.size).toBe(16 * 512);
     expect(b.size).toBe(12 * 512);
     const hello = Buffer.alloc(5);
@@ -68,7 +68,7 @@ describe("vpc driver", () => {
     ];
     for (const [name, tail, code] of cases) {
       await writeFile(join(dir, name), Buffer.concat([data, tail]));
-      await expect(vpcDriver.open(join(dir, name), directContext())).rejects.toMatchObject({ code });
+      await expect(openDirect(vpcDriver, join(dir, name))).rejects.toMatchObject({ code });
     }
   });
 });

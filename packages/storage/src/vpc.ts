@@ -6,7 +6,8 @@
 // leapp recognises it by that footer — the "conectix" cookie and a valid checksum — so a fixed
 // VHD is read without its footer showing up as the last 512 bytes of the disk.
 import type { FormatDriver } from "./block-device.js";
-import { corrupt, ImageFile, isPowerOfTwoIn, mappedImage, safeU64, unsupported, type BlockLocation } from "./mapped-image.js";
+import type { ImageFile } from "./image-file.js";
+import { corrupt, isPowerOfTwoIn, mappedImage, safeU64, unsupported, type BlockLocation } from "./mapped-image.js";
 
 const FOOTER_BYTES = 512;
 const COOKIE = Buffer.from("conectix", "latin1");
@@ -37,8 +38,7 @@ export const vpcDriver: FormatDriver = {
     if (head.length >= 8 && COOKIE.equals(head.subarray(0, 8))) return true;
     return fileSize >= FOOTER_BYTES && tail.length >= FOOTER_BYTES && isFooter(tail.subarray(tail.length - FOOTER_BYTES));
   },
-  async open(path) {
-    const file = await ImageFile.open(path);
+  async open(file) {
     try {
       return await openVpc(file);
     } catch (error) {

@@ -7,6 +7,7 @@ import { registerContainerize } from "./containerize.js";
 import { registerMigrate } from "./migrate.js";
 import { registerCheckTarget } from "./check-target.js";
 import { registerDestroyContainer } from "./destroy-container.js";
+import { registerCustomize } from "./customize.js";
 
 /** Every `leapp` subcommand, in the order `leapp --help` lists them. One file per command group. */
 export const commands: RegisterCommand[] = [
@@ -18,4 +19,5 @@ export const commands: RegisterCommand[] = [
   registerMigrate,
   registerCheckTarget,
   registerDestroyContainer,
+  registerCustomize,
 ];

@@ -10,6 +10,7 @@ interface InspectFlags {
   fingerprint?: string;
   sudo?: boolean;
   root?: string;
+  backingDir?: string[];
 }
 
 /** Every operating system found, one block each (as virt-inspector lists every root). */
@@ -59,6 +60,7 @@ export const registerInspect: RegisterCommand = (program: Command, cli: Cli) => 
     .option("--fingerprint <sha256>", "the host key's pinned fingerprint, SHA256:… (ssh:// sources)")
     .option("--sudo", "read through sudo -n on the live host")
     .option("--root <dir>", "inspect the tree under this directory of the live host instead of /")
+    .option("--backing-dir <dir>", "also open the images' backing files in DIR (an overlay made elsewhere than its base); repeatable", (v: string, prev: string[] = []) => [...prev, v])
     .action(async (sources: string[], flags: InspectFlags, cmd: Command) => {
       const out = cli.output(cmd);
       if (flags.xml && out.options.json) throw new UsageError("--xml and --json are exclusive: choose one output");
@@ -80,6 +82,7 @@ export const registerInspect: RegisterCommand = (program: Command, cli: Cli) => 
           ...(flags.fingerprint !== undefined ? { fingerprint: flags.fingerprint } : {}),
           ...(flags.sudo ? { sudo: true } : {}),
           ...(flags.root !== undefined ? { root: flags.root } : {}),
+          ...(flags.backingDir ? { trustedBackingDirs: flags.backingDir } : {}),
         });
       } finally {
         process.removeListener("SIGINT", onInterrupt);

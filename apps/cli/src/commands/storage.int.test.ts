@@ -38,6 +38,7 @@ describe("leapp storage", () => {
     const text = await leapp("storage", "info", overlay);
     expect(text.out).toContain("file format: qcow2");
     expect(text.out).toContain(`backing 1: ${base} (raw)`);
+    expect(text.out).toContain("backing file format: raw");
   });
 
   it("convert -O qcow2 -c, then convert back to raw; compare says identical", async () => {
@@ -72,8 +73,51 @@ describe("leapp storage", () => {
     expect(r.code).toBe(ExitCode.input);
     expect(JSON.parse(r.out)).toMatchObject({ error: { package: "@leapp/storage" } });
     expect((await leapp("storage", "convert", "-O", "vhd", base, join(work, "x"))).code).toBe(ExitCode.usage);
-    const exists = await leapp("storage", "convert", base, base);
+    const self = await leapp("storage", "convert", base, base);
+    expect(self.code).toBe(ExitCode.input);
+    expect(self.err).toContain("STORAGE_SAME_FILE");
+    expect(self.err).not.toMatch(/remove it/);
+    const other = join(work, "other.raw");
+    writeFileSync(other, "x");
+    const exists = await leapp("storage", "convert", base, other);
     expect(exists.code).toBe(ExitCode.input);
     expect(exists.err).toContain("STORAGE_TARGET_EXISTS");
+  });
+
+  it("convert: raw by default, -f checks the source, a name saying another format gets a warning, --force replaces, --no-sync", async () => {
+    const qcow2 = join(work, "flags.qcow2");
+    await qemuImg("convert", "-f", "raw", "-O", "qcow2", base, qcow2);
+    const out = join(work, "flags.img");
+    const r = await leapp("storage", "convert", qcow2, out);
+    expect(r.code, r.err).toBe(ExitCode.ok);
+    expect(JSON.parse(await qemuImg("info", "--output=json", out))).toMatchObject({ format: "raw" });
+    expect(r.err).toBe("");
+    const misnamed = await leapp("storage", "convert", qcow2, join(work, "flags-raw.qcow2"));
+    expect(misnamed.code).toBe(ExitCode.ok);
+    expect(misnamed.err).toMatch(/warning: .*flags-raw\.qcow2 will be a raw image, though its name says qcow2/);
+    const mismatch = await leapp("storage", "convert", "-f", "vmdk", qcow2, join(work, "never.raw"));
+    expect(mismatch).toMatchObject({ code: ExitCode.input });
+    expect(mismatch.err).toContain("[STORAGE_FORMAT_MISMATCH]");
+    // -f raw takes the qcow2 file's bytes as they are, as qemu-img -f raw does.
+    const asRaw = join(work, "flags-bytes.raw");
+    expect((await leapp("storage", "convert", "-f", "raw", qcow2, asRaw)).code).toBe(ExitCode.ok);
+    await qemuImg("compare", "-f", "raw", "-F", "raw", qcow2, asRaw);
+    expect((await leapp("storage", "convert", "-O", "qcow2", base, out)).code).toBe(ExitCode.input);
+    const forced = await leapp("storage", "convert", "-O", "qcow2", "--force", "--no-sync", "-p", base, out);
+    expect(forced.code, forced.err).toBe(ExitCode.ok);
+    await qemuImg("compare", base, out);
+    expect(forced.err).toContain("convert [");
+  });
+
+  it("info shows an overlay whose backing file is missing, marked, and exits 3", async () => {
+    const orphan = join(work, "orphan.qcow2");
+    await qemuImg("create", "-q", "-f", "qcow2", "-u", "-b", "gone.raw", "-F", "raw", orphan, "8M");
+    const r = await leapp("storage", "info", orphan);
+    expect(r.code).toBe(ExitCode.input);
+    expect(r.out).toContain("backing file: gone.raw");
+    expect(r.out).toMatch(/backing 1: .*gone\.raw \(raw\) NOT OPENED: .*\[STORAGE_BACKING_MISSING\]/);
+    expect(r.err.trimEnd().split("\n")).toHaveLength(1);
+    const json = await leapp("--json", "storage", "info", orphan);
+    expect(JSON.parse(json.out)).toMatchObject({ backingFile: "gone.raw", backing: [{ format: "raw", problem: { code: "STORAGE_BACKING_MISSING" } }] });
   });
 });

@@ -117,52 +117,62 @@ interface Segment {
   stripes: Array<{ pv: PhysicalVolume; offset: number }>;
 }
 
-/** A BlockDevice over the segments of a logical volume (linear = one stripe). */
+/**
+ * A BlockDevice over the segments of a logical volume (linear = one stripe). It is writable when
+ * every PV under it is: writes go to the same places reads come from.
+ */
 function logicalVolumeDevice(size: number, segments: Segment[]): BlockDevice {
-  const readRange = async (buffer: Uint8Array, position: number): Promise<void> => {
+  /** Calls `piece` for each run of [position, position+length) that lies on one PV, in order. */
+  const mapRange = async (position: number, length: number, piece: (pv: BlockDevice, physical: number, done: number, run: number) => Promise<void>): Promise<void> => {
+    if (!Number.isSafeInteger(position) || position < 0 || position + length > size) {
+      throw new StorageError("STORAGE_OUT_OF_RANGE", `access of ${length} bytes at ${position} is outside the ${size}-byte logical volume`);
+    }
     let done = 0;
-    while (done < buffer.length) {
+    while (done < length) {
       const at = position + done;
       const segment = segments.find((s) => at >= s.start && at < s.start + s.length);
       if (!segment) throw new StorageError("STORAGE_OUT_OF_RANGE", `offset ${at} lies in no segment of the logical volume`);
       const inSegment = at - segment.start;
       const n = segment.stripes.length;
+      let stripe: Segment["stripes"][number];
       let physical: number;
       let run: number;
       if (n === 1) {
-        physical = segment.stripes[0]!.offset + inSegment;
+        stripe = segment.stripes[0]!;
+        physical = stripe.offset + inSegment;
         run = segment.length - inSegment;
       } else {
         const chunk = Math.floor(inSegment / segment.stripeBytes);
-        const stripe = segment.stripes[chunk % n]!;
+        stripe = segment.stripes[chunk % n]!;
         const row = Math.floor(chunk / n);
         const within = inSegment % segment.stripeBytes;
         physical = stripe.offset + row * segment.stripeBytes + within;
         run = segment.stripeBytes - within;
       }
-      const length = Math.min(run, buffer.length - done);
-      const pv = n === 1 ? segment.stripes[0]!.pv : segment.stripes[Math.floor(inSegment / segment.stripeBytes) % n]!.pv;
-      await pv.device.read(buffer.subarray(done, done + length), physical);
-      done += length;
+      const count = Math.min(run, length - done);
+      await piece(stripe.pv.device, physical, done, count);
+      done += count;
     }
   };
+  const pvDevices = [...new Set(segments.flatMap((s) => s.stripes.map((st) => st.pv.device)))];
+  const writable = pvDevices.every((d) => d.writable);
   return {
     format: "raw",
     size,
-    writable: false,
+    writable,
     async read(buffer, position) {
-      if (!Number.isSafeInteger(position) || position < 0 || position + buffer.length > size) {
-        throw new StorageError("STORAGE_OUT_OF_RANGE", `access of ${buffer.length} bytes at ${position} is outside the ${size}-byte logical volume`);
-      }
-      await readRange(buffer, position);
+      await mapRange(position, buffer.length, (pv, physical, done, run) => pv.read(buffer.subarray(done, done + run), physical));
     },
     async *extents(start = 0, length = size - start) {
       yield { offset: start, length, kind: "data" as const };
     },
-    async write() {
-      throw new StorageError("STORAGE_READ_ONLY", "logical volumes are read-only here");
+    async write(data, position) {
+      if (!writable) throw new StorageError("STORAGE_READ_ONLY", "this logical volume lies on a disk opened read-only");
+      await mapRange(position, data.length, (pv, physical, done, run) => pv.write(data.subarray(done, done + run), physical));
     },
-    async flush() {},
+    async flush() {
+      for (const device of pvDevices) await device.flush();
+    },
     async close() {},
   };
 }

@@ -181,6 +181,24 @@ export async function compareTree(fs: Filesystem, hostRoot: string, options: Com
       const expected = readdirSync(host).filter((n) => !ignore.has(n)).sort();
       const actual = (await fs.readdir(guestPath)).filter((n) => !ignore.has(n)).sort();
       if (expected.join("\n") !== actual.join("\n")) fail("entries", expected.length, actual.length);
+      if (fs.list) {
+        // The bulk listing tells exactly what the calls per name tell.
+        // A driver that cannot read xattrs refuses a listing with them as it refuses `xattrs`.
+        const xattrs = await fs.xattrs(guestPath).then(
+          () => true,
+          (err: unknown) => (err as InspectError).code !== "INSPECT_UNSUPPORTED",
+        );
+        if (!xattrs && expected.length > 0) await expect(fs.list(guestPath, { xattrs: true })).rejects.toMatchObject({ code: "INSPECT_UNSUPPORTED" });
+        const listed = (await fs.list(guestPath, { xattrs })).filter((e) => !ignore.has(e.name));
+        if (listed.map((e) => e.name).sort().join("\n") !== expected.join("\n")) fail("listed entries", expected.length, listed.length);
+        for (const entry of listed) {
+          const path = guestPath === "/" ? `/${entry.name}` : `${guestPath}/${entry.name}`;
+          if (entry.error) fail(`listing of ${path}`, "a stat", entry.error.code);
+          expect(entry.stat, path).toEqual(await fs.lstat(path));
+          expect(entry.linkTarget, path).toEqual(entry.stat!.type === "symlink" ? await fs.readlink(path) : undefined);
+          if (xattrs) expect(entry.xattrs ?? new Map(), path).toEqual(await fs.xattrs(path));
+        }
+      }
       for (const child of expected) await walk(relative === "" ? child : `${relative}/${child}`);
     }
   };
@@ -252,6 +270,8 @@ export async function walkFilesystem(fs: Filesystem): Promise<{ ok: number; fail
     if (stat.type === "file") await attempt(() => fs.readFile(path, { maxBytes: 1024 * 1024 }));
     else if (stat.type === "symlink") await attempt(() => fs.readlink(path));
     else if (stat.type === "directory" && depth < 40) {
+      const listed = fs.list ? await attempt(() => fs.list!(path, { xattrs: true })) : undefined;
+      for (const entry of listed ?? []) if (entry.error && !(entry.error instanceof InspectError)) throw entry.error;
       const names = await attempt(() => fs.readdir(path));
       for (const name of names ?? []) await visit(path === "/" ? `/${name}` : `${path}/${name}`, depth + 1);
     }

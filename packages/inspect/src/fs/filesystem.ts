@@ -1,4 +1,5 @@
 import type { BlockDevice } from "@leapp/storage";
+import type { InspectError } from "../errors.js";
 
 /** The kind of a directory entry, as lstat tells it. */
 export type FileType = "file" | "directory" | "symlink" | "chardev" | "blockdev" | "fifo" | "socket" | "unknown";
@@ -37,6 +38,28 @@ export interface ReadFileOptions {
   maxBytes?: number;
 }
 
+/**
+ * One entry of a directory as a bulk listing (`GuestFS.list`, `Filesystem.list`) describes it:
+ * what `lstat`, `readlink` and `xattrs` of that name would say — or, for an entry that could not
+ * be described (it vanished between the listing and its stat, its inode is damaged…), why.
+ */
+export type ListedEntry =
+  | {
+      name: string;
+      stat: GuestStat;
+      /** A symbolic link's target. */
+      linkTarget?: string;
+      /** The entry's own extended attributes, when asked for and it has any. */
+      xattrs?: Map<string, Uint8Array>;
+      error?: undefined;
+    }
+  | { name: string; error: InspectError; stat?: undefined; linkTarget?: undefined; xattrs?: undefined };
+
+export interface ListOptions {
+  /** Read each entry's extended attributes too (INSPECT_UNSUPPORTED where the source cannot). */
+  xattrs?: boolean;
+}
+
 /** A regular file opened for positional reads, so large files stream instead of sitting in memory. */
 export interface GuestFile {
   readonly size: number;
@@ -67,6 +90,8 @@ export interface Filesystem {
   readlink(path: string): Promise<string>;
   /** Extended attributes of the file itself (never following a link), name → value. */
   xattrs(path: string): Promise<Map<string, Uint8Array>>;
+  /** Optional: every entry of a directory described at once (see `ListedEntry`), in no particular order. */
+  list?(path: string, options?: ListOptions): Promise<ListedEntry[]>;
   /**
    * The byte ranges of the device this filesystem marks free (bitmaps, free-space trees), in
    * order and not overlapping: a copy may skip them, as virt-v2v's fstrim step does.

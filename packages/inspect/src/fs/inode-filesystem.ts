@@ -1,10 +1,18 @@
 import type { BlockDevice } from "@leapp/storage";
 import { InspectError } from "../errors.js";
-import type { FileType, Filesystem, GuestFile, GuestStat, ReadFileOptions } from "./filesystem.js";
+import type { FileType, Filesystem, GuestFile, GuestStat, ListedEntry, ListOptions, ReadFileOptions } from "./filesystem.js";
 import { DEFAULT_MAX_BYTES } from "../read-limits.js";
 import { corrupt } from "../block/volumes-io.js";
 
 const MAX_CACHED_DIRECTORIES = 2048;
+/** Directories a read-only filesystem remembers by path (each with the inodes above it). */
+const MAX_CACHED_PARENTS = 256;
+
+/** A directory reached by a path, with the directory inodes on that path (to refuse cycles). */
+interface WalkedDirectory<Id, Inode> {
+  inode: Inode;
+  onPath: ReadonlySet<Id>;
+}
 
 /** The file type in the S_IFMT bits of a POSIX mode, as every Unix filesystem and SFTP store it. */
 export function typeOfMode(mode: number): FileType {
@@ -57,13 +65,17 @@ export function runsFile(device: BlockDevice, size: number, content: DataRun[] |
         want.set(content.subarray(position, end));
         return want.length;
       }
-      want.fill(0);
+      // Runs are sorted: only the gaps between them (holes) are zeroed.
+      let filled = position;
       for (const run of content) {
-        const from = Math.max(run.offset, position);
+        const from = Math.max(run.offset, filled);
         const to = Math.min(run.offset + run.length, end);
         if (from >= to) continue;
+        want.fill(0, filled - position, from - position);
         await device.read(want.subarray(from - position, to - position), run.at + (from - run.offset));
+        filled = to;
       }
+      want.fill(0, filled - position);
       return want.length;
     },
     async *dataRanges() {
@@ -87,6 +99,7 @@ export abstract class InodeFilesystem<Id extends number | bigint, Inode extends 
   abstract readonly uuid: string | undefined;
   abstract readonly label: string | undefined;
   private readonly directories = new Map<Id, Promise<Map<string, Id>>>();
+  private readonly parents = new Map<string, WalkedDirectory<Id, Inode>>();
   private closed = false;
 
   /** The filesystem's name in messages ("ext", "XFS"). */
@@ -134,25 +147,47 @@ export abstract class InodeFilesystem<Id extends number | bigint, Inode extends 
   protected async lookup(path: string): Promise<Inode> {
     this.checkOpen();
     if (!path.startsWith("/")) throw new InspectError("INSPECT_NOT_FOUND", `${path} is not an absolute path`, { path });
-    let current = await this.inode(this.rootInodeNumber());
-    // Directories are never hard-linked, so meeting one twice on a path means a corrupt cycle.
-    const onPath = new Set<Id>([current.number]);
-    for (const name of path.split("/")) {
+    // A read-only filesystem remembers the directories its last paths went through: a walk of a
+    // whole guest asks for names one directory at a time, and need not start at the root for each.
+    const slash = path.lastIndexOf("/");
+    const parentPath = path.slice(0, slash) || "/";
+    let parent = this.writable ? undefined : this.parents.get(parentPath);
+    if (!parent) {
+      const root = await this.inode(this.rootInodeNumber());
+      parent = await this.walkNames({ inode: root, onPath: new Set([root.number]) }, parentPath, path);
+      if (!this.writable) {
+        this.parents.set(parentPath, parent);
+        if (this.parents.size > MAX_CACHED_PARENTS) this.parents.delete(this.parents.keys().next().value!);
+      }
+    }
+    return (await this.walkNames(parent, path.slice(slash + 1), path)).inode;
+  }
+
+  /** Walks the names of `names` (a path or a part of one) from `from`; `path` is what messages name. */
+  private async walkNames(from: WalkedDirectory<Id, Inode>, names: string, path: string): Promise<WalkedDirectory<Id, Inode>> {
+    let current = from.inode;
+    let onPath = from.onPath;
+    for (const name of names.split("/")) {
       if (name === "" || name === ".") continue;
       if (typeOfMode(current.mode) !== "directory") throw new InspectError("INSPECT_NOT_A_DIRECTORY", `a component of ${path} is not a directory`, { path });
       const child = (await this.directory(current)).get(name);
       if (child === undefined) throw new InspectError("INSPECT_NOT_FOUND", `${path} does not exist in this filesystem`, { path });
       current = await this.inode(child);
+      // Directories are never hard-linked, so meeting one twice on a path means a corrupt cycle.
       if (typeOfMode(current.mode) === "directory") {
         if (onPath.has(current.number)) throw corrupt(`${path} leads back into one of its own parent directories (inode ${current.number})`);
-        onPath.add(current.number);
+        onPath = new Set(onPath).add(current.number);
       }
     }
-    return current;
+    return { inode: current, onPath };
   }
 
   async lstat(path: string): Promise<GuestStat> {
-    const inode = await this.lookup(path);
+    return this.statOf(await this.lookup(path));
+  }
+
+  /** What lstat tells of an inode. */
+  protected statOf(inode: Inode): GuestStat {
     return {
       type: typeOfMode(inode.mode),
       mode: inode.mode & 0o7777,
@@ -169,6 +204,43 @@ export abstract class InodeFilesystem<Id extends number | bigint, Inode extends 
       rdevMajor: inode.rdevMajor,
       rdevMinor: inode.rdevMinor,
     };
+  }
+
+  /**
+   * Every entry of a directory with its stat, link target and (when asked) xattrs: the directory
+   * is looked up once and its entries' inodes read in inode order (neighbours share inode-table
+   * blocks), instead of a walk from the root for every name. An entry whose inode is damaged is
+   * listed with its error; the rest stand.
+   */
+  async list(path: string, options: ListOptions = {}): Promise<ListedEntry[]> {
+    const dir = await this.lookup(path);
+    if (typeOfMode(dir.mode) !== "directory") throw new InspectError("INSPECT_NOT_A_DIRECTORY", `${path} is not a directory`, { path });
+    const entries = [...(await this.directory(dir))].sort((a, b) => (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+    const prefix = path.endsWith("/") ? path : path + "/";
+    const out: ListedEntry[] = [];
+    let unreadableXattrs = false;
+    for (const [name, number] of entries) {
+      const child = prefix + name;
+      try {
+        const inode = await this.inode(number);
+        const stat = this.statOf(inode);
+        const linkTarget = stat.type === "symlink" ? new TextDecoder().decode(await this.symlinkTarget(inode, child)) : undefined;
+        let xattrs: Map<string, Uint8Array> | undefined;
+        if (options.xattrs) {
+          unreadableXattrs = true;
+          xattrs = await this.inodeXattrs(inode, child);
+          unreadableXattrs = false;
+        }
+        // One shape for every entry, whatever it holds.
+        out.push({ name, stat, linkTarget, xattrs: xattrs?.size ? xattrs : undefined, error: undefined });
+      } catch (err) {
+        // A damaged entry is that entry's problem; a closed filesystem, or xattrs this driver
+        // cannot read at all, are the whole listing's.
+        if (!(err instanceof InspectError) || err.code === "INSPECT_CLOSED" || (err.code === "INSPECT_UNSUPPORTED" && unreadableXattrs)) throw err;
+        out.push({ name, error: err });
+      }
+    }
+    return out;
   }
 
   async openFile(path: string): Promise<GuestFile> {
@@ -206,5 +278,6 @@ export abstract class InodeFilesystem<Id extends number | bigint, Inode extends 
   async close(): Promise<void> {
     this.closed = true;
     this.directories.clear();
+    this.parents.clear();
   }
 }

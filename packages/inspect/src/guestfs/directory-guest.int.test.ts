@@ -1,7 +1,8 @@
 // The directory source on a live tree: a python3 loop swaps the guest's /etc for links to the
-// host's files while the guest is read (no host file may ever be read), every GuestStat field
-// against stat(1), xattrs set by setfattr (security.capability too), holes from SEEK_DATA, and
-// the addon that reads them must have been built (a build without it fails here).
+// host's files while the guest is read — one call at a time and in bulk (`list`, `readFiles`) —
+// and no host file may ever be read; every GuestStat field against stat(1), the bulk listing
+// against the calls per name, xattrs set by setfattr (security.capability too), holes from
+// SEEK_DATA, and the addon that reads them must have been built (a build without it fails here).
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, linkSync, openSync, closeSync, ftruncateSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -62,7 +63,19 @@ while True:
     let rounds = 0;
     while (Date.now() < deadline || rounds < 200) {
       rounds++;
-      const results = await Promise.allSettled([guest.readFile("/etc/secret"), guest.readdir("/etc"), guest.stat("/etc/secret"), guest.lstat("/etc"), ...(native === "1" ? [guest.xattrs("/etc/secret")] : [])]);
+      const bulk =
+        native === "1"
+          ? [
+              guest.list!("/etc", { xattrs: true }).then((entries) => entries.map((e) => e.name)),
+              (async () => {
+                const buffer = new Uint8Array(64);
+                const [got] = await guest.readFiles!([{ path: "/etc/secret", buffer }]);
+                if (typeof got !== "number") throw got;
+                return buffer.subarray(0, got);
+              })(),
+            ]
+          : [];
+      const results = await Promise.allSettled([guest.readFile("/etc/secret"), guest.readdir("/etc"), guest.stat("/etc/secret"), guest.lstat("/etc"), ...(native === "1" ? [guest.xattrs("/etc/secret")] : []), ...bulk]);
       for (const r of results) {
         if (r.status === "rejected") {
           if (!(r.reason instanceof InspectError)) throw r.reason;
@@ -129,6 +142,52 @@ describe("openDirectoryGuest: what a stat, xattrs and a file's ranges hold", () 
     expect(await guest.lstat("/null")).toMatchObject({ type: "chardev", rdevMajor: 1, rdevMinor: 3 });
     expect((await guest.lstat("/bin/link")).mtimeNs).toBe(1614834367123456789n);
     await guest.close();
+  });
+
+  it("lists a directory in one call exactly as lstat, readlink and xattrs tell each name", async () => {
+    const guest = await openDirectoryGuest(root);
+    for (const dir of ["/", "/bin"]) {
+      const listed = await guest.list!(dir, { xattrs: true });
+      expect(listed.map((e) => e.name).sort()).toEqual((await guest.readdir(dir)).sort());
+      for (const entry of listed) {
+        const path = `${dir === "/" ? "" : dir}/${entry.name}`;
+        expect(entry.error, path).toBeUndefined();
+        // Reading a link's target updates its atime: that one field may have moved on since.
+        const { atimeNs: _listed, ...listed } = entry.stat!;
+        const { atimeNs: _now, ...now } = await guest.lstat(path);
+        expect(listed, path).toEqual(now);
+        const { atimeNs: _stat, ...stat } = statOf(join(root, path));
+        expect(listed, path).toMatchObject(stat);
+        expect(entry.linkTarget, path).toEqual(entry.stat!.type === "symlink" ? await guest.readlink(path) : undefined);
+        const xattrs = await guest.xattrs(path);
+        expect(entry.xattrs ?? new Map(), path).toEqual(xattrs);
+      }
+    }
+    expect((await guest.list!("/bin")).every((e) => e.xattrs === undefined)).toBe(true);
+    await expect(guest.list!("/bin/ping")).rejects.toMatchObject({ code: "INSPECT_NOT_A_DIRECTORY" });
+    await expect(guest.list!("/missing")).rejects.toMatchObject({ code: "INSPECT_NOT_FOUND" });
+    await guest.close();
+    await expect(guest.list!("/")).rejects.toMatchObject({ code: "INSPECT_CLOSED" });
+  });
+
+  it("reads many files in one call, each up to its buffer, a bad one never spoiling the rest", async () => {
+    const guest = await openDirectoryGuest(root);
+    const buffers = [new Uint8Array(6), new Uint8Array(3), new Uint8Array(20), new Uint8Array(4), new Uint8Array(4), new Uint8Array(4), new Uint8Array(4)];
+    const paths = ["/bin/ping", "/bin/ping", "/bin/link", "/bin", "/null", "/missing", "/bin/../../bin/ping"];
+    const results = await guest.readFiles!(paths.map((path, i) => ({ path, buffer: buffers[i]! })));
+    expect(results.slice(0, 3)).toEqual([6, 3, 6]);
+    expect(new TextDecoder().decode(buffers[0])).toBe("binary");
+    expect(new TextDecoder().decode(buffers[1])).toBe("bin");
+    expect(new TextDecoder().decode(buffers[2]!.subarray(0, 6))).toBe("binary"); // the link followed, in the guest
+    expect(results[3]).toMatchObject({ code: "INSPECT_IS_A_DIRECTORY" });
+    expect(results[4]).toMatchObject({ code: "INSPECT_UNSUPPORTED" }); // a device is never opened
+    expect(results[5]).toMatchObject({ code: "INSPECT_NOT_FOUND" });
+    expect(results[6]).toBe(4); // `..` stops at the guest's /
+    // Closing the guest while a batch is on the pool leaves the batch its own descriptor.
+    const pending = guest.readFiles!([{ path: "/bin/ping", buffer: new Uint8Array(6) }]);
+    await guest.close();
+    expect(await pending).toEqual([6]);
+    await expect(guest.readFiles!([{ path: "/bin/ping", buffer: new Uint8Array(6) }])).rejects.toMatchObject({ code: "INSPECT_CLOSED" });
   });
 
   it("reads xattrs of the file itself, never of a link's target", async () => {

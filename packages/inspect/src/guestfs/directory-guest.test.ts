@@ -73,6 +73,20 @@ describe("openDirectoryGuest", () => {
     expect(await guest.readlink("/etc/host-abs")).toBe(join(base, "outside.txt"));
   });
 
+  it("lists and reads in bulk inside the guest only", async () => {
+    const etc = new Map((await guest.list!("/etc")).map((e) => [e.name, e]));
+    expect(etc.get("escape")?.linkTarget).toBe("../../outside.txt");
+    expect(etc.get("host-abs")?.linkTarget).toBe(join(base, "outside.txt"));
+    expect(etc.get("shadow")?.stat?.size).toBe("guest-shadow".length);
+    expect((await guest.list!("/etc/rootlink")).map((e) => e.name).sort()).toEqual(["bin", "etc", "usr"]);
+    expect((await guest.list!("/etc/updir/etc/updir")).map((e) => e.name).sort()).toEqual(["bin", "etc", "usr"]);
+    expect(await code(guest.list!("/etc/loop-a"))).toBe("INSPECT_SYMLINK_LOOP");
+    const buffers = [new Uint8Array(64), new Uint8Array(64), new Uint8Array(64), new Uint8Array(64)];
+    const read = await guest.readFiles!(["/etc/escape", "/etc/host-abs", "/etc/sub/climb", "/etc/\0x"].map((path, i) => ({ path, buffer: buffers[i]! })));
+    expect(read.map((r) => (typeof r === "number" ? r : r.code))).toEqual(["INSPECT_NOT_FOUND", "INSPECT_NOT_FOUND", "guest-shadow".length, "INSPECT_NOT_FOUND"]);
+    expect(new TextDecoder().decode(buffers[2]!.subarray(0, 12))).toBe("guest-shadow");
+  });
+
   it("follows directory links (usr-merged /bin)", async () => {
     expect(await text("/bin/tool")).toBe("tool");
     expect((await guest.lstat("/bin")).type).toBe("symlink");

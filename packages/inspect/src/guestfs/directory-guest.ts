@@ -1,11 +1,11 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, read, readdirSync, readlinkSync, realpathSync, type BigIntStats } from "node:fs";
-import { promisify } from "node:util";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync, readlinkSync, realpathSync, type BigIntStats } from "node:fs";
 import { InspectError } from "../errors.js";
 import { DEFAULT_MAX_BYTES } from "../read-limits.js";
-import type { FileType, GuestFile, GuestStat } from "./guestfs.js";
+import { typeOfMode } from "../fs/inode-filesystem.js";
+import type { FileType, GuestFile, GuestStat, ListedEntry } from "./guestfs.js";
 import type { InspectableGuest } from "./guest-source.js";
 import { isFatal } from "./guest-reader.js";
-import { splitGuestPath } from "./guest-path.js";
+import { MAX_PATH_LENGTH, splitGuestPath } from "./guest-path.js";
 import type { GuestFS } from "./guestfs.js";
 import { hostAddon, type HostAddon } from "./host-addon.js";
 import { hostErrorToInspect } from "./host-errors.js";
@@ -25,7 +25,6 @@ const closeFd = (fd: number) => {
 };
 const fstatBig = (fd: number) => fstatSync(fd, { bigint: true });
 const lstatBig = (path: string) => lstatSync(path, { bigint: true });
-const readAt = promisify(read);
 
 /** open(2)'s O_PATH (Linux; the same value on every architecture Node runs on): a handle that reads nothing. */
 const O_PATH = 0o10000000;
@@ -74,16 +73,29 @@ function kernelResolvedGuest(addon: HostAddon, rootFd: number): GuestFS {
   const check = () => {
     if (!open) throw new InspectError("INSPECT_CLOSED", "the guest was closed; open it again to read from it");
   };
+  /**
+   * A guest path as the kernel takes it: RESOLVE_IN_ROOT reads a leading `/` as the tree's root
+   * and stops `..` there, so a path needs no splitting — only the checks splitGuestPath makes.
+   */
+  const inTree = (path: string): string => {
+    if (path.length > MAX_PATH_LENGTH || path.includes("\0")) splitGuestPath(path); // throws the typed error
+    if (path.length > MAX_PATH_LENGTH / 3 && Buffer.byteLength(path) > MAX_PATH_LENGTH) throw new InspectError("INSPECT_NOT_FOUND", `guest path is longer than ${MAX_PATH_LENGTH} bytes`, { path: path.slice(0, 80) + "…" });
+    // A trailing `/` or `/.` would make the kernel follow a last component that is a link.
+    if (path === "" || path.endsWith("/") || path.endsWith("/.")) return splitGuestPath(path).join("/") || ".";
+    return path;
+  };
+  const resolveError = (err: unknown, path: string): unknown => {
+    if ((err as { code?: string }).code === "ELOOP") return new InspectError("INSPECT_SYMLINK_LOOP", `too many symbolic links while resolving ${path} (a link loop in the guest?)`, { path, cause: err });
+    return hostErrorToInspect(err, path);
+  };
   /** An O_PATH descriptor of `path`; the caller closes it. */
   const resolve = (path: string, follow: boolean): number => {
     check();
-    const parts = splitGuestPath(path);
+    const where = inTree(path);
     try {
-      return addon.openInRoot(rootFd, parts.length === 0 ? "." : parts.join("/"), follow);
+      return addon.openInRoot(rootFd, where, follow);
     } catch (err) {
-      const errno = (err as { code?: string }).code;
-      if (errno === "ELOOP") throw new InspectError("INSPECT_SYMLINK_LOOP", `too many symbolic links while resolving ${path} (a link loop in the guest?)`, { path, cause: err });
-      throw hostErrorToInspect(err, path);
+      throw resolveError(err, path);
     }
   };
   /** Runs `f` on the descriptor of `path`, then closes it; host errors become InspectErrors. */
@@ -97,21 +109,28 @@ function kernelResolvedGuest(addon: HostAddon, rootFd: number): GuestFS {
       closeFd(fd);
     }
   };
-  const openRegular = (path: string): Promise<{ fd: number; st: BigIntStats }> =>
-    withFd(path, true, (handle) => {
-      const st = fstatBig(handle);
-      if (st.isDirectory()) throw new InspectError("INSPECT_IS_A_DIRECTORY", `${path} is a directory in the guest, not a file`, { path });
-      if (!st.isFile()) throw new InspectError("INSPECT_UNSUPPORTED", `${path} is not a regular file in the guest`, { path });
-      return { fd: openFd(`/proc/self/fd/${handle}`, constants.O_RDONLY | constants.O_NOCTTY), st };
-    });
+  /** `path` opened as a regular file in one addon call (resolved in the tree, reopened by its descriptor). */
+  const openRegular = (path: string, follow = true): { fd: number; size: number } => {
+    check();
+    const where = inTree(path);
+    let found: [number, number, string];
+    try {
+      found = addon.openRegular(rootFd, where, follow);
+    } catch (err) {
+      throw resolveError(err, path);
+    }
+    const [fd, size, type] = found;
+    if (type === "d") throw new InspectError("INSPECT_IS_A_DIRECTORY", `${path} is a directory in the guest, not a file`, { path });
+    if (fd < 0) throw new InspectError("INSPECT_UNSUPPORTED", `${path} is not a regular file in the guest`, { path });
+    return { fd, size };
+  };
   const guest: GuestFS = {
     stat: (path) => withFd(path, true, (fd) => toGuestStat(fstatBig(fd))),
     lstat: (path) => withFd(path, false, (fd) => toGuestStat(fstatBig(fd))),
     async readFile(path, options = {}) {
       const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
-      const { fd, st } = await openRegular(path);
+      const { fd, size } = openRegular(path);
       try {
-        const size = Number(st.size);
         if (size > maxBytes) throw new InspectError("INSPECT_TOO_LARGE", `${path} in the guest is ${size} bytes, more than the ${maxBytes} allowed`, { path });
         const buffer = new Uint8Array(size);
         const got = await readFully(fd, buffer, 0);
@@ -123,8 +142,44 @@ function kernelResolvedGuest(addon: HostAddon, rootFd: number): GuestFS {
       }
     },
     async openFile(path) {
-      const { fd, st } = await openRegular(path);
-      return descriptorFile(fd, Number(st.size), path);
+      const { fd, size } = openRegular(path);
+      return descriptorFile(fd, size, path);
+    },
+    async readFiles(requests) {
+      check();
+      const results: (number | InspectError)[] = new Array(requests.length);
+      const paths: string[] = [];
+      const buffers: Uint8Array[] = [];
+      const asked: number[] = [];
+      for (const [i, { path, buffer }] of requests.entries()) {
+        try {
+          paths.push(inTree(path));
+          buffers.push(buffer);
+          asked.push(i);
+        } catch (err) {
+          results[i] = err as InspectError;
+        }
+      }
+      const read = paths.length > 0 ? await addon.readFiles(rootFd, paths, buffers) : [];
+      for (const [j, got] of read.entries()) {
+        const i = asked[j]!;
+        const path = requests[i]!.path;
+        if (typeof got === "number") results[i] = got;
+        else if (got === "ENOTREG") results[i] = new InspectError("INSPECT_UNSUPPORTED", `${path} is not a regular file in the guest`, { path });
+        else results[i] = resolveError(Object.assign(new Error(`${got} reading ${path}`), { code: got }), path) as InspectError;
+      }
+      return results;
+    },
+    async list(path, options = {}) {
+      check();
+      const where = inTree(path);
+      let listed: ReturnType<HostAddon["listDirectory"]>;
+      try {
+        listed = addon.listDirectory(rootFd, where, options.xattrs === true);
+      } catch (err) {
+        throw resolveError(err, path);
+      }
+      return listedEntries(path, listed);
     },
     readdir: (path) =>
       withFd(path, true, (fd) => {
@@ -171,6 +226,48 @@ function kernelResolvedGuest(addon: HostAddon, rootFd: number): GuestFS {
     }
   };
   return guest;
+}
+
+/** Numbers per entry in the addon's listing, in this order (hostfs.c's stat_numbers). */
+const LIST_STAT_FIELDS = 18;
+const NS = 1_000_000_000n;
+const NO_TIME = -(2n ** 63n);
+
+/** The addon's listing of directory `dir` as ListedEntry objects. */
+function listedEntries(dir: string, [names, numbers, links, pairs, errors]: ReturnType<HostAddon["listDirectory"]>): ListedEntry[] {
+  const prefix = dir.endsWith("/") ? dir : dir + "/";
+  // The times, as int64 nanoseconds in the same buffer; one that did not fit comes from seconds.
+  const ns = new BigInt64Array(numbers.buffer, numbers.byteOffset, numbers.length);
+  const nanoseconds = (at: number, field: number) => {
+    const exact = ns[at + 15 + field]!;
+    return exact !== NO_TIME ? exact : BigInt(numbers[at + 4 + 2 * field]!) * NS + BigInt(numbers[at + 5 + 2 * field]!);
+  };
+  return names.map((name, i): ListedEntry => {
+    const errno = errors[i];
+    if (errno !== undefined) return { name, error: hostErrorToInspect(Object.assign(new Error(errno), { code: errno }), prefix + name) as InspectError };
+    const at = i * LIST_STAT_FIELDS;
+    const n = numbers;
+    const mtimeNs = nanoseconds(at, 1);
+    const stat: GuestStat = {
+      type: typeOfMode(n[at]!),
+      mode: n[at]! & 0o7777,
+      size: n[at + 1]!,
+      uid: n[at + 2]!,
+      gid: n[at + 3]!,
+      mtimeMs: Number(mtimeNs / 1_000_000n),
+      atimeNs: nanoseconds(at, 0),
+      mtimeNs,
+      ctimeNs: nanoseconds(at, 2),
+      ino: n[at + 10]!,
+      dev: n[at + 11]!,
+      nlink: n[at + 12]!,
+      rdevMajor: n[at + 13]!,
+      rdevMinor: n[at + 14]!,
+    };
+    const found = pairs[i];
+    // One shape for every entry, whatever it holds.
+    return { name, stat, linkTarget: links[i], xattrs: found && new Map(found.map(([key, value]) => [key, new Uint8Array(value.buffer, value.byteOffset, value.byteLength)])), error: undefined };
+  });
 }
 
 function descriptorTree(rootFd: number, rootPath: string): DirectoryTree<number> {
@@ -306,7 +403,7 @@ function descriptorTree(rootFd: number, rootPath: string): DirectoryTree<number>
 async function readFully(fd: number, buffer: Uint8Array, position: number): Promise<number> {
   let got = 0;
   while (got < buffer.length) {
-    const { bytesRead } = await readAt(fd, buffer, got, buffer.length - got, position + got);
+    const bytesRead = readSync(fd, buffer, got, buffer.length - got, position + got);
     if (bytesRead === 0) break;
     got += bytesRead;
   }

@@ -1,6 +1,7 @@
-import type { GuestFile, GuestStat, NodeAttributes, ReadFileOptions, WriteOptions } from "../fs/filesystem.js";
+import type { InspectError } from "../errors.js";
+import type { GuestFile, GuestStat, ListedEntry, ListOptions, NodeAttributes, ReadFileOptions, WriteOptions } from "../fs/filesystem.js";
 
-export type { FileType, Filesystem, GuestFile, GuestStat, ReadFileOptions } from "../fs/filesystem.js";
+export type { FileType, Filesystem, GuestFile, GuestStat, ListedEntry, ListOptions, ReadFileOptions } from "../fs/filesystem.js";
 
 /**
  * Read-only file access to a whole guest, by absolute guest paths. Symlinks resolve inside the
@@ -19,6 +20,19 @@ export interface GuestFS {
   xattrs(path: string): Promise<Map<string, Uint8Array>>;
   exists(path: string): Promise<boolean>;
   close(): Promise<void>;
+  /**
+   * Every entry of a directory (resolved as `readdir` resolves it) described in one call, in no
+   * particular order: what `readdir`, then `lstat`, `readlink` and `xattrs` of each name would
+   * tell, at a fraction of their cost. Optional: sources that can list in bulk offer it.
+   */
+  list?(path: string, options?: ListOptions): Promise<ListedEntry[]>;
+  /**
+   * Whole regular files (resolved as `openFile` resolves them) read into the given buffers, many
+   * per round trip — each from its start, up to its buffer's length. Per file: the bytes read
+   * (fewer when the file is shorter than its buffer), or why it could not be read. Optional:
+   * sources where a batch costs less than a call per file offer it.
+   */
+  readFiles?(requests: readonly { path: string; buffer: Uint8Array }[]): Promise<(number | InspectError)[]>;
 }
 
 /**

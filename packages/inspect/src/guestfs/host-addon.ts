@@ -8,6 +8,16 @@ export interface HostAddon {
   openInRoot(rootFd: number, path: string, follow: boolean): number;
   /** The target of the symlink an O_PATH descriptor holds. */
   readlinkFd(fd: number): string;
+  /**
+   * Every entry of a directory resolved inside `rootFd`'s tree, described in one call: names, a
+   * Float64Array of `LIST_STAT_FIELDS` numbers per entry (see directory-guest.ts), and sparse
+   * arrays of link targets, xattrs and errno names of entries that could not be described.
+   */
+  listDirectory(rootFd: number, path: string, withXattrs: boolean): [string[], Float64Array, (string | undefined)[], ([string, Uint8Array][] | undefined)[], (string | undefined)[]];
+  /** `path` resolved inside the tree and, when a regular file, opened for reading: [fd, size, "f"]; otherwise [-1, size, "d" | "l" | "o"]. */
+  openRegular(rootFd: number, path: string, follow: boolean): [number, number, string];
+  /** Whole regular files read into `buffers` on libuv's pool: per file the bytes read, or an errno name ("ENOTREG": not a regular file). */
+  readFiles(rootFd: number, paths: string[], buffers: Uint8Array[]): Promise<(number | string)[]>;
 }
 
 let loaded: { addon: HostAddon | null; why: string } | undefined;

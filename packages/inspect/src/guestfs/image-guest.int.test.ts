@@ -1,6 +1,6 @@
 // openImageGuest on images made here with mkfs.ext4 -d: a two-disk guest whose fstab mounts the
-// second disk (links crossing the mount point), hostile files inside the image (link loops, links
-// aiming outside, a huge os-release), and disks that hold no OS at all.
+// second disk (links and bulk listings crossing the mount point), hostile files inside the image
+// (link loops, links aiming outside, a huge os-release), and disks that hold no OS at all.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -64,6 +64,20 @@ describe("openImageGuest", () => {
     expect(text(await guest.readFile("/etc/escape"))).toBe("guest-shadow\n");
     await expect(guest.readFile("/etc/loop1")).rejects.toSatisfy((e) => e instanceof InspectError && e.code === "INSPECT_SYMLINK_LOOP");
     await expect(guest.readFile("/etc/os-release", { maxBytes: 1024 })).rejects.toSatisfy((e) => e instanceof InspectError && e.code === "INSPECT_TOO_LARGE");
+
+    // The bulk listing crosses mount points as lookups do: /home is the second disk's root.
+    const top = new Map((await guest.list!("/", { xattrs: true })).map((e) => [e.name, e]));
+    expect(top.get("home")?.stat).toEqual(await guest.lstat("/home"));
+    expect(top.get("home")?.stat?.dev).not.toBe(top.get("etc")?.stat?.dev);
+    expect(top.get("bin")?.linkTarget).toBe("usr/bin");
+    for (const dir of ["/", "/etc", "/home", "/home/alice", "/bin"]) {
+      for (const entry of await guest.list!(dir)) {
+        const path = `${dir === "/" ? "" : dir}/${entry.name}`;
+        expect(entry.stat, path).toEqual(await guest.lstat(path));
+        if (entry.stat?.type === "symlink") expect(entry.linkTarget).toBe(await guest.readlink(path));
+      }
+    }
+    await expect(guest.list!("/etc/hostname")).rejects.toMatchObject({ code: "INSPECT_NOT_A_DIRECTORY" });
 
     const report = await inspect(guest);
     await guest.close();

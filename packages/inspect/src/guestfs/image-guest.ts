@@ -11,6 +11,8 @@ import { scanDisks } from "../block/scan.js";
 import { decodeText } from "../text.js";
 import type { Volume } from "../block/volumes.js";
 import { openFilesystem } from "../fs/drivers.js";
+import { openWritableMounts, type WritableGuest } from "./writable-guest.js";
+import { readAheadDevice } from "../block/read-ahead.js";
 
 /** An fstab spec that names a block device (not tmpfs, proc, an NFS export…). */
 function namesBlockDevice(spec: string): boolean {
@@ -20,24 +22,48 @@ function namesBlockDevice(spec: string): boolean {
 export interface OpenImageOptions {
   /** Open this root (a device name such as /dev/sda2) when the disks hold several operating systems. */
   root?: string;
+  /** Directories where the images' backing files may lie besides their own (see @leapp/storage's openDisk). */
+  trustedBackingDirs?: readonly string[];
+  /**
+   * Open the disks and every filesystem the guest mounts for writing, and return a writable
+   * guest. Only for images meant to be written (overlays, images named for in-place edits): a
+   * disk that cannot be written is refused; a filesystem leapp cannot write stays readable and
+   * refuses changes (INSPECT_READ_ONLY, with the reason).
+   */
+  writable?: boolean;
 }
 
 /**
- * A guest from its disk images (in guest disk order; any format @leapp/storage reads): the disks
+ * A guest from its disk images (in guest disk order; any format @leapp/storage reads, as paths or
+ * as opened devices, which stay the caller's to close — an OVA's disk opened in place): the disks
  * are scanned for partitions, LVM and filesystems, the first Linux root is found as libguestfs
  * finds it, and the other filesystems are mounted where the guest's /etc/fstab puts them.
- * Read-only throughout: the images are never written.
+ * Read-only unless `writable` is asked for: then the images themselves are written.
  */
-export async function openImageGuest(paths: readonly string[], options: OpenImageOptions = {}): Promise<InspectableGuest> {
-  if (paths.length === 0) throw new InspectError("INSPECT_NOT_FOUND", "no disk image given; name the guest's disk images in disk order");
+export async function openImageGuest(sources: readonly (string | BlockDevice)[], options: OpenImageOptions & { writable: true }): Promise<InspectableGuest & WritableGuest>;
+export async function openImageGuest(sources: readonly (string | BlockDevice)[], options?: OpenImageOptions): Promise<InspectableGuest>;
+export async function openImageGuest(sources: readonly (string | BlockDevice)[], options: OpenImageOptions = {}): Promise<InspectableGuest> {
+  if (sources.length === 0) throw new InspectError("INSPECT_NOT_FOUND", "no disk image given; name the guest's disk images in disk order");
+  const paths = sources.map((s, i) => (typeof s === "string" ? s : `disk ${i + 1} (an opened device)`));
   const disks: BlockDevice[] = [];
+  const owned: BlockDevice[] = [];
   const opened: Filesystem[] = [];
   const closeAll = async () => {
     await Promise.allSettled(opened.map((f) => f.close()));
-    await Promise.allSettled(disks.map((d) => d.close()));
+    await Promise.allSettled(owned.map((d) => d.close()));
   };
   try {
-    for (const path of paths) disks.push(await openDisk(path));
+    for (const source of sources) {
+      if (typeof source !== "string") {
+        if (options.writable && !source.writable) throw new InspectError("INSPECT_READ_ONLY", `${paths[disks.length]} is opened read-only; open it writable to change the guest`);
+        disks.push(source);
+      } else {
+        const disk = await openDisk(source, { writable: options.writable ?? false, ...(options.trustedBackingDirs ? { trustedBackingDirs: options.trustedBackingDirs } : {}) });
+        owned.push(disk);
+        // Read-only: small reads (inodes, directories, small files) come from shared windows of the image.
+        disks.push(options.writable ? disk : readAheadDevice(disk));
+      }
+    }
     const volumes = await scanDisks(disks);
     const guestVolumes: GuestVolume[] = volumes
       .filter((v) => v.content === "filesystem" || v.content === "swap")
@@ -71,6 +97,7 @@ export async function openImageGuest(paths: readonly string[], options: OpenImag
     }
 
     const mounts: Mount[] = [{ mountpoint: "/", fs: chosen.fs }];
+    const planned = [{ mountpoint: "/", volume: chosen.volume }];
     const rootOnly = resolvingGuestFS(mountTree(mounts), { cacheLookups: true });
     let fstabText = "";
     try {
@@ -91,6 +118,7 @@ export async function openImageGuest(paths: readonly string[], options: OpenImag
       if (!mountpoint.startsWith("/") || mountpoint === "/" || mounts.some((m) => m.mountpoint === mountpoint)) continue;
       const volume = device === undefined ? undefined : volumes.find((v) => v.device === device && v.content === "filesystem");
       if (!volume || volume === chosen.volume) continue;
+      planned.push({ mountpoint, volume });
       try {
         const fs = await openFilesystem(volume);
         opened.push(fs);
@@ -101,6 +129,19 @@ export async function openImageGuest(paths: readonly string[], options: OpenImag
       }
     }
 
+    const context = {
+      kind: "image" as const,
+      location: [...paths],
+      rootDevice: chosen.volume.device,
+      volumes: guestVolumes,
+      diskCount: disks.length,
+      otherRoots: roots.filter((r) => r !== chosen).map((r) => r.volume.device),
+      warnings,
+    };
+    if (options.writable) {
+      await Promise.allSettled(opened.splice(0).map((f) => f.close()));
+      return Object.assign(await openWritableMounts(planned, async () => void (await Promise.allSettled(owned.map((d) => d.close())))), { context });
+    }
     const tree = mountTree(mounts);
     const guest = resolvingGuestFS({
       ...tree,
@@ -108,17 +149,7 @@ export async function openImageGuest(paths: readonly string[], options: OpenImag
         await closeAll();
       },
     }, { cacheLookups: true });
-    return Object.assign(guest, {
-      context: {
-        kind: "image" as const,
-        location: [...paths],
-        rootDevice: chosen.volume.device,
-        volumes: guestVolumes,
-        diskCount: disks.length,
-        otherRoots: roots.filter((r) => r !== chosen).map((r) => r.volume.device),
-        warnings,
-      },
-    });
+    return Object.assign(guest, { context });
   } catch (err) {
     await closeAll();
     throw err;

@@ -5,7 +5,10 @@ import type { InspectableGuest } from "./guest-source.js";
 import { openImageGuest } from "./image-guest.js";
 import { openSshGuest, type SshGuestOptions } from "./ssh-guest.js";
 
-export type OpenGuestOptions = Partial<SshGuestOptions>;
+export type OpenGuestOptions = Partial<SshGuestOptions> & {
+  /** Disk images: directories where their backing files may lie besides their own (see openImageGuest). */
+  trustedBackingDirs?: readonly string[];
+};
 
 /**
  * Opens whatever the sources name: `ssh://user@host[:port]` is a live host, a single directory
@@ -28,5 +31,5 @@ export async function openGuest(sources: readonly string[], options: OpenGuestOp
     }
     if (isDir) return openDirectoryGuest(first);
   }
-  return openImageGuest(sources);
+  return openImageGuest(sources, options.trustedBackingDirs ? { trustedBackingDirs: options.trustedBackingDirs } : {});
 }

@@ -1,4 +1,4 @@
-import type { GuestFile, GuestStat, ReadFileOptions } from "../fs/filesystem.js";
+import type { GuestFile, GuestStat, ListedEntry, ListOptions, ReadFileOptions } from "../fs/filesystem.js";
 
 /**
  * What a path-addressed source provides below the symlink resolver (filesystem mounts of an image,
@@ -13,6 +13,8 @@ export interface PhysicalTree {
   openFile(path: string): Promise<GuestFile>;
   readlink(path: string): Promise<string>;
   xattrs(path: string): Promise<Map<string, Uint8Array>>;
+  /** Optional: every entry of a directory described at once (`GuestFS.list`). */
+  list?(path: string, options?: ListOptions): Promise<ListedEntry[]>;
   close(): Promise<void>;
 }
 
@@ -28,6 +30,11 @@ export type Lookup<D> = { kind: "directory"; dir: D } | { kind: "symlink"; targe
  */
 export interface DirectoryTree<D> {
   readonly root: D;
+  /**
+   * The tree never changes while open and its handles need no release (an image's mounts):
+   * walks to directories may be remembered and started again from where they ended.
+   */
+  readonly stable?: boolean;
   lookup(dir: D, name: string): Promise<Lookup<D>>;
   /** Gives back a handle `lookup` returned (closing its descriptor); the root is never released. */
   release(dir: D): Promise<void>;
@@ -37,5 +44,7 @@ export interface DirectoryTree<D> {
   readFile(dir: D, name: string, options?: ReadFileOptions): Promise<Uint8Array>;
   openFile(dir: D, name: string): Promise<GuestFile>;
   xattrs(dir: D, name?: string): Promise<Map<string, Uint8Array>>;
+  /** Optional: every entry of directory `dir` described at once (`GuestFS.list`). */
+  list?(dir: D, options?: ListOptions): Promise<ListedEntry[]>;
   close(): Promise<void>;
 }

@@ -118,12 +118,20 @@ function reference(nodes: Map<string, Node>, path: string, budget = { hops: 0 })
   return "/" + done.join("/");
 }
 
-describe("resolvingGuestFS under random link graphs", () => {
+/** Clean paths (no `.` or `..`), whose walks a stable tree remembers and starts again from. */
+const cleanPath = fc.array(fc.constantFrom("a", "b", "etc"), { minLength: 1, maxLength: 5 }).map((c) => "/" + c.join("/"));
+
+describe.each([
+  ["walking every path from the root", false],
+  ["remembering walks (a stable tree)", true],
+])("resolvingGuestFS under random link graphs, %s", (_name, stable) => {
   it("always ends, stays in the tree, and agrees with a reference walk", async () => {
     await fc.assert(
-      fc.asyncProperty(treeArb, fc.array(relPath.map((p) => "/" + p), { minLength: 1, maxLength: 8 }), async (nodes, lookups) => {
+      fc.asyncProperty(treeArb, fc.array(fc.oneof(relPath.map((p) => "/" + p), cleanPath), { minLength: 1, maxLength: 8 }), async (nodes, paths) => {
         const tree = memoryTree(nodes);
-        const guest = resolvingGuestFS(tree);
+        const guest = resolvingGuestFS(tree, { cacheLookups: stable });
+        // Each path twice: the second walk may start where a remembered one ended.
+        const lookups = [...paths, ...paths.reverse()];
         for (const path of lookups) {
           const expected = reference(nodes, path);
           try {

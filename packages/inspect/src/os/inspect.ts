@@ -95,7 +95,7 @@ async function inspectGuest(guest: GuestFS | InspectableGuest, options: InspectO
   return report;
 }
 
-async function identify(r: GuestReader): Promise<OsIdentity> {
+export async function identify(r: GuestReader): Promise<OsIdentity> {
   const osRelease = await r.text("/etc/os-release");
   const fromOsRelease = osRelease === undefined ? undefined : parseOsRelease(osRelease);
   if (fromOsRelease) return fromOsRelease;
@@ -451,7 +451,7 @@ export async function inspectSources(sources: readonly string[], options: OpenGu
     await first.close();
   }
   for (const root of first.context.otherRoots ?? []) {
-    const guest = await openImageGuest(sources, { root });
+    const guest = await openImageGuest(sources, { root, ...(options.trustedBackingDirs ? { trustedBackingDirs: options.trustedBackingDirs } : {}) });
     try {
       reports.push(await inspect(guest, options));
     } finally {

@@ -76,6 +76,19 @@ export class TarWriter {
     await this.#zeros(padded(length) - length);
   }
 
+  /**
+   * Adds bytes that are already whole archive members (headers, content and padding, as
+   * `encodeEntryHeader` and the content make them), after what is buffered. A run of a quarter
+   * chunk or more goes to the sink as it is, without a copy: it is the sink's from then on.
+   */
+  async addEncoded(bytes: Uint8Array): Promise<void> {
+    if (this.#ended) throw new Error("TarWriter: add after end");
+    if (bytes.length < this.#chunkSize / 4) return this.#put(bytes);
+    await this.flush();
+    this.#written += bytes.length;
+    await this.#sink(bytes);
+  }
+
   /** Ends the archive (two zero blocks) and hands the last chunk to the sink. */
   async end(): Promise<void> {
     if (this.#ended) return;

@@ -76,7 +76,7 @@ function inChroot(root: string, command: string[], input?: string): string {
   const mounted: string[] = [];
   const policy = join(root, "usr/sbin/policy-rc.d");
   try {
-    for (const [what, type] of [["dev", "bind"], ["proc", "proc"], ["sys", "sysfs"]] as const) {
+    for (const [what, type] of [["dev", "bind"], ["dev/pts", "bind"], ["proc", "proc"], ["sys", "sysfs"]] as const) {
       const at = join(root, what);
       mkdirSync(at, { recursive: true });
       run("mount", type === "bind" ? ["--bind", `/${what}`, at] : ["-t", type, what, at]);
@@ -86,7 +86,8 @@ function inChroot(root: string, command: string[], input?: string): string {
     return runText("chroot", [root, ...command], {
       input,
       maxBuffer: 256 * MiB,
-      env: { DEBIAN_FRONTEND: "noninteractive", DEBCONF_NONINTERACTIVE_SEEN: "true", UCF_FORCE_CONFFOLD: "1", LANG: "C.UTF-8", PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
+      // The host's TMPDIR (a test run's own directory) does not exist inside the chroot.
+      env: { TMPDIR: "/tmp", DEBIAN_FRONTEND: "noninteractive", DEBCONF_NONINTERACTIVE_SEEN: "true", UCF_FORCE_CONFFOLD: "1", LANG: "C.UTF-8", PATH: "/usr/sbin:/usr/bin:/sbin:/bin" },
     });
   } finally {
     rmSync(policy, { force: true });
