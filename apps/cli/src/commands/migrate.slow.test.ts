@@ -7,7 +7,7 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openFilesystem, scanDisks } from "@leapp/inspect";
 import { connectSsh } from "@leapp/inspect/ssh";
@@ -66,7 +66,7 @@ async function prepareOverlay(): Promise<string> {
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", guestKey]);
   const overlay = join(work, "live.qcow2");
   await createOverlay(zoo.disks[0]!, overlay, { absoluteBacking: true });
-  const disk = await openDisk(overlay, { writable: true });
+  const disk = await openDisk(overlay, { writable: true, trustedBackingDirs: [dirname(zoo.disks[0]!)] });
   try {
     const volume = (await scanDisks([disk])).find((v) => v.device === "/dev/sda1")!;
     const fs = await openFilesystem(volume, { writable: true });
