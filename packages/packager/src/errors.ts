@@ -5,7 +5,15 @@ export type PackagerErrorCode =
   | "PACKAGER_TOO_LARGE"
   | "PACKAGER_TARGET_EXISTS"
   | "PACKAGER_NOT_SEEKABLE"
-  | "PACKAGER_SOURCE_CHANGED";
+  | "PACKAGER_SOURCE_CHANGED"
+  // A container host (leapp migrate-machine): no working runtime, the wrong architecture, a
+  // runtime command that failed, a container name or host port already in use.
+  | "PACKAGER_NO_RUNTIME"
+  | "PACKAGER_TARGET_UNSUITABLE"
+  | "PACKAGER_TARGET_FAILED"
+  | "PACKAGER_NAME_TAKEN"
+  | "PACKAGER_PORT_TAKEN"
+  | "PACKAGER_NO_FREE_PORT";
 
 /** Every error @leapp/packager throws on purpose. `message` says what to do about it. */
 export class PackagerError extends Error {

@@ -10,3 +10,4 @@ export { writeImageArchive, normalizeReference, type ArchiveFormat, type ImageAr
 export { servicePorts, parseApacheListen, parseNginxListen, type ServicePort } from "./ports.js";
 export { planInit, containerIncompatibleServices, containerFstab, containerInittab, containerInterfaces, type Adaptation, type InitPlan } from "./adapt.js";
 export { containerize, planContainer, defaultReference, type ContainerizeOptions, type ContainerizeResult, type ContainerPlan, type RunSpec } from "./containerize.js";
+export * from "./migrate/index.js";

@@ -13,7 +13,7 @@ export const zooSourceDir = join(dirname(fileURLToPath(import.meta.url)), "..", 
 export const repoRoot = join(zooSourceDir, "..", "..", "..");
 
 /** Sources that only read images back or serve tests: they do not shape a guest, so no rebuild when they change. */
-const notRecipe = new Set(["check.ts", "virt-v2v-corpus.ts", "virt-install-corpus.ts"]);
+const notRecipe = new Set(["check.ts", "virt-v2v-corpus.ts", "virt-install-corpus.ts", "sshd.ts"]);
 
 export function cacheRoot(): string {
   return join(process.env.LEAPP_CACHE_DIR ?? join(homedir(), ".cache", "leapp"), "zoo");

@@ -4,6 +4,9 @@ import { registerInspect } from "./inspect.js";
 import { registerStorage } from "./storage.js";
 import { registerNet } from "./net.js";
 import { registerContainerize } from "./containerize.js";
+import { registerMigrate } from "./migrate.js";
+import { registerCheckTarget } from "./check-target.js";
+import { registerDestroyContainer } from "./destroy-container.js";
 import { registerCustomize } from "./customize.js";
 
 /** Every `leapp` subcommand, in the order `leapp --help` lists them. One file per command group. */
@@ -13,5 +16,8 @@ export const commands: RegisterCommand[] = [
   registerStorage,
   registerNet,
   registerContainerize,
+  registerMigrate,
+  registerCheckTarget,
+  registerDestroyContainer,
   registerCustomize,
 ];

@@ -2,7 +2,7 @@
 // process): one that authenticates and then never answers a request, one that goes silent on the
 // wire (keepalives unanswered), one whose command never ends. Every wait ends in INSPECT_TIMEOUT
 // (or the caller's AbortSignal), never forever.
-import type { AddressInfo, Socket } from "node:net";
+import { createServer, type AddressInfo, type Socket } from "node:net";
 import ssh2, { type Connection, type Server } from "ssh2";
 import { afterEach, describe, expect, it } from "vitest";
 import { openSshGuest } from "./ssh-guest.js";
@@ -91,6 +91,19 @@ describe("connectSsh against servers that stop answering", () => {
   it("never hangs `openSshGuest` on a server that authenticates and then stalls", async () => {
     for (const behaviour of ["ignore-requests", "endless-command"] as const) {
       await expect(openSshGuest(await server(behaviour), { ...auth, requestTimeoutMs: 300, commandTimeoutMs: 300 })).rejects.toMatchObject({ code: "INSPECT_TIMEOUT" });
+    }
+  });
+
+  it("gives up a handshake a peer never starts, and nothing is thrown later when its socket closes", async () => {
+    // As QEMU's user-mode forwarding does while the guest's sshd is not up yet: the TCP connection is accepted, nothing is said.
+    const silent = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const url = `ssh://root@127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    try {
+      await expect(connectSsh(url, { ...auth, connectTimeoutMs: 200 })).rejects.toMatchObject({ code: "INSPECT_TIMEOUT" });
+      await new Promise((resolve) => setTimeout(resolve, 100)); // an error emitted late would fail the run as unhandled
+    } finally {
+      silent.close();
     }
   });
 

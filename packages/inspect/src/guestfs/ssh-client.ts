@@ -241,6 +241,8 @@ export async function connectSsh(url: string, options: SshConnectOptions): Promi
     });
   } catch (err) {
     options.signal?.removeEventListener("abort", onAbort);
+    // A handshake given up (timed out) still reports its socket closing as an error: nobody waits for it now.
+    client.on("error", () => {});
     client.destroy();
     throw err;
   }

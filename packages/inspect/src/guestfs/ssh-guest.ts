@@ -168,8 +168,9 @@ export function parseFindListing(text: string): { self: RemoteEntry | undefined;
   return { self, entries, devices };
 }
 
-/** Most directories whose listings are kept at once (they expire anyway). */
-const MAX_LISTINGS = 1024;
+/** Most directories whose listings are kept at once (they expire anyway): a whole system's, so a walk
+ * that plans then writes (a container image) lists each directory once, not twice. */
+const MAX_LISTINGS = 16384;
 /** Most output of one directory listing (about 200 bytes an entry). */
 const MAX_LISTING_BYTES = 256 * 1024 * 1024;
 

@@ -5,7 +5,8 @@
 //   debian-xen     fstab and root= on /dev/xvda1 (GRUB_DISABLE_LINUX_UUID=true), console=hvc0,
 //                  an initramfs built with MODULES=list holding only xen-blkfront/xen-netfront,
 //                  xenstore-utils, its NIC named enX0;
-//   debian-vmware  /dev/sda1, open-vm-tools, an initramfs with only vmw_pvscsi/vmxnet3, NIC ens192.
+//   debian-vmware  /dev/sda1, open-vm-tools, an initramfs with only vmw_pvscsi/vmxnet3, NIC ens192,
+//                  and OpenSSH's server (a live machine to read over SSH).
 // Both serve a page with lighttpd on a static address (QEMU user networking's 10.0.2.15). Booted
 // unconverted on virtio disks, neither finds its root filesystem.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, cpSync } from "node:fs";
@@ -62,7 +63,7 @@ const variants: Record<Variant["name"], Variant> = {
     rootUuid: "3e7a5b9d-2c4f-4d6e-8f80-9b1c2d3e4f50",
     console: undefined,
     initramfsModules: ["vmw_pvscsi", "sd_mod", "vmxnet3", "ext4"],
-    packages: ["open-vm-tools"],
+    packages: ["open-vm-tools", "openssh-server"],
     facts: { mac: "00:50:56:8b:9c:ad", interfaceName: "ens192", address: "10.0.2.15", page: "<h1>deb-vmw: served from VMware</h1>\n", rootDevice: "/dev/sda1" },
   },
 };
