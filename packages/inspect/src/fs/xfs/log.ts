@@ -16,6 +16,9 @@ const BUF_QUOTA = 0x8 | 0x10 | 0x20;
 const ILOG_DATA = 0x2;
 const ILOG_EXTENTS = 0x4;
 const ILOG_BROOT = 0x8;
+const ILOG_ADATA = 0x40;
+const ILOG_AEXT = 0x80;
+const ILOG_ABROOT = 0x100;
 /** Metadata changes larger than this are not replayed (the log itself is at most 2 GiB). */
 const MAX_REPLAY_BYTES = 64 * 1024 * 1024;
 
@@ -56,9 +59,9 @@ function swapInto(from: DataView, to: DataView, offset: number, width: 1 | 2 | 4
 
 /**
  * Replays the committed transactions of a dirty XFS log read-only: buffer items (dirty 128-byte
- * chunks of metadata blocks) and inode items (core, data fork) become patches over the device,
- * in log order. Logs written by big-endian hosts, extended record headers and other item types are
- * left alone (undefined: the caller keeps reading the filesystem as it is on disk).
+ * chunks of metadata blocks) and inode items (core, data and attribute forks) become patches over
+ * the device, in log order. Logs written by big-endian hosts, extended record headers and other
+ * item types are left alone (undefined: the caller keeps reading the filesystem as it is on disk).
  */
 export async function replayXfsLog(device: BlockDevice, geometry: XfsLogGeometry): Promise<LogPatch[] | undefined> {
   const { base, basicBlocks } = geometry;
@@ -180,7 +183,6 @@ function bufferPatches(format: DataView, item: Uint8Array[], patches: LogPatch[]
 
 function inodePatch(format: DataView, item: Uint8Array[], geometry: XfsLogGeometry, patches: LogPatch[]): void {
   const fields = format.getUint32(4, true);
-  const dataSize = format.getUint16(10, true);
   const at = Number(format.getBigInt64(40, true)) * BB + format.getInt32(52, true);
   const core = item[1]!;
   const v3 = geometry.version === 5;
@@ -211,29 +213,40 @@ function inodePatch(format: DataView, item: Uint8Array[], geometry: XfsLogGeomet
     inode.set(new Uint8Array(4).fill(0xff), 96); // di_next_unlinked: NULLAGINO (recovery keeps the disk's)
   }
   patches.push({ offset: at, bytes: inode.subarray(0, v3 ? 176 : 96) });
-  const fork = item[2];
-  if (!fork || !(fields & (ILOG_DATA | ILOG_EXTENTS | ILOG_BROOT))) return;
-  const forkOffset = to.getUint8(82);
-  const room = forkOffset ? forkOffset * 8 : geometry.inodeSize - coreSize;
-  if (fields & ILOG_BROOT) {
-    // Logged as an in-memory long-format btree block; on disk the root is the short bmdr form.
-    const header = v3 ? 72 : 24;
-    const fv = view(fork);
-    if (fork.length < header) return;
-    const records = fv.getUint16(6, false);
-    const memoryMax = Math.floor((fork.length - header) / 16);
-    const diskMax = Math.floor((room - 4) / 16);
-    if (records > memoryMax || records > diskMax) return;
-    const root = new Uint8Array(room);
-    const rv = view(root);
-    rv.setUint16(0, fv.getUint16(4, false), false);
-    rv.setUint16(2, records, false);
-    root.set(fork.subarray(header, header + records * 8), 4);
-    root.set(fork.subarray(header + memoryMax * 8, header + memoryMax * 8 + records * 8), 4 + diskMax * 8);
-    patches.push({ offset: at + coreSize, bytes: root });
-  } else {
-    patches.push({ offset: at + coreSize, bytes: fork.subarray(0, Math.min(dataSize, fork.length, room)) });
+  // After the core come the data fork's region (if logged), then the attribute fork's (if logged),
+  // each placed where the logged core's fork offset puts it.
+  const forkOffset = to.getUint8(82) * 8;
+  const dataFork = fields & (ILOG_DATA | ILOG_EXTENTS | ILOG_BROOT) ? item[2] : undefined;
+  const attrFork = fields & (ILOG_ADATA | ILOG_AEXT | ILOG_ABROOT) ? item[dataFork ? 3 : 2] : undefined;
+  const literal = geometry.inodeSize - coreSize;
+  if (dataFork) {
+    const bytes = forkBytes(dataFork, format.getUint16(10, true), (fields & ILOG_BROOT) !== 0, forkOffset || literal, v3);
+    if (bytes) patches.push({ offset: at + coreSize, bytes });
   }
+  if (attrFork && forkOffset > 0 && forkOffset < literal) {
+    const bytes = forkBytes(attrFork, format.getUint16(8, true), (fields & ILOG_ABROOT) !== 0, literal - forkOffset, v3);
+    if (bytes) patches.push({ offset: at + coreSize + forkOffset, bytes });
+  }
+}
+
+/** A logged fork as it lies in the inode: its `size` logged bytes, or a B+tree root in disk form. */
+function forkBytes(region: Uint8Array, size: number, broot: boolean, room: number, v3: boolean): Uint8Array | undefined {
+  if (!broot) return region.subarray(0, Math.min(size, region.length, room));
+  // Logged as an in-memory long-format btree block; on disk the root is the short bmdr form.
+  const header = v3 ? 72 : 24;
+  if (region.length < header) return undefined;
+  const fv = view(region);
+  const records = fv.getUint16(6, false);
+  const memoryMax = Math.floor((region.length - header) / 16);
+  const diskMax = Math.floor((room - 4) / 16);
+  if (records > memoryMax || records > diskMax) return undefined;
+  const root = new Uint8Array(room);
+  const rv = view(root);
+  rv.setUint16(0, fv.getUint16(4, false), false);
+  rv.setUint16(2, records, false);
+  root.set(region.subarray(header, header + records * 8), 4);
+  root.set(region.subarray(header + memoryMax * 8, header + memoryMax * 8 + records * 8), 4 + diskMax * 8);
+  return root;
 }
 
 /** A device that reads with the replayed log's patches applied, later patches winning. */

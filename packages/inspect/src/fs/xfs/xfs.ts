@@ -509,6 +509,10 @@ export class XfsFilesystem extends InodeFilesystem<bigint, XfsInode> {
   /** Every attribute of an inode as stored, from a short-form, leaf or node attribute fork. */
   protected async rawAttrs(inode: XfsInode): Promise<RawAttr[]> {
     if (inode.attrFork.length === 0) return [];
+    // Kernels built with security modules give every new inode an attribute fork up front (an
+    // extent list with no extents) so a label can be added without moving the data fork. With no
+    // label it stays empty: no attributes, not a leaf block 0 to read.
+    if (inode.attrFormat === FORMAT_EXTENTS && inode.attrExtentCount === 0) return [];
     if (inode.attrFormat === FORMAT_LOCAL) return this.shortFormAttrs(inode);
     const extents = await this.forkExtents(inode, true, 2 ** 32);
     const out: RawAttr[] = [];
