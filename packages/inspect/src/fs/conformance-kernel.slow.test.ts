@@ -82,7 +82,7 @@ interface KernelVariant {
   fsck: (image: string) => void;
   roOptions: string[];
   preallocation: boolean;
-  /** Also read a copy taken while mounted (needs journal replay; XFS log replay is not done). */
+  /** Also read a copy taken while mounted through the generic step (ext journals; XFS replays its log in a step of its own). */
   dirtyCopy: boolean;
   open: (device: BlockDevice) => Promise<Filesystem>;
 }
