@@ -35,6 +35,7 @@ export async function readInput(kind: InputKind, paths: readonly string[], optio
         opened.push(device);
         disks.push({ index, name: given, file, device, format: device.format, size: device.size, bus: undefined });
       }
+      refuseEmpty(disks);
       const first = basename(paths[0]!);
       const name = first.slice(0, first.length - extname(first).length) || first;
       return { input: kind, location: resolve(paths[0]!), metadata: bareMetadata(name, disks), disks, trustedBackingDirs: trusted, close: closeAll };
@@ -74,11 +75,17 @@ export async function readInput(kind: InputKind, paths: readonly string[], optio
       }
     }
     if (disks.length === 0) throw new HvTargetsError("HV_SOURCE_DISK", `${paths[0]} lists no disks: there is nothing to convert`, { path: location });
+    refuseEmpty(disks);
     return { input: kind, location, metadata: read.source, disks, trustedBackingDirs: trusted, close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;
   }
+}
+
+function refuseEmpty(disks: readonly SourceDisk[]): void {
+  const empty = disks.find((d) => d.size === 0);
+  if (empty) throw new HvTargetsError("HV_SOURCE_DISK", `${empty.name} is empty (0 bytes): it holds no guest; check that the right file is named and that it was copied completely`, { path: empty.file ?? empty.name });
 }
 
 async function existingFile(path: string, what: string, directoryToo = false): Promise<string> {
