@@ -5,6 +5,7 @@ import { registerStorage } from "./storage.js";
 import { registerNet } from "./net.js";
 import { registerContainerize } from "./containerize.js";
 import { registerCustomize } from "./customize.js";
+import { registerConvert } from "./convert.js";
 
 /** Every `leapp` subcommand, in the order `leapp --help` lists them. One file per command group. */
 export const commands: RegisterCommand[] = [
@@ -14,4 +15,5 @@ export const commands: RegisterCommand[] = [
   registerNet,
   registerContainerize,
   registerCustomize,
+  registerConvert,
 ];
