@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { realpathSync } from "node:fs";
 import { mkdtemp, rename, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { applyPlan, GuestOSError, planConversion, type ChangePlan, type NothingToPlan } from "@leapp/guestos";
 import { diskName, inspect, InspectError, openImageGuest, type InspectableGuest, type InspectionReport, type WritableGuest } from "@leapp/inspect";
 import { convertDisk, createOverlay, openDisk, TEMPORARY_INFIX, type BlockDevice, type OperationOptions } from "@leapp/storage";
@@ -134,11 +134,15 @@ export async function convert(sources: readonly string[], options: ConvertOption
       for (const d of source.disks) if (d.file === undefined || (d.format !== "raw" && d.format !== "qcow2")) throw new HvTargetsError("HV_UNSUPPORTED", `--storage in-place needs raw or qcow2 disk files, and ${d.name} is ${d.file === undefined ? "inside an archive" : d.format}: use --storage copy`);
     }
     // Where everything goes, checked before anything is written.
-    const dir = await driver.diskDir(request);
+    // A dry run names no output: it only plans (and then checks no directory).
+    const dir = dryRun && request.storage === undefined && outputKind !== "libvirt" ? undefined : await driver.diskDir(request);
     const targets: TargetDisk[] =
       strategy === "in-place"
         ? source.disks.map((d) => ({ path: d.file!, format: d.format as "raw" | "qcow2" }))
-        : source.disks.map((_, i) => ({ path: join(dir ?? "/dev/null", `${name}-${basename(diskName(i))}`), format: strategy === "snapshot" ? "qcow2" : format }));
+        : source.disks.map((_, i) => {
+            const file = `${name}-${basename(diskName(i))}`;
+            return { path: resolve(dir ?? ".", file), format: strategy === "snapshot" ? "qcow2" : format };
+          });
     if (dir !== undefined) {
       if (strategy !== "in-place") refuseExisting(targets.map((t) => t.path));
       await driver.checkFree(request, dir, name);

@@ -7,11 +7,19 @@ import type { HVSource, UnconfigureContext } from "../hv-source.js";
 /** A getty line xe-guest-utilities commented out: `#1:2345:respawn:/sbin/mingetty tty1`. */
 const commentedGetty = /^#([1-6]:[2-5]+:respawn:.*getty.*)$/gm;
 
+/** Packages only a Xen guest has: the guest utilities and the xenstore tools. */
+const xenPackages = /^(xe-guest-utilities|xenstore-utils|xen-tools|xen-utils-common)/;
+/** A boot line only Xen runs: the root on a Xen disk, the console on Xen's. */
+const xenCommandLine = /(^|\s)(root=\/dev\/xvd|console=hvc0)/;
+
 export const xenSource: HVSource = {
   hypervisor: "xen",
   defaultBus: "xen",
   describes: (metadata) => metadata.hypervisor === "xen",
-  leftTraces: (report) => report.hypervisorTools.some((t) => t.hypervisor === "xen"),
+  leftTraces: (report) =>
+    report.hypervisorTools.some((t) => t.hypervisor === "xen") ||
+    report.applications.some((a) => xenPackages.test(a.name)) ||
+    (report.boot?.default !== undefined && xenCommandLine.test(report.boot.default.options)),
   async unconfigure(context: UnconfigureContext) {
     const { report, changes, warnings, source } = context;
     if (report.applications.some((a) => a.name.startsWith("xe-guest-utilities"))) {
