@@ -85,6 +85,8 @@ describe("-i libvirtxml, a guest with no OS (a Xen HVM data VM)", () => {
     const xml = readFileSync(join(dir, "xen-data.xml"), "utf8");
     expect(xml).toBe(result.domainXml);
     execFileSync("virt-xml-validate", [join(dir, "xen-data.xml"), "domain"]);
+    // libvirt's own parser takes it (its test driver: no daemon needed).
+    expect(execFileSync("virsh", ["-c", "test:///default", "define", join(dir, "xen-data.xml")]).toString()).toMatch(/Domain '?xen-data'? defined/);
     expect(xml).toContain(disk);
     expect(xml).toContain("00:16:3e:01:02:03");
     expect(xml).toMatch(/<model type=.e1000.\/>/);

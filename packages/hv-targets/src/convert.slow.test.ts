@@ -141,6 +141,7 @@ describe("debian-xen (Xen PV: /dev/xvda1, console=hvc0, Xen-only initramfs) from
     expect(readdirSync(out).sort()).toEqual(["deb-xen-sda", "deb-xen.xml"]);
     const disk = join(out, "deb-xen-sda");
     execFileSync("virt-xml-validate", [join(out, "deb-xen.xml"), "domain"]);
+    expect(execFileSync("virsh", ["-c", "test:///default", "define", join(out, "deb-xen.xml")]).toString()).toMatch(/Domain '?deb-xen'? defined/);
     expect(result.domainXml).toMatch(/<target dev=.vda. bus=.virtio.\/>/);
     expect(result.domainXml).toContain(facts.mac);
     await expectPlanApplied(result, disk);
