@@ -122,6 +122,28 @@ describe("-i libvirtxml, a guest with no OS (a Xen HVM data VM)", () => {
   });
 });
 
+describe("-i xen: an xl.cfg", () => {
+  it("names the guest and its disks; the disk is copied, the domain written from the cfg", async () => {
+    const image = dataDisk("xl-data");
+    const before = sha256(image);
+    const cfg = join(scratch, "xl-data.cfg");
+    writeFileSync(cfg, `name = "xl-data"\nmemory = 768\nvcpus = 2\nbuilder = "hvm"\ndisk = [ 'format=raw, vdev=xvda, access=rw, target=${image}' ]\nvif = [ 'mac=00:16:3e:aa:bb:cc, bridge=xenbr0' ]\n`);
+    const dir = freshDir();
+    const result = await convert([cfg], { input: "xen", outputStorage: dir });
+    expect(result.source).toMatchObject({ input: "xen", name: "xl-data", hypervisor: "xen", disks: [{ format: "raw", bus: "xen" }] });
+    expect(readdirSync(dir).sort()).toEqual(["xl-data-sda", "xl-data.xml"]);
+    execFileSync("virt-xml-validate", [join(dir, "xl-data.xml"), "domain"]);
+    expect(result.domainXml).toContain("00:16:3e:aa:bb:cc");
+    expect(result.domainXml).toMatch(/<memory unit=.KiB.>786432</);
+    // Its data, not the deleted file's blocks: compare what the filesystem holds.
+    const raw = join(scratch, "xl-check.raw");
+    execFileSync("qemu-img", ["convert", "-O", "raw", join(dir, "xl-data-sda"), raw]);
+    execFileSync("e2fsck", ["-fn", raw], { stdio: "pipe" });
+    expect(catFile(raw, "/records.csv")).toBe("id,name\n1,alpha\n");
+    expect(sha256(image)).toBe(before);
+  });
+});
+
 describe("guests leapp cannot edit still move", () => {
   it("-i disk, -of raw, -o qemu: named after the image, copied unchanged with a warning, a boot script; --require-os refuses it", async () => {
     const image = dataDisk("data01");
