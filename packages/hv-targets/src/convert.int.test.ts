@@ -144,6 +144,51 @@ describe("-i xen: an xl.cfg", () => {
   });
 });
 
+describe("-i ova: a VMware export", () => {
+  it("the streamOptimized disk is read inside the tar (nothing unpacked) and copied; snapshot is refused", async () => {
+    const image = dataDisk("ova-data");
+    const dir = join(scratch, "ova-src");
+    mkdirSync(dir);
+    execFileSync("qemu-img", ["convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", image, join(dir, "disk1.vmdk")]);
+    writeFileSync(
+      join(dir, "app01.ovf"),
+      `<?xml version="1.0" encoding="UTF-8"?>
+<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vmw="http://www.vmware.com/schema/ovf">
+  <References><File ovf:href="disk1.vmdk" ovf:id="file1"/></References>
+  <DiskSection><Info>disks</Info><Disk ovf:capacity="64" ovf:capacityAllocationUnits="byte * 2^20" ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"/></DiskSection>
+  <VirtualSystem ovf:id="app01"><Info>vm</Info><Name>app01</Name>
+    <OperatingSystemSection ovf:id="96"><Info>os</Info></OperatingSystemSection>
+    <VirtualHardwareSection><Info>hw</Info>
+      <System><vssd:VirtualSystemType xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData">vmx-14</vssd:VirtualSystemType></System>
+      <Item><rasd:AllocationUnits>hertz * 10^6</rasd:AllocationUnits><rasd:InstanceID>1</rasd:InstanceID><rasd:ResourceType>3</rasd:ResourceType><rasd:VirtualQuantity>2</rasd:VirtualQuantity></Item>
+      <Item><rasd:AllocationUnits>byte * 2^20</rasd:AllocationUnits><rasd:InstanceID>2</rasd:InstanceID><rasd:ResourceType>4</rasd:ResourceType><rasd:VirtualQuantity>1024</rasd:VirtualQuantity></Item>
+      <Item><rasd:Address>0</rasd:Address><rasd:InstanceID>3</rasd:InstanceID><rasd:ResourceSubType>VirtualSCSI</rasd:ResourceSubType><rasd:ResourceType>6</rasd:ResourceType></Item>
+      <Item><rasd:AddressOnParent>0</rasd:AddressOnParent><rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource><rasd:InstanceID>4</rasd:InstanceID><rasd:Parent>3</rasd:Parent><rasd:ResourceType>17</rasd:ResourceType></Item>
+      <Item><rasd:AddressOnParent>7</rasd:AddressOnParent><rasd:Connection>VM Network</rasd:Connection><rasd:InstanceID>5</rasd:InstanceID><rasd:ResourceSubType>VmxNet3</rasd:ResourceSubType><rasd:ResourceType>10</rasd:ResourceType></Item>
+    </VirtualHardwareSection>
+  </VirtualSystem>
+</Envelope>
+`,
+    );
+    const ova = join(scratch, "app01.ova");
+    execFileSync("tar", ["-cf", ova, "-C", dir, "app01.ovf", "disk1.vmdk"]);
+    const before = sha256(ova);
+    const out = freshDir();
+    const result = await convert([ova], { input: "ova", outputStorage: out });
+    expect(result.source).toMatchObject({ input: "ova", name: "app01", hypervisor: "vmware", disks: [{ name: `${ova}:disk1.vmdk`, format: "vmdk" }] });
+    expect(readdirSync(out).sort()).toEqual(["app01-sda", "app01.xml"]);
+    execFileSync("virt-xml-validate", [join(out, "app01.xml"), "domain"]);
+    const raw = join(scratch, "ova-check.raw");
+    execFileSync("qemu-img", ["convert", "-O", "raw", join(out, "app01-sda"), raw]);
+    execFileSync("e2fsck", ["-fn", raw], { stdio: "pipe" });
+    expect(catFile(raw, "/records.csv")).toBe("id,name\n1,alpha\n");
+    const refused = freshDir();
+    await expect(convert([ova], { input: "ova", outputStorage: refused, storage: "snapshot" })).rejects.toMatchObject({ code: "HV_UNSUPPORTED" });
+    expect(readdirSync(refused)).toEqual([]);
+    expect(sha256(ova)).toBe(before);
+  });
+});
+
 describe("guests leapp cannot edit still move", () => {
   it("-i disk, -of raw, -o qemu: named after the image, copied unchanged with a warning, a boot script; --require-os refuses it", async () => {
     const image = dataDisk("data01");

@@ -159,7 +159,13 @@ export async function convert(sources: readonly string[], options: ConvertOption
         scratch = dir === undefined ? await mkdtemp(join(tmpdir(), "leapp-convert-")) : undefined;
         overlays = targets.map((t) => (scratch ? join(scratch, basename(t.path)) : temporaryName(t.path, strategy === "copy" ? "overlay-" : "")));
         cleanup.push(...overlays);
-        for (const [i, overlay] of overlays.entries()) await createOverlay(source.disks[i]!.file ?? unsupportedArchive(source, i), overlay, { absoluteBacking: true, trustedBackingDirs: trusted, ...(signal ? { signal } : {}) });
+        for (const [i, overlay] of overlays.entries()) {
+          const disk = source.disks[i]!;
+          if (disk.file !== undefined) await createOverlay(disk.file, overlay, { absoluteBacking: true, trustedBackingDirs: trusted, ...(signal ? { signal } : {}) });
+          // A disk inside an archive (an OVA) has no file to back an overlay: a private copy takes the edits.
+          else if (strategy === "copy") await convertDisk(disk.device, overlay, { format: "qcow2", ...(signal ? { signal } : {}) });
+          else unsupportedArchive(source, i);
+        }
       }
       for (const path of overlays) working.push(await openDisk(path, { writable: true, trustedBackingDirs: trusted }));
     }
@@ -250,7 +256,7 @@ async function planOrNothing(...args: Parameters<typeof planConversion>): Promis
 }
 
 function unsupportedArchive(source: Source, index: number): never {
-  throw new HvTargetsError("HV_UNSUPPORTED", `${source.disks[index]!.name} lies inside an archive: unpack the OVA (tar xf) and convert the directory with -i ova`, { path: source.location });
+  throw new HvTargetsError("HV_UNSUPPORTED", `${source.disks[index]!.name} lies inside an archive, which a snapshot cannot be backed by nor changed in place: use --storage copy, or unpack the OVA (tar xf) and convert the directory with -i ova`, { path: source.location });
 }
 
 /** The source disks' directories (as named and as their links lead): overlays elsewhere may open them. */
