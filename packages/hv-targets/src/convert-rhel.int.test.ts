@@ -101,6 +101,34 @@ describe("el6-xen (CentOS 6, Xen PV) from its libvirt domain", () => {
   });
 });
 
+describe("a full root filesystem", () => {
+  it("no room for the new initramfs: a typed error before anything is written, nothing left in the output, the source unchanged", async () => {
+    const [disk] = await stagedCopy("el6-xen", [
+      { version: el6Kernel, dir: `/lib/modules/${el6Kernel}`, modules: ["xen-blkfront", "virtio_blk", "virtio_net", "virtio_pci"], initramfs: ["xen-blkfront"], compression: "gzip", initrd: `/boot/initramfs-${el6Kernel}.img` },
+    ]);
+    // Fill the root filesystem (8 MiB files, then smaller ones) until it refuses more.
+    const guest = await openImageGuest([disk!], { writable: true });
+    let n = 0;
+    for (const size of [8 << 20, 1 << 20, 64 << 10, 4 << 10]) {
+      for (;;) {
+        try {
+          await guest.writeFile(`/filler-${n++}`, new Uint8Array(size).fill(1));
+        } catch (err) {
+          expect(err).toMatchObject({ code: "INSPECT_NO_SPACE" });
+          break;
+        }
+      }
+    }
+    await guest.flush();
+    await guest.close();
+    const before = sha256(disk!);
+    const out = outDir("el6-full");
+    await expect(convert([disk!], { outputStorage: out })).rejects.toMatchObject({ code: "GUESTOS_NO_SPACE", package: "@leapp/guestos" });
+    expect(readdirSync(out)).toEqual([]);
+    expect(sha256(disk!)).toBe(before);
+  });
+});
+
 describe("el7-vmware (CentOS 7, LVM, XFS, open-vm-tools) from its .vmx", () => {
   it("converts: LVM names kept, the VMware tools removed at first boot, the NIC pinned to its MAC", async () => {
     const k = "3.10.0-1160.el7.x86_64";

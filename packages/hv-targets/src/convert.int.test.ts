@@ -215,6 +215,16 @@ describe("guests leapp cannot edit still move", () => {
     expect(sha256(image)).toBe(before);
   });
 
+  it("--storage in-place: the domain points at the source disk itself, and nothing is copied", async () => {
+    const image = dataDisk("inplace");
+    const dir = freshDir();
+    const result = await convert([image], { outputStorage: dir, storage: "in-place" });
+    expect(result.outputs).toEqual([{ path: image, format: "raw" }]);
+    expect(readdirSync(dir)).toEqual(["inplace.xml"]);
+    expect(result.domainXml).toContain(image);
+    execFileSync("e2fsck", ["-fn", image], { stdio: "pipe" });
+  });
+
   it("bad input gets typed errors and leaves nothing", async () => {
     const dir = freshDir();
     await expect(convert([join(scratch, "missing.img")], { outputStorage: dir })).rejects.toBeInstanceOf(HvTargetsError);
