@@ -2,7 +2,7 @@
 // and XFS filesystems mark free (and swap past its header) are not copied — they read as zeros in
 // the target. A guest that deleted a lot of data converts fast and small.
 import { InspectError, openFilesystem, scanDisks, type DiskRange } from "@leapp/inspect";
-import { checkRange, isHostMapped, type BlockDevice, type Extent, type HostRun } from "@leapp/storage";
+import { checkRange, isHostMapped, StorageError, type BlockDevice, type Extent, type HostRun } from "@leapp/storage";
 
 export interface ByteRange {
   offset: number;
@@ -129,7 +129,7 @@ export function withHoles(base: BlockDevice, holes: readonly ByteRange[]): Block
       if (pending) yield pending;
     },
     async write() {
-      throw new InspectError("INSPECT_READ_ONLY", "a source disk is only ever read");
+      throw new StorageError("STORAGE_READ_ONLY", "a source disk is only ever read");
     },
     async flush() {},
     async close() {},
