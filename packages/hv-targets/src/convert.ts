@@ -24,7 +24,7 @@ import type { OutputDriver, OutputRequest } from "./outputs/output.js";
 import { qemuOutput } from "./outputs/qemu.js";
 import { chooseSource } from "./sources/index.js";
 import { kvmTarget } from "./targets/kvm.js";
-import type { InputKind, OutputKind, Source, StorageStrategy, TargetDisk } from "./types.js";
+import type { Conversion, InputKind, Inspection, OutputKind, Source, StorageStrategy, Target, TargetDisk } from "./types.js";
 
 export interface ConvertOptions extends OperationOptions {
   /** How SOURCE is given (`-i`): disk images (default), or a hypervisor's metadata file. */
@@ -169,17 +169,17 @@ export async function convert(sources: readonly string[], options: ConvertOption
       }
       for (const path of overlays) working.push(await openDisk(path, { writable: true, trustedBackingDirs: trusted }));
     }
-    let report: InspectionReport | undefined;
-    let reason: string | undefined;
+    let inspection: Inspection;
     try {
       guest = dryRun ? await openImageGuest(source.disks.map((d) => d.device)) : await openImageGuest(working, { writable: true });
-      report = await inspect(guest);
+      inspection = { report: await inspect(guest) };
     } catch (err) {
       if (!(err instanceof InspectError && err.code === "INSPECT_NO_OS")) throw err;
-      reason = err.message;
+      inspection = { report: undefined, reason: err.message };
     }
     signal?.throwIfAborted();
 
+    const { report } = inspection;
     const hv = chooseSource(source.metadata, report);
     const warnings: string[] = [];
     let plan: ChangePlan | NothingToPlan;
@@ -190,7 +190,7 @@ export async function convert(sources: readonly string[], options: ConvertOption
         plan.warnings.push(...warnings.splice(0));
         warnings.push(...plan.warnings);
       }
-    } else plan = { status: "nothing-to-plan", reason: "no-os", message: reason ?? "no operating system was found on the disks" };
+    } else plan = { status: "nothing-to-plan", reason: "no-os", message: inspection.reason ?? "no operating system was found on the disks" };
     if (plan.status !== "planned") {
       if (options.requireOs) throw new HvTargetsError("HV_NO_OS", `${plan.message}; without --require-os the disks would be copied unchanged`);
       warnings.push(`no operating system leapp can convert was found (${plan.message}): the disks ${dryRun ? "would be" : "were"} moved unchanged and the guest keeps its source's devices; it boots on KVM only if it already has the drivers`);
@@ -218,22 +218,23 @@ export async function convert(sources: readonly string[], options: ConvertOption
         await rename(overlays[i]!, t.path);
       }
     }
-    const capabilities = plan.status === "planned" ? plan.capabilities : undefined;
-    const domainXml = kvmTarget.configure({ source, name, disks: targets, capabilities, ...(options.domainType ? { domainType: options.domainType } : {}) });
+    const conversion: Conversion = { from: hv.hypervisor, plan, capabilities: plan.status === "planned" ? plan.capabilities : undefined, warnings };
+    const domainXml = kvmTarget.configure({ source, name, disks: targets, capabilities: conversion.capabilities, ...(options.domainType ? { domainType: options.domainType } : {}) });
     const files =
       dryRun || dir === undefined
         ? []
-        : await driver.publish(request, { dir, name, domainXml, disks: targets, capabilities, macs: source.metadata.nics.map((n) => n.mac), memoryBytes: source.metadata.memoryBytes, vcpus: source.metadata.vcpus });
+        : await driver.publish(request, { dir, name, domainXml, disks: targets, capabilities: conversion.capabilities, macs: source.metadata.nics.map((n) => n.mac), memoryBytes: source.metadata.memoryBytes, vcpus: source.metadata.vcpus });
+    const target: Target = { name, output: outputKind, strategy, disks: targets, domainXml, files };
     return {
       name,
       dryRun,
-      outputs: targets,
-      files,
-      domainXml,
-      plan,
-      changes: summarizeChanges(plan),
-      source: summarize(source, hv.hypervisor, report),
-      warnings,
+      outputs: target.disks,
+      files: target.files,
+      domainXml: target.domainXml,
+      plan: conversion.plan,
+      changes: summarizeChanges(conversion.plan),
+      source: summarize(source, conversion.from, report),
+      warnings: conversion.warnings,
       freeBytesSkipped,
     };
   } finally {

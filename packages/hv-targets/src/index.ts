@@ -6,4 +6,4 @@ export type { ConfigureContext, HVTarget } from "./hv-target.js";
 export { sourceDrivers, chooseSource } from "./sources/index.js";
 export { kvmTarget } from "./targets/kvm.js";
 export { qemuArguments } from "./outputs/qemu.js";
-export type { InputKind, OutputKind, Source, SourceDisk, SourceHypervisor, StorageStrategy, TargetDisk } from "./types.js";
+export type { Conversion, InputKind, Inspection, OutputKind, Source, SourceDisk, SourceHypervisor, StorageStrategy, Target, TargetDisk } from "./types.js";
