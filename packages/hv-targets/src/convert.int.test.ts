@@ -238,6 +238,13 @@ describe("guests leapp cannot edit still move", () => {
     writeFileSync(join(scratch, "garbage.img"), "");
     await expect(convert([join(scratch, "garbage.img")], { outputStorage: dir })).rejects.toMatchObject({ code: "HV_SOURCE_DISK" });
     await expect(convert([scratch], { outputStorage: dir })).rejects.toMatchObject({ code: "HV_SOURCE_DISK" });
+    // An unreadable disk: a qcow2 header whose tables lie outside the file.
+    const broken = join(scratch, "broken.qcow2");
+    execFileSync("qemu-img", ["create", "-q", "-f", "qcow2", broken, "64M"]);
+    const bytes = readFileSync(broken);
+    bytes.writeBigUInt64BE(1n << 50n, 40); // l1_table_offset
+    writeFileSync(broken, bytes);
+    await expect(convert([broken], { outputStorage: dir })).rejects.toMatchObject({ package: "@leapp/storage" });
     expect(readdirSync(dir)).toEqual([]);
   });
 });
