@@ -57,10 +57,20 @@ export function convertView(r: ConvertResult): PlanView | RunView {
 export function convertText(v: PlanView | RunView): string {
   const s = v.source;
   const changes = "plan" in v ? v.plan.changes : v.changes;
-  const lines = [`${s.name}: ${s.os ? `${s.os.productName ?? s.os.distro} ${s.os.version}` : "no operating system found"}, leaving ${s.hypervisor} (-i ${s.input} ${s.location})`];
+  const os = s.os ? `${s.os.distro} ${s.os.version}${s.os.productName && !s.os.productName.includes(s.os.version) ? ` (${s.os.productName})` : ""}` : "no operating system found";
+  const lines = [`${s.name}: ${os}, leaving ${s.hypervisor} (-i ${s.input} ${s.location})`];
   lines.push("plan" in v ? `dry run: nothing was written; the conversion makes ${changes.length} change(s):` : `${changes.length} change(s) made:`);
   const width = Math.max(0, ...changes.map((c) => c.kind.length));
-  for (const c of changes) lines.push(`  ${c.kind.padEnd(width)}  ${c.path ? `${c.path}: ` : ""}${c.description}`);
+  // Changes made for one reason (a package's files) read as one line.
+  for (let i = 0; i < changes.length; ) {
+    const c = changes[i]!;
+    let j = i + 1;
+    while (j < changes.length && changes[j]!.kind === c.kind && changes[j]!.description === c.description && changes[j]!.path !== undefined) j++;
+    const paths = changes.slice(i, j).flatMap((x) => (x.path === undefined ? [] : [x.path]));
+    const where = paths.length > 3 ? `${paths.slice(0, 2).join(", ")} and ${paths.length - 2} more` : paths.join(", ");
+    lines.push(`  ${c.kind.padEnd(width)}  ${where ? `${where}: ` : ""}${c.description}`);
+    i = j;
+  }
   if (!("plan" in v)) {
     for (const o of v.outputs) lines.push(`disk ${o.path} (${o.format})`);
     for (const f of v.files) lines.push(`wrote ${f}`);
