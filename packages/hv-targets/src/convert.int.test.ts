@@ -186,6 +186,10 @@ describe("-i ova: a VMware export", () => {
     await expect(convert([ova], { input: "ova", outputStorage: refused, storage: "snapshot" })).rejects.toMatchObject({ code: "HV_UNSUPPORTED" });
     expect(readdirSync(refused)).toEqual([]);
     expect(sha256(ova)).toBe(before);
+    // Unpacked, its disk is a file: a snapshot can be backed by it.
+    const unpacked = await convert([dir], { input: "ova", outputStorage: refused, storage: "snapshot" });
+    expect(qemuInfo(unpacked.outputs[0]!.path)["backing-filename"]).toBe(join(dir, "disk1.vmdk"));
+    execFileSync("qemu-img", ["compare", unpacked.outputs[0]!.path, join(dir, "disk1.vmdk")]);
   });
 });
 
