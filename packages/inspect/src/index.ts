@@ -32,7 +32,7 @@ export type { ListeningPort } from "./guestfs/listening-ports.js";
 export type { Distro } from "./os/os-release.js";
 export { toVirtInspectorXml } from "./report/virt-inspector-xml.js";
 export { scanDisks } from "./block/scan.js";
-export type { Volume } from "./block/volumes.js";
+export { diskName, type DiskRange, type Volume } from "./block/volumes.js";
 export { openFilesystem } from "./fs/drivers.js";
 export { readPartitionTable, type Partition, type PartitionTable } from "./block/partitions.js";
 export { identify, type FsType, type Identity } from "./block/identify.js";

@@ -21,8 +21,14 @@ export interface WriteDomainOptions {
   firmware?: "bios" | "uefi";
   /** UEFI secure boot; default: what the source had. Implies UEFI. */
   secureBoot?: boolean;
-  /** Disk bus: `virtio` (default) or `keep` (the source's bus where KVM has it). */
-  diskBus?: "virtio" | "keep" | "sata" | "scsi";
+  /** Disk bus: `virtio` (default) or `keep` (the source's bus where KVM has it); `ide` is SATA on q35. */
+  diskBus?: "virtio" | "keep" | "sata" | "scsi" | "ide";
+  /**
+   * Transitional virtio devices (disks, NICs, balloon, RNG), which also speak the legacy
+   * interface: for kernels older than virtio 1.0 (Linux < 4.0, RHEL 5 and 6), which find no
+   * modern-only device on q35. Default false.
+   */
+  virtioTransitional?: boolean;
   /** NIC model: `virtio` (default) or `keep` (the source's model where QEMU has it). */
   nicModel?: "virtio" | "keep" | "e1000" | "e1000e" | "rtl8139";
   /** Bus for CD-ROMs; default sata on q35, ide on pc. */
@@ -154,7 +160,7 @@ function buildDevices(source: GuestSource, options: WriteDomainOptions, machine:
   source.disks.forEach((disk, index) => {
     let bus: Bus = "virtio";
     if (options.diskBus === "keep") bus = disk.bus && kvmDiskBuses.has(disk.bus) ? fixIde(disk.bus) : "virtio";
-    else if (options.diskBus) bus = options.diskBus;
+    else if (options.diskBus) bus = fixIde(options.diskBus);
     if (bus === "scsi") needScsi = true;
     const dev = claim(diskBusPrefix[bus] ?? "vd", undefined);
     devices.push(buildDisk(disk, index, options, bus, dev));
@@ -174,6 +180,7 @@ function buildDevices(source: GuestSource, options: WriteDomainOptions, machine:
   if (needScsi) devices.push(element("controller", { type: "scsi", index: 0, model: "virtio-scsi" }));
 
   source.nics.forEach((nic, index) => devices.push(buildNic(nic, index, options)));
+  const virtioModel = options.virtioTransitional ? "virtio-transitional" : "virtio";
 
   devices.push(element("serial", { type: "pty" }, [element("target", { port: 0 })]));
   devices.push(element("console", { type: "pty" }, [element("target", { type: "serial", port: 0 })]));
@@ -187,8 +194,8 @@ function buildDevices(source: GuestSource, options: WriteDomainOptions, machine:
     devices.push(element("video", {}, [element("model", { type: video })]));
   }
   if (source.sound !== undefined) devices.push(element("sound", { model: qemuSoundModels.has(source.sound) ? source.sound : "ich9" }));
-  devices.push(element("memballoon", { model: "virtio" }));
-  devices.push(element("rng", { model: "virtio" }, [element("backend", { model: "random" }, ["/dev/urandom"])]));
+  devices.push(element("memballoon", { model: virtioModel }));
+  devices.push(element("rng", { model: virtioModel }, [element("backend", { model: "random" }, ["/dev/urandom"])]));
   return devices;
 }
 
@@ -215,7 +222,8 @@ function buildDisk(disk: SourceDisk, index: number, options: WriteDomainOptions,
   if (!diskFormats.has(format)) invalid(`Disk ${index} has format '${format.slice(0, 32)}', which a libvirt QEMU disk cannot name; convert it (qcow2 or raw) and pass the converted disk in options.disks.`);
   const children = [element("driver", { name: "qemu", type: format }), sourceElement(path), element("target", { dev, bus })];
   if (disk.readonly) children.push(element("readonly"));
-  return element("disk", { type: path.startsWith("/dev/") ? "block" : "file", device: "disk" }, children);
+  const model = bus === "virtio" && options.virtioTransitional ? { model: "virtio-transitional" } : {};
+  return element("disk", { type: path.startsWith("/dev/") ? "block" : "file", device: "disk", ...model }, children);
 }
 
 function targetDisk(disks: WriteDomainOptions["disks"], disk: SourceDisk, index: number): TargetDisk | undefined {
@@ -256,6 +264,7 @@ function buildNic(nic: SourceNic, index: number, options: WriteDomainOptions): X
   let model = "virtio";
   if (options.nicModel === "keep") model = nic.model !== undefined && qemuNicModels.has(nic.model) ? nic.model : "virtio";
   else if (options.nicModel) model = options.nicModel;
+  if (model === "virtio" && options.virtioTransitional) model = "virtio-transitional";
   children.push(element("model", { type: model }));
   return element("interface", { type: kind }, children);
 }

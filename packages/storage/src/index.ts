@@ -10,3 +10,4 @@ export { createOverlay, type OverlayOptions } from "./overlay.js";
 export { compareDisks, type CompareResult } from "./compare.js";
 export { planStorage, type MappedDisk, type StoragePlanOptions, type StorageStrategy } from "./strategy.js";
 export { TEMPORARY_INFIX } from "./output-file.js";
+export { isHostMapped, type HostMapped, type HostRun } from "./host-runs.js";

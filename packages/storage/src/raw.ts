@@ -1,6 +1,6 @@
 import { checkRange, type BlockDevice, type Extent, type ExtentKind, type FormatDriver } from "./block-device.js";
 import { StorageError } from "./errors.js";
-import type { HostMapped, HostRun } from "./host-runs.js";
+import { isHostMapped, type HostMapped, type HostRun } from "./host-runs.js";
 import type { ImageFile } from "./image-file.js";
 import { seekSparse, sparseAddon, type SparseAddon } from "./native.js";
 import { isZero, isZeroRange } from "./util.js";
@@ -77,10 +77,12 @@ export class RawDevice implements BlockDevice, HostMapped {
     yield* addon ? this.#seekExtents(addon, start, length) : this.#scan(start, length);
   }
 
-  /** A host file's bytes are its content; inside a device, only `read()` knows. */
+  /** A host file's bytes are its content; inside a device, the device's own runs (if it maps them), else only `read()` knows. */
   async *hostRuns(start: number, length: number): AsyncIterable<HostRun> {
     this.#checkOpen();
     checkRange(this.size, start, length);
+    const device = this.file.device;
+    if (device && isHostMapped(device)) return yield* device.hostRuns(start, length);
     const fd = this.file.fd;
     if (length > 0) yield fd === undefined ? { kind: "other", offset: start, length } : { kind: "file", offset: start, length, fd, fileOffset: start };
   }

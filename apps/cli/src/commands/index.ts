@@ -8,6 +8,7 @@ import { registerMigrate } from "./migrate.js";
 import { registerCheckTarget } from "./check-target.js";
 import { registerDestroyContainer } from "./destroy-container.js";
 import { registerCustomize } from "./customize.js";
+import { registerConvert } from "./convert.js";
 
 /** Every `leapp` subcommand, in the order `leapp --help` lists them. One file per command group. */
 export const commands: RegisterCommand[] = [
@@ -20,4 +21,5 @@ export const commands: RegisterCommand[] = [
   registerCheckTarget,
   registerDestroyContainer,
   registerCustomize,
+  registerConvert,
 ];

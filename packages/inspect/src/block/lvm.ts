@@ -107,6 +107,8 @@ export interface LogicalVolume {
   device: BlockDevice;
   /** Disk of the first PV it uses. */
   disk: number;
+  /** Where [position, position+length) of the LV lies on its PVs, run by run, in order. */
+  locate(position: number, length: number): Iterable<{ pv: PhysicalVolume; offset: number; length: number }>;
 }
 
 /** One run of a logical volume: `extents` extents striped over `stripes` PV areas. */
@@ -117,43 +119,52 @@ interface Segment {
   stripes: Array<{ pv: PhysicalVolume; offset: number }>;
 }
 
+/** One run of a logical volume's range that lies on one PV: `length` bytes at `physical` of `pv`, `done` bytes into the range. */
+interface Piece {
+  pv: PhysicalVolume;
+  physical: number;
+  done: number;
+  length: number;
+}
+
+/** The runs of [position, position+length) of a logical volume, each on one PV, in order. */
+function* mapRange(size: number, segments: Segment[], position: number, length: number): Generator<Piece> {
+  if (!Number.isSafeInteger(position) || !Number.isSafeInteger(length) || position < 0 || length < 0 || position + length > size) {
+    throw new StorageError("STORAGE_OUT_OF_RANGE", `access of ${length} bytes at ${position} is outside the ${size}-byte logical volume`);
+  }
+  let done = 0;
+  while (done < length) {
+    const at = position + done;
+    const segment = segments.find((s) => at >= s.start && at < s.start + s.length);
+    if (!segment) throw new StorageError("STORAGE_OUT_OF_RANGE", `offset ${at} lies in no segment of the logical volume`);
+    const inSegment = at - segment.start;
+    const n = segment.stripes.length;
+    let stripe: Segment["stripes"][number];
+    let physical: number;
+    let run: number;
+    if (n === 1) {
+      stripe = segment.stripes[0]!;
+      physical = stripe.offset + inSegment;
+      run = segment.length - inSegment;
+    } else {
+      const chunk = Math.floor(inSegment / segment.stripeBytes);
+      stripe = segment.stripes[chunk % n]!;
+      const row = Math.floor(chunk / n);
+      const within = inSegment % segment.stripeBytes;
+      physical = stripe.offset + row * segment.stripeBytes + within;
+      run = segment.stripeBytes - within;
+    }
+    const count = Math.min(run, length - done);
+    yield { pv: stripe.pv, physical, done, length: count };
+    done += count;
+  }
+}
+
 /**
  * A BlockDevice over the segments of a logical volume (linear = one stripe). It is writable when
  * every PV under it is: writes go to the same places reads come from.
  */
 function logicalVolumeDevice(size: number, segments: Segment[]): BlockDevice {
-  /** Calls `piece` for each run of [position, position+length) that lies on one PV, in order. */
-  const mapRange = async (position: number, length: number, piece: (pv: BlockDevice, physical: number, done: number, run: number) => Promise<void>): Promise<void> => {
-    if (!Number.isSafeInteger(position) || position < 0 || position + length > size) {
-      throw new StorageError("STORAGE_OUT_OF_RANGE", `access of ${length} bytes at ${position} is outside the ${size}-byte logical volume`);
-    }
-    let done = 0;
-    while (done < length) {
-      const at = position + done;
-      const segment = segments.find((s) => at >= s.start && at < s.start + s.length);
-      if (!segment) throw new StorageError("STORAGE_OUT_OF_RANGE", `offset ${at} lies in no segment of the logical volume`);
-      const inSegment = at - segment.start;
-      const n = segment.stripes.length;
-      let stripe: Segment["stripes"][number];
-      let physical: number;
-      let run: number;
-      if (n === 1) {
-        stripe = segment.stripes[0]!;
-        physical = stripe.offset + inSegment;
-        run = segment.length - inSegment;
-      } else {
-        const chunk = Math.floor(inSegment / segment.stripeBytes);
-        stripe = segment.stripes[chunk % n]!;
-        const row = Math.floor(chunk / n);
-        const within = inSegment % segment.stripeBytes;
-        physical = stripe.offset + row * segment.stripeBytes + within;
-        run = segment.stripeBytes - within;
-      }
-      const count = Math.min(run, length - done);
-      await piece(stripe.pv.device, physical, done, count);
-      done += count;
-    }
-  };
   const pvDevices = [...new Set(segments.flatMap((s) => s.stripes.map((st) => st.pv.device)))];
   const writable = pvDevices.every((d) => d.writable);
   return {
@@ -161,14 +172,14 @@ function logicalVolumeDevice(size: number, segments: Segment[]): BlockDevice {
     size,
     writable,
     async read(buffer, position) {
-      await mapRange(position, buffer.length, (pv, physical, done, run) => pv.read(buffer.subarray(done, done + run), physical));
+      for (const p of mapRange(size, segments, position, buffer.length)) await p.pv.device.read(buffer.subarray(p.done, p.done + p.length), p.physical);
     },
     async *extents(start = 0, length = size - start) {
       yield { offset: start, length, kind: "data" as const };
     },
     async write(data, position) {
       if (!writable) throw new StorageError("STORAGE_READ_ONLY", "this logical volume lies on a disk opened read-only");
-      await mapRange(position, data.length, (pv, physical, done, run) => pv.write(data.subarray(done, done + run), physical));
+      for (const p of mapRange(size, segments, position, data.length)) await p.pv.device.write(data.subarray(p.done, p.done + p.length), p.physical);
     },
     async flush() {
       for (const device of pvDevices) await device.flush();
@@ -274,5 +285,14 @@ function mapLogicalVolume(
     end += s.length;
   }
   if (!Number.isSafeInteger(end)) throw corrupt(`logical volume ${where} claims an impossible size`);
-  return { vg: vgName, lv: lvName, device: logicalVolumeDevice(end, segments), disk: segments[0]!.stripes[0]!.pv.disk };
+  const size = end;
+  return {
+    vg: vgName,
+    lv: lvName,
+    device: logicalVolumeDevice(size, segments),
+    disk: segments[0]!.stripes[0]!.pv.disk,
+    *locate(position, length) {
+      for (const p of mapRange(size, segments, position, length)) yield { pv: p.pv, offset: p.physical, length: p.length };
+    },
+  };
 }

@@ -50,3 +50,38 @@ describe("scanDisks on zoo guests", () => {
     });
   }
 });
+
+describe("Volume.onDisks", () => {
+  it("el7-vmware: every volume's bytes are the disk bytes onDisks names, across partitions, linear segments and stripes", async () => {
+    const guest = await buildZooGuest("el7-vmware", "raw");
+    const disks = await Promise.all(guest.disks.map((d) => openDisk(d)));
+    try {
+      const volumes = await scanDisks(disks);
+      let pieces = 0;
+      for (const volume of volumes) {
+        if (!volume.onDisks) continue;
+        // Ranges that straddle stripe and segment boundaries, at both ends and in the middle.
+        const size = volume.block.size;
+        for (const [offset, length] of [[0, 8192], [size - 3 * 65536 - 512, 3 * 65536], [Math.floor(size / 2 / 512) * 512 - 70_000, 300_000]] as const) {
+          if (offset < 0 || offset + length > size) continue;
+          const expected = new Uint8Array(length);
+          await volume.block.read(expected, offset);
+          const actual = new Uint8Array(length);
+          let at = 0;
+          for (const r of volume.onDisks(offset, length)) {
+            await disks[r.disk]!.read(actual.subarray(at, at + r.length), r.offset);
+            at += r.length;
+            pieces++;
+          }
+          expect(at, `${volume.device} ${offset}+${length}`).toBe(length);
+          expect(Buffer.from(actual).equals(Buffer.from(expected)), `${volume.device} ${offset}+${length}`).toBe(true);
+        }
+        expect(() => [...volume.onDisks!(size - 1, 2)]).toThrow(/outside/);
+      }
+      // The striped home LV alone maps a 300 kB range onto several runs on two disks' partitions.
+      expect(pieces).toBeGreaterThan(volumes.length * 3);
+    } finally {
+      await Promise.all(disks.map((d) => d.close()));
+    }
+  });
+});

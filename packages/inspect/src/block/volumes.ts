@@ -19,6 +19,18 @@ export interface Volume {
   disk: number;
   /** For logical volumes; the /dev/mapper/<vg>-<lv> alias doubles the dashes in each name. */
   lvm?: { vg: string; lv: string };
+  /**
+   * Where [offset, offset+length) of this volume lies on the guest's disks (by index), run by
+   * run, in order: what a copy of the disks needs to skip a filesystem's free ranges.
+   */
+  onDisks?(offset: number, length: number): Iterable<DiskRange>;
+}
+
+/** A byte range of one of the guest's disks, by disk index. */
+export interface DiskRange {
+  disk: number;
+  offset: number;
+  length: number;
 }
 
 /** /dev/sda, /dev/sdb, … /dev/sdz, /dev/sdaa — the kernel's (and libguestfs's) disk naming. */
