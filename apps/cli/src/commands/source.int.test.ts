@@ -196,7 +196,7 @@ describe("leapp source --libvirt-xml", () => {
   it("says on stderr that the disks are the source's, unconverted, and how to convert them", async () => {
     const r = await leapp("source", xen, "--libvirt-xml");
     expect(r.code).toBe(ExitCode.ok);
-    expect(r.err).toBe("note: this domain uses the source's disks as they are, unconverted (raw) and with the guest still set up for xen; 'leapp storage convert' converts a disk image\n");
+    expect(r.err).toBe(`note: this domain uses the source's disks as they are, unconverted (raw) and with the guest still set up for xen; 'leapp convert -i xen ${xen}' converts the guest itself\n`);
     expect(r.out).not.toContain("note:");
   });
 

@@ -83,9 +83,8 @@ export const registerSource: RegisterCommand = (program: Command, cli: Cli) => {
         // OVA disks are archive entries: the domain points where they land when unpacked beside the .ova.
         if (format === "ova") out.note(`note: the disks are inside ${file}; unpack it in ${dirname(resolve(file))} before defining this domain`);
         // The domain is KVM's, the disks are not: nothing here touched them or the guest inside.
-        const convert = program.commands.some((c) => c.name() === "convert")
-          ? `'leapp convert ${file}' converts the guest itself`
-          : "'leapp storage convert' converts a disk image";
+        const input = { libvirt: "libvirtxml", ovf: "ova", ova: "ova", vmx: "vmx", xen: "xen" }[format];
+        const convert = `'leapp convert -i ${input} ${file}' converts the guest itself`;
         out.note(`note: this domain uses the source's disks as they are, unconverted (${source.disks.map((d) => d.format ?? "raw").join(", ") || "no disks"}) and with the guest still set up for ${source.hypervisor}; ${convert}`);
         const xml = writeDomainXml(source, { baseDir: dirname(resolve(file)) });
         out.result({ libvirtXml: xml }, (r) => r.libvirtXml, { document: true });
