@@ -10,19 +10,13 @@ import { createOverlay } from "@leapp/storage";
 import { ExitCode } from "./errors.js";
 import { Output } from "./output.js";
 import { run } from "./program.js";
-import { captureStreams } from "./test-streams.js";
+import { captureStreams, leapp } from "./test-streams.js";
 import { escapeControl, escapeDocument, escapeStrings } from "./text.js";
 
 const work = mkdtempSync(join(tmpdir(), "leapp-escaping-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const hostile = "web\nforged: yes\r\x1b[31mred\x1b[0m\u202eevil\u2028x\x7f\x9b";
-
-async function leapp(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io = captureStreams();
-  const code = await run(args, io);
-  return { code, out: io.out(), err: io.err() };
-}
 
 /** Every control character of the C0/C1 sets and the separators/overrides, and nothing else. */
 // eslint-disable-next-line no-control-regex -- what the output must never hold

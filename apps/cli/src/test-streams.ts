@@ -11,3 +11,11 @@ export function captureStreams(options: { tty?: boolean } = {}): Streams & { out
     err: () => err,
   };
 }
+
+/** Runs `leapp ARGS…` in-process with captured streams: its exit code and what it printed. */
+export async function leapp(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const { run } = await import("./program.js");
+  const io = captureStreams();
+  const code = await run(args, io);
+  return { code, out: io.out(), err: io.err() };
+}

@@ -8,8 +8,8 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { afterAll, describe, expect, it } from "vitest";
 import { ExitCode } from "./errors.js";
-import { buildProgram, Cli, commandPath, run } from "./program.js";
-import { captureStreams } from "./test-streams.js";
+import { buildProgram, Cli, commandPath } from "./program.js";
+import { captureStreams, leapp } from "./test-streams.js";
 
 function allCommands(): { path: string[]; command: Command }[] {
   const program = buildProgram(new Cli(captureStreams()));
@@ -27,12 +27,6 @@ function allCommands(): { path: string[]; command: Command }[] {
 const commands = allCommands();
 const leaves = commands.filter((c) => c.command.commands.length === 0);
 const groups = commands.filter((c) => c.command.commands.length > 0);
-
-async function leapp(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io = captureStreams();
-  const code = await run(args, io);
-  return { code, out: io.out(), err: io.err() };
-}
 
 /** The mandatory options of a command, given a value: what a command line needs besides arguments. */
 function mandatory(command: Command): string[] {

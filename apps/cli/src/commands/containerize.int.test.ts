@@ -8,8 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitCode } from "../errors.js";
-import { run } from "../program.js";
-import { captureStreams } from "../test-streams.js";
+import { leapp } from "../test-streams.js";
 import type { ContainerizeJson } from "./containerize.js";
 
 const repoRoot = fileURLToPath(new URL("../../../..", import.meta.url));
@@ -27,12 +26,6 @@ afterAll(() => {
   execFileSync("podman", ["rmi", "-f", "localhost/leapp-cli-test/web01:v1"], { stdio: "ignore" });
   rmSync(work, { recursive: true, force: true });
 });
-
-async function leapp(...args: string[]) {
-  const io = captureStreams();
-  const code = await run(args, io);
-  return { code, out: io.out(), err: io.err() };
-}
 
 describe("leapp containerize", () => {
   it("--json prints the run spec and the archive's digests; --progress=json streams byte counts", async () => {

@@ -12,8 +12,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CustomizeResult, InspectionReport } from "@leapp/inspect";
 import { ExitCode } from "../errors.js";
-import { run } from "../program.js";
-import { captureStreams } from "../test-streams.js";
+import { leapp } from "../test-streams.js";
 
 const cli = fileURLToPath(new URL("../../dist/cli.js", import.meta.url));
 const sampleRoot = fileURLToPath(new URL("../../../../samples/el6-xen/root", import.meta.url));
@@ -34,12 +33,6 @@ beforeAll(() => {
 });
 
 const sha256 = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
-
-async function leapp(...args: string[]) {
-  const io = captureStreams();
-  const code = await run(args, io);
-  return { code, out: io.out(), err: io.err() };
-}
 
 describe("leapp customize", () => {
   it("--json: the overlays made and each operation's path and filesystem; leapp inspect of the overlay sees the change", async () => {

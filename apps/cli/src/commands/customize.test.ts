@@ -5,20 +5,13 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { CustomizeResult } from "@leapp/inspect";
 import { ExitCode } from "../errors.js";
-import { run } from "../program.js";
-import { captureStreams } from "../test-streams.js";
+import { leapp } from "../test-streams.js";
 import { customizeText } from "./customize.js";
 
 // The usage checks come after the images are found: give them images that exist.
 const work = mkdtempSync(join(tmpdir(), "leapp-customize-usage-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 for (const name of ["disk.img", "a.img", "b.img"]) writeFileSync(join(work, name), "");
-
-async function leapp(...args: string[]) {
-  const io = captureStreams();
-  const code = await run(args, io);
-  return { code, out: io.out(), err: io.err() };
-}
 
 describe("leapp customize usage", () => {
   it("lists virt-customize's operations in its help", async () => {

@@ -9,8 +9,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { InspectionReport } from "@leapp/inspect";
 import { ExitCode } from "../errors.js";
-import { run } from "../program.js";
-import { captureStreams } from "../test-streams.js";
+import { leapp } from "../test-streams.js";
 
 const repoRoot = fileURLToPath(new URL("../../../..", import.meta.url));
 const sample = join(repoRoot, "samples", "el6-xen", "root");
@@ -25,12 +24,6 @@ beforeAll(() => {
   execFileSync("qemu-img", ["convert", "-f", "raw", "-O", "qcow2", raw, qcow2]);
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-async function leapp(...args: string[]) {
-  const io = captureStreams();
-  const code = await run(args, io);
-  return { code, out: io.out(), err: io.err() };
-}
 
 describe("leapp inspect on a disk image", () => {
   it("--xml validates against virt-inspector's schema", async () => {

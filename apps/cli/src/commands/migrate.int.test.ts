@@ -12,8 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TargetCheck } from "@leapp/packager";
 import { startContainerHost, type TestContainerHost } from "@leapp/zoo";
 import { ExitCode } from "../errors.js";
-import { run } from "../program.js";
-import { captureStreams } from "../test-streams.js";
+import { leapp } from "../test-streams.js";
 import type { MigrateJson } from "./migrate.js";
 
 const repoRoot = fileURLToPath(new URL("../../../..", import.meta.url));
@@ -24,11 +23,6 @@ const occupied = `leapp-cli-occupied-${tag}`;
 const emptyImage = `localhost/leapp-cli-empty:${tag}`;
 let host: TestContainerHost;
 
-async function leapp(...args: string[]) {
-  const io = captureStreams();
-  const code = await run(args, io);
-  return { code, out: io.out(), err: io.err() };
-}
 const keys = () => ["--identity", host.identity, "--known-hosts", host.knownHosts];
 
 beforeAll(async () => {

@@ -14,8 +14,7 @@ import { connectSsh } from "@leapp/inspect/ssh";
 import { createOverlay, openDisk } from "@leapp/storage";
 import { bootableFacts, buildZooGuest, freeLocalPort, knownHostsLine, startContainerHost, type TestContainerHost, type ZooGuest } from "@leapp/zoo";
 import { ExitCode } from "../errors.js";
-import { run } from "../program.js";
-import { captureStreams } from "../test-streams.js";
+import { leapp } from "../test-streams.js";
 import type { MigrateJson } from "./migrate.js";
 
 const facts = bootableFacts["debian-vmware"];
@@ -30,12 +29,6 @@ let sshPort = 0;
 let httpPort = 0;
 const guestKey = join(work, "guest_key");
 const guestKnownHosts = join(work, "guest_known_hosts");
-
-async function leapp(...args: string[]) {
-  const io = captureStreams();
-  const code = await run(args, io);
-  return { code, out: io.out(), err: io.err() };
-}
 
 async function get(port: number): Promise<string | undefined> {
   const r = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(10_000) });

@@ -10,8 +10,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { readOva } from "@leapp/libvirt-xml";
 import { compareFacts, listCorpusCases, parsePrintSource } from "@leapp/zoo";
-import { run } from "../program.js";
-import { captureStreams } from "../test-streams.js";
+import { leapp } from "../test-streams.js";
 import { ExitCode } from "../errors.js";
 import type { SourceFacts } from "./source.js";
 
@@ -61,12 +60,6 @@ function stage(name: string, ovf: string, options: { gzip?: boolean; snapshots?:
 function tar(ova: string, dir: string, members: string[], format: "ustar" | "gnu" | "pax" = "ustar"): string {
   sh("tar", [`--format=${format}`, "-cf", ova, "-C", dir, ...members]);
   return ova;
-}
-
-async function leapp(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io = captureStreams();
-  const code = await run(args, io);
-  return { code, out: io.out(), err: io.err() };
 }
 
 async function factsOf(path: string): Promise<SourceFacts> {
