@@ -1,13 +1,15 @@
 // Every test run gets its own temporary directory (TMPDIR, so os.tmpdir() and the tools tests run
 // see it), removed when the run ends: scratch images left by a test — or by a test process killed
 // before its own cleanup ran — never pile up on the machine.
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 export default function setup(): () => void {
   const previous = process.env.TMPDIR;
   const dir = mkdtempSync(join(tmpdir(), "leapp-test-run-"));
+  // Searchable by all, as /tmp is: some tests run tools as an unprivileged user in folders here.
+  chmodSync(dir, 0o755);
   process.env.TMPDIR = dir;
   return () => {
     if (previous === undefined) delete process.env.TMPDIR;
