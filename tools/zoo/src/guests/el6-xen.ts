@@ -52,6 +52,8 @@ const pvopsModules: StandInModule[] = [
   { path: "kernel/drivers/virtio/virtio_balloon.ko", depends: virtioDeps, aliases: ["virtio:d00000005v*"], description: "Virtio balloon driver" },
   { path: "kernel/drivers/block/virtio_blk.ko", depends: virtioDeps, aliases: ["virtio:d00000002v*"], description: "Virtio block driver" },
   { path: "kernel/drivers/net/virtio_net.ko", depends: virtioDeps, aliases: ["virtio:d00000001v*"], description: "Virtio network driver" },
+  { path: "kernel/drivers/char/hw_random/rng-core.ko", exports: ["hwrng_register", "hwrng_unregister"], description: "H/W Random Number Generator (RNG) driver" },
+  { path: "kernel/drivers/char/hw_random/virtio-rng.ko", depends: ["rng_core", ...virtioDeps], aliases: ["virtio:d00000004v*"], description: "Virtio random number driver" },
   { path: "kernel/drivers/scsi/virtio_scsi.ko", depends: virtioDeps, aliases: ["virtio:d00000008v*"], description: "Virtio SCSI HBA driver" },
   { path: "kernel/fs/mbcache.ko", exports: ["mb_cache_create", "mb_cache_destroy"], description: "Meta block cache (for extended attributes)" },
   { path: "kernel/fs/jbd2/jbd2.ko", exports: ["jbd2_journal_start", "jbd2_journal_stop"], description: "Generic filesystem journal-writing code" },
