@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "${1:-}" = "--sample" ]; then
-  wanted=(e2fsprogs fdisk util-linux rpm db5.3-util)
+  wanted=(e2fsprogs fdisk util-linux rpm db5.3-util cpio gcc)
 else
   mapfile -t wanted < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' scripts/debian-tools.txt)
 fi

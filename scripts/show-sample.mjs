@@ -3,7 +3,7 @@
 // exactly as a user would type it.
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, realpathSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,6 +21,8 @@ const domain = join(sample, "domain.xml");
 const work = mkdtempSync(join(tmpdir(), "leapp-sample-"));
 process.on("exit", () => rmSync(work, { recursive: true, force: true }));
 const overlay = join(work, "disk-sda.qcow2");
+const kvm = join(work, "kvm");
+mkdirSync(kvm);
 const sampleHash = () => createHash("sha256").update(readFileSync(disk)).digest("hex");
 const before = sampleHash();
 
@@ -35,6 +37,10 @@ const sections = [
   ],
   // The overlay names its base by a path outside its own directory (and the sample's disk is a link): trust both.
   ["The overlay, inspected: the new hostname", ["inspect", "--backing-dir", sample, "--backing-dir", dirname(realpathSync(disk)), overlay]],
+  // virt-v2v's job: first the plan, then the converted guest in a local directory, then what its new domain says.
+  ["Converted to KVM, dry run: every change to the guest, and why", ["convert", "-i", "libvirtxml", domain, "--dry-run"]],
+  ["Converted to KVM, into a local directory (a qcow2 disk and a libvirt domain)", ["convert", "-i", "libvirtxml", domain, "-o", "local", "-os", kvm]],
+  ["The converted VM: a KVM domain with virtio disk and NIC", ["source", join(kvm, "centos6-web01.xml")]],
 ];
 
 // The guest's whole userspace as a container image: the archive `podman load` reads, and how it runs.

@@ -106,8 +106,10 @@ describe("el6-xen (CentOS 6, Xen PV, grub legacy, dracut gzip, sysv)", () => {
     const xenOnly = { ...report, kernels: report.kernels.filter((k) => k.xen) };
     await expect(planConversion(guest, xenOnly, {})).rejects.toMatchObject({ code: "GUESTOS_XEN_ONLY_KERNEL", message: expect.stringMatching(/yum install kernel/) });
     await expect(planConversion(guest, { ...report, kernels: [] }, {})).rejects.toMatchObject({ code: "GUESTOS_NO_KERNEL" });
-    // The zoo's placeholder initramfs is no archive: a typed error that says to rebuild it.
-    await expect(planConversion(guest, report, {})).rejects.toMatchObject({ code: "GUESTOS_INITRAMFS", message: expect.stringMatching(/dracut -f/) });
+    // An initramfs that is no archive (truncated, or a stand-in): a typed error that says to rebuild it.
+    const broken = new MemoryGuest(guest);
+    await broken.writeFile(`/boot/initramfs-${el6Kernel}.img`, new TextEncoder().encode("not an initramfs\n"));
+    await expect(planConversion(broken, report, {})).rejects.toMatchObject({ code: "GUESTOS_INITRAMFS", message: expect.stringMatching(/dracut -f/) });
     await expect(planConversion(guest, { ...report, os: { ...report.os, distro: "gentoo" as never } }, {})).rejects.toMatchObject({ code: "GUESTOS_UNSUPPORTED_OS" });
     expect(await planConversion(guest, undefined, {})).toMatchObject({ status: "nothing-to-plan", reason: "no-os" });
     await image.close();

@@ -93,11 +93,17 @@ describe("el6-xen (CentOS 6, Xen PV) from its libvirt domain", () => {
   });
 
   it("a guest whose kernels leapp cannot boot on KVM: a typed error, and nothing left in the output", async () => {
-    // The zoo's own disk: its pvops kernel's initramfs is a stand-in, no archive.
-    const zoo = await buildZooGuest("el6-xen");
+    // A copy of the zoo's disk whose pvops kernel's initramfs is no archive (truncated, or a stand-in).
+    const [disk] = await stagedCopy("el6-xen", []);
+    const guest = await openImageGuest([disk!], { writable: true });
+    await guest.writeFile(`/boot/initramfs-${el6Kernel}.img`, new TextEncoder().encode("not an initramfs\n"));
+    await guest.flush();
+    await guest.close();
+    const before = sha256(disk!);
     const out = outDir("el6-bad");
-    await expect(convert(zoo.rawDisks, { outputStorage: out })).rejects.toMatchObject({ code: "GUESTOS_INITRAMFS", message: expect.stringMatching(/dracut -f/) });
+    await expect(convert([disk!], { outputStorage: out })).rejects.toMatchObject({ code: "GUESTOS_INITRAMFS", message: expect.stringMatching(/dracut -f/) });
     expect(readdirSync(out)).toEqual([]);
+    expect(sha256(disk!)).toBe(before);
   });
 });
 

@@ -87,6 +87,16 @@ describe("writeDomainXml", () => {
     expect(kept.nics[0]?.model).toBe("e1000");
   });
 
+  it("a virtio balloon and RNG unless the guest has no driver for them: then no RNG, and a balloon libvirt does not replace", () => {
+    const devices = (xml: string) => firstChild(parseXml(xml).root, "devices")!;
+    const all = devices(writeDomainXml(windows, { virtioTransitional: true }));
+    expect(attr(firstChild(all, "memballoon"), "model")).toBe("virtio-transitional");
+    expect(attr(firstChild(all, "rng"), "model")).toBe("virtio-transitional");
+    const none = devices(writeDomainXml(windows, { balloon: false, rng: false }));
+    expect(attr(firstChild(none, "memballoon"), "model")).toBe("none");
+    expect(firstChild(none, "rng")).toBeUndefined();
+  });
+
   it("disk paths and formats from the options map; relative paths only with a baseDir", () => {
     const mapped = readDomainXml(writeDomainXml({ ...windows, disks: [{ ...windows.disks[0]!, path: "windows.img" }] }, { disks: [{ path: "/var/lib/libvirt/images/w.qcow2", format: "qcow2" }] }));
     expect(mapped.disks[0]).toMatchObject({ path: "/var/lib/libvirt/images/w.qcow2", format: "qcow2" });

@@ -29,6 +29,12 @@ export interface WriteDomainOptions {
    * modern-only device on q35. Default false.
    */
   virtioTransitional?: boolean;
+  /**
+   * Virtio memory balloon and RNG devices: default true. False for a guest whose kernel has no
+   * driver for them; the balloon is then `model='none'`, or libvirt would add a virtio one.
+   */
+  balloon?: boolean;
+  rng?: boolean;
   /** NIC model: `virtio` (default) or `keep` (the source's model where QEMU has it). */
   nicModel?: "virtio" | "keep" | "e1000" | "e1000e" | "rtl8139";
   /** Bus for CD-ROMs; default sata on q35, ide on pc. */
@@ -194,8 +200,8 @@ function buildDevices(source: GuestSource, options: WriteDomainOptions, machine:
     devices.push(element("video", {}, [element("model", { type: video })]));
   }
   if (source.sound !== undefined) devices.push(element("sound", { model: qemuSoundModels.has(source.sound) ? source.sound : "ich9" }));
-  devices.push(element("memballoon", { model: virtioModel }));
-  devices.push(element("rng", { model: virtioModel }, [element("backend", { model: "random" }, ["/dev/urandom"])]));
+  devices.push(element("memballoon", { model: options.balloon === false ? "none" : virtioModel }));
+  if (options.rng !== false) devices.push(element("rng", { model: virtioModel }, [element("backend", { model: "random" }, ["/dev/urandom"])]));
   return devices;
 }
 

@@ -1,9 +1,11 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildZooGuest } from "./index.js";
 import { extractPartition, nevraOf, readPartitionTable, rpmParserPackages, rpmQueryPackages } from "./check.js";
+import { repoRoot } from "./cache.js";
+import { writeDracutInitramfs, writeModuleTree, type StandInModule } from "./guests/kernel-modules.js";
 import { run, runText } from "./run.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "zoo-el6-"));
@@ -58,5 +60,52 @@ describe("zoo guest el6-xen", () => {
     const bash = readFileSync(join(rootTree, "bin/bash"));
     expect(bash.subarray(0, 4).toString("latin1")).toBe("\x7fELF");
     expect(bash.readUInt16LE(18)).toBe(62);
+  });
+
+  it("has the pvops kernel's module tree, as modinfo reads it, and a dracut gzip initramfs with only the Xen and root filesystem drivers, as cpio reads it", async () => {
+    const { rootTree, expected } = await buildZooGuest("el6-xen");
+    const version = expected.defaultKernel!;
+    const dir = join(rootTree, "lib/modules", version);
+    // The committed tree's modules.dep (what a reader of samples/el6-xen/root sees) is the one built.
+    const dep = readFileSync(join(dir, "modules.dep"), "utf8");
+    expect(dep).toBe(readFileSync(join(repoRoot, "samples/el6-xen/root/lib/modules", version, "modules.dep"), "utf8"));
+    expect(dep).toMatch(/^kernel\/drivers\/block\/virtio_blk\.ko: kernel\/drivers\/virtio\/virtio_ring\.ko kernel\/drivers\/virtio\/virtio\.ko$/m);
+    const modinfo = (file: string, field: string) => runText("modinfo", ["-F", field, file]).trim();
+    for (const line of dep.trim().split("\n")) {
+      const file = join(dir, line.slice(0, line.indexOf(":")));
+      const elf = readFileSync(file);
+      // An ELF64 little-endian relocatable object (ET_REL) for x86-64, as kernel modules are.
+      expect([elf.subarray(0, 4).toString("latin1"), elf[4], elf[5], elf.readUInt16LE(16), elf.readUInt16LE(18)]).toEqual(["\x7fELF", 2, 1, 1, 62]);
+      expect(modinfo(file, "vermagic")).toBe(`${version} SMP mod_unload modversions`);
+      expect(modinfo(file, "license")).toBe("GPL");
+    }
+    expect(modinfo(join(dir, "kernel/drivers/block/virtio_blk.ko"), "depends")).toBe("virtio_ring,virtio");
+    expect(modinfo(join(dir, "kernel/drivers/block/xen-blkfront.ko"), "alias")).toContain("xen:vbd");
+    expect(readFileSync(join(dir, "modules.alias"), "utf8")).toMatch(/^alias virtio:d00000002v\* virtio_blk$/m);
+
+    const initrd = join(rootTree, expected.kernels.find((k) => k.version === version)!.initrd!);
+    const listing = runText("sh", ["-c", `gzip -dc '${initrd}' | cpio -t --quiet`]).trim().split("\n");
+    const modules = listing.filter((p) => p.endsWith(".ko")).map((p) => p.slice(p.lastIndexOf("/") + 1)).sort();
+    expect(modules).toEqual(["ext4.ko", "jbd2.ko", "mbcache.ko", "xen-blkfront.ko", "xen-netfront.ko"]);
+    expect(listing).toEqual(expect.arrayContaining(["init", "lib/dracut-lib.sh", `lib/modules/${version}/modules.dep`]));
+    const out = join(scratch, "initramfs");
+    mkdirSync(out);
+    run("sh", ["-c", `gzip -dc '${initrd}' | (cd '${out}' && cpio -idm --quiet)`]);
+    expect(readFileSync(join(out, "lib/modules", version, "modules.dep"), "utf8")).toBe("kernel/drivers/block/xen-blkfront.ko:\nkernel/drivers/net/xen-netfront.ko:\nkernel/fs/mbcache.ko:\nkernel/fs/jbd2/jbd2.ko:\nkernel/fs/ext4/ext4.ko: kernel/fs/jbd2/jbd2.ko kernel/fs/mbcache.ko\n");
+  });
+
+  it("builds its kernel files byte for byte the same each time, and refuses a module list that names a missing dependency", () => {
+    const modules: StandInModule[] = [
+      { path: "kernel/drivers/virtio/virtio.ko", description: "Virtio bus" },
+      { path: "kernel/drivers/block/virtio_blk.ko", depends: ["virtio"], aliases: ["virtio:d00000002v*"], description: "Virtio block driver" },
+    ];
+    const build = (name: string) => {
+      const root = join(scratch, name);
+      writeModuleTree(root, "2.6.32-1.el6.x86_64", modules, join(root, "work"));
+      writeDracutInitramfs(root, "2.6.32-1.el6.x86_64", modules, ["virtio_blk"], "/boot/initramfs.img", join(root, "work"));
+      return [readFileSync(join(root, "boot/initramfs.img")), ...readdirSync(join(root, "lib/modules/2.6.32-1.el6.x86_64/kernel/drivers/block")).map((f) => readFileSync(join(root, "lib/modules/2.6.32-1.el6.x86_64/kernel/drivers/block", f)))];
+    };
+    expect(build("a")).toEqual(build("b"));
+    expect(() => writeModuleTree(join(scratch, "c"), "1", [{ path: "kernel/x.ko", depends: ["y"], description: "x" }], join(scratch, "c-work"))).toThrow(/depends on y/);
   });
 });

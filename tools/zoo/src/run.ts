@@ -29,6 +29,8 @@ const debianPackage: Record<string, string> = {
   debugfs: "e2fsprogs",
   blkid: "util-linux",
   xfs_db: "xfsprogs",
+  gcc: "gcc",
+  cpio: "cpio",
 };
 
 /** PATH with the sbin directories, where mkfs and friends live on Debian. */

@@ -20,6 +20,8 @@ export const kvmTarget: HVTarget = {
       options.diskBus = capabilities.blockBus === "virtio-blk" ? "virtio" : capabilities.blockBus;
       options.nicModel = capabilities.netModel;
       options.virtioTransitional = !capabilities.virtio10;
+      options.balloon = capabilities.virtioBalloon;
+      options.rng = capabilities.virtioRng;
     } else {
       options.diskBus = "keep";
       options.nicModel = "keep";

@@ -1,6 +1,7 @@
 // el6-xen: a CentOS 6.10 LAMP server as it ran as a Xen PV guest — the project's sample guest
 // (samples/el6-xen/root) plus what a real one holds besides: a BDB rpm database of real headers,
-// binaries' ELF headers, the usual empty directories. One disk: MBR, ext4 root, swap.
+// binaries' ELF headers, the pvops kernel's module tree and dracut initramfs (stand-in modules with
+// the real names and metadata), the usual empty directories. One disk: MBR, ext4 root, swap.
 import { chmodSync, cpSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { repoRoot } from "../cache.js";
@@ -10,6 +11,7 @@ import { makeExt4, makeSwap } from "../filesystems.js";
 import { el6Packages } from "../rpm-catalog.js";
 import { mkGuestDirs, writeGuestFile } from "../tree.js";
 import { rpmApplications, type GuestRecipe } from "./recipe.js";
+import { writeDracutInitramfs, writeModuleTree, type StandInModule } from "./kernel-modules.js";
 import { writeRpmdbBdb } from "./rpmdb.js";
 
 const sampleDir = join(repoRoot, "samples", "el6-xen");
@@ -38,6 +40,26 @@ const layout = {
 const pvopsKernel = "2.6.32-754.35.1.el6.x86_64";
 const xenKernel = "2.6.18-419.el5xen";
 
+// The pvops kernel's drivers for Xen and for KVM, with their dependencies as RHEL 6 ships them.
+const virtioDeps = ["virtio_ring", "virtio"];
+const pvopsModules: StandInModule[] = [
+  { path: "kernel/drivers/block/xen-blkfront.ko", aliases: ["xen:vbd", "xenblk", "block-major-202-*"], description: "Xen virtual block device frontend" },
+  { path: "kernel/drivers/net/xen-netfront.ko", aliases: ["xen:vif", "xennet"], description: "Xen virtual network device frontend" },
+  { path: "kernel/drivers/xen/xen-balloon.ko", description: "Xen balloon driver" },
+  { path: "kernel/drivers/virtio/virtio.ko", exports: ["register_virtio_device", "register_virtio_driver", "unregister_virtio_device", "unregister_virtio_driver"], description: "Virtio bus" },
+  { path: "kernel/drivers/virtio/virtio_ring.ko", depends: ["virtio"], exports: ["vring_del_virtqueue", "vring_interrupt", "vring_new_virtqueue", "vring_transport_features"], description: "Virtio ring implementation" },
+  { path: "kernel/drivers/virtio/virtio_pci.ko", depends: virtioDeps, aliases: ["pci:v00001AF4d*sv*sd*bc*sc*i*"], description: "virtio-pci" },
+  { path: "kernel/drivers/virtio/virtio_balloon.ko", depends: virtioDeps, aliases: ["virtio:d00000005v*"], description: "Virtio balloon driver" },
+  { path: "kernel/drivers/block/virtio_blk.ko", depends: virtioDeps, aliases: ["virtio:d00000002v*"], description: "Virtio block driver" },
+  { path: "kernel/drivers/net/virtio_net.ko", depends: virtioDeps, aliases: ["virtio:d00000001v*"], description: "Virtio network driver" },
+  { path: "kernel/drivers/char/hw_random/rng-core.ko", exports: ["hwrng_register", "hwrng_unregister"], description: "H/W Random Number Generator (RNG) driver" },
+  { path: "kernel/drivers/char/hw_random/virtio-rng.ko", depends: ["rng_core", ...virtioDeps], aliases: ["virtio:d00000004v*"], description: "Virtio random number driver" },
+  { path: "kernel/drivers/scsi/virtio_scsi.ko", depends: virtioDeps, aliases: ["virtio:d00000008v*"], description: "Virtio SCSI HBA driver" },
+  { path: "kernel/fs/mbcache.ko", exports: ["mb_cache_create", "mb_cache_destroy"], description: "Meta block cache (for extended attributes)" },
+  { path: "kernel/fs/jbd2/jbd2.ko", exports: ["jbd2_journal_start", "jbd2_journal_stop"], description: "Generic filesystem journal-writing code" },
+  { path: "kernel/fs/ext4/ext4.ko", depends: ["jbd2", "mbcache"], aliases: ["fs-ext4"], description: "Fourth Extended Filesystem" },
+];
+
 async function build(dir: string): Promise<void> {
   const root = join(dir, "root");
   const work = join(dir, "work");
@@ -49,6 +71,9 @@ async function build(dir: string): Promise<void> {
   for (const bin of ["/bin/bash", "/bin/ls", "/usr/sbin/httpd", "/usr/sbin/sshd", "/usr/libexec/mysqld", "/usr/bin/php"]) writeGuestFile(root, bin, elfExecutableX8664(), 0o755);
   writeGuestFile(root, "/etc/sysconfig/selinux", "SELINUX=disabled\nSELINUXTYPE=targeted\n");
   await writeRpmdbBdb(root, el6Packages, work);
+  writeModuleTree(root, pvopsKernel, pvopsModules, work);
+  // Made on Xen with --hostonly: the Xen drivers and the root filesystem's, no virtio.
+  writeDracutInitramfs(root, pvopsKernel, pvopsModules, ["xen-blkfront", "xen-netfront", "ext4"], `/boot/initramfs-${pvopsKernel}.img`, work);
 
   const { dirs, restore } = splitTree(root, ["/"], join(work, "split"));
   const rootFs = join(work, "root.ext4");
@@ -78,6 +103,7 @@ export const el6Xen: GuestRecipe = {
   name: "el6-xen",
   tier: "integration",
   inputs: [sampleDir],
+  sources: ["el6-xen.ts", "kernel-modules.ts"],
   diskCount: 1,
   build,
   expected: {
