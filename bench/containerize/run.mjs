@@ -26,13 +26,13 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs
 import { homedir, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { median, numberOption } from "../common.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, "..", "..");
 const args = process.argv.slice(2);
-const option = (name, fallback) => (args.includes(name) && Number(args[args.indexOf(name) + 1]) > 0 ? Number(args[args.indexOf(name) + 1]) : fallback);
-const runs = option("--runs", 5);
-const protoRuns = args.includes("--no-proto") ? 0 : option("--proto-runs", 1);
+const runs = numberOption("--runs", 5);
+const protoRuns = args.includes("--no-proto") ? 0 : numberOption("--proto-runs", 1);
 const json = args.includes("--json");
 const cli = join(repo, "apps/cli/dist/cli.js");
 const child = join(here, "tar-child.mjs");
@@ -87,7 +87,6 @@ function timed(line, env = {}) {
   return { seconds, cpuSeconds: user + system, rssMiB: rssKiB === undefined ? undefined : rssKiB / 1024 };
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const q = (s) => `'${s.replace(/'/g, "'\\''")}'`;
 
 /** Interleaved runs of named command lines: median wall and CPU seconds, and the largest RSS of each. */

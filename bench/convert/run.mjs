@@ -21,47 +21,28 @@
 // Needs a build (pnpm turbo run build), qemu-img, and for --virt-v2v: virt-v2v, nbdkit, libnbd-bin.
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { benchWorkDir, median, numberOption, processTimer, requireBuilt, toolEnv } from "../common.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, "..", "..");
 const cli = join(repo, "apps/cli/dist/cli.js");
 const args = process.argv.slice(2);
-const option = (name, fallback) => (args.includes(name) && Number(args[args.indexOf(name) + 1]) > 0 ? Number(args[args.indexOf(name) + 1]) : fallback);
-const runs = option("--runs", 5);
-const v2vRuns = option("--v2v-runs", 1);
+const runs = numberOption("--runs", 5);
+const v2vRuns = numberOption("--v2v-runs", 1);
 const json = args.includes("--json");
 const withV2v = args.includes("--virt-v2v");
 const MiB = 1024 ** 2;
-const PATH = `${process.env.PATH}:/usr/sbin:/sbin`;
 
-for (const built of [cli, join(repo, "tools/zoo/dist/index.js")]) {
-  if (!existsSync(built)) {
-    console.error(`build first (pnpm turbo run build): ${built} is missing`);
-    process.exit(2);
-  }
-}
+requireBuilt([cli, join(repo, "tools/zoo/dist/index.js")]);
 const { buildZooGuest, bootableFacts } = await import(join(repo, "tools/zoo/dist/index.js"));
 
-const childEnv = { ...process.env, PATH };
-delete childEnv.NODE_EXTRA_CA_CERTS;
-const work = mkdtempSync(join(tmpdir(), "leapp-convert-bench-"));
-process.on("exit", () => rmSync(work, { recursive: true, force: true }));
+const childEnv = toolEnv();
+const work = benchWorkDir("leapp-convert-bench-");
+const { timed, rssHook } = processTimer(work, childEnv);
 
-function timed(command, argv, env = {}) {
-  const rssFile = join(work, "rss");
-  rmSync(rssFile, { force: true });
-  const started = process.hrtime.bigint();
-  const r = spawnSync(command, argv, { encoding: "utf8", env: { ...childEnv, ...env }, maxBuffer: 1 << 26 });
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  if (r.status !== 0) throw new Error(`${command} ${argv.join(" ")} failed (${r.status ?? r.signal}):\n${r.stderr}${r.stdout}`);
-  return { seconds, rssBytes: existsSync(rssFile) ? Number(readFileSync(rssFile, "utf8")) : undefined };
-}
-const rssHook = `data:text/javascript,${encodeURIComponent(`import { writeFileSync } from "node:fs"; process.on("exit", () => writeFileSync(${JSON.stringify(join(work, "rss"))}, String(process.resourceUsage().maxRSS * 1024)));`)}`;
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const allocated = (path) => statSync(path).blocks * 512;
 
 const zoo = await buildZooGuest("debian-xen");

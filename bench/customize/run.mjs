@@ -18,54 +18,33 @@
 // has no --chown, so the operations compared leave it out.
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { benchWorkDir, median, numberOption, processTimer, requireBuilt, toolEnv } from "../common.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, "..", "..");
 const cli = join(repo, "apps/cli/dist/cli.js");
 const args = process.argv.slice(2);
-const option = (name, fallback) => (args.includes(name) && Number(args[args.indexOf(name) + 1]) > 0 ? Number(args[args.indexOf(name) + 1]) : fallback);
-const runs = option("--runs", 5);
-const vcRuns = option("--vc-runs", 2);
+const runs = numberOption("--runs", 5);
+const vcRuns = numberOption("--vc-runs", 2);
 const json = args.includes("--json");
 const skipVc = args.includes("--skip-virt-customize");
 const MiB = 1024 ** 2;
-const PATH = `${process.env.PATH}:/usr/sbin:/sbin`;
 
-for (const built of [cli, join(repo, "packages/inspect/dist/index.js")]) {
-  if (!existsSync(built)) {
-    console.error(`build first (pnpm turbo run build): ${built} is missing`);
-    process.exit(2);
-  }
-}
+requireBuilt([cli, join(repo, "packages/inspect/dist/index.js")]);
 const { openImageGuest } = await import(join(repo, "packages/inspect/dist/index.js"));
 const { buildSample } = await import(join(repo, "scripts/build-sample.mjs"));
 
-// Node 20 reads NODE_EXTRA_CA_CERTS at start-up; a CA bundle has nothing to do with disk images.
-const childEnv = { ...process.env, PATH };
-delete childEnv.NODE_EXTRA_CA_CERTS;
-const work = mkdtempSync(join(tmpdir(), "leapp-customize-bench-"));
-process.on("exit", () => rmSync(work, { recursive: true, force: true }));
+const childEnv = toolEnv();
+const work = benchWorkDir("leapp-customize-bench-");
+const { timed, rssHook } = processTimer(work, childEnv);
 
-/** Runs a command to completion; wall seconds (and leapp's peak RSS, reported by an exit hook). */
-function timed(command, argv, env = {}) {
-  const rssFile = join(work, "rss");
-  rmSync(rssFile, { force: true });
-  const started = process.hrtime.bigint();
-  const r = spawnSync(command, argv, { encoding: "utf8", env: { ...childEnv, ...env }, maxBuffer: 1 << 26 });
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  if (r.status !== 0) throw new Error(`${command} ${argv.join(" ")} failed (${r.status ?? r.signal}):\n${r.stderr}${r.stdout}`);
-  return { seconds, rssBytes: existsSync(rssFile) ? Number(readFileSync(rssFile, "utf8")) : undefined };
-}
 
-/** The leapp command, with an exit hook that records its peak RSS. */
-const rssHook = `data:text/javascript,${encodeURIComponent(`import { writeFileSync } from "node:fs"; process.on("exit", () => writeFileSync(${JSON.stringify(join(work, "rss"))}, String(process.resourceUsage().maxRSS * 1024)));`)}`;
 const leapp = (argv) => timed(process.execPath, ["--import", rssHook, cli, "--progress", "none", ...argv]);
 const settle = () => spawnSync("sync");
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 // ---- 1. the same operations as virt-customize ---------------------------------------------
 

@@ -12,13 +12,13 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, lstatSync, rmSync, wr
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { median, numberOption } from "../common.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, "..", "..");
 const args = process.argv.slice(2);
-const option = (name, fallback) => (args.includes(name) && Number(args[args.indexOf(name) + 1]) > 0 ? Number(args[args.indexOf(name) + 1]) : fallback);
-const runs = option("--runs", 3);
-const fileCount = option("--files", 20_000);
+const runs = numberOption("--runs", 3);
+const fileCount = numberOption("--files", 20_000);
 const json = args.includes("--json");
 if (!existsSync(join(repo, "packages/inspect/dist/index.js"))) {
   console.error("build @leapp/inspect first: pnpm turbo run build --filter @leapp/inspect");
@@ -82,7 +82,6 @@ const timedCommand = (command, commandArgs) => {
   const [real, user, system] = readFileSync(times, "utf8").trim().split(/\s+/).map(Number);
   return { ms: real * 1000, cpuMs: (user + system) * 1000, stdout: result.stdout };
 };
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 mkdirSync(cache, { recursive: true });
 buildTree();

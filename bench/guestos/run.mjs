@@ -17,13 +17,13 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync }
 import { homedir, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { median, numberOption } from "../common.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, "..", "..");
 const args = process.argv.slice(2);
-const option = (name, fallback) => (args.includes(name) && Number(args[args.indexOf(name) + 1]) > 0 ? Number(args[args.indexOf(name) + 1]) : fallback);
-const runs = option("--runs", 5);
-const vcRuns = option("--vc-runs", 1);
+const runs = numberOption("--runs", 5);
+const vcRuns = numberOption("--vc-runs", 1);
 const json = args.includes("--json");
 
 const pkg = join(repo, "packages/guestos");
@@ -85,7 +85,6 @@ try {
   rmSync(scratch, { recursive: true, force: true });
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const result = {
   guest: "debian-xen (Debian 12, 1 GiB raw, Xen-only initramfs)",
   ours: { tool: "@leapp/guestos inspect + plan + dry run", runs, medianMs: Math.round(median(ours.map((r) => r.ms))), peakRssMiB: Math.round(Math.max(...ours.map((r) => r.rssKiB)) / 1024), changes: ours[0].changes },

@@ -20,13 +20,13 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { median, numberOption } from "../common.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, "..", "..");
 const args = process.argv.slice(2);
-const option = (name, fallback) => (args.includes(name) && Number(args[args.indexOf(name) + 1]) > 0 ? Number(args[args.indexOf(name) + 1]) : fallback);
-const runs = option("--runs", 3);
-const protoRuns = option("--proto-runs", 1);
+const runs = numberOption("--runs", 3);
+const protoRuns = numberOption("--proto-runs", 1);
 const json = args.includes("--json");
 const cli = join(repo, "apps/cli/dist/cli.js");
 for (const built of ["apps/cli/dist/cli.js", "tools/zoo/dist/index.js"]) {
@@ -69,7 +69,6 @@ function timed(line, env = {}) {
   return { seconds, stdout: r.stdout.toString() };
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const run = `podman run -d --name ${name} -p 127.0.0.1::80 ${ref} /sbin/init`;
 const cases = {
   tree: {
