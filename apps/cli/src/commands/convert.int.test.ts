@@ -2,7 +2,7 @@
 // of a Xen host (ext4 made here with mkfs.ext4 -d; no OS, so its disks move unchanged): the JSON
 // contract of a dry run and of a run, typed errors with exit 3 — and the built command killed with
 // SIGKILL in the middle of the copy: no NAME.xml, nothing that looks complete, the source untouched.
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TEMPORARY_INFIX } from "@leapp/storage";
 import { ExitCode } from "../errors.js";
-import { leapp } from "../test-streams.js";
+import { killAtProgress, leapp } from "../test-streams.js";
 
 const cli = fileURLToPath(new URL("../../dist/cli.js", import.meta.url));
 const work = mkdtempSync(join(tmpdir(), "leapp-cli-convert-"));
@@ -79,27 +79,11 @@ describe("leapp convert", () => {
     const out = join(work, "killed");
     mkdirSync(out);
     const before = sha256(disk);
-    const args = [cli, "convert", "-i", "libvirtxml", domain, "-os", out, "--progress", "json"];
-    const child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "";
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)));
-    await new Promise<void>((resolve, reject) => {
-      child.stderr.setEncoding("utf8");
-      child.stderr.on("data", (chunk: string) => {
-        stderr += chunk;
-        for (const line of stderr.split("\n").slice(0, -1)) {
-          const event = JSON.parse(line) as { task: string; done: number; total: number };
-          // The first copy event: the disk is being written under its temporary name (a fast
-          // machine may copy the rest before a second event could come).
-          if (event.task === "copy" && event.done < event.total) {
-            child.kill("SIGKILL");
-            resolve();
-          }
-        }
-      });
-      child.on("exit", () => reject(new Error(`the conversion ended before it could be killed: ${stderr}`)));
-    });
-    expect(await exited).toBe("SIGKILL");
+    const args = ["convert", "-i", "libvirtxml", domain, "-os", out, "--progress", "json"];
+    // The first copy event: the disk is being written under its temporary name (a fast machine
+    // may copy the rest before a second event could come).
+    const signal = await killAtProgress(args, (e) => e.task === "copy" && e.done < e.total, "the conversion");
+    expect(signal).toBe("SIGKILL");
     const left = readdirSync(out);
     expect(left).not.toContain("data01.xml");
     expect(left).not.toContain("data01-sda");

@@ -3,7 +3,7 @@
 // that writes nothing, `leapp inspect` of the overlay showing the change — and the built command
 // killed with SIGKILL in the middle of a long --copy-in: the sources untouched, no overlay (only
 // storage's .NAME.leapp-tmp-* leftover), and the same command run again succeeds.
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CustomizeResult, InspectionReport } from "@leapp/inspect";
 import { ExitCode } from "../errors.js";
-import { leapp } from "../test-streams.js";
+import { killAtProgress, leapp } from "../test-streams.js";
 
 const cli = fileURLToPath(new URL("../../dist/cli.js", import.meta.url));
 const sampleRoot = fileURLToPath(new URL("../../../../samples/el6-xen/root", import.meta.url));
@@ -77,25 +77,9 @@ describe("leapp customize", () => {
     const out = join(work, "killed");
     mkdirSync(out);
     const before = sha256(disk);
-    const args = [cli, "--progress", "json", "customize", disk, data, "-o", `${out}/`, "--copy-in", `${tree}:/opt`];
-    const child = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "";
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_code, signal) => resolve(signal)));
-    await new Promise<void>((resolve, reject) => {
-      child.stderr.setEncoding("utf8");
-      child.stderr.on("data", (chunk: string) => {
-        stderr += chunk;
-        for (const line of stderr.split("\n").slice(0, -1)) {
-          const event = JSON.parse(line) as { task: string; done: number; total: number };
-          if (event.task === "copy-in" && event.done > 0 && event.done < event.total) {
-            child.kill("SIGKILL");
-            resolve();
-          }
-        }
-      });
-      child.on("exit", () => reject(new Error(`the copy ended before it could be killed:\n${stderr}`)));
-    });
-    expect(await exited).toBe("SIGKILL");
+    const args = ["--progress", "json", "customize", disk, data, "-o", `${out}/`, "--copy-in", `${tree}:/opt`];
+    const signal = await killAtProgress(args, (e) => e.task === "copy-in" && e.done > 0 && e.done < e.total, "the copy");
+    expect(signal).toBe("SIGKILL");
     expect(sha256(disk)).toBe(before);
     const left = readdirSync(out);
     expect(left.every((name) => /^\.web01-(root-sda|data-sdb)\.qcow2\.leapp-tmp-/.test(name)), left.join(", ")).toBe(true);
