@@ -57,5 +57,6 @@ for (const [title, args] of sections) {
     process.exit(r.status ?? 1);
   }
 }
-process.stdout.write(`\nThe sample disk is untouched: sha256 ${sampleHash() === before ? "unchanged" : "CHANGED"} (${before.slice(0, 16)}…)\n`);
-if (sampleHash() !== before) process.exitCode = 1;
+const unchanged = sampleHash() === before;
+process.stdout.write(`\nThe sample disk is untouched: sha256 ${unchanged ? "unchanged" : "CHANGED"} (${before.slice(0, 16)}…)\n`);
+if (!unchanged) process.exitCode = 1;
