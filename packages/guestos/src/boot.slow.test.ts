@@ -9,13 +9,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { inspect, openImageGuest } from "@leapp/inspect";
-import { bootableFacts, buildZooGuest } from "@leapp/zoo";
+import { bootableFacts, buildZooGuest, eventually, freeLocalPort, localPage } from "@leapp/zoo";
 import { applyPlan } from "./apply.js";
 import { MemoryGuest } from "./memory-guest.js";
 import { planConversion } from "./plan.js";
 import type { ChangePlan } from "./plan-types.js";
 import { applyChangesToDisk, withMountedPartition } from "./testing/loop-apply.js";
-import { bootUntil, freePort, httpGet, monitorCommand } from "./testing/qemu.js";
+import { bootUntil, monitorCommand } from "./testing/qemu.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "guestos-boot-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -54,10 +54,10 @@ describe("debian-xen: Xen-only initramfs, /dev/xvda1, console=hvc0", () => {
     execFileSync("cp", ["--sparse=always", zoo.disks[0]!, disk]);
     await applyChangesToDisk(dry, disk);
     await image.close();
-    const port = await freePort();
+    const port = await freeLocalPort();
     const vm = await bootUntil({ disk, mac: facts.mac, httpPort: port }, /login:/, 300_000);
     try {
-      expect(await httpGet(port, 120_000)).toBe(facts.page);
+      expect(await eventually(() => localPage(port), 120_000, `the web page on port ${port}`, 1000)).toBe(facts.page);
     } finally {
       vm.kill();
     }
@@ -73,11 +73,11 @@ describe("debian-vmware: pvscsi/vmxnet3-only initramfs, /dev/sda1, open-vm-tools
     execFileSync("cp", ["--sparse=always", zoo.disks[0]!, disk]);
     await applyChangesToDisk(dry, disk);
     await image.close();
-    const port = await freePort();
+    const port = await freeLocalPort();
     const monitor = join(scratch, "vmw.monitor");
     const vm = await bootUntil({ disk, mac: facts.mac, httpPort: port, monitor }, /login:/, 300_000);
     try {
-      expect(await httpGet(port, 120_000)).toBe(facts.page);
+      expect(await eventually(() => localPage(port), 120_000, `the web page on port ${port}`, 1000)).toBe(facts.page);
       await vm.waitFor(/leapp-firstboot: done/, 300_000);
       // A clean power-down if the guest takes the ACPI button; else ext4's journal (5 s commits) has the log.
       await monitorCommand(monitor, "system_powerdown");

@@ -10,8 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { openImageGuest } from "@leapp/inspect";
-import { bootableFacts, buildZooGuest } from "@leapp/zoo";
-import { bootUntil, freePort, httpGet } from "../../guestos/src/testing/qemu.js";
+import { bootableFacts, buildZooGuest, eventually, freeLocalPort, localPage } from "@leapp/zoo";
+import { bootUntil } from "../../guestos/src/testing/qemu.js";
 import { convert, type ConvertResult } from "./convert.js";
 
 const scratch = mkdtempSync(join(tmpdir(), "hv-convert-slow-"));
@@ -96,10 +96,10 @@ async function expectPlanApplied(result: ConvertResult, disk: string): Promise<v
 
 /** Boots `disk` once: login prompt on ttyS0, then the page through the forwarded port. */
 async function expectBootsAndServes(disk: string, mac: string, page: string): Promise<void> {
-  const port = await freePort();
+  const port = await freeLocalPort();
   const vm = await bootUntil({ disk, mac, httpPort: port }, /login:/, 300_000);
   try {
-    expect(await httpGet(port, 120_000)).toBe(page);
+    expect(await eventually(() => localPage(port), 120_000, `the web page on port ${port}`, 1000)).toBe(page);
   } finally {
     vm.kill();
   }

@@ -3,11 +3,10 @@
 // it — host key checked — into the same image as from the tree itself, file for file.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { openDirectoryGuest, openSshGuest } from "@leapp/inspect";
-import { buildZooGuest } from "@leapp/zoo";
+import { buildZooGuest, freeLocalPort } from "@leapp/zoo";
 import { containerize, type ContainerizeResult } from "./containerize.js";
 import { scratchDir, tool } from "./testing.js";
 
@@ -16,16 +15,6 @@ let port = 0;
 let work: string;
 let tree: string;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 beforeAll(async () => {
   work = scratchDir();
@@ -33,7 +22,7 @@ beforeAll(async () => {
   cpSync((await buildZooGuest("el6-xen", "raw")).rootTree, tree, { recursive: true, verbatimSymlinks: true });
   for (const key of ["host_key", "client_key"]) execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(work, key)]);
   writeFileSync(join(work, "authorized_keys"), readFileSync(join(work, "client_key.pub")));
-  port = await freePort();
+  port = await freeLocalPort();
   const config = join(work, "sshd_config");
   writeFileSync(config, [`Port ${port}`, "ListenAddress 127.0.0.1", `HostKey ${join(work, "host_key")}`, `PidFile ${join(work, "sshd.pid")}`, `AuthorizedKeysFile ${join(work, "authorized_keys")}`, "PasswordAuthentication no", "PermitRootLogin prohibit-password", "StrictModes no", "UsePAM no", "Subsystem sftp internal-sftp", ""].join("\n"));
   const hostPub = readFileSync(join(work, "host_key.pub"), "utf8").trim().split(/\s+/);

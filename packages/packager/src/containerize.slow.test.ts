@@ -2,12 +2,11 @@
 // disk image and from its root tree, loaded into podman and run with no command. The guest's own
 // systemd boots its enabled services: Apache answers on the mapped port with the guest's page,
 // `systemctl is-system-running` says `running`, and `podman stop` ends it with systemd's signal.
-import { createServer } from "node:net";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openGuest } from "@leapp/inspect";
-import { buildDebianSysvTree, buildZooGuest, debianSysvPage, type ZooGuest } from "@leapp/zoo";
+import { buildDebianSysvTree, buildZooGuest, debianSysvPage, eventually, freeLocalPort, type ZooGuest } from "@leapp/zoo";
 import { containerize } from "./containerize.js";
 import { scratchDir, tool } from "./testing.js";
 
@@ -17,32 +16,7 @@ const cleanup: string[][] = [];
 let zoo: ZooGuest;
 let dir: string;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
-/** Polls until `fn` returns a value, or fails with the last error after `ms`. */
-async function eventually<T>(fn: () => Promise<T | undefined> | T | undefined, ms: number, what: string): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`${what} did not happen within ${ms / 1000} s${last ? `: ${(last as Error).message}` : ""}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
 beforeAll(async () => {
   zoo = await buildZooGuest("debian-12", "qcow2");
@@ -82,7 +56,7 @@ describe("a containerized debian-12 guest runs its own systemd and services in p
 
       tool("podman", ["load", "-i", archive]);
       cleanup.push(["rmi", "-f", `localhost/${reference}`]);
-      const port = await freePort();
+      const port = await freeLocalPort();
       const name = `leapp-deb12-${tag}-${process.pid}`;
       tool("podman", ["run", "-d", "--name", name, ...runFlags, "-p", `127.0.0.1:${port}:80`, `localhost/${reference}`]);
       cleanup.push(["rm", "-f", name]);
@@ -128,7 +102,7 @@ describe("a SysV guest (the CentOS 6 path) boots its runlevel in podman", () => 
 
     tool("podman", ["load", "-i", archive]);
     cleanup.push(["rmi", "-f", `localhost/${reference}`]);
-    const port = await freePort();
+    const port = await freeLocalPort();
     const name = `leapp-deb12-sysv-${process.pid}`;
     expect(spec.runOptions.map((o) => o.option)).toEqual(["--cap-add=SYS_BOOT"]);
     tool("podman", ["run", "-d", "--name", name, ...runFlags, ...spec.runOptions.map((o) => o.option), "-p", `127.0.0.1:${port}:80`, `localhost/${reference}`]);

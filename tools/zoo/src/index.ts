@@ -27,6 +27,8 @@ export { compareFacts, expectedForm, haveVirtV2vCorpus, listCorpusCases, parsePr
 export { bootableFacts, type BootableFacts } from "./guests/debian-bootable.js";
 // A real sshd on 127.0.0.1 with its own config and keys, for tests of live hosts and container hosts.
 export { startSshd, startContainerHost, testContainersConf, freeLocalPort, knownHostsLine, type SshdOptions, type TestContainerHost, type TestSshd } from "./sshd.js";
+// Waiting in tests: poll until something happens, and the page a local web server answers.
+export { eventually, localPage } from "./poll.js";
 // A SysV-init Debian tree that runs (for the packager's container tests); not one of the zoo guests.
 export { buildDebianSysvTree, debianSysvHostname, debianSysvPage } from "./guests/debian-12-sysv.js";
 // The LVM2 metadata writer, for tests that need hand-made (or deliberately lying) PV labels and VG text.

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openFilesystem, scanDisks } from "@leapp/inspect";
 import { connectSsh } from "@leapp/inspect/ssh";
 import { createOverlay, openDisk } from "@leapp/storage";
-import { bootableFacts, buildZooGuest, freeLocalPort, knownHostsLine, startContainerHost, type TestContainerHost, type ZooGuest } from "@leapp/zoo";
+import { bootableFacts, buildZooGuest, eventually, freeLocalPort, knownHostsLine, localPage, startContainerHost, type TestContainerHost, type ZooGuest } from "@leapp/zoo";
 import { ExitCode } from "../errors.js";
 import { leapp } from "../test-streams.js";
 import type { MigrateJson } from "./migrate.js";
@@ -29,26 +29,6 @@ let sshPort = 0;
 let httpPort = 0;
 const guestKey = join(work, "guest_key");
 const guestKnownHosts = join(work, "guest_known_hosts");
-
-async function get(port: number): Promise<string | undefined> {
-  const r = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(10_000) });
-  return r.ok ? await r.text() : undefined;
-}
-
-async function eventually<T>(fn: () => Promise<T | undefined>, ms: number, what: string): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`${what} did not happen within ${ms / 1000} s${last ? `: ${(last as Error).message}` : ""}`);
-    await new Promise((r) => setTimeout(r, 2000));
-  }
-}
 
 /**
  * The guest's disk as a qcow2 overlay (the zoo's image stays as built) with what this boot needs,
@@ -119,7 +99,7 @@ describe("leapp migrate-machine ssh://… (a live VMware guest) -t ssh://… (th
   let migrated: MigrateJson;
 
   it("the live machine serves its page before", async () => {
-    expect(await eventually(() => get(httpPort), 120_000, "the live guest's lighttpd")).toBe(facts.page);
+    expect(await eventually(() => localPage(httpPort), 120_000, "the live guest's lighttpd")).toBe(facts.page);
   });
 
   it("refuses a container host whose key does not match, before anything is sent or read", async () => {
@@ -142,7 +122,7 @@ describe("leapp migrate-machine ssh://… (a live VMware guest) -t ssh://… (th
     expect(progress.at(-1)).toMatchObject({ event: "end", done: migrated.bytes, total: migrated.bytes });
     console.log(`live migration of debian-vmware (${migrated.files} files, ${(migrated.bytes! / 2 ** 20).toFixed(0)} MiB): ${JSON.stringify(migrated.timings)}`);
 
-    expect(await eventually(() => get(web.target), 120_000, "the migrated lighttpd on the target")).toBe(facts.page);
+    expect(await eventually(() => localPage(web.target), 120_000, "the migrated lighttpd on the target")).toBe(facts.page);
     expect(host.podman(["exec", name, "cat", "/proc/1/comm"]).trim()).toBe("systemd");
     const active = await eventually(async () => {
       const s = host.podman(["exec", name, "systemctl", "is-active", "lighttpd", "ssh"], { allowFailure: true }).split("\n").filter(Boolean);

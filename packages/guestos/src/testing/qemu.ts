@@ -1,8 +1,7 @@
 // Test support: boot a disk or a kernel under QEMU (TCG — /dev/kvm is of no use here), watch the
 // serial console, talk to the guest through user-mode networking's host forwards.
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer, connect } from "node:net";
-import { request } from "node:http";
+import { connect } from "node:net";
 
 export interface BootOptions {
   disk: string;
@@ -62,41 +61,6 @@ export class QemuGuest {
   kill(): void {
     if (this.#proc.exitCode === null) this.#proc.kill("SIGKILL");
   }
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** GET http://127.0.0.1:port/ until it answers (or `ms` pass). */
-export async function httpGet(port: number, ms: number): Promise<string> {
-  const until = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < until) {
-    try {
-      return await new Promise<string>((resolve, reject) => {
-        const req = request({ host: "127.0.0.1", port, path: "/", timeout: 5000 }, (res) => {
-          let body = "";
-          res.on("data", (d: Buffer) => (body += d.toString("utf8")));
-          res.on("end", () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`HTTP ${res.statusCode}`))));
-        });
-        req.on("timeout", () => req.destroy(new Error("timeout")));
-        req.on("error", reject);
-        req.end();
-      });
-    } catch (err) {
-      last = err;
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
-  throw new Error(`no answer on port ${port}: ${(last as Error)?.message}`);
 }
 
 /** Sends a monitor command (system_powerdown) over QEMU's monitor socket. */

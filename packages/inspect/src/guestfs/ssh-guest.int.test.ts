@@ -1,13 +1,12 @@
 // A live host over SSH: a real OpenSSH sshd started here on 127.0.0.1 (free port, own config, own
 // host key, own authorized key) serving a copy of a zoo guest's root tree. The report must match
 // the offline image's, plus the live-only facts; a wrong host key must stop the connection.
-import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { cpSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { execFileSync } from "node:child_process";
+import { cpSync, linkSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildZooGuest, type ZooGuest } from "@leapp/zoo";
+import { buildZooGuest, startSshd, type TestSshd, type ZooGuest } from "@leapp/zoo";
 import { openDirectoryGuest } from "./directory-guest.js";
 import { InspectError } from "../errors.js";
 import { openImageGuest } from "./image-guest.js";
@@ -19,24 +18,15 @@ import { connectSsh } from "./ssh-client.js";
 import type { GuestFS, GuestStat } from "./guestfs.js";
 
 const work = mkdtempSync(join(tmpdir(), "leapp-ssh-"));
-let sshd: ChildProcess | undefined;
+let sshd: TestSshd;
 let port = 0;
 let zoo: ZooGuest;
 let tree: string;
-const url = () => `ssh://root@127.0.0.1:${port}`;
-const identity = join(work, "client_key");
-const knownHosts = join(work, "known_hosts");
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
+const url = () => sshd.url();
+let identity: string;
+let knownHosts: string;
+/** The server's key files (host_key, other_host_key and their .pub) sit beside the client's key. */
+const keyFile = (name: string) => join(dirname(identity), name);
 
 /** The key blob (as the SSH protocol sends it) of an OpenSSH public key file. */
 function publicKeyBlob(pubFile: string): Buffer {
@@ -47,55 +37,12 @@ beforeAll(async () => {
   zoo = await buildZooGuest("el6-xen", "raw");
   tree = join(work, "guest-root");
   cpSync(zoo.rootTree, tree, { recursive: true, verbatimSymlinks: true });
-  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(work, "host_key")]);
-  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(work, "other_host_key")]);
-  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", identity]);
-  writeFileSync(join(work, "authorized_keys"), readFileSync(`${identity}.pub`));
-  port = await freePort();
-  const config = join(work, "sshd_config");
-  writeFileSync(
-    config,
-    [
-      `Port ${port}`,
-      "ListenAddress 127.0.0.1",
-      `HostKey ${join(work, "host_key")}`,
-      `PidFile ${join(work, "sshd.pid")}`,
-      `AuthorizedKeysFile ${join(work, "authorized_keys")}`,
-      "PubkeyAuthentication yes",
-      "PasswordAuthentication no",
-      "KbdInteractiveAuthentication no",
-      "PermitRootLogin prohibit-password",
-      "StrictModes no",
-      "UsePAM no",
-      "Subsystem sftp internal-sftp",
-      "",
-    ].join("\n"),
-  );
-  const hostPub = readFileSync(join(work, "host_key.pub"), "utf8").trim().split(/\s+/);
-  writeFileSync(knownHosts, `[127.0.0.1]:${port} ${hostPub[0]} ${hostPub[1]}\n`);
-  // sshd's privilege-separation directory; systemd-tmpfiles makes it at boot, this machine has no systemd.
-  if (!existsSync("/run/sshd")) mkdirSync("/run/sshd", { mode: 0o755 });
-  const proc = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", config], { stdio: ["ignore", "ignore", "pipe"] });
-  sshd = proc;
-  let log = "";
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`sshd did not start: ${log}`)), 15_000);
-    proc.stderr?.on("data", (d: Buffer) => {
-      log += d.toString();
-      if (log.includes("Server listening")) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    proc.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`sshd exited with ${code}: ${log}`));
-    });
-  });
+  sshd = await startSshd();
+  ({ port, identity, knownHosts } = sshd);
 }, 120_000);
 
-afterAll(() => {
-  if (sshd && sshd.exitCode === null) sshd.kill("SIGTERM");
+afterAll(async () => {
+  await sshd?.stop();
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -242,7 +189,7 @@ describe("openSshGuest against a real sshd", () => {
   });
 
   it("accepts a pinned SHA256 fingerprint of the right key", async () => {
-    const fingerprint = sha256Fingerprint(publicKeyBlob(join(work, "host_key.pub")));
+    const fingerprint = sha256Fingerprint(publicKeyBlob(keyFile("host_key.pub")));
     const guest = await openSshGuest(url(), { identity, fingerprint, root: tree });
     expect(new TextDecoder().decode(await guest.readFile("/etc/sysconfig/network"))).toContain("HOSTNAME=");
     // Links resolve in guest space even over SFTP: /etc/rc3.d -> rc.d/rc3.d.
@@ -251,11 +198,11 @@ describe("openSshGuest against a real sshd", () => {
   });
 
   it("refuses a wrong host key: known_hosts mismatch, wrong fingerprint, unknown host", async () => {
-    const other = readFileSync(join(work, "other_host_key.pub"), "utf8").trim().split(/\s+/);
+    const other = readFileSync(keyFile("other_host_key.pub"), "utf8").trim().split(/\s+/);
     const wrongKnownHosts = join(work, "known_hosts_wrong");
     writeFileSync(wrongKnownHosts, `[127.0.0.1]:${port} ${other[0]} ${other[1]}\n`);
     expect(await code(openSshGuest(url(), { identity, knownHosts: wrongKnownHosts, root: tree }))).toBe("INSPECT_SSH_HOST_KEY");
-    const wrongFingerprint = sha256Fingerprint(publicKeyBlob(join(work, "other_host_key.pub")));
+    const wrongFingerprint = sha256Fingerprint(publicKeyBlob(keyFile("other_host_key.pub")));
     expect(await code(openSshGuest(url(), { identity, fingerprint: wrongFingerprint, root: tree }))).toBe("INSPECT_SSH_HOST_KEY");
     const empty = join(work, "known_hosts_empty");
     writeFileSync(empty, "");
@@ -264,6 +211,6 @@ describe("openSshGuest against a real sshd", () => {
   });
 
   it("reports a refused key as INSPECT_SSH", async () => {
-    expect(await code(openSshGuest(url(), { identity: join(work, "other_host_key"), knownHosts, root: tree }))).toBe("INSPECT_SSH");
+    expect(await code(openSshGuest(url(), { identity: keyFile("other_host_key"), knownHosts, root: tree }))).toBe("INSPECT_SSH");
   });
 });

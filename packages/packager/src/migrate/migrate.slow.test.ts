@@ -5,9 +5,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildZooGuest, startContainerHost, type TestContainerHost, type ZooGuest } from "@leapp/zoo";
+import { buildZooGuest, eventually, localPage, startContainerHost, type TestContainerHost, type ZooGuest } from "@leapp/zoo";
 import { migrateMachine, type MigrationResult } from "./migrate.js";
-import { eventually, page } from "./testing.js";
 
 let host: TestContainerHost;
 let zoo: ZooGuest;
@@ -60,7 +59,7 @@ describe("migrate-machine: the debian-12 guest's disk image onto a container hos
     expect(inspected.HostConfig.PortBindings["80/tcp"]![0]!.HostPort).toBe(String(web.target));
     expect(inspected.HostConfig.PortBindings["22/tcp"]![0]!.HostPort).toBe(String(ssh.target));
 
-    const body = await eventually(() => page(web.target), 90_000, "Apache answering on the mapped port");
+    const body = await eventually(() => localPage(web.target), 90_000, "Apache answering on the mapped port");
     expect(body).toBe(readFileSync(join(zoo.rootTree, "var/www/html/index.html"), "utf8"));
     const state = await eventually(() => {
       const s = host.podman(["exec", name, "systemctl", "is-system-running"], { allowFailure: true }).trim();
@@ -79,6 +78,6 @@ describe("migrate-machine: the debian-12 guest's disk image onto a container hos
     expect(second.containerId).not.toBe(before.Id);
     expect(host.podman(["ps", "-a", "--filter", `name=^${name}$`, "--format", "{{.ID}}"]).trim().split("\n")).toHaveLength(1);
     const web = second.portMap.find((m) => m.source === 80)!;
-    expect(await eventually(() => page(web.target), 90_000, "Apache answering again")).toBe(readFileSync(join(zoo.rootTree, "var/www/html/index.html"), "utf8"));
+    expect(await eventually(() => localPage(web.target), 90_000, "Apache answering again")).toBe(readFileSync(join(zoo.rootTree, "var/www/html/index.html"), "utf8"));
   });
 });
