@@ -5,8 +5,8 @@ import { InspectError, type GuestStat, type WritableGuestFS } from "@leapp/inspe
 import type { OperationOptions } from "@leapp/storage";
 import { GuestOSError, throwIfAborted } from "./errors.js";
 import { readInitramfs } from "./initramfs/archive.js";
-import { amendInitramfs } from "./initramfs/amend.js";
-import { moduleDb } from "./kernel.js";
+import { amendInitramfs, type InitramfsAmendment } from "./initramfs/amend.js";
+import { inputsUnchanged, MAX_MODULE, moduleDb, moduleDir, preparedInitramfs } from "./kernel.js";
 import type { Change, ChangePlan, FileState, NothingToPlan } from "./plan-types.js";
 import { PlanWorkspace, sha256 } from "./workspace.js";
 
@@ -169,11 +169,17 @@ async function applyOne(guest: WritableGuestFS, c: Change, undo: (() => Promise<
  */
 async function appendToInitramfs(guest: WritableGuestFS, c: Extract<Change, { kind: "initramfs" }>, undo: (() => Promise<void>)[], signal: AbortSignal | undefined): Promise<void> {
   const original = await guest.readFile(c.path, { maxBytes: MAX_INITRAMFS });
-  const ws = new PlanWorkspace(guest);
-  const db = await moduleDb(ws, c.kernel);
-  const dir = (await guest.exists(`/lib/modules/${c.kernel}`)) ? `/lib/modules/${c.kernel}` : `/usr/lib/modules/${c.kernel}`;
-  const amendment = await amendInitramfs(await readInitramfs(original), db, c.modules, (rel) => guest.readFile(`${dir}/${rel}`, { maxBytes: 64 * 1024 * 1024 }), c.texts);
-  if (amendment.added.join() !== c.added.join() || amendment.files.length !== c.files.length) throw new GuestOSError("GUESTOS_STALE_PLAN", `the modules of ${c.kernel} changed since the plan was made: make the plan again`, { path: c.path });
+  // The archive planned in this process, when nothing it was built from has changed since;
+  // else it is built again from the guest's files and must come out as the plan said.
+  const prepared = preparedInitramfs.get(c);
+  let amendment: InitramfsAmendment;
+  if (prepared && sha256(original) === c.before.sha256 && (await inputsUnchanged(guest, prepared))) amendment = prepared.amendment;
+  else {
+    const db = await moduleDb(new PlanWorkspace(guest), c.kernel);
+    const dir = await moduleDir(guest, c.kernel);
+    amendment = await amendInitramfs(await readInitramfs(original), db, c.modules, (rel) => guest.readFile(`${dir}/${rel}`, { maxBytes: MAX_MODULE }), c.texts);
+    if (amendment.added.join() !== c.added.join() || amendment.files.length !== c.files.length) throw new GuestOSError("GUESTOS_STALE_PLAN", `the modules of ${c.kernel} changed since the plan was made: make the plan again`, { path: c.path });
+  }
   throwIfAborted(signal);
   const pad = new Uint8Array(amendment.offset - original.length);
   const st = await guest.stat(c.path);

@@ -1,12 +1,12 @@
 // The kernel the converted guest boots, the drivers its initramfs must load on KVM, and what the
 // kernel's modules say the guest can use there (virtio or emulated devices).
-import { compareVersions, type InspectionReport, type InstalledKernel } from "@leapp/inspect";
+import { compareVersions, InspectError, type GuestFS, type InspectionReport, type InstalledKernel } from "@leapp/inspect";
 import { GuestOSError } from "./errors.js";
 import { readInitramfs } from "./initramfs/archive.js";
 import { amendInitramfs, deviceNamingFiles, type InitramfsAmendment } from "./initramfs/amend.js";
 import { remapDevicesIn, type DeviceMapper } from "./devices.js";
 import { parseModuleDb, type ModuleDb } from "./initramfs/modules.js";
-import type { ConversionTarget, GuestCapabilities, GuestFamily } from "./plan-types.js";
+import type { Change, ConversionTarget, GuestCapabilities, GuestFamily } from "./plan-types.js";
 import { sha256, type PlanWorkspace } from "./workspace.js";
 import { entryBoots } from "./boot.js";
 
@@ -14,6 +14,8 @@ import { entryBoots } from "./boot.js";
 export const VIRTIO_DRIVERS = ["virtio_blk", "virtio_scsi", "virtio_net", "virtio_pci"];
 /** Largest initramfs leapp reads: real ones are tens of MiB; a lying guest must not cost more. */
 const MAX_INITRAMFS = 512 * 1024 * 1024;
+/** Largest kernel module file read into an initramfs. */
+export const MAX_MODULE = 64 * 1024 * 1024;
 
 export interface KernelFacts {
   kernel: InstalledKernel;
@@ -22,9 +24,45 @@ export interface KernelFacts {
 }
 
 export async function moduleDb(ws: PlanWorkspace, version: string): Promise<ModuleDb> {
-  const dir = (await ws.guest.exists(`/lib/modules/${version}`)) ? `/lib/modules/${version}` : `/usr/lib/modules/${version}`;
+  const dir = await moduleDir(ws.guest, version);
   const read = async (name: string) => ws.read(`${dir}/${name}`);
   return parseModuleDb(version, { dep: await read("modules.dep"), alias: await read("modules.alias"), symbols: await read("modules.symbols"), builtin: await read("modules.builtin"), order: await read("modules.order") });
+}
+
+/** The text files of a module tree that `moduleDb` reads. */
+const MODULE_DB_FILES = ["modules.dep", "modules.alias", "modules.symbols", "modules.builtin", "modules.order"];
+
+/** Where a kernel's modules are: /lib/modules/VERSION, or /usr/lib/modules/VERSION (merged /usr). */
+export async function moduleDir(guest: GuestFS, version: string): Promise<string> {
+  return (await guest.exists(`/lib/modules/${version}`)) ? `/lib/modules/${version}` : `/usr/lib/modules/${version}`;
+}
+
+/**
+ * What an initramfs change was built from, kept beside the plan for \`applyPlan\` in the same
+ * process: the amendment, and a digest of every guest file it was built from (undefined: the
+ * file was absent). Applying reads those files again and, when each holds what it held, appends
+ * this amendment rather than parsing the module tree and unpacking the image a second time.
+ */
+export interface PreparedInitramfs {
+  amendment: InitramfsAmendment;
+  inputs: Map<string, string | undefined>;
+}
+export const preparedInitramfs = new WeakMap<Change, PreparedInitramfs>();
+
+/** Whether every file a prepared amendment was built from still holds what it held. */
+export async function inputsUnchanged(guest: GuestFS, prepared: PreparedInitramfs): Promise<boolean> {
+  for (const [path, digest] of prepared.inputs) if ((await digestOf(guest, path, MAX_MODULE)) !== digest) return false;
+  return true;
+}
+
+/** A guest file's digest now (undefined: absent, or not a file that can be read). */
+export async function digestOf(guest: GuestFS, path: string, maxBytes: number): Promise<string | undefined> {
+  try {
+    return sha256(await guest.readFile(path, { maxBytes }));
+  } catch (err) {
+    if (err instanceof InspectError) return undefined;
+    throw err;
+  }
 }
 
 const has = (db: ModuleDb, name: string) => db.builtin.has(name) || db.modules.has(name);
@@ -84,17 +122,21 @@ export async function planInitramfs(ws: PlanWorkspace, facts: KernelFacts, wante
     .map((f) => ({ path: f.path, old: f.content, content: remapDevicesIn(f.content, mapper), why: "names the root or resume device: the virtio name" }))
     .filter((t) => t.content !== t.old)
     .map(({ path, content, why }) => ({ path, content, why }));
-  const dir = (await ws.guest.exists(`/lib/modules/${kernel.version}`)) ? `/lib/modules/${kernel.version}` : `/usr/lib/modules/${kernel.version}`;
+  const dir = await moduleDir(ws.guest, kernel.version);
+  const inputs = new Map<string, string | undefined>();
+  for (const name of MODULE_DB_FILES) inputs.set(`${dir}/${name}`, await digestOf(ws.guest, `${dir}/${name}`, MAX_MODULE));
   const amendment = await amendInitramfs(image, db, wanted, async (rel) => {
     try {
-      return await ws.guest.readFile(`${dir}/${rel}`, { maxBytes: 64 * 1024 * 1024 });
+      const bytes = await ws.guest.readFile(`${dir}/${rel}`, { maxBytes: MAX_MODULE });
+      inputs.set(`${dir}/${rel}`, sha256(bytes));
+      return bytes;
     } catch (err) {
       throw new GuestOSError("GUESTOS_INITRAMFS", `module ${dir}/${rel} is listed in modules.dep but cannot be read: reinstall the kernel package in the guest`, { cause: err, path: `${dir}/${rel}` });
     }
   }, texts);
   if (amendment.files.length === 0) return amendment;
   const lacking = wanted.filter((w) => amendment.added.includes(w));
-  ws.add({
+  const change: Change = {
     kind: "initramfs",
     path: kernel.initrd,
     kernel: kernel.version,
@@ -105,7 +147,9 @@ export async function planInitramfs(ws: PlanWorkspace, facts: KernelFacts, wante
     added: amendment.added,
     texts,
     files: amendment.files,
-  });
+  };
+  ws.add(change);
+  preparedInitramfs.set(change, { amendment, inputs });
   return amendment;
 }
 

@@ -101,6 +101,33 @@ describe("el6-xen (CentOS 6, Xen PV, grub legacy, dracut gzip, sysv)", () => {
     await image.close();
   });
 
+  it("applies the initramfs archive built while planning only while every file it came from is unchanged", async () => {
+    const { image, guest, report } = await staged("el6-xen", [
+      { version: el6Kernel, dir: `/lib/modules/${el6Kernel}`, modules: ["xen-blkfront", "virtio_blk", "virtio_net", "virtio_pci"], initramfs: ["xen-blkfront"], compression: "gzip", initrd: `/boot/initramfs-${el6Kernel}.img` },
+    ]);
+    const initrd = `/boot/initramfs-${el6Kernel}.img`;
+    const plan = await planned(guest, report, { disks: [{}] });
+    const appliedTo = async (g: MemoryGuest, p: ChangePlan) => {
+      await applyPlan(p, g);
+      return Buffer.from(await g.readFile(initrd, { maxBytes: 1 << 30 }));
+    };
+    // The same plan as data (a copy, as one read back from JSON would be): built again on apply.
+    const reused = await appliedTo(new MemoryGuest(guest), plan);
+    const rebuilt = await appliedTo(new MemoryGuest(guest), structuredClone(plan));
+    expect(reused.equals(rebuilt)).toBe(true);
+
+    // A module file changed after planning: the archive is built again, with the module as it is now.
+    const changed = new MemoryGuest(guest);
+    const modulePath = `/lib/modules/${el6Kernel}/${listInitramfs(await readInitramfs(reused)).find((e) => e.path.endsWith("/virtio_blk.ko"))!.path.split(`/${el6Kernel}/`)[1]}`;
+    const module = Buffer.from(await guest.readFile(modulePath));
+    const edited = Buffer.concat([module, Buffer.from("changed after planning")]);
+    await changed.writeFile(modulePath, edited);
+    const img = await readInitramfs(await appliedTo(changed, plan));
+    const inArchive = [...img.tree.values()].find((e) => e.name.endsWith("/virtio_blk.ko"));
+    expect(inArchive?.type === "file" && Buffer.from(inArchive.data).equals(edited)).toBe(true);
+    await image.close();
+  });
+
   it("refuses a guest whose only kernel is Xen-PV (el5xen), and one with none, saying what to install", async () => {
     const { guest, report, image } = await staged("el6-xen", []);
     const xenOnly = { ...report, kernels: report.kernels.filter((k) => k.xen) };

@@ -14,7 +14,7 @@ import { diskName, inspect, InspectError, openImageGuest, type InspectableGuest,
 import { convertDisk, createOverlay, openDisk, TEMPORARY_INFIX, type BlockDevice, type OperationOptions } from "@leapp/storage";
 import { ChangeSet } from "./change-set.js";
 import { HvTargetsError } from "./errors.js";
-import { freeRangesOf, totalBytes, withHoles } from "./free-space.js";
+import { freeRangesOf, mergeRanges, totalBytes, withHoles, type ByteRange } from "./free-space.js";
 import { sourceHardware } from "./hv-source.js";
 import { readInput } from "./input.js";
 import { libvirtOutput } from "./outputs/libvirt.js";
@@ -128,6 +128,9 @@ export async function convert(sources: readonly string[], options: ConvertOption
   const working: BlockDevice[] = [];
   let guest: (InspectableGuest & Partial<WritableGuest>) | undefined;
   let scratch: string | undefined;
+  // The copy of the source disks, started before the guest is inspected and edited; stopped on an error.
+  const stopCopy = new AbortController();
+  let copying: Promise<number> | undefined;
   try {
     const name = checkName(options.name ?? source.metadata.name);
     if (strategy === "in-place") {
@@ -153,6 +156,9 @@ export async function convert(sources: readonly string[], options: ConvertOption
     // The guest, writable through overlays (or read-only for a dry run).
     onProgress?.({ phase: "inspect", done: 0, unit: "steps", detail: source.location });
     let overlays: string[] = [];
+    let copies: string[] = [];
+    /** What the edits wrote, per overlay (recorded only while an early copy runs). */
+    const written = new Map<BlockDevice, ByteRange[]>();
     if (!dryRun) {
       if (strategy === "in-place") overlays = source.disks.map((d) => d.file!);
       else {
@@ -167,7 +173,19 @@ export async function convert(sources: readonly string[], options: ConvertOption
           else unsupportedArchive(source, i);
         }
       }
-      for (const path of overlays) working.push(await openDisk(path, { writable: true, trustedBackingDirs: trusted }));
+      // With every disk in a file of its own, the copy starts now, from the source, while the guest
+      // is inspected and edited on the overlays; the ranges the edits wrote are copied again after.
+      if (strategy === "copy" && source.disks.every((d) => d.file !== undefined)) {
+        copies = targets.map((t) => (scratch ? join(scratch, `${basename(t.path)}.copy`) : temporaryName(t.path)));
+        cleanup.push(...copies);
+        const copySignal = signal ? AbortSignal.any([signal, stopCopy.signal]) : stopCopy.signal;
+        copying = copyDisks(source.disks.map((d) => d.device), copies, format, { ...options, signal: copySignal, sync: false });
+        copying.catch(() => {}); // awaited once the edits are made
+      }
+      for (const path of overlays) {
+        const device = await openDisk(path, { writable: true, trustedBackingDirs: trusted });
+        working.push(copying ? recordingWrites(device, written) : device);
+      }
     }
     let inspection: Inspection;
     try {
@@ -200,14 +218,26 @@ export async function convert(sources: readonly string[], options: ConvertOption
       if (guest?.flush) await applyPlan(plan, guest as WritableGuest, { ...(signal ? { signal } : {}), ...(onProgress ? { onProgress } : {}) });
       await guest?.close();
       guest = undefined;
-      for (const device of working.splice(0)) await device.close();
     }
 
     let freeBytesSkipped = 0;
-    if (!dryRun && strategy === "copy") {
-      const copies = targets.map((t) => (scratch ? join(scratch, `${basename(t.path)}.copy`) : temporaryName(t.path)));
+    if (copying) {
+      freeBytesSkipped = await copying;
+      await patchCopies(working, copies, written, format, signal);
+    } else if (!dryRun && strategy === "copy") {
+      for (const device of working.splice(0)) await device.close();
+      copies = targets.map((t) => (scratch ? join(scratch, `${basename(t.path)}.copy`) : temporaryName(t.path)));
       cleanup.push(...copies);
-      freeBytesSkipped = await copyDisks(overlays, copies, format, trusted, options);
+      const devices: BlockDevice[] = [];
+      try {
+        for (const o of overlays) devices.push(await openDisk(o, { trustedBackingDirs: trusted }));
+        freeBytesSkipped = await copyDisks(devices, copies, format, options);
+      } finally {
+        await Promise.allSettled(devices.map((d) => d.close()));
+      }
+    }
+    for (const device of working.splice(0)) await device.close();
+    if (copies.length > 0) {
       for (const o of overlays) await rm(o, { force: true });
       overlays = copies;
     }
@@ -238,6 +268,10 @@ export async function convert(sources: readonly string[], options: ConvertOption
       freeBytesSkipped,
     };
   } finally {
+    if (copying) {
+      stopCopy.abort();
+      await copying.catch(() => undefined);
+    }
     await guest?.close().catch(() => undefined);
     await Promise.allSettled(working.map((d) => d.close()));
     await source.close();
@@ -272,29 +306,71 @@ function trustedDirs(source: Source): string[] {
 }
 
 /**
- * Copies each converted disk (its overlay) to a standalone image, leaving out what the guest's
- * filesystems mark free. Returns the bytes skipped that way.
+ * Copies each disk to a standalone image, leaving out what the guest's filesystems mark free.
+ * Returns the bytes skipped that way. The devices stay open.
  */
-async function copyDisks(overlays: readonly string[], copies: readonly string[], format: "qcow2" | "raw", trusted: string[], options: ConvertOptions): Promise<number> {
+async function copyDisks(devices: readonly BlockDevice[], copies: readonly string[], format: "qcow2" | "raw", options: ConvertOptions & { sync?: boolean }): Promise<number> {
   const { signal, onProgress } = options;
-  const devices: BlockDevice[] = [];
-  try {
-    for (const o of overlays) devices.push(await openDisk(o, { trustedBackingDirs: trusted }));
-    const holes = await freeRangesOf(devices, signal);
-    let skipped = 0;
-    for (const [i, device] of devices.entries()) {
-      signal?.throwIfAborted();
-      skipped += totalBytes(holes[i]!);
-      const detail = copies[i]!;
-      await convertDisk(withHoles(device, holes[i]!), copies[i]!, {
-        format,
-        ...(signal ? { signal } : {}),
-        ...(onProgress ? { onProgress: (e) => onProgress({ ...e, phase: "copy", detail }) } : {}),
-      });
+  const holes = await freeRangesOf(devices, signal);
+  let skipped = 0;
+  for (const [i, device] of devices.entries()) {
+    signal?.throwIfAborted();
+    skipped += totalBytes(holes[i]!);
+    const detail = copies[i]!;
+    await convertDisk(withHoles(device, holes[i]!), copies[i]!, {
+      format,
+      ...(options.sync !== undefined ? { sync: options.sync } : {}),
+      ...(signal ? { signal } : {}),
+      ...(onProgress ? { onProgress: (e) => onProgress({ ...e, phase: "copy", detail }) } : {}),
+    });
+  }
+  return skipped;
+}
+
+/** `device`, with every range written to it added to `written` (under the device it returns). */
+function recordingWrites(device: BlockDevice, written: Map<BlockDevice, ByteRange[]>): BlockDevice {
+  const ranges: ByteRange[] = [];
+  const recording: BlockDevice = {
+    format: device.format,
+    size: device.size,
+    writable: device.writable,
+    read: (buffer, position) => device.read(buffer, position),
+    extents: (start, length) => device.extents(start, length),
+    write(data, position) {
+      ranges.push({ offset: position, length: data.length });
+      return device.write(data, position);
+    },
+    flush: () => device.flush(),
+    close: () => device.close(),
+  };
+  written.set(recording, ranges);
+  return recording;
+}
+
+/** Bytes copied again per read while patching a copy. */
+const PATCH_CHUNK = 4 * 1024 * 1024;
+
+/**
+ * Brings each copy (made from the source while the guest was edited) up to its overlay: every
+ * range the edits wrote is copied again, then the copy is made durable.
+ */
+async function patchCopies(overlays: readonly BlockDevice[], copies: readonly string[], written: Map<BlockDevice, ByteRange[]>, format: "qcow2" | "raw", signal: AbortSignal | undefined): Promise<void> {
+  for (const [i, overlay] of overlays.entries()) {
+    const copy = await openDisk(copies[i]!, { format, writable: true });
+    try {
+      const buffer = new Uint8Array(PATCH_CHUNK);
+      for (const r of mergeRanges(written.get(overlay) ?? [])) {
+        for (let at = r.offset; at < r.offset + r.length; at += PATCH_CHUNK) {
+          signal?.throwIfAborted();
+          const piece = buffer.subarray(0, Math.min(PATCH_CHUNK, r.offset + r.length - at));
+          await overlay.read(piece, at);
+          await copy.write(piece, at);
+        }
+      }
+      await copy.flush();
+    } finally {
+      await copy.close();
     }
-    return skipped;
-  } finally {
-    await Promise.allSettled(devices.map((d) => d.close()));
   }
 }
 

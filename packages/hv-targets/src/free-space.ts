@@ -51,10 +51,11 @@ export async function freeRangesOf(disks: readonly BlockDevice[], signal?: Abort
     }
     for (const r of found) perDisk[r.disk]?.push(r);
   }
-  return perDisk.map(merge);
+  return perDisk.map(mergeRanges);
 }
 
-function merge(ranges: ByteRange[]): ByteRange[] {
+/** The ranges sorted, with overlapping and touching ones merged. */
+export function mergeRanges(ranges: readonly ByteRange[]): ByteRange[] {
   const sorted = ranges.filter((r) => r.length > 0).sort((a, b) => a.offset - b.offset);
   const out: ByteRange[] = [];
   for (const r of sorted) {
