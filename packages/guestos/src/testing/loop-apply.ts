@@ -42,7 +42,7 @@ export async function applyChangesToDisk(dry: MemoryGuest, disk: string, partiti
   const mnt = mkdtempSync(join(tmpdir(), "guestos-loop-"));
   let mounted = false;
   try {
-    run("partx", ["-a", loop]);
+    run("partx", ["-u", loop]);
     run("mount", [`${loop}p${partition}`, mnt]);
     mounted = true;
     return await applyChangesToTree(dry, mnt);
@@ -63,7 +63,7 @@ export async function withMountedPartition<T>(disk: string, f: (root: string) =>
   const mnt = mkdtempSync(join(tmpdir(), "guestos-loop-"));
   let mounted = false;
   try {
-    run("partx", ["-a", loop]);
+    run("partx", ["-u", loop]);
     run("mount", ["-o", "ro", `${loop}p${partition}`, mnt]);
     mounted = true;
     return await f(mnt);

@@ -135,8 +135,9 @@ function installGrub(disk: string, tree: string, v: Variant, work: string): void
   mkdirSync(mnt, { recursive: true });
   let mounted = false;
   try {
-    // losetup -P does not scan partitions here; partx does.
-    run("partx", ["-a", loop]);
+    // losetup -P does not scan partitions here; partx does (-u: also over partitions a detached
+    // loop device left behind, where -a fails).
+    run("partx", ["-u", loop]);
     run("mount", [`${loop}p1`, mnt]);
     mounted = true;
     inChroot(mnt, ["grub-install", "--target=i386-pc", loop]);
