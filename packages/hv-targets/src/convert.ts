@@ -179,11 +179,12 @@ export async function convert(sources: readonly string[], options: ConvertOption
         copies = targets.map((t) => (scratch ? join(scratch, `${basename(t.path)}.copy`) : temporaryName(t.path)));
         cleanup.push(...copies);
         const copySignal = signal ? AbortSignal.any([signal, stopCopy.signal]) : stopCopy.signal;
-        copying = copyDisks(source.disks.map((d) => d.device), copies, format, { ...options, signal: copySignal, sync: false });
+        copying = copyDisks(source.disks.map((d) => d.device), copies, format, { ...options, signal: copySignal });
         copying.catch(() => {}); // awaited once the edits are made
       }
       for (const path of overlays) {
-        const device = await openDisk(path, { writable: true, trustedBackingDirs: trusted });
+        // A copy's overlays are thrown away once copied: nothing written to them needs syncing.
+        const device = await openDisk(path, { writable: true, trustedBackingDirs: trusted, scratch: strategy === "copy" });
         working.push(copying ? recordingWrites(device, written) : device);
       }
     }
@@ -309,9 +310,9 @@ function trustedDirs(source: Source): string[] {
  * Copies each disk to a standalone image, leaving out what the guest's filesystems mark free.
  * Returns the bytes skipped that way. The devices stay open.
  */
-async function copyDisks(devices: readonly BlockDevice[], copies: readonly string[], format: "qcow2" | "raw", options: ConvertOptions & { sync?: boolean }): Promise<number> {
+async function copyDisks(devices: readonly BlockDevice[], copies: readonly string[], format: "qcow2" | "raw", options: ConvertOptions): Promise<number> {
   const { signal, onProgress } = options;
-  const holes = await freeRangesOf(devices, signal);
+  const holes = (await freeRangesOf(devices, signal)).map((ranges) => alignedHoles(ranges, HOLE_ALIGNMENT));
   let skipped = 0;
   for (const [i, device] of devices.entries()) {
     signal?.throwIfAborted();
@@ -319,12 +320,29 @@ async function copyDisks(devices: readonly BlockDevice[], copies: readonly strin
     const detail = copies[i]!;
     await convertDisk(withHoles(device, holes[i]!), copies[i]!, {
       format,
-      ...(options.sync !== undefined ? { sync: options.sync } : {}),
       ...(signal ? { signal } : {}),
       ...(onProgress ? { onProgress: (e) => onProgress({ ...e, phase: "copy", detail }) } : {}),
     });
   }
   return skipped;
+}
+
+/**
+ * Free ranges are skipped in whole units of this size (the default qcow2 cluster): a hole that
+ * starts or ends inside a cluster would leave a part of it to be read by itself, where whole
+ * clusters are copied by the kernel in large runs. What a partly free cluster holds is copied.
+ */
+const HOLE_ALIGNMENT = 64 * 1024;
+
+/** The whole `unit`-aligned pieces of each range (sorted ranges in, sorted ranges out). */
+function alignedHoles(ranges: readonly ByteRange[], unit: number): ByteRange[] {
+  const out: ByteRange[] = [];
+  for (const r of ranges) {
+    const start = Math.ceil(r.offset / unit) * unit;
+    const end = Math.floor((r.offset + r.length) / unit) * unit;
+    if (end > start) out.push({ offset: start, length: end - start });
+  }
+  return out;
 }
 
 /** `device`, with every range written to it added to `written` (under the device it returns). */

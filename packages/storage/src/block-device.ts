@@ -104,6 +104,8 @@ export function sliceDevice(parent: BlockDevice, start: number, length: number):
 export interface OpenContext {
   /** Open for writing too (raw and qcow2 only). */
   writable: boolean;
+  /** A writable image thrown away after use: nothing it writes need be made durable (see `OpenDiskOptions.scratch`). */
+  scratch?: boolean;
   /**
    * Opens the image's backing (parent) file, with the confinement rule, loop detection and a
    * depth limit. `format` is the one the image names; without one, the file is opened as raw and

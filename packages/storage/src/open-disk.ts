@@ -10,6 +10,12 @@ export interface OpenDiskOptions {
   format?: DiskFormat;
   /** Open for writing (raw and qcow2 only). Backing files are always opened read-only. */
   writable?: boolean;
+  /**
+   * A writable image that is thrown away after use (a conversion's working overlay): nothing it
+   * writes is made durable — no syncs order its metadata, `flush` does not sync — so it never
+   * waits for the host's other writes to reach the disk. A crash may leave it corrupt.
+   */
+  scratch?: boolean;
   /** Longest backing chain followed, counting the top image (default 64). */
   maxChainLength?: number;
   /**
@@ -77,7 +83,7 @@ async function openTop(source: string | BlockDevice, options: OpenDiskOptions, t
   const walk: Walk = { max: options.maxChainLength ?? DEFAULT_MAX_CHAIN_LENGTH, trusted: await trustedDirs(options.trustedBackingDirs ?? []), tolerant };
   const writable = options.writable ?? false;
   const file = typeof source === "string" ? await ImageFile.open(resolve(source), { writable, allowBlockDevice: true }) : ImageFile.overDevice(source, deviceName(source));
-  return openImage(file, options.format, "any", writable, [], walk);
+  return openImage(file, options.format, "any", writable, [], walk, options.scratch ?? false);
 }
 
 function deviceName(device: BlockDevice): string {
@@ -160,7 +166,7 @@ function unavailable(problem: StorageError): BlockDevice {
   };
 }
 
-async function openImage(file: ImageFile, declared: DiskFormat | undefined, probing: "any" | "raw", writable: boolean, chain: string[], walk: Walk): Promise<BlockDevice> {
+async function openImage(file: ImageFile, declared: DiskFormat | undefined, probing: "any" | "raw", writable: boolean, chain: string[], walk: Walk, scratch = false): Promise<BlockDevice> {
   let format: DiskFormat;
   const identity = file.identity ?? file.path;
   try {
@@ -178,6 +184,7 @@ async function openImage(file: ImageFile, declared: DiskFormat | undefined, prob
   let backing: BlockDevice | undefined;
   const context: OpenContext = {
     writable,
+    scratch,
     async openBacking(name, backingFormat) {
       let device: BlockDevice;
       try {

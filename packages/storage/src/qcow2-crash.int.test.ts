@@ -34,7 +34,7 @@ function roundWrites(r: number): { at: number; length: number; fill: number }[] 
 const child = `
 import { openDisk } from ${JSON.stringify(dist)};
 const rounds = ${JSON.stringify(Array.from({ length: ROUNDS }, (_, r) => roundWrites(r)))};
-const disk = await openDisk(process.argv[2], { writable: true });
+const disk = await openDisk(process.argv[2], { writable: true, scratch: process.argv[3] === "scratch" });
 for (const [r, writes] of rounds.entries()) {
   await Promise.all(writes.map((w) => disk.write(new Uint8Array(w.length).fill(w.fill), w.at)));
   await disk.flush();
@@ -57,13 +57,13 @@ beforeAll(async () => {
 });
 
 /** Runs the child over a fresh overlay under strace, SIGKILLed at the `when`-th call of `syscall` (none: no injection). */
-async function crashRun(name: string, inject?: { syscall: string; when: number }): Promise<{ overlay: string; flushed: number; trace: string }> {
+async function crashRun(name: string, inject?: { syscall: string; when: number }, scratch = false): Promise<{ overlay: string; flushed: number; trace: string }> {
   const overlay = join(dir, `${name}.qcow2`);
   await createQcow2(overlay, { size: SIZE, clusterSize: CLUSTER, backingFile: "base.raw", backingFormat: "raw", overwrite: true });
   const trace = join(dir, `${name}.trace`);
   const args = ["-f", "-qq", "-o", trace, "-e", "trace=pwrite64,pwritev,fdatasync,ftruncate"];
   if (inject) args.push("-e", `inject=${inject.syscall}:signal=KILL:when=${inject.when}`);
-  args.push(process.execPath, join(dir, "child.mjs"), overlay);
+  args.push(process.execPath, join(dir, "child.mjs"), overlay, ...(scratch ? ["scratch"] : []));
   const stdout = await new Promise<string>((resolve, reject) => {
     const proc = spawn("strace", args, { env: { ...process.env, UV_THREADPOOL_SIZE: "1" }, stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
@@ -131,5 +131,13 @@ describe("qcow2 writes killed at any point", () => {
       const run = await crashRun(`kill-${i}`, point);
       await expectConsistent(run.overlay, run.flushed, `killed at ${point.syscall} #${point.when}`);
     }
+  });
+
+  it("a scratch image (openDisk's scratch) makes the same writes with no sync at all, and reads back the same", async () => {
+    const run = await crashRun("scratch", undefined, true);
+    expect(run.flushed).toBe(ROUNDS - 1);
+    expect(run.trace).not.toMatch(/\bfdatasync\(/);
+    expect(run.trace).toMatch(/\bpwrite(64|v)\(/);
+    await expectConsistent(run.overlay, run.flushed, "scratch, no crash");
   });
 });

@@ -127,6 +127,8 @@ export class Qcow2Device implements BlockDevice, HostMapped {
   #ordered = true;
   /** Whether closing the device closes its file (not for outputs, whose owner renames them). */
   #ownsFile = true;
+  /** A scratch image: nothing it writes is made durable (no barriers, no sync on flush). */
+  #scratch = false;
 
   private constructor(file: ImageFile, data: ImageFile, header: Qcow2Header, l1: Uint8Array, backing: BlockDevice | undefined, writable: boolean) {
     this.#path = file.path;
@@ -190,6 +192,7 @@ export class Qcow2Device implements BlockDevice, HostMapped {
         backing = await context.openBacking(header.backingFile, format);
       }
       const device = new Qcow2Device(file, data ?? file, header, l1, backing, context.writable);
+      device.#scratch = context.scratch === true;
       if (context.writable) device.#refcounts = await Qcow2Refcounts.load(file, device.#h, () => device.#fileSize);
       return device;
     } catch (err) {
@@ -912,7 +915,7 @@ export class Qcow2Device implements BlockDevice, HostMapped {
 
   /** Makes what was written so far land before anything written next (a no-op for outputs). */
   async #barrier(): Promise<void> {
-    if (this.#ordered) await this.#file.datasync();
+    if (this.#ordered && !this.#scratch) await this.#file.datasync();
   }
 
   async flush(): Promise<void> {
@@ -920,7 +923,7 @@ export class Qcow2Device implements BlockDevice, HostMapped {
     if (!this.writable) return;
     await this.#serialize(async () => {
       await this.#flushMetadata();
-      await this.#file.datasync();
+      if (!this.#scratch) await this.#file.datasync();
     });
   }
 

@@ -24,7 +24,7 @@ export const rawDriver: FormatDriver = {
       await file.close();
       throw new StorageError("STORAGE_READ_ONLY", `${file.path} cannot be written: it lies inside a device opened for reading`, { path: file.path });
     }
-    return new RawDevice(file);
+    return new RawDevice(file, context.scratch === true);
   },
 };
 
@@ -34,7 +34,11 @@ export class RawDevice implements BlockDevice, HostMapped {
   readonly writable: boolean;
   #closed = false;
 
-  constructor(private readonly file: ImageFile) {
+  constructor(
+    private readonly file: ImageFile,
+    /** Thrown away after use: `flush` does not sync. */
+    private readonly scratch = false,
+  ) {
     this.size = file.size;
     this.writable = file.writable;
   }
@@ -151,7 +155,7 @@ export class RawDevice implements BlockDevice, HostMapped {
 
   async flush(): Promise<void> {
     this.#checkOpen();
-    if (this.writable) await this.file.datasync();
+    if (this.writable && !this.scratch) await this.file.datasync();
   }
 
   async close(): Promise<void> {
