@@ -169,11 +169,12 @@ async function applyOne(guest: WritableGuestFS, c: Change, undo: (() => Promise<
  */
 async function appendToInitramfs(guest: WritableGuestFS, c: Extract<Change, { kind: "initramfs" }>, undo: (() => Promise<void>)[], signal: AbortSignal | undefined): Promise<void> {
   const original = await guest.readFile(c.path, { maxBytes: MAX_INITRAMFS });
-  // The archive planned in this process, when nothing it was built from has changed since;
-  // else it is built again from the guest's files and must come out as the plan said.
+  // The archive planned in this process, when nothing it was built from has changed since (the
+  // image itself was checked against the plan before any change was made); else it is built
+  // again from the guest's files and must come out as the plan said.
   const prepared = preparedInitramfs.get(c);
   let amendment: InitramfsAmendment;
-  if (prepared && sha256(original) === c.before.sha256 && (await inputsUnchanged(guest, prepared))) amendment = prepared.amendment;
+  if (prepared && (await inputsUnchanged(guest, prepared))) amendment = prepared.amendment;
   else {
     const db = await moduleDb(new PlanWorkspace(guest), c.kernel);
     const dir = await moduleDir(guest, c.kernel);
