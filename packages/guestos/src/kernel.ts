@@ -56,7 +56,7 @@ export async function inputsUnchanged(guest: GuestFS, prepared: PreparedInitramf
 }
 
 /** A guest file's digest now (undefined: absent, or not a file that can be read). */
-export async function digestOf(guest: GuestFS, path: string, maxBytes: number): Promise<string | undefined> {
+async function digestOf(guest: GuestFS, path: string, maxBytes: number): Promise<string | undefined> {
   try {
     return sha256(await guest.readFile(path, { maxBytes }));
   } catch (err) {

@@ -158,7 +158,7 @@ export async function convert(sources: readonly string[], options: ConvertOption
     let overlays: string[] = [];
     let copies: string[] = [];
     /** What the edits wrote, per overlay (recorded only while an early copy runs). */
-    const written = new Map<BlockDevice, ByteRange[]>();
+    const written: ByteRange[][] = [];
     if (!dryRun) {
       if (strategy === "in-place") overlays = source.disks.map((d) => d.file!);
       else {
@@ -173,11 +173,13 @@ export async function convert(sources: readonly string[], options: ConvertOption
           else unsupportedArchive(source, i);
         }
       }
+      if (strategy === "copy") {
+        copies = targets.map((t) => (scratch ? join(scratch, `${basename(t.path)}.copy`) : temporaryName(t.path)));
+        cleanup.push(...copies);
+      }
       // With every disk in a file of its own, the copy starts now, from the source, while the guest
       // is inspected and edited on the overlays; the ranges the edits wrote are copied again after.
       if (strategy === "copy" && source.disks.every((d) => d.file !== undefined)) {
-        copies = targets.map((t) => (scratch ? join(scratch, `${basename(t.path)}.copy`) : temporaryName(t.path)));
-        cleanup.push(...copies);
         const copySignal = signal ? AbortSignal.any([signal, stopCopy.signal]) : stopCopy.signal;
         copying = copyDisks(source.disks.map((d) => d.device), copies, format, { ...options, signal: copySignal });
         copying.catch(() => {}); // awaited once the edits are made
@@ -185,7 +187,8 @@ export async function convert(sources: readonly string[], options: ConvertOption
       for (const path of overlays) {
         // A copy's overlays are thrown away once copied: nothing written to them needs syncing.
         const device = await openDisk(path, { writable: true, trustedBackingDirs: trusted, scratch: strategy === "copy" });
-        working.push(copying ? recordingWrites(device, written) : device);
+        written.push([]);
+        working.push(copying ? recordingWrites(device, written[written.length - 1]!) : device);
       }
     }
     let inspection: Inspection;
@@ -225,18 +228,7 @@ export async function convert(sources: readonly string[], options: ConvertOption
     if (copying) {
       freeBytesSkipped = await copying;
       await patchCopies(working, copies, written, format, signal);
-    } else if (!dryRun && strategy === "copy") {
-      for (const device of working.splice(0)) await device.close();
-      copies = targets.map((t) => (scratch ? join(scratch, `${basename(t.path)}.copy`) : temporaryName(t.path)));
-      cleanup.push(...copies);
-      const devices: BlockDevice[] = [];
-      try {
-        for (const o of overlays) devices.push(await openDisk(o, { trustedBackingDirs: trusted }));
-        freeBytesSkipped = await copyDisks(devices, copies, format, options);
-      } finally {
-        await Promise.allSettled(devices.map((d) => d.close()));
-      }
-    }
+    } else if (copies.length > 0) freeBytesSkipped = await copyDisks(working, copies, format, options);
     for (const device of working.splice(0)) await device.close();
     if (copies.length > 0) {
       for (const o of overlays) await rm(o, { force: true });
@@ -345,10 +337,9 @@ function alignedHoles(ranges: readonly ByteRange[], unit: number): ByteRange[] {
   return out;
 }
 
-/** `device`, with every range written to it added to `written` (under the device it returns). */
-function recordingWrites(device: BlockDevice, written: Map<BlockDevice, ByteRange[]>): BlockDevice {
-  const ranges: ByteRange[] = [];
-  const recording: BlockDevice = {
+/** `device`, with every range written to it added to `ranges`. */
+function recordingWrites(device: BlockDevice, ranges: ByteRange[]): BlockDevice {
+  return {
     format: device.format,
     size: device.size,
     writable: device.writable,
@@ -361,8 +352,6 @@ function recordingWrites(device: BlockDevice, written: Map<BlockDevice, ByteRang
     flush: () => device.flush(),
     close: () => device.close(),
   };
-  written.set(recording, ranges);
-  return recording;
 }
 
 /** Bytes copied again per read while patching a copy. */
@@ -372,12 +361,12 @@ const PATCH_CHUNK = 4 * 1024 * 1024;
  * Brings each copy (made from the source while the guest was edited) up to its overlay: every
  * range the edits wrote is copied again, then the copy is made durable.
  */
-async function patchCopies(overlays: readonly BlockDevice[], copies: readonly string[], written: Map<BlockDevice, ByteRange[]>, format: "qcow2" | "raw", signal: AbortSignal | undefined): Promise<void> {
+async function patchCopies(overlays: readonly BlockDevice[], copies: readonly string[], written: readonly ByteRange[][], format: "qcow2" | "raw", signal: AbortSignal | undefined): Promise<void> {
   for (const [i, overlay] of overlays.entries()) {
     const copy = await openDisk(copies[i]!, { format, writable: true });
     try {
       const buffer = new Uint8Array(PATCH_CHUNK);
-      for (const r of mergeRanges(written.get(overlay) ?? [])) {
+      for (const r of mergeRanges(written[i]!)) {
         for (let at = r.offset; at < r.offset + r.length; at += PATCH_CHUNK) {
           signal?.throwIfAborted();
           const piece = buffer.subarray(0, Math.min(PATCH_CHUNK, r.offset + r.length - at));

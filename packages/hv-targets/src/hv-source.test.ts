@@ -8,28 +8,14 @@ import type { GuestSource, Hypervisor } from "@leapp/libvirt-xml";
 import { ChangeSet } from "./change-set.js";
 import type { HVSource } from "./hv-source.js";
 import { chooseSource, sourceDrivers } from "./sources/index.js";
+import { guestSource } from "./testing.js";
 import type { Source, SourceHypervisor } from "./types.js";
 
 const metadataHypervisor: Record<SourceHypervisor, Hypervisor> = { xen: "xen", vmware: "vmware", virtualbox: "vbox", kvm: "kvm" };
 const toolHypervisor: Record<SourceHypervisor, "xen" | "vmware" | "virtualbox" | "kvm"> = { xen: "xen", vmware: "vmware", virtualbox: "virtualbox", kvm: "kvm" };
 
 function metadata(hypervisor: Hypervisor): GuestSource {
-  return {
-    name: "g",
-    hypervisor,
-    genid: undefined,
-    memoryBytes: 1 << 30,
-    vcpus: 1,
-    cpu: { vendor: undefined, model: undefined, sockets: undefined, cores: undefined, threads: undefined },
-    features: [],
-    firmware: "bios",
-    secureBoot: false,
-    display: undefined,
-    sound: undefined,
-    disks: [],
-    removables: [],
-    nics: [],
-  } as GuestSource;
+  return guestSource({ hypervisor });
 }
 
 function report(tools: InspectionReport["hypervisorTools"]): InspectionReport {

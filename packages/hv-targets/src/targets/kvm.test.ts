@@ -2,25 +2,15 @@
 import { describe, expect, it } from "vitest";
 import type { GuestCapabilities } from "@leapp/guestos";
 import { readDomainXml, type GuestSource } from "@leapp/libvirt-xml";
+import { guestSource } from "../testing.js";
 import type { Source } from "../types.js";
 import { kvmTarget } from "./kvm.js";
 
-const metadata = {
+const metadata = guestSource({
   name: "web01",
   hypervisor: "xen",
-  genid: undefined,
-  memoryBytes: 1 << 30,
-  vcpus: 1,
-  cpu: { vendor: undefined, model: undefined, sockets: undefined, cores: undefined, threads: undefined },
-  features: [],
-  firmware: "bios",
-  secureBoot: false,
-  display: undefined,
-  sound: undefined,
   disks: [{ path: "/srv/web01.img", format: "raw", bus: "xen", targetDev: "xvda", controller: undefined, slot: undefined }],
-  removables: [],
-  nics: [],
-} as unknown as GuestSource;
+} as Partial<GuestSource>);
 const source = { input: "libvirtxml", location: "/srv/web01.xml", metadata, disks: [], trustedBackingDirs: [], close: async () => {} } as unknown as Source;
 
 const el6: GuestCapabilities = { blockBus: "virtio-blk", netModel: "virtio", virtioScsi: true, virtioRng: true, virtioBalloon: true, machine: "q35", virtio10: false, firmware: "bios", guestAgent: false, serialConsole: true, rtcUtc: true };
