@@ -7,5 +7,5 @@ export { readInitramfs, listInitramfs, type Compression, type Initramfs, type Se
 export { amendInitramfs, detectGenerator, type InitramfsAmendment, type InitramfsGenerator } from "./initramfs/amend.js";
 export { readCpio, writeCpio, type CpioEntry, type CpioInput } from "./initramfs/cpio.js";
 export { readKmodIndex, writeKmodIndex } from "./initramfs/kmod-index.js";
-export { parseModuleDb, dependencyClosure, type ModuleDb, type ModuleInfo } from "./initramfs/modules.js";
+export { parseModuleDb, dependencyClosure, type ModuleAlias, type ModuleDb, type ModuleInfo } from "./initramfs/modules.js";
 export { VIRTIO_DRIVERS } from "./kernel.js";

@@ -124,7 +124,8 @@ export async function planInitramfs(ws: PlanWorkspace, facts: KernelFacts, wante
     .map(({ path, content, why }) => ({ path, content, why }));
   const dir = await moduleDir(ws.guest, kernel.version);
   const inputs = new Map<string, string | undefined>();
-  for (const name of MODULE_DB_FILES) inputs.set(`${dir}/${name}`, await digestOf(ws.guest, `${dir}/${name}`, MAX_MODULE));
+  // moduleDb read these through the workspace, which kept their digests.
+  for (const name of MODULE_DB_FILES) inputs.set(`${dir}/${name}`, await ws.digest(`${dir}/${name}`));
   const amendment = await amendInitramfs(image, db, wanted, async (rel) => {
     try {
       const bytes = await ws.guest.readFile(`${dir}/${rel}`, { maxBytes: MAX_MODULE });

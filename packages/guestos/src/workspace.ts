@@ -74,6 +74,14 @@ export class PlanWorkspace {
     return (await this.#load(path)).text;
   }
 
+  /**
+   * The digest of a guest file as the plan first read it (undefined: absent, not a file, or too
+   * large to be read as text).
+   */
+  async digest(path: string): Promise<string | undefined> {
+    return (await this.#load(path)).state?.sha256;
+  }
+
   /** Edits an existing text file; `edit` returns the new text (the same text: no change). */
   async edit(path: string, why: string, edit: (text: string) => string): Promise<boolean> {
     const w = await this.#load(path);

@@ -131,8 +131,9 @@ function addModuleIndexes(tree: Map<string, CpioEntry>, db: ModuleDb, moduleDir:
   const dir = (name: string) => resolveInArchive(tree, `${moduleDir}/${name}`);
   add(dir("modules.dep"), depText, "module dependencies for the enlarged set (depmod's text)");
   add(dir("modules.dep.bin"), writeKmodIndex([...mods.map((m) => ({ key: m.name, value: depLine(m), priority: m.priority }))]), "module dependencies as modprobe reads them");
+  const ours = db.aliasesOf(names);
   for (const symbol of [false, true]) {
-    const aliases = db.aliases.filter((a) => a.symbol === symbol && names.has(a.module));
+    const aliases = ours.filter((a) => a.symbol === symbol);
     const name = symbol ? "modules.symbols" : "modules.alias";
     add(dir(name), `# Aliases extracted from modules themselves.\n${aliases.map((a) => `alias ${a.pattern} ${a.module}\n`).join("")}`, symbol ? "exported symbols of the modules" : "device aliases: udev loads drivers by these");
     add(dir(`${name}.bin`), writeKmodIndex(aliases.map((a) => ({ key: symbol ? a.pattern : normalizeAlias(a.pattern), value: a.module, priority: priorityOf.get(a.module) ?? 0 }))), `${name} as modprobe reads it`);

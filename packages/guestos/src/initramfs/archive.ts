@@ -2,7 +2,7 @@
 // compressed, with NUL padding between them. This reads every segment it can decompress (gzip
 // with zlib, zstd with fzstd, xz with xz-decompress) and lists the merged tree the kernel would
 // unpack — an lsinitrd that needs no tools.
-import { inflateRawSync } from "node:zlib";
+import { inflateRaw } from "node:zlib";
 import { decompress as zstdDecompress } from "fzstd";
 import type { XzReadableStream as XzStream } from "xz-decompress";
 import type { FileType } from "@leapp/inspect";
@@ -46,8 +46,14 @@ function compressionAt(buf: Uint8Array, at: number): Compression | undefined {
   return magics.find(([, m]) => m.every((b, i) => buf[at + i] === b))?.[0];
 }
 
-/** gzip: header fields, a raw deflate stream (zlib says how much it used), an 8-byte trailer. */
-function gunzip(buf: Uint8Array, at: number): { data: Uint8Array; end: number } {
+/** Largest output chunk of an inflate; more output comes in more chunks, joined by a copy. */
+const MAX_INFLATE_CHUNK = 64 * 1024 * 1024;
+
+/**
+ * gzip: header fields, a raw deflate stream (zlib says how much it used), an 8-byte trailer.
+ * zlib inflates on libuv's pool, so the main thread goes on meanwhile (tens of MiB: ~50 ms).
+ */
+async function gunzip(buf: Uint8Array, at: number): Promise<{ data: Uint8Array; end: number }> {
   const flags = buf[at + 3] as number;
   let p = at + 10;
   const need = (n: number) => {
@@ -64,8 +70,13 @@ function gunzip(buf: Uint8Array, at: number): { data: Uint8Array; end: number } 
   }
   if (flags & 0x02) p += 2;
   need(0);
+  // Output that fits one chunk is handed over as it is, not copied: initramfs contents deflate
+  // 2.5-4x, so a chunk of 4x the compressed bytes (bounded, never from a header) holds it all.
+  const chunkSize = Math.min(MAX_INFLATE_CHUNK, Math.max(1024 * 1024, 4 * (buf.length - p)));
   try {
-    const r = inflateRawSync(buf.subarray(p), { info: true, maxOutputLength: MAX_UNPACKED }) as unknown as { buffer: Buffer; engine: { bytesWritten: number } };
+    const r = await new Promise<{ buffer: Buffer; engine: { bytesWritten: number } }>((resolve, reject) =>
+      inflateRaw(buf.subarray(p), { info: true, chunkSize, maxOutputLength: MAX_UNPACKED }, (err, out) => (err ? reject(err) : resolve(out as unknown as { buffer: Buffer; engine: { bytesWritten: number } }))),
+    );
     return { data: r.buffer, end: p + r.engine.bytesWritten + 8 };
   } catch (err) {
     throw new GuestOSError("GUESTOS_CORRUPT", `the gzip segment at byte ${at} does not decompress (${(err as Error).message})`, { cause: err });
@@ -222,7 +233,7 @@ export async function readInitramfs(buf: Uint8Array): Promise<Initramfs> {
     }
     const compression = compressionAt(buf, at);
     if (compression === "gzip") {
-      const r = gunzip(buf, at);
+      const r = await gunzip(buf, at);
       segments.push({ offset: at, length: r.end - at, compression, entries: archivesIn(r.data) });
       at = r.end;
     } else if (compression === "zstd") {

@@ -65,8 +65,24 @@ function insert(root: TrieNode, key: string, value: string, priority: number): v
 
 /** Serializes the trie children first, as depmod does, so every offset points backwards. */
 function serialize(root: TrieNode): Uint8Array {
-  const chunks: Buffer[] = [];
+  // One growing buffer: indexes of thousands of aliases are too many nodes for a buffer each.
+  let out = Buffer.allocUnsafe(64 * 1024);
   let length = 12;
+  const reserve = (n: number) => {
+    if (length + n <= out.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(2 * out.length, length + n));
+    out.copy(bigger, 0, 0, length);
+    out = bigger;
+  };
+  const string = (s: string) => {
+    reserve(s.length + 1);
+    length += out.write(s, length, "latin1");
+    out[length++] = 0;
+  };
+  const u32 = (v: number) => {
+    reserve(4);
+    length = out.writeUInt32BE(v >>> 0, length);
+  };
   const write = (node: TrieNode): number => {
     const keys = [...node.children.keys()].sort((a, b) => a - b);
     const first = keys[0] ?? 0;
@@ -74,43 +90,33 @@ function serialize(root: TrieNode): Uint8Array {
     const childOffsets: number[] = [];
     if (keys.length > 0) for (let c = first; c <= last; c++) childOffsets.push(node.children.has(c) ? write(node.children.get(c) as TrieNode) : 0);
     let offset = length;
-    const parts: Buffer[] = [];
     if (node.prefix !== "") {
-      parts.push(Buffer.from(`${node.prefix}\0`, "latin1"));
+      string(node.prefix);
       offset |= FLAG_PREFIX;
     }
     if (keys.length > 0) {
-      const b = Buffer.alloc(2 + 4 * childOffsets.length);
-      b[0] = first;
-      b[1] = last;
-      childOffsets.forEach((o, i) => b.writeUInt32BE(o >>> 0, 2 + 4 * i));
-      parts.push(b);
+      reserve(2);
+      out[length++] = first;
+      out[length++] = last;
+      for (const o of childOffsets) u32(o);
       offset |= FLAG_CHILDS;
     }
     if (node.values.length > 0) {
-      const count = Buffer.alloc(4);
-      count.writeUInt32BE(node.values.length);
-      parts.push(count);
+      u32(node.values.length);
       for (const v of node.values) {
-        const p = Buffer.alloc(4);
-        p.writeUInt32BE(v.priority >>> 0);
-        parts.push(p, Buffer.from(`${v.value}\0`, "latin1"));
+        u32(v.priority);
+        string(v.value);
       }
       offset |= FLAG_VALUES;
-    }
-    for (const p of parts) {
-      chunks.push(p);
-      length += p.length;
     }
     if (length > 0x0fffffff) throw new GuestOSError("GUESTOS_BAD_INPUT", "module index larger than kmod's 256 MiB offsets allow");
     return offset >>> 0;
   };
   const rootOffset = write(root);
-  const header = Buffer.alloc(12);
-  header.writeUInt32BE(MAGIC, 0);
-  header.writeUInt32BE(VERSION, 4);
-  header.writeUInt32BE(rootOffset, 8);
-  return Buffer.concat([header, ...chunks], length);
+  out.writeUInt32BE(MAGIC, 0);
+  out.writeUInt32BE(VERSION, 4);
+  out.writeUInt32BE(rootOffset, 8);
+  return out.subarray(0, length);
 }
 
 /** A kmod index of `entries` (key, value, priority), in the order given. */
