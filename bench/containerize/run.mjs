@@ -67,6 +67,7 @@ const image = existsSync(join(zoo, "disk1.qcow2")) ? join(zoo, "disk1.qcow2") : 
 const root = join(zoo, "root");
 const scratch = join(tmpdir(), `leapp-bench-containerize-${process.pid}`);
 execFileSync("mkdir", ["-p", scratch]);
+const q = (s) => `'${s.replace(/'/g, "'\\''")}'`;
 const loadAverage = () => Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
 
 /**
@@ -87,7 +88,6 @@ function timed(line, env = {}) {
   return { seconds, cpuSeconds: user + system, rssMiB: rssKiB === undefined ? undefined : rssKiB / 1024 };
 }
 
-const q = (s) => `'${s.replace(/'/g, "'\\''")}'`;
 
 /** Interleaved runs of named command lines: median wall and CPU seconds, and the largest RSS of each. */
 function compare(cases, n) {
@@ -111,7 +111,11 @@ function compare(cases, n) {
 }
 const ratio = (a, b) => ({ wall: a.seconds / b.seconds, cpu: a.cpuSeconds / b.cpuSeconds });
 
-const podmanRmi = (ref) => () => spawnSync("podman", ["rmi", "-f", ref], { stdio: "ignore" });
+// podman with a storage of the bench's own: no image left on this machine can share our layer,
+// so every load ingests it (a layer already stored would be skipped, making loads look free).
+const podmanArgs = ["--root", join(scratch, "podman-root"), "--runroot", join(scratch, "podman-run")];
+const podman = `podman ${podmanArgs.map(q).join(" ")}`;
+const podmanRmi = (ref) => () => spawnSync("podman", [...podmanArgs, "rmi", "-f", ref], { stdio: "ignore" });
 const archive = join(scratch, "guest.tar");
 const ociArchive = join(scratch, "guest-oci.tar");
 const report = { guest: "debian-12", image, root, runs, cores: Number(execFileSync("nproc").toString().trim()) };
@@ -126,12 +130,12 @@ const ours = containerizeTo(archive);
 const endToEnd = [
   {
     name: "leapp containerize && podman load",
-    line: `@TIME@ ${ours} && podman load -q -i ${q(archive)}`,
+    line: `@TIME@ ${ours} && ${podman} load -q -i ${q(archive)}`,
     after: () => (podmanRmi("localhost/leapp-bench/ours:latest")(), rmSync(archive, { force: true })),
   },
 ];
 if (protoRuns > 0) {
-  report.prototype = compare([{ name: "virt-tar-out | podman import", line: `virt-tar-out -a ${q(image)} / - | podman import - leapp-bench/proto:latest`, env: { LIBGUESTFS_BACKEND: "direct", LIBGUESTFS_BACKEND_SETTINGS: "force_tcg" }, after: podmanRmi("leapp-bench/proto:latest") }], protoRuns);
+  report.prototype = compare([{ name: "virt-tar-out | podman import", line: `virt-tar-out -a ${q(image)} / - | ${podman} import - leapp-bench/proto:latest`, env: { LIBGUESTFS_BACKEND: "direct", LIBGUESTFS_BACKEND_SETTINGS: "force_tcg" }, after: podmanRmi("leapp-bench/proto:latest") }], protoRuns);
 }
 report.endToEnd = compare(endToEnd, runs);
 if (report.prototype) report.endToEnd.speedup = ratio(report.prototype["virt-tar-out | podman import"], report.endToEnd["leapp containerize && podman load"]);
@@ -143,8 +147,8 @@ report.halves = compare(
   [
     { name: "leapp containerize (docker-archive)", line: `@TIME@ ${ours}` },
     { name: "leapp containerize (oci-archive)", line: `@TIME@ ${containerizeTo(ociArchive, "oci-archive")}` },
-    { name: "podman load (docker-archive)", line: `podman load -q -i ${q(archive)}`, after: podmanRmi("localhost/leapp-bench/ours:latest") },
-    { name: "podman load (oci-archive)", line: `podman load -q -i ${q(ociArchive)}`, after: podmanRmi("localhost/leapp-bench/ours:latest") },
+    { name: "podman load (docker-archive)", line: `${podman} load -q -i ${q(archive)}`, after: podmanRmi("localhost/leapp-bench/ours:latest") },
+    { name: "podman load (oci-archive)", line: `${podman} load -q -i ${q(ociArchive)}`, after: podmanRmi("localhost/leapp-bench/ours:latest") },
   ],
   runs,
 );
@@ -183,6 +187,7 @@ report.gzip = compare(
   Math.min(runs, 3),
 );
 report.gzip.ratio = ratio(report.gzip["leapp gzip"], report.gzip["GNU tar | gzip -6"]);
+
 rmSync(scratch, { recursive: true, force: true });
 
 if (json) console.log(JSON.stringify(report, null, 2));

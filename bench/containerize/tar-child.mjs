@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const load = (pkg) => import(join(repo, "packages", pkg, "dist", "index.js"));
 const { openDirectoryGuest, openImageGuest } = await load("inspect");
-const { walkGuest, writeLayerTar, compressingSink } = await load("packager");
+const { walkGuest, writeLayerTar, descriptorOutput } = await load("packager");
 
 const argv = process.argv.slice(2);
 const opt = (name, fallback) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : fallback);
@@ -21,14 +21,14 @@ const root = argv[0];
 const writer = opt("--writer", "leapp");
 const compression = opt("--compress", "none");
 
-const out = process.stdout;
-const toStdout = (chunk) => (out.write(chunk) ? Promise.resolve() : new Promise((r) => out.once("drain", r)));
 const guest = imagePath ? await openImageGuest([imagePath]) : await openDirectoryGuest(root);
-const sink = compressingSink(compression, toStdout);
+// Standard output as a descriptor output (never through process.stdout, which makes a pipe
+// non-blocking): written in order on libuv's pool while the next chunks are made.
+const sink = descriptorOutput(1, { compression });
 const started = process.hrtime.bigint();
 
 if (writer === "leapp") {
-  await writeLayerTar(guest, walkGuest(guest, { xattrs: false }), sink.write);
+  await writeLayerTar(guest, walkGuest(guest, { xattrs: false }), (chunk) => sink.write(chunk));
 } else {
   const { pack } = createRequire(join(repo, "packages", "packager", "package.json"))("tar-stream");
   const p = pack();
@@ -45,7 +45,7 @@ if (writer === "leapp") {
   p.finalize();
   await pumped;
 }
-await sink.end();
+await sink.commit();
 await guest.close();
 const ms = Number(process.hrtime.bigint() - started) / 1e6;
 process.stderr.write(JSON.stringify({ ms, maxRssKiB: process.resourceUsage().maxRSS }) + "\n");

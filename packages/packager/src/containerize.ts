@@ -9,7 +9,7 @@ import { PackagerError } from "./errors.js";
 import { defaultExclusions, exclusionMatcher, normalizeRulePath, type ExclusionRule } from "./exclusions.js";
 import { normalizeReference, writeImageArchive, type ArchiveFormat, type ImageArchiveResult, type ImageLayer } from "./image-archive.js";
 import { plannedTarSize, writeLayerTar, type LayerStats } from "./layer.js";
-import { fileOutput, streamOutput, type ArchiveOutput } from "./output.js";
+import { descriptorOutput, fileOutput, streamOutput, type ArchiveOutput } from "./output.js";
 import { servicePorts, type ServicePort } from "./ports.js";
 import type { TarEntry } from "./tar/header.js";
 import { TarWriter } from "./tar/writer.js";
@@ -209,12 +209,13 @@ async function adaptationLayer(guest: GuestFS, adaptations: Adaptation[], create
  * A guest's whole userspace as a container image: its root filesystem (less what never goes in
  * a container) as the first layer, leapp's changes for running its init as the container's
  * command as the second, written as a docker-archive or oci-archive that `podman load` reads.
- * `output` is a file path (written under a temporary name, renamed when complete) or any
- * writable stream (a pipe to `ssh host podman load`): then the guest is walked once first so
- * the layer's size is known before it streams, and the format must be an uncompressed
- * docker-archive. An aborted run removes what it wrote and rejects with the signal's reason.
+ * `output` is a file path (written under a temporary name, renamed when complete), any writable
+ * stream (a pipe to `ssh host podman load`) or `{ fd }`, a descriptor the caller keeps open
+ * (standard output: written on libuv's pool, see `descriptorOutput`). A stream or descriptor is
+ * never patched: the guest is walked once first so the layer's size is known before it
+ * streams, and the format must be an uncompressed docker-archive. An aborted run removes what it wrote and rejects with the signal's reason.
  */
-export async function containerize(guest: GuestFS | InspectableGuest, output: string | Writable, options: ContainerizeOptions = {}): Promise<ContainerizeResult> {
+export async function containerize(guest: GuestFS | InspectableGuest, output: string | Writable | { fd: number }, options: ContainerizeOptions = {}): Promise<ContainerizeResult> {
   const signal = options.signal;
   signal?.throwIfAborted();
   const warnings: string[] = [];
@@ -278,7 +279,8 @@ export async function containerize(guest: GuestFS | InspectableGuest, output: st
   }
 
   const spec = plan.runSpec;
-  const out: ArchiveOutput = isStream ? streamOutput(output, { compression }) : await fileOutput(output, { overwrite: options.overwrite ?? false });
+  const out: ArchiveOutput =
+    typeof output === "string" ? await fileOutput(output, { overwrite: options.overwrite ?? false }) : "write" in output ? streamOutput(output, { compression }) : descriptorOutput(output.fd, { compression });
   let archive: ImageArchiveResult;
   try {
     archive = await writeImageArchive(

@@ -1,17 +1,18 @@
 // Image archives checked by their real consumers: skopeo and umoci read the OCI archives
 // (gzip and zstd layers; umoci verifies every digest and unpacks the layer as root), podman
-// loads the docker-archive from a file and from a pipe (streamed, no temporary file), and an
+// loads the docker-archive from a file, from a pipe (streamed, no temporary file) and from a
+// FIFO written through its descriptor, and an
 // aborted write leaves nothing behind.
 import { spawn } from "node:child_process";
-import { mkdirSync, readdirSync, renameSync } from "node:fs";
+import { closeSync, mkdirSync, readdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { InspectableGuest } from "@leapp/inspect";
 import { writeImageArchive, type ArchiveFormat, type ImageDescription } from "./image-archive.js";
 import type { Compression } from "./compression.js";
 import { writeLayerTar, plannedTarSize } from "./layer.js";
-import { fileOutput, streamOutput } from "./output.js";
-import { buildFeatureTree, directoryGuestWithHostFacts, scratchDir, tool, treeManifest } from "./testing.js";
+import { descriptorOutput, fileOutput, streamOutput } from "./output.js";
+import { buildFeatureTree, directoryGuestWithHostFacts, fifoReader, scratchDir, tool, treeManifest } from "./testing.js";
 import { walkGuest, type WalkedEntry } from "./walk.js";
 
 let dir: string;
@@ -130,6 +131,20 @@ describe("docker archives", () => {
     loaded.push("localhost/leapp-test/streamed:v1");
     expect(Buffer.concat(output).toString()).toContain("leapp-test/streamed:v1");
     const id = tool("podman", ["image", "inspect", "--format", "{{index .RootFS.Layers 0}}", "localhost/leapp-test/streamed:v1"]).toString().trim();
+    expect(id).toBe(result.layers[0]!.diffId);
+  });
+
+  it("streams a docker-archive into `podman load` through a descriptor the caller holds", async () => {
+    const { fd, exited } = await fifoReader("podman load");
+    const out = descriptorOutput(fd);
+    const result = await writeImageArchive(out, image("leapp-test/descriptor:v1", true), { format: "docker-archive" });
+    await out.commit();
+    closeSync(fd);
+    const { stdout, code } = await exited;
+    expect(code).toBe(0);
+    loaded.push("localhost/leapp-test/descriptor:v1");
+    expect(stdout).toContain("leapp-test/descriptor:v1");
+    const id = tool("podman", ["image", "inspect", "--format", "{{index .RootFS.Layers 0}}", "localhost/leapp-test/descriptor:v1"]).toString().trim();
     expect(id).toBe(result.layers[0]!.diffId);
   });
 

@@ -5,7 +5,7 @@ export { defaultExclusions, exclusionMatcher, type ExclusionMatcher, type Exclus
 export { walkGuest, SPARSE_CHECK_BYTES, type WalkedEntry, type WalkOptions } from "./walk.js";
 export { writeLayerTar, plannedTarSize, type LayerStats, type LayerWriteOptions } from "./layer.js";
 export { compressingSink, DigestingSink, type Compression, type EndableSink } from "./compression.js";
-export { fileOutput, streamOutput, type ArchiveOutput } from "./output.js";
+export { descriptorOutput, fileOutput, streamOutput, type ArchiveOutput } from "./output.js";
 export { writeImageArchive, normalizeReference, type ArchiveFormat, type ImageArchiveOptions, type ImageArchiveResult, type ImageDescription, type ImageLayer, type ImageRuntimeConfig, type LayerResult } from "./image-archive.js";
 export { servicePorts, parseApacheListen, parseNginxListen, type ServicePort } from "./ports.js";
 export { planInit, containerIncompatibleServices, containerFstab, containerInittab, containerInterfaces, type Adaptation, type InitPlan } from "./adapt.js";

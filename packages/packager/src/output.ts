@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { write as writeToDescriptor } from "node:fs";
 import { open, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { Writable } from "node:stream";
@@ -100,16 +101,76 @@ export async function fileOutput(path: string, options: { overwrite?: boolean } 
   };
 }
 
+/** How long a descriptor output waits before trying again a write its non-blocking descriptor refused (EAGAIN). */
+const RETRY_MS = 1;
+
+/**
+ * An output on a descriptor the caller opened and keeps (standard output, a pipe to
+ * `podman load`): chunks are written in order on libuv's pool, up to WRITES_IN_FLIGHT queued,
+ * so a reader slower than the writer never stalls the thread that makes the archive. Never
+ * patched, never closed here. A non-blocking descriptor is written as it becomes writable.
+ */
+export function descriptorOutput(fd: number, options: { compression?: Compression } = {}): ArchiveOutput {
+  let position = 0;
+  let failure: unknown;
+  let last: Promise<void> = Promise.resolve();
+  const queued: Promise<void>[] = [];
+  const writeOnce = (chunk: Uint8Array, from: number) =>
+    new Promise<number>((resolve, reject) => writeToDescriptor(fd, chunk, from, chunk.length - from, null, (err, n) => (err ? reject(err) : resolve(n))));
+  const writeAll = async (chunk: Uint8Array) => {
+    let done = 0;
+    while (done < chunk.length) {
+      try {
+        done += await writeOnce(chunk, done);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EAGAIN") throw err;
+        await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+      }
+    }
+  };
+  const settled = async () => {
+    await Promise.all(queued.splice(0));
+    if (failure !== undefined) throw failure;
+  };
+  const raw: ArchiveOutput = {
+    get position() {
+      return position;
+    },
+    seekable: false,
+    async write(chunk) {
+      if (failure !== undefined) throw failure;
+      position += chunk.length;
+      // Each write starts once the one before it is done: a pipe takes its bytes in order.
+      last = last.then(() => (failure === undefined ? writeAll(chunk) : undefined)).catch((err: unknown) => {
+        failure ??= err;
+      });
+      queued.push(last);
+      if (queued.length >= WRITES_IN_FLIGHT) await queued.shift();
+      if (failure !== undefined) throw failure;
+    },
+    async patch() {
+      throw new PackagerError("PACKAGER_NOT_SEEKABLE", "this archive needs a seekable output (a file) to write; give a file, or use docker-archive without layer compression");
+    },
+    commit: settled,
+    async abort() {
+      await Promise.all(queued.splice(0));
+    },
+  };
+  return compressed(raw, options.compression);
+}
+
 /**
  * A stream output (a pipe to `ssh host podman load`, an HTTP response…): written with
  * backpressure, never patched, ended on commit unless `end: false`.
  */
 export function streamOutput(stream: Writable, options: { end?: boolean; compression?: Compression } = {}): ArchiveOutput {
-  const raw = rawStreamOutput(stream, options);
-  if (!options.compression || options.compression === "none") return raw;
-  // The whole archive compressed (`podman load` reads a zstd-compressed docker-archive);
-  // positions stay those of the archive itself.
-  const compressor = compressingSink(options.compression, (chunk) => raw.write(chunk));
+  return compressed(rawStreamOutput(stream, options), options.compression);
+}
+
+/** The whole archive compressed on its way to `raw` (`podman load` reads a zstd-compressed docker-archive); positions stay those of the archive itself. */
+function compressed(raw: ArchiveOutput, compression: Compression | undefined): ArchiveOutput {
+  if (!compression || compression === "none") return raw;
+  const compressor = compressingSink(compression, (chunk) => raw.write(chunk));
   let position = 0;
   return {
     get position() {

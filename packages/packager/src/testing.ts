@@ -2,9 +2,9 @@
  * Test support (not exported from index.ts): trees with every kind of file a root filesystem
  * holds, made with the real tools, and a manifest of a tree to compare extractions by.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, linkSync, writeFileSync, openSync, writeSync, closeSync, ftruncateSync, utimesSync, chownSync, chmodSync } from "node:fs";
+import { constants, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, linkSync, writeFileSync, openSync, writeSync, closeSync, ftruncateSync, utimesSync, chownSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { InspectError, openDirectoryGuest, type GuestFS, type GuestStat, type InspectableGuest } from "@leapp/inspect";
@@ -28,6 +28,35 @@ export function scratchDir(prefix = "leapp-packager-"): string {
   if (scratch.length === 0) process.once("exit", () => scratch.forEach((d) => rmSync(d, { recursive: true, force: true })));
   scratch.push(dir);
   return dir;
+}
+
+/**
+ * A FIFO read by `sh -c "SCRIPT < FIFO"`, opened here for writing (blocking unless asked): a real
+ * pipe whose descriptor the test holds. `exited` gives the reader's standard output and status.
+ */
+export async function fifoReader(script: string, options: { nonBlocking?: boolean } = {}): Promise<{ fd: number; exited: Promise<{ stdout: string; code: number }> }> {
+  const fifo = join(scratchDir("leapp-fifo-"), "fifo");
+  execFileSync("mkfifo", [fifo]);
+  const reader = spawn("sh", ["-c", `${script} < '${fifo}'`], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  reader.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  reader.stderr.on("data", (d: Buffer) => (stdout += d.toString()));
+  const exited = new Promise<{ stdout: string; code: number }>((resolve) => reader.on("close", (code) => resolve({ stdout, code: code ?? -1 })));
+  // A non-blocking open for writing fails (ENXIO) until the reader has the FIFO open.
+  let fd = -1;
+  for (let tries = 0; fd < 0; tries++) {
+    try {
+      fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENXIO" || tries > 1000) throw err;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+  if (!options.nonBlocking) {
+    closeSync(fd);
+    fd = openSync(fifo, constants.O_WRONLY);
+  }
+  return { fd, exited };
 }
 
 /** Extended attributes of a host file (not following links), read with the real getfattr. */

@@ -51,6 +51,7 @@ const MAX_OCTAL_12_N = BigInt(MAX_OCTAL_12);
 const NS_PER_S = 1_000_000_000n;
 const USTAR_MAGIC = new Uint8Array([0x75, 0x73, 0x74, 0x61, 0x72, 0x00, 0x30, 0x30]); // "ustar\0" "00"
 const encoder = new TextEncoder();
+const NO_BYTES = new Uint8Array(0);
 
 function bad(message: string, path?: string): PackagerError {
   return new PackagerError("PACKAGER_BAD_INPUT", message, path === undefined ? {} : { path });
@@ -160,18 +161,38 @@ function paxRecord(key: string, value: Uint8Array): Uint8Array {
   return out;
 }
 
-function writeString(block: Uint8Array, offset: number, width: number, bytes: Uint8Array): void {
-  block.set(bytes.length > width ? bytes.subarray(0, width) : bytes, offset);
+/** Writes a string field (cut to its width); the sum of the bytes written, for the checksum. */
+function writeString(block: Uint8Array, offset: number, width: number, bytes: Uint8Array): number {
+  const n = Math.min(bytes.length, width);
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += block[offset + i] = bytes[i]!;
+  return sum;
 }
 
-/** Zero-padded octal digits and a NUL; digit by digit, since every header writes seven of these. */
-function writeOctal(block: Uint8Array, offset: number, width: number, value: number): void {
+/**
+ * Zero-padded octal digits and a NUL (a value too large keeps its low digits: callers clamp).
+ * Every header writes nine of these, so: integer shifts once the value fits 31 bits, one fill for
+ * the leading zeros. The sum of the bytes written, for the checksum.
+ */
+function writeOctal(block: Uint8Array, offset: number, width: number, value: number): number {
   let v = value;
-  for (let i = width - 2; i >= 0; i--) {
-    block[offset + i] = 0x30 + (v % 8);
-    v = Math.floor(v / 8);
+  let sum = 0;
+  let i = offset + width - 2;
+  for (; i >= offset && v > 0x7fffffff; i--) {
+    const digit = v % 8;
+    sum += block[i] = 0x30 + digit;
+    v = (v - digit) / 8;
+  }
+  for (; i >= offset && v > 0; i--) {
+    sum += block[i] = 0x30 + (v & 7);
+    v >>>= 3;
+  }
+  if (i >= offset) {
+    block.fill(0x30, offset, i + 1);
+    sum += 0x30 * (i + 1 - offset);
   }
   block[offset + width - 1] = 0;
+  return sum;
 }
 
 const typeflags: Record<TarEntryType, number> = {
@@ -198,31 +219,40 @@ interface UstarFields {
   devMinor: number;
 }
 
+/** "ustar\0" "00" and the checksum field taken as eight spaces: bytes every header sums the same. */
+const FIXED_SUM = USTAR_MAGIC.reduce((n, b) => n + b, 0) + 8 * 0x20;
+
+/**
+ * A ustar header block written at `at` of `out`, which is zeros there. The checksum is summed
+ * field by field as they are written, not over the whole block afterwards.
+ */
+function writeUstar(out: Uint8Array, at: number, f: UstarFields): void {
+  let sum = FIXED_SUM + f.typeflag;
+  sum += writeString(out, at, 100, f.name);
+  sum += writeOctal(out, at + 100, 8, f.mode);
+  sum += writeOctal(out, at + 108, 8, f.uid);
+  sum += writeOctal(out, at + 116, 8, f.gid);
+  sum += writeOctal(out, at + 124, 12, f.size);
+  sum += writeOctal(out, at + 136, 12, f.mtime);
+  out[at + 156] = f.typeflag;
+  sum += writeString(out, at + 157, 100, f.linkname);
+  out.set(USTAR_MAGIC, at + 257);
+  sum += writeOctal(out, at + 329, 8, f.devMajor);
+  sum += writeOctal(out, at + 337, 8, f.devMinor);
+  sum += writeString(out, at + 345, 155, f.prefix);
+  writeOctal(out, at + 148, 7, sum);
+  out[at + 155] = 0x20;
+}
+
 function ustarBlock(f: UstarFields): Uint8Array {
   const block = new Uint8Array(BLOCK);
-  writeString(block, 0, 100, f.name);
-  writeOctal(block, 100, 8, f.mode);
-  writeOctal(block, 108, 8, f.uid);
-  writeOctal(block, 116, 8, f.gid);
-  writeOctal(block, 124, 12, f.size);
-  writeOctal(block, 136, 12, f.mtime);
-  block.fill(0x20, 148, 156);
-  block[156] = f.typeflag;
-  writeString(block, 157, 100, f.linkname);
-  block.set(USTAR_MAGIC, 257);
-  writeOctal(block, 329, 8, f.devMajor);
-  writeOctal(block, 337, 8, f.devMinor);
-  writeString(block, 345, 155, f.prefix);
-  let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += block[i]!;
-  writeOctal(block, 148, 7, sum);
-  block[155] = 0x20;
+  writeUstar(block, 0, f);
   return block;
 }
 
 /** Splits a path into ustar's prefix (≤155 bytes) and name (≤100 bytes) at a `/`, if it can be. */
 function splitUstarName(bytes: Uint8Array): { prefix: Uint8Array; name: Uint8Array } | undefined {
-  if (bytes.length <= 100) return { prefix: new Uint8Array(0), name: bytes };
+  if (bytes.length <= 100) return { prefix: NO_BYTES, name: bytes };
   for (let i = Math.min(bytes.length - 1, 155); i > 0; i--) {
     if (bytes[i] !== 0x2f) continue;
     if (bytes.length - i - 1 > 100) return undefined;
@@ -275,10 +305,10 @@ export function encodeEntryHeader(entry: TarEntry): Uint8Array {
   let split = isAscii(nameBytes) ? splitUstarName(nameBytes) : undefined;
   if (!split) {
     if (!sparse) records.push(paxRecord("path", pathBytes));
-    split = { prefix: new Uint8Array(0), name: nameBytes.subarray(0, 99) };
+    split = { prefix: NO_BYTES, name: nameBytes.subarray(0, 99) };
   }
 
-  let linkname = new Uint8Array(0);
+  let linkname = NO_BYTES;
   if (entry.type === "symlink" || entry.type === "hardlink") {
     linkname = encoder.encode(entry.linkTarget!);
     if (linkname.length > 100 || !isAscii(linkname)) {
@@ -301,7 +331,7 @@ export function encodeEntryHeader(entry: TarEntry): Uint8Array {
   }
 
   const mtime = entry.mtimeNs < 0n ? 0 : Number(seconds > MAX_OCTAL_12_N ? MAX_OCTAL_12_N : seconds);
-  const ustar = ustarBlock({
+  const ustar: UstarFields = {
     name: split.name,
     prefix: split.prefix,
     typeflag: typeflags[entry.type],
@@ -313,7 +343,7 @@ export function encodeEntryHeader(entry: TarEntry): Uint8Array {
     linkname,
     devMajor: entry.rdevMajor ?? 0,
     devMinor: entry.rdevMinor ?? 0,
-  });
+  };
 
   const paxLength = records.reduce((n, r) => n + r.length, 0);
   if (paxLength > MAX_PAX_BYTES) throw bad(`${entry.path}: its extended header would be ${paxLength} bytes; too many or too large attributes`, entry.path);
@@ -323,7 +353,7 @@ export function encodeEntryHeader(entry: TarEntry): Uint8Array {
   if (paxLength > 0) {
     const base = entry.path.slice(entry.path.lastIndexOf("/") + 1);
     const paxName = encoder.encode(`PaxHeaders/${base}`).subarray(0, 99);
-    out.set(ustarBlock({ name: paxName, prefix: new Uint8Array(0), typeflag: 0x78, mode: 0o644, uid: 0, gid: 0, size: paxLength, mtime, linkname: new Uint8Array(0), devMajor: 0, devMinor: 0 }), 0);
+    writeUstar(out, 0, { name: paxName, prefix: NO_BYTES, typeflag: 0x78, mode: 0o644, uid: 0, gid: 0, size: paxLength, mtime, linkname: NO_BYTES, devMajor: 0, devMinor: 0 });
     at = BLOCK;
     for (const r of records) {
       out.set(r, at);
@@ -331,7 +361,7 @@ export function encodeEntryHeader(entry: TarEntry): Uint8Array {
     }
     at = BLOCK + padded(paxLength);
   }
-  out.set(ustar, at);
+  writeUstar(out, at, ustar);
   at += BLOCK;
   if (map) out.set(map, at);
   return out;
@@ -351,7 +381,7 @@ export function simpleHeader(name: string, type: "file" | "directory", size: num
   const nameBytes = encoder.encode(type === "directory" ? name + "/" : name);
   if (nameBytes.length > 100 || !isAscii(nameBytes)) throw bad(`archive member name ${name} must be ASCII and at most 100 bytes`);
   if (!isUint(size, Number.MAX_SAFE_INTEGER)) throw bad(`archive member ${name}: size ${size} is not a byte count`);
-  const block = ustarBlock({ name: nameBytes, prefix: new Uint8Array(0), typeflag: typeflags[type], mode: type === "directory" ? 0o755 : 0o644, uid: 0, gid: 0, size: Math.min(size, MAX_OCTAL_12), mtime: mtimeSeconds, linkname: new Uint8Array(0), devMajor: 0, devMinor: 0 });
+  const block = ustarBlock({ name: nameBytes, prefix: NO_BYTES, typeflag: typeflags[type], mode: type === "directory" ? 0o755 : 0o644, uid: 0, gid: 0, size: Math.min(size, MAX_OCTAL_12), mtime: mtimeSeconds, linkname: NO_BYTES, devMajor: 0, devMinor: 0 });
   if (size > MAX_OCTAL_12) {
     // Base-256: the first byte's high bit set, the value big-endian in the rest of the field.
     block.fill(0, 124, 136);

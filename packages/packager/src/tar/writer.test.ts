@@ -50,6 +50,20 @@ describe("tar header", () => {
     expect(Buffer.from(h.subarray(257, 263)).toString("latin1")).toBe("ustar\0");
   });
 
+  it("writes every octal field exactly, up to the largest each holds, with the checksum of the whole block", () => {
+    const octal = (h: Uint8Array, at: number, width: number) => Buffer.from(h.subarray(at, at + width - 1)).toString("latin1");
+    for (const [size, seconds, id, mode] of [[0, 0, 0, 0], [0o77777777777, 0o77777777777, 0o7777777, 0o7777], [2 ** 31, 2 ** 31 - 1, 2 ** 21 - 1, 0o755], [123_456_789_012 % 0o77777777777, 1_700_000_000, 65534, 0o4711]] as const) {
+      const h = encodeEntryHeader({ path: "big", type: "file", mode, uid: id, gid: id, mtimeNs: BigInt(seconds) * 1_000_000_000n, size });
+      expect(h.length).toBe(BLOCK);
+      expect(octal(h, 124, 12)).toBe(size.toString(8).padStart(11, "0"));
+      expect(octal(h, 136, 12)).toBe(seconds.toString(8).padStart(11, "0"));
+      expect(octal(h, 108, 8)).toBe(id.toString(8).padStart(7, "0"));
+      expect(octal(h, 100, 8)).toBe(mode.toString(8).padStart(7, "0"));
+      const sum = [...h].reduce((s, b, i) => s + (i >= 148 && i < 156 ? 0x20 : b), 0);
+      expect(octal(h, 148, 7)).toBe(sum.toString(8).padStart(6, "0"));
+    }
+  });
+
   it("adds a pax header for what ustar cannot hold", () => {
     const h = encodeEntryHeader({ path: "x".repeat(300), type: "file", mode: 0o644, uid: 3_000_000, gid: 1, mtimeNs: t0, size: 1, xattrs: new Map([["user.a", new Uint8Array([0, 255])]]) });
     const pax = Buffer.from(h.subarray(BLOCK, h.length - BLOCK)).toString("latin1");
