@@ -108,7 +108,8 @@ const RETRY_MS = 1;
  * An output on a descriptor the caller opened and keeps (standard output, a pipe to
  * `podman load`): chunks are written in order on libuv's pool, up to WRITES_IN_FLIGHT queued,
  * so a reader slower than the writer never stalls the thread that makes the archive. Never
- * patched, never closed here. A non-blocking descriptor is written as it becomes writable.
+ * patched, never closed here. Best blocking: a non-blocking descriptor that refuses a write
+ * (EAGAIN) is tried again RETRY_MS later, as Node has no way to wait for it to become writable.
  */
 export function descriptorOutput(fd: number, options: { compression?: Compression } = {}): ArchiveOutput {
   let position = 0;
