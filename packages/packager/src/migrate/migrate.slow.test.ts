@@ -12,6 +12,8 @@ let host: TestContainerHost;
 let zoo: ZooGuest;
 const name = `leapp-slow-deb12-${process.pid}`;
 const reference = `leapp-slow-deb12:${process.pid}`;
+/** Images loaded here: the second migration takes the reference, so the first one's keeps only its ID. */
+const images: string[] = [];
 
 beforeAll(async () => {
   zoo = await buildZooGuest("debian-12", "qcow2");
@@ -20,7 +22,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   host.podman(["rm", "-f", "-t", "0", name], { allowFailure: true });
-  host.podman(["rmi", "-f", `localhost/${reference}`], { allowFailure: true });
+  for (const image of [...images, `localhost/${reference}`]) host.podman(["rmi", "-f", image], { allowFailure: true });
   await host?.stop();
 });
 
@@ -70,7 +72,8 @@ describe("migrate-machine: the debian-12 guest's disk image onto a container hos
   });
 
   it("with forceCreate, replaces the container of that name on the same ports", async () => {
-    const before = JSON.parse(host.podman(["container", "inspect", name]))[0] as { Id: string };
+    const before = JSON.parse(host.podman(["container", "inspect", name]))[0] as { Id: string; Image: string };
+    images.push(before.Image);
     const second = await migrateMachine(zoo.disks, { target: host.url(), ssh: { identity: host.identity, knownHosts: host.knownHosts }, name, reference, forceCreate: true });
     expect(second.replaces).toBe(true);
     // The old container's ports were its own: the new one takes them again.
