@@ -88,7 +88,6 @@ function timed(line, env = {}) {
   return { seconds, cpuSeconds: user + system, rssMiB: rssKiB === undefined ? undefined : rssKiB / 1024 };
 }
 
-
 /** Interleaved runs of named command lines: median wall and CPU seconds, and the largest RSS of each. */
 function compare(cases, n) {
   const results = Object.fromEntries(cases.map((c) => [c.name, { seconds: [], cpuSeconds: [], rssMiB: [] }]));
@@ -187,7 +186,6 @@ report.gzip = compare(
   Math.min(runs, 3),
 );
 report.gzip.ratio = ratio(report.gzip["leapp gzip"], report.gzip["GNU tar | gzip -6"]);
-
 rmSync(scratch, { recursive: true, force: true });
 
 if (json) console.log(JSON.stringify(report, null, 2));

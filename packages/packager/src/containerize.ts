@@ -213,7 +213,8 @@ async function adaptationLayer(guest: GuestFS, adaptations: Adaptation[], create
  * stream (a pipe to `ssh host podman load`) or `{ fd }`, a descriptor the caller keeps open
  * (standard output: written on libuv's pool, see `descriptorOutput`). A stream or descriptor is
  * never patched: the guest is walked once first so the layer's size is known before it
- * streams, and the format must be an uncompressed docker-archive. An aborted run removes what it wrote and rejects with the signal's reason.
+ * streams, and the format must be an uncompressed docker-archive. An aborted run removes what it
+ * wrote and rejects with the signal's reason.
  */
 export async function containerize(guest: GuestFS | InspectableGuest, output: string | Writable | { fd: number }, options: ContainerizeOptions = {}): Promise<ContainerizeResult> {
   const signal = options.signal;

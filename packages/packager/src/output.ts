@@ -23,8 +23,47 @@ export interface ArchiveOutput {
   abort(): Promise<void>;
 }
 
-/** Chunks a file output writes at once. */
+/** Chunks a file or descriptor output writes at once. */
 const WRITES_IN_FLIGHT = 4;
+
+/**
+ * Write-behind: a few chunks are written while the next ones are made (each write is a trip
+ * through libuv's pool); the first failure is reported by the next call.
+ */
+function writeBehind() {
+  const pending: Promise<void>[] = [];
+  let failure: unknown;
+  const check = () => {
+    if (failure !== undefined) throw failure;
+  };
+  return {
+    check,
+    failed: () => failure !== undefined,
+    /** Adds a write under way; waits while WRITES_IN_FLIGHT are. */
+    async add(write: Promise<void>): Promise<void> {
+      pending.push(
+        write.catch((err: unknown) => {
+          failure ??= err;
+        }),
+      );
+      if (pending.length >= WRITES_IN_FLIGHT) await pending.shift();
+      check();
+    },
+    /** Every write done; throws the first failure. */
+    async settled(): Promise<void> {
+      await Promise.all(pending.splice(0));
+      check();
+    },
+    /** Every write done, failed or not (an abort). */
+    async drained(): Promise<void> {
+      await Promise.all(pending.splice(0));
+    },
+  };
+}
+
+const notSeekable = async (): Promise<never> => {
+  throw new PackagerError("PACKAGER_NOT_SEEKABLE", "this archive needs a seekable output (a file) to write; give a file, or use docker-archive without layer compression");
+};
 
 /**
  * A file output: written under a temporary name beside `path` and renamed over it when
@@ -49,14 +88,7 @@ export async function fileOutput(path: string, options: { overwrite?: boolean } 
   }
   let position = 0;
   let closed = false;
-  // Write-behind: a few chunks are written while the next ones are made (each write is a trip
-  // through libuv's pool); a failure is reported by the next call.
-  const writing: Promise<void>[] = [];
-  let failure: unknown;
-  const settled = async () => {
-    await Promise.all(writing.splice(0));
-    if (failure !== undefined) throw failure;
-  };
+  const writes = writeBehind();
   const close = async () => {
     if (closed) return;
     closed = true;
@@ -68,33 +100,30 @@ export async function fileOutput(path: string, options: { overwrite?: boolean } 
     },
     seekable: true,
     async write(chunk) {
-      if (failure !== undefined) throw failure;
+      writes.check();
       const at = position;
       position += chunk.length;
-      const written = (async () => {
-        let done = 0;
-        while (done < chunk.length) {
-          const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, at + done);
-          done += bytesWritten;
-        }
-      })().catch((err: unknown) => {
-        failure ??= err;
-      });
-      writing.push(written);
-      if (writing.length >= WRITES_IN_FLIGHT) await writing.shift();
-      if (failure !== undefined) throw failure;
+      await writes.add(
+        (async () => {
+          let done = 0;
+          while (done < chunk.length) {
+            const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, at + done);
+            done += bytesWritten;
+          }
+        })(),
+      );
     },
     async patch(offset, bytes) {
-      await settled();
+      await writes.settled();
       await handle.write(bytes, 0, bytes.length, offset);
     },
     async commit() {
-      await settled();
+      await writes.settled();
       await close();
       await rename(temp, path);
     },
     async abort() {
-      await Promise.all(writing.splice(0));
+      await writes.drained();
       await close().catch(() => {});
       await rm(temp, { force: true });
     },
@@ -113,9 +142,8 @@ const RETRY_MS = 1;
  */
 export function descriptorOutput(fd: number, options: { compression?: Compression } = {}): ArchiveOutput {
   let position = 0;
-  let failure: unknown;
+  const writes = writeBehind();
   let last: Promise<void> = Promise.resolve();
-  const queued: Promise<void>[] = [];
   const writeOnce = (chunk: Uint8Array, from: number) =>
     new Promise<number>((resolve, reject) => writeToDescriptor(fd, chunk, from, chunk.length - from, null, (err, n) => (err ? reject(err) : resolve(n))));
   const writeAll = async (chunk: Uint8Array) => {
@@ -129,33 +157,22 @@ export function descriptorOutput(fd: number, options: { compression?: Compressio
       }
     }
   };
-  const settled = async () => {
-    await Promise.all(queued.splice(0));
-    if (failure !== undefined) throw failure;
-  };
   const raw: ArchiveOutput = {
     get position() {
       return position;
     },
     seekable: false,
     async write(chunk) {
-      if (failure !== undefined) throw failure;
+      writes.check();
       position += chunk.length;
-      // Each write starts once the one before it is done: a pipe takes its bytes in order.
-      last = last.then(() => (failure === undefined ? writeAll(chunk) : undefined)).catch((err: unknown) => {
-        failure ??= err;
-      });
-      queued.push(last);
-      if (queued.length >= WRITES_IN_FLIGHT) await queued.shift();
-      if (failure !== undefined) throw failure;
+      // Each write starts once the one before it is done (a pipe takes its bytes in order), and
+      // none starts after one failed.
+      last = last.then(() => (writes.failed() ? undefined : writeAll(chunk)));
+      await writes.add(last);
     },
-    async patch() {
-      throw new PackagerError("PACKAGER_NOT_SEEKABLE", "this archive needs a seekable output (a file) to write; give a file, or use docker-archive without layer compression");
-    },
-    commit: settled,
-    async abort() {
-      await Promise.all(queued.splice(0));
-    },
+    patch: notSeekable,
+    commit: () => writes.settled(),
+    abort: () => writes.drained(),
   };
   return compressed(raw, options.compression);
 }
@@ -224,9 +241,7 @@ function rawStreamOutput(stream: Writable, options: { end?: boolean }): ArchiveO
       position += chunk.length;
       if (!stream.write(chunk)) await waitDrain();
     },
-    async patch() {
-      throw new PackagerError("PACKAGER_NOT_SEEKABLE", "this archive needs a seekable output (a file) to write; give a file, or use docker-archive without layer compression");
-    },
+    patch: notSeekable,
     async commit() {
       if (failure !== undefined) throw failure;
       if (options.end === false) return;
