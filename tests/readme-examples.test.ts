@@ -28,6 +28,14 @@ describe("parseExamples", () => {
     expect(() => parseExamples("R.md", md("```sh", "x"))).toThrow(/never closed/);
   });
 
+  it("refuses a shell pipe into a reader that may stop early, which races the writer under pipefail", () => {
+    expect(() => parseExamples("R.md", md("```sh", "leapp ls d.img", "tar -tf a.tar | head -3", "```"))).toThrow(/R.md:3: a pipe into a reader that may stop early/);
+    expect(() => parseExamples("R.md", md("```sh", "tar -tf a.tar | grep -q manifest", "```"))).toThrow(/may stop early/);
+    expect(() => parseExamples("R.md", md("```sh", "tar -tf a.tar | sed 1q", "```"))).toThrow(/may stop early/);
+    expect(parseExamples("R.md", md("```sh", "tar -tf a.tar | grep manifest", "tar -tf a.tar | sort", "```"))).toHaveLength(1);
+    expect(parseExamples("R.md", md("```yaml", "x: a | head", "```"))).toHaveLength(0);
+  });
+
   it("reads every README of the repository without complaint", () => {
     const repo = fileURLToPath(new URL("..", import.meta.url));
     const readmes = findReadmes(repo);

@@ -50,6 +50,7 @@ export function parseExamples(readme: string, text: string): Example[] {
     const d = directive.exec(above);
     if (d && d[1] !== "skip") throw new Error(`${readme}:${i}: unknown example directive '${d[1]}' (only 'skip REASON' exists)`);
     if (d && d[2] === "") throw new Error(`${readme}:${i}: 'example: skip' needs its reason: say why this cannot run here`);
+    if (language === "sh") refuseEarlyExit(readme, i + 1, lines.slice(i + 1, end));
     if (language !== undefined) {
       const example: Example = { readme, line: i + 1, language, code: lines.slice(i + 1, end).join("\n") + "\n" };
       if (d) example.skip = d[2];
@@ -58,4 +59,16 @@ export function parseExamples(readme: string, text: string): Example[] {
     i = end;
   }
   return examples;
+}
+
+/**
+ * Shell examples run under `pipefail`, so a pipe into a reader that stops early (`head`, `grep -q`)
+ * fails whenever the writer is still writing when it exits (SIGPIPE, 141): a race, not a result.
+ */
+function refuseEarlyExit(readme: string, fenceLine: number, code: string[]): void {
+  code.forEach((l, k) => {
+    if (/\|\s*(head|grep\s+(-\w*q|--quiet)|sed\s+(-n\s+)?['"]?\d*q)\b/.test(l)) {
+      throw new Error(`${readme}:${fenceLine + k + 1}: a pipe into a reader that may stop early fails under pipefail when the writer is still writing: show the whole output, or read a file`);
+    }
+  });
 }
