@@ -52,6 +52,7 @@ const hostErrors: Record<string, [what: string, todo: string]> = {
   EEXIST: ["already exists", "choose another name or remove it first"],
   ENOTEMPTY: ["directory not empty", "choose another name or empty it first"],
   ENOSPC: ["no space left on the device", "free some space or write elsewhere"],
+  EPIPE: ["the command reading the output stopped before its end (a broken pipe)", "let the reader take all of it (not | head), or write to a file"],
   EDQUOT: ["disk quota exceeded", "free some space or write elsewhere"],
   EFBIG: ["file too large for its filesystem", "write elsewhere"],
   EROFS: ["read-only filesystem", "write elsewhere"],

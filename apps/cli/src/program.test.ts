@@ -126,6 +126,7 @@ describe("errors become one message and a documented exit code", () => {
   it("maps host I/O errors to exit 3 and anything else to 70", () => {
     const enoent = Object.assign(new Error("ENOENT: no such file"), { code: "ENOENT" });
     expect(describeError(enoent).exitCode).toBe(ExitCode.input);
+    expect(describeError(Object.assign(new Error("EPIPE: broken pipe, write"), { code: "EPIPE" }))).toMatchObject({ exitCode: ExitCode.input, code: "EPIPE", message: expect.stringMatching(/^the command reading the output stopped before its end/) });
     expect(describeError(Object.assign(new Error("x"), { code: "EBADF" })).exitCode).toBe(ExitCode.internal);
     expect(describeError(new TypeError("x is undefined")).exitCode).toBe(ExitCode.internal);
     expect(describeError("a string").exitCode).toBe(ExitCode.internal);

@@ -13,17 +13,31 @@ export class Cli {
   command: Command | undefined;
   /** What an interrupted command removed, for the "interrupted; …" line (set by commands that write). */
   interruptNote: string | undefined;
+  #stdoutTaken = false;
   constructor(
     readonly streams: Streams,
     /** Aborted by SIGINT/SIGTERM (see signals.ts); every long call gets it. */
     readonly signal?: AbortSignal,
   ) {}
 
+  /**
+   * A command's data goes to standard output (`containerize -o -`): from now on its report, its
+   * JSON document and any error go to standard error, so nothing but the data reaches the pipe.
+   */
+  takeStdout(): void {
+    this.#stdoutTaken = true;
+  }
+
+  /** Where reports and results go: standard output, unless a command took it for its data. */
+  get reportStreams(): Streams {
+    return this.#stdoutTaken ? { stdout: this.streams.stderr, stderr: this.streams.stderr } : this.streams;
+  }
+
   /** The Output for a command, honouring --json, --progress and --debug wherever they were given. */
   output(command: Command): Output {
     const o = command.optsWithGlobals<{ json?: boolean; progress?: ProgressMode; debug?: boolean }>();
     const options: GlobalOptions = { json: o.json ?? false, progress: o.progress ?? "auto", debug: o.debug ?? false };
-    return new Output(options, this.streams);
+    return new Output(options, this.reportStreams);
   }
 }
 
@@ -112,7 +126,7 @@ export async function run(argv: readonly string[], streams: Streams = process, s
     const command = commandPath(cli.command ?? program);
     // commander puts its spelling suggestion on a line of its own: keep it on ours.
     const text = message.replace(/^error: /, "").replace(/\n\(Did you mean (.*)\)$/, "; did you mean $1").trim();
-    if (wantsJson) streams.stdout.write(JSON.stringify({ error: { code: "LEAPP_USAGE", message: text, command } }) + "\n");
+    if (wantsJson) cli.reportStreams.stdout.write(JSON.stringify({ error: { code: "LEAPP_USAGE", message: text, command } }) + "\n");
     else streams.stderr.write(`${escapeControl(command)}: ${escapeControl(text)} (run '${escapeControl(command)} --help' for usage)\n`);
     return ExitCode.usage;
   };
@@ -128,14 +142,14 @@ export async function run(argv: readonly string[], streams: Streams = process, s
     if (signal?.aborted && signal.reason instanceof Interrupted && (err === signal.reason || (err as { name?: unknown } | null)?.name === "AbortError")) {
       const reason = signal.reason;
       const message = cli.interruptNote ? `interrupted; ${cli.interruptNote} (${reason.signal})` : `interrupted by ${reason.signal}`;
-      if (wantsJson) streams.stdout.write(JSON.stringify({ error: { code: reason.code, message } }) + "\n");
+      if (wantsJson) cli.reportStreams.stdout.write(JSON.stringify({ error: { code: reason.code, message } }) + "\n");
       else streams.stderr.write(`leapp: ${message}\n`);
       return reason.exitCode as ExitCode;
     }
     if (err instanceof UsageError) return usage(err.message);
     const report = describeError(err);
     // JSON escapes control characters itself; the text line spells them out.
-    if (wantsJson) streams.stdout.write(JSON.stringify({ error: { code: report.code, message: report.message, package: report.package } }) + "\n");
+    if (wantsJson) cli.reportStreams.stdout.write(JSON.stringify({ error: { code: report.code, message: report.message, package: report.package } }) + "\n");
     else streams.stderr.write(`leapp: ${escapeControl(report.message)}${report.code && report.exitCode !== ExitCode.internal ? ` [${escapeControl(report.code)}]` : ""}\n`);
     if (debug && err instanceof Error && err.stack) streams.stderr.write(err.stack + "\n");
     return report.exitCode;

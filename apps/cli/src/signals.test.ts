@@ -3,9 +3,8 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { run } from "./program.js";
 import { abortOnSignals, Interrupted } from "./signals.js";
-import { captureStreams } from "./test-streams.js";
+import { interruptAtProgress } from "./test-streams.js";
 
 const work = mkdtempSync(join(tmpdir(), "leapp-signals-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -38,26 +37,10 @@ describe("SIGINT and SIGTERM", () => {
     const out = join(work, "out");
     mkdirSync(out);
     const target = join(out, "target.raw");
-    const controller = new AbortController();
-    let stderr = "";
-    const io = captureStreams();
-    const streams = {
-      stdout: io.stdout,
-      stderr: {
-        write(s: string) {
-          stderr += s;
-          // The first progress line: the copy is under way.
-          if (s.includes('"event":"progress"') && !controller.signal.aborted) controller.abort(new Interrupted("SIGTERM"));
-          return true;
-        },
-      },
-    };
-    const code = await run(["--progress=json", "storage", "convert", source, target], streams, controller.signal);
-    expect(code, stderr).toBe(143);
+    const r = await interruptAtProgress("SIGTERM", "storage", "convert", source, target);
+    expect(r.code, r.lines.join("\n")).toBe(143);
     expect(readdirSync(out)).toEqual([]);
-    const lines = stderr.trimEnd().split("\n");
-    expect(lines.at(-1)).toBe(`leapp: interrupted; removed the unfinished ${target} (SIGTERM)`);
-    const events = lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { event: string; error?: { code: string } });
-    expect(events.at(-1)).toMatchObject({ event: "error", error: { code: "LEAPP_INTERRUPTED" } });
+    expect(r.lines.at(-1)).toBe(`leapp: interrupted; removed the unfinished ${target} (SIGTERM)`);
+    expect(r.events.at(-1)).toMatchObject({ event: "error", error: { code: "LEAPP_INTERRUPTED" } });
   });
 });

@@ -14,6 +14,30 @@ export function captureStreams(options: { tty?: boolean } = {}): Streams & { out
   };
 }
 
+/**
+ * Runs `leapp --progress=json ARGS…` in-process and interrupts it as `signal` would at its first
+ * progress event (the work under way): its exit code, its stderr lines and its progress events.
+ */
+export async function interruptAtProgress(signal: "SIGINT" | "SIGTERM", ...args: string[]): Promise<{ code: number; lines: string[]; events: { event: string; error?: { code: string } }[] }> {
+  const { run } = await import("./program.js");
+  const { Interrupted } = await import("./signals.js");
+  const controller = new AbortController();
+  let stderr = "";
+  const streams: Streams = {
+    stdout: captureStreams().stdout,
+    stderr: {
+      write(s: string) {
+        stderr += s;
+        if (s.includes('"event":"progress"') && !controller.signal.aborted) controller.abort(new Interrupted(signal));
+        return true;
+      },
+    },
+  };
+  const code = await run(["--progress=json", ...args], streams, controller.signal);
+  const lines = stderr.trimEnd().split("\n");
+  return { code, lines, events: lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { event: string; error?: { code: string } }) };
+}
+
 /** Runs `leapp ARGS…` in-process with captured streams: its exit code and what it printed. */
 export async function leapp(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   const { run } = await import("./program.js");

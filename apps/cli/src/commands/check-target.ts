@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import type { TargetCheck } from "@leapp/packager";
 import { ExitCode } from "../errors.js";
 import type { Cli, RegisterCommand } from "../program.js";
-import { interrupted, targetOptions, targetSsh, type TargetFlags } from "./migrate.js";
+import { targetOptions, targetSsh, type TargetFlags } from "./migrate.js";
 
 const ports = (list: number[]) => (list.length > 40 ? `${list.slice(0, 40).join(" ")} … (${list.length})` : list.join(" ")) || "none";
 
@@ -31,15 +31,8 @@ export const registerCheckTarget: RegisterCommand = (program: Command, cli: Cli)
     const out = cli.output(cmd);
     const ssh = targetSsh(flags);
     const { checkTarget } = await import("@leapp/packager");
-    const controller = new AbortController();
-    const stop = () => controller.abort(interrupted("the check was stopped"));
-    process.once("SIGINT", stop);
-    let check: TargetCheck;
-    try {
-      check = await checkTarget({ target, ssh, ...(flags.runtime ? { runtime: flags.runtime } : {}), ...(flags.name !== undefined ? { name: flags.name } : {}), signal: controller.signal });
-    } finally {
-      process.off("SIGINT", stop);
-    }
+    cli.interruptNote = "the check was stopped";
+    const check: TargetCheck = await checkTarget({ target, ssh, ...(flags.runtime ? { runtime: flags.runtime } : {}), ...(flags.name !== undefined ? { name: flags.name } : {}), ...(cli.signal ? { signal: cli.signal } : {}) });
     out.result(check, checkTargetText);
     if (check.problems.length > 0) cli.exitCode = ExitCode.negative;
   });

@@ -1,3 +1,4 @@
+import { isatty } from "node:tty";
 import { Option, type Command } from "commander";
 import type { ContainerizeResult, ServicePort } from "@leapp/packager";
 import { UsageError } from "../errors.js";
@@ -40,8 +41,9 @@ const port = (p: ServicePort) => `${p.port}/${p.protocol} (${p.service}: ${p.evi
 export function containerizeText(r: ContainerizeJson): string {
   const spec = r.runSpec;
   const publish = spec.exposedPorts.map((p) => `-p ${p.port >= 1024 ? p.port : 8000 + p.port}:${p.port}${p.protocol === "udp" ? "/udp" : ""}`).join(" ");
+  const toStdout = r.output === "-";
   const lines = [
-    `wrote ${r.output} (${r.format}, ${formatBytes(r.bytes)}, ${r.layers.length} layer${r.layers.length === 1 ? "" : "s"}, ${r.rootfs.files} files)`,
+    `wrote ${toStdout ? "the archive to standard output" : r.output} (${r.format}, ${formatBytes(r.bytes)}, ${r.layers.length} layer${r.layers.length === 1 ? "" : "s"}, ${r.rootfs.files} files)`,
     `image:     ${r.reference}`,
     `command:   ${spec.command.join(" ")} (${spec.init}${spec.stopSignal ? `, stop signal ${spec.stopSignal}` : ""})`,
     `ports:     ${spec.exposedPorts.map(port).join(", ") || "none"}`,
@@ -60,7 +62,8 @@ export function containerizeText(r: ContainerizeJson): string {
   const local = r.reference.includes("/") ? r.reference : `localhost/${r.reference}`;
   for (const o of spec.runOptions) lines.push(`run with:  ${o.option} — ${o.reason}`);
   const options = [...spec.runOptions.map((o) => o.option), publish].filter(Boolean).join(" ");
-  lines.push("", `run it:    podman load -i ${r.output} && podman run -d ${options ? options + " " : ""}${local}`);
+  const run = `podman run -d ${options ? options + " " : ""}${local}`;
+  lines.push("", toStdout ? `run it:    ${run} (once the archive is loaded: leapp containerize … -o - | podman load)` : `run it:    podman load -i ${r.output} && ${run}`);
   return lines.join("\n");
 }
 
@@ -71,7 +74,7 @@ export const registerContainerize: RegisterCommand = (program: Command, cli: Cli
     .command("containerize")
     .description("a guest's whole userspace as a container image (docker-archive or oci-archive) that runs the guest's own init")
     .argument("<source...>", "disk image(s) in disk order, a root directory, or ssh://user@host[:port]")
-    .requiredOption("-o, --output <file>", "the archive to write (written under a temporary name, then renamed)")
+    .requiredOption("-o, --output <file>", "the archive to write (written under a temporary name, then renamed); - for standard output (a pipe into podman load or ssh), the report then on standard error")
     .addOption(new Option("--format <format>", "archive format").choices(["docker-archive", "oci-archive"]).default("docker-archive"))
     .option("--name <name[:tag]>", "the image's name (default: the guest's hostname)")
     .option("--exclude <path>", "leave this guest path out (repeatable; * matches within a component)", collect, [])
@@ -88,6 +91,13 @@ export const registerContainerize: RegisterCommand = (program: Command, cli: Cli
       "\nNever in the image unless --include brings it back: the contents of /proc, /sys, /dev, /tmp, /boot and the\nkernel modules, files under /run, /var/run and /var/lock, swap files, and the host's network configuration.\nThe run spec (--json: runSpec.excluded) lists every rule with its reason.",
     )
     .action(async (sources: string[], flags: ContainerizeFlags, cmd: Command) => {
+      // `-o -`: the archive is standard output's (as a descriptor: never through process.stdout,
+      // which would make a pipe non-blocking); everything else goes to standard error.
+      const toStdout = flags.output === "-";
+      if (toStdout) {
+        if (isatty(1)) throw new UsageError("-o - writes the archive to standard output, which is a terminal: pipe it (-o - | podman load) or name a file");
+        cli.takeStdout();
+      }
       const out = cli.output(cmd);
       const isSsh = sources.some((s) => s.startsWith("ssh://"));
       if (!isSsh && (flags.identity || flags.knownHosts || flags.fingerprint || flags.sudo || flags.root)) {
@@ -103,13 +113,11 @@ export const registerContainerize: RegisterCommand = (program: Command, cli: Cli
         ...(flags.root !== undefined ? { root: flags.root } : {}),
       });
       const progress = out.progress("containerize");
-      const controller = new AbortController();
-      // An interrupted run removes its partial archive; the error says so and exits as bad input (3).
-      const stop = () => controller.abort(Object.assign(new Error("interrupted: the partial archive was removed"), { code: "LEAPP_INTERRUPTED", package: "@leapp/cli" }));
-      process.once("SIGINT", stop);
+      // Ctrl-C or SIGTERM: the partial archive is removed, and leapp exits 130 or 143 saying so.
+      cli.interruptNote = toStdout ? "the archive on standard output is incomplete" : `removed the unfinished ${flags.output}`;
       let result: ContainerizeResult;
       try {
-        result = await containerize(guest, flags.output, {
+        result = await containerize(guest, toStdout ? { fd: 1 } : flags.output, {
           format: flags.format,
           compression: flags.compress,
           ...(flags.name !== undefined ? { reference: flags.name } : {}),
@@ -118,15 +126,17 @@ export const registerContainerize: RegisterCommand = (program: Command, cli: Cli
           overwrite: flags.overwrite ?? false,
           // A progress display wants the total: walk the guest first when one is shown.
           planFirst: out.options.progress === "json" || out.options.progress === "tty" || (out.options.progress === "auto" && Boolean(cli.streams.stderr.isTTY)),
-          signal: controller.signal,
+          ...(cli.signal ? { signal: cli.signal } : {}),
           // The bar shows the bytes streamed; the walk before it (phase "scan") counts files.
           onProgress: (e) => {
             if (e.phase === "stream") progress.update(e.done, e.total ?? e.done);
           },
         });
-      } finally {
         progress.finish();
-        process.off("SIGINT", stop);
+      } catch (err) {
+        progress.fail(err);
+        throw err;
+      } finally {
         await guest.close();
       }
       const json: ContainerizeJson = {

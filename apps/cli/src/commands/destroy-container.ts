@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import type { DestroyResult } from "@leapp/packager";
 import { UsageError } from "../errors.js";
 import type { Cli, RegisterCommand } from "../program.js";
-import { interrupted, targetOptions, targetSsh, type TargetFlags } from "./migrate.js";
+import { targetOptions, targetSsh, type TargetFlags } from "./migrate.js";
 
 export function destroyText(r: DestroyResult): string {
   if (!r.removed) return `no container named ${r.container} on ${r.target}: nothing to do`;
@@ -25,15 +25,8 @@ export const registerDestroyContainer: RegisterCommand = (program: Command, cli:
     const timeoutSeconds = Number(flags.timeout);
     if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 0 || timeoutSeconds > 3600) throw new UsageError(`--timeout takes whole seconds from 0 to 3600, not ${flags.timeout}`);
     const { destroyContainer } = await import("@leapp/packager");
-    const controller = new AbortController();
-    const stop = () => controller.abort(interrupted("the removal was stopped; check the container with check-target"));
-    process.once("SIGINT", stop);
-    let result: DestroyResult;
-    try {
-      result = await destroyContainer({ target, ssh, name, ...(flags.runtime ? { runtime: flags.runtime } : {}), removeImage: flags.removeImage ?? false, timeoutSeconds, signal: controller.signal });
-    } finally {
-      process.off("SIGINT", stop);
-    }
+    cli.interruptNote = "the removal was stopped; check the container with check-target";
+    const result: DestroyResult = await destroyContainer({ target, ssh, name, ...(flags.runtime ? { runtime: flags.runtime } : {}), removeImage: flags.removeImage ?? false, timeoutSeconds, ...(cli.signal ? { signal: cli.signal } : {}) });
     out.result(result, destroyText);
   });
 };

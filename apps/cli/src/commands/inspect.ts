@@ -69,14 +69,10 @@ export const registerInspect: RegisterCommand = (program: Command, cli: Cli) => 
         throw new UsageError("--identity, --known-hosts, --fingerprint, --sudo and --root apply to ssh:// sources only");
       }
       const { inspectSources, toVirtInspectorXml } = await import("@leapp/inspect");
-      // Ctrl-C stops the inspection (an SSH connection is closed) and exits with a typed error.
-      const controller = new AbortController();
-      const onInterrupt = () => controller.abort(Object.assign(new Error("interrupted: the inspection was stopped"), { code: "LEAPP_INTERRUPTED", package: "@leapp/cli" }));
-      process.once("SIGINT", onInterrupt);
-      let reports: InspectionReport[];
-      try {
-        reports = await inspectSources(sources, {
-          signal: controller.signal,
+      // Ctrl-C or SIGTERM stops the inspection (an SSH connection is closed): exit 130 or 143.
+      cli.interruptNote = "the inspection was stopped";
+      const reports: InspectionReport[] = await inspectSources(sources, {
+          ...(cli.signal ? { signal: cli.signal } : {}),
           ...(flags.identity !== undefined ? { identity: flags.identity } : {}),
           ...(flags.knownHosts !== undefined ? { knownHosts: flags.knownHosts } : {}),
           ...(flags.fingerprint !== undefined ? { fingerprint: flags.fingerprint } : {}),
@@ -84,9 +80,6 @@ export const registerInspect: RegisterCommand = (program: Command, cli: Cli) => 
           ...(flags.root !== undefined ? { root: flags.root } : {}),
           ...(flags.backingDir ? { trustedBackingDirs: flags.backingDir } : {}),
         });
-      } finally {
-        process.removeListener("SIGINT", onInterrupt);
-      }
       if (flags.xml) out.result(reports, toVirtInspectorXml);
       else out.result(reports, inspectTexts);
     });

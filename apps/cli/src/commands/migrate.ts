@@ -31,11 +31,6 @@ export function targetSsh(flags: TargetFlags): SshConnectOptions {
   };
 }
 
-/** An error for Ctrl-C: exit 3 with a line that says what was undone. */
-export function interrupted(what: string): Error {
-  return Object.assign(new Error(`interrupted: ${what}`), { code: "LEAPP_INTERRUPTED", package: "@leapp/cli" });
-}
-
 interface MigrateFlags extends TargetFlags {
   target: string;
   sourceIdentity?: string;
@@ -173,62 +168,58 @@ export const registerMigrate: RegisterCommand = (program: Command, cli: Cli) => 
         include: flags.include,
         ...(source ? { source } : {}),
       };
-      const controller = new AbortController();
-      const stop = () => controller.abort(interrupted("what was made on the container host was removed"));
-      process.once("SIGINT", stop);
-      try {
-        if (flags.printPortMap) {
-          const plan = await planMigration(sources, { ...options, signal: controller.signal });
-          const json: MigrateJson = { container: plan.container, image: plan.image, target: plan.target, portMap: plan.portMap, runtime: plan.runtime, replaces: plan.replaces };
-          out.result(json, portMapText);
-          return;
-        }
-        const bar = out.progress("migrate-machine");
-        let finished = false;
-        const progress = {
-          update: (done: number, total: number) => bar.update(done, total),
-          finish: () => {
-            if (!finished) bar.finish();
-            finished = true;
-          },
-        };
-        // Beside the bar, a line when the long steps after the stream begin.
-        const showPhases = !out.options.json && (out.options.progress === "tty" || (out.options.progress === "auto" && Boolean(cli.streams.stderr.isTTY)));
-        const said = new Set<string>();
-        let result: MigrationResult;
-        try {
-          result = await migrateMachine(sources, {
-            ...options,
-            signal: controller.signal,
-            onWarning: (m) => out.note(`warning: ${m}`),
-            onProgress: (e) => {
-              if (e.phase === "stream") progress.update(e.done, e.total ?? e.done);
-              else if ((e.phase === "load" || e.phase === "start" || e.phase === "replace") && !said.has(e.phase) && showPhases) {
-                said.add(e.phase);
-                progress.finish();
-                out.note(e.phase === "load" ? `loading the image on ${flags.target}…` : e.phase === "replace" ? `replacing the container ${e.detail ?? ""}…` : `starting ${e.detail ?? "the container"}…`);
-              }
-            },
-          });
-        } finally {
-          progress.finish();
-        }
-        const json: MigrateJson = {
-          container: result.container,
-          image: result.image,
-          target: result.target,
-          portMap: result.portMap,
-          runtime: result.runtime,
-          replaces: result.replaces,
-          containerId: result.containerId,
-          bytes: result.bytes,
-          files: result.files,
-          timings: result.timings,
-          warnings: result.warnings,
-        };
-        out.result(json, migrateText);
-      } finally {
-        process.off("SIGINT", stop);
+      // Ctrl-C or SIGTERM: what was made on the host is removed, and leapp exits 130 or 143.
+      cli.interruptNote = flags.printPortMap ? "nothing was changed" : "removed what was made on the container host";
+      const signal = cli.signal ? { signal: cli.signal } : {};
+      if (flags.printPortMap) {
+        const plan = await planMigration(sources, { ...options, ...signal });
+        const json: MigrateJson = { container: plan.container, image: plan.image, target: plan.target, portMap: plan.portMap, runtime: plan.runtime, replaces: plan.replaces };
+        out.result(json, portMapText);
+        return;
       }
+      const bar = out.progress("migrate-machine");
+      let finished = false;
+      const progress = {
+        update: (done: number, total: number) => bar.update(done, total),
+        finish: () => {
+          if (!finished) bar.finish();
+          finished = true;
+        },
+      };
+      // Beside the bar, a line when the long steps after the stream begin.
+      const showPhases = !out.options.json && (out.options.progress === "tty" || (out.options.progress === "auto" && Boolean(cli.streams.stderr.isTTY)));
+      const said = new Set<string>();
+      let result: MigrationResult;
+      try {
+        result = await migrateMachine(sources, {
+          ...options,
+          ...signal,
+          onWarning: (m) => out.note(`warning: ${m}`),
+          onProgress: (e) => {
+            if (e.phase === "stream") progress.update(e.done, e.total ?? e.done);
+            else if ((e.phase === "load" || e.phase === "start" || e.phase === "replace") && !said.has(e.phase) && showPhases) {
+              said.add(e.phase);
+              progress.finish();
+              out.note(e.phase === "load" ? `loading the image on ${flags.target}…` : e.phase === "replace" ? `replacing the container ${e.detail ?? ""}…` : `starting ${e.detail ?? "the container"}…`);
+            }
+          },
+        });
+      } finally {
+        progress.finish();
+      }
+      const json: MigrateJson = {
+        container: result.container,
+        image: result.image,
+        target: result.target,
+        portMap: result.portMap,
+        runtime: result.runtime,
+        replaces: result.replaces,
+        containerId: result.containerId,
+        bytes: result.bytes,
+        files: result.files,
+        timings: result.timings,
+        warnings: result.warnings,
+      };
+      out.result(json, migrateText);
     });
 };
