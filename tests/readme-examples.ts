@@ -50,9 +50,10 @@ export function parseExamples(readme: string, text: string): Example[] {
     const d = directive.exec(above);
     if (d && d[1] !== "skip") throw new Error(`${readme}:${i}: unknown example directive '${d[1]}' (only 'skip REASON' exists)`);
     if (d && d[2] === "") throw new Error(`${readme}:${i}: 'example: skip' needs its reason: say why this cannot run here`);
-    if (language === "sh") refuseEarlyExit(readme, i + 1, lines.slice(i + 1, end));
+    const body = lines.slice(i + 1, end);
+    if (language === "sh") refuseEarlyExit(readme, i + 1, body);
     if (language !== undefined) {
-      const example: Example = { readme, line: i + 1, language, code: lines.slice(i + 1, end).join("\n") + "\n" };
+      const example: Example = { readme, line: i + 1, language, code: body.join("\n") + "\n" };
       if (d) example.skip = d[2];
       examples.push(example);
     } else if (d) throw new Error(`${readme}:${i}: 'example: skip' above a ${open[2] || "plain"} fence, which never runs`);

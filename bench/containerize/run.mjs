@@ -98,7 +98,7 @@ function compare(cases, n) {
   const loads = [];
   for (let i = 0; i < n; i++) {
     for (const c of i % 2 === 0 ? cases : [...cases].reverse()) {
-      c.before?.();
+      // A line may be made per run (a fresh podman storage, set up before the clock starts).
       const line = typeof c.line === "function" ? c.line() : c.line;
       loads.push(loadAverage());
       const t = timed(line, c.env);
@@ -131,9 +131,12 @@ const podmanDir = join(scratch, "p");
 execFileSync("mkdir", ["-p", podmanDir]);
 const onTmpfs = spawnSync("mount", ["-t", "tmpfs", "-o", "size=12g,mode=0700", "tmpfs", podmanDir], { stdio: "ignore" }).status === 0;
 process.on("exit", () => {
-  if (onTmpfs) spawnSync("umount", [podmanDir], { stdio: "ignore" });
+  // podman mounts its storage's overlay directory on itself: that comes off first.
+  if (onTmpfs) spawnSync("umount", ["--recursive", podmanDir], { stdio: "ignore" });
   rmSync(scratch, { recursive: true, force: true });
 });
+// Ctrl-C or a kill cleans up too.
+for (const [name, code] of [["SIGINT", 130], ["SIGTERM", 143]]) process.on(name, () => process.exit(code));
 let stores = 0;
 function freshPodman() {
   const dir = join(podmanDir, String(++stores));

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { descriptorOutput, fileOutput } from "./output.js";
+import { descriptorOutput, fileOutput, type ArchiveOutput } from "./output.js";
 import { fifoReader, scratchDir } from "./testing.js";
 
 const mnt = join(scratchDir(), "small");
@@ -18,14 +18,21 @@ beforeAll(() => {
 });
 afterAll(() => execFileSync("umount", [mnt]));
 
+/** Writes `chunk` `times` times and commits: the error that stopped it (undefined when none did). */
+async function writeUntilFailure(out: ArchiveOutput, chunk: Uint8Array, times: number): Promise<unknown> {
+  try {
+    for (let i = 0; i < times; i++) await out.write(chunk);
+    await out.commit();
+    return undefined;
+  } catch (err) {
+    return err;
+  }
+}
+
 it("reports a write that failed behind the writer, and abort leaves nothing", async () => {
   const target = join(mnt, "image.tar");
   const out = await fileOutput(target);
-  const chunk = new Uint8Array(256 * 1024).fill(7);
-  const failed = await (async () => {
-    for (let i = 0; i < 16; i++) await out.write(chunk);
-    await out.commit();
-  })().catch((err: unknown) => err);
+  const failed = await writeUntilFailure(out, new Uint8Array(256 * 1024).fill(7), 16);
   expect(failed).toMatchObject({ code: "ENOSPC" });
   await out.abort();
   expect(readdirSync(mnt)).toEqual([]);
@@ -64,12 +71,8 @@ for (const nonBlocking of [false, true]) {
 
 it("fails with EPIPE when the pipe's reader goes away, and ends", async () => {
   const { fd, exited } = await fifoReader("head -c 1000 > /dev/null");
-  const chunk = new Uint8Array(1 << 20);
   const out = descriptorOutput(fd);
-  const failed = await (async () => {
-    for (let i = 0; i < 64; i++) await out.write(chunk);
-    await out.commit();
-  })().catch((err: unknown) => err);
+  const failed = await writeUntilFailure(out, new Uint8Array(1 << 20), 64);
   expect(failed).toMatchObject({ code: "EPIPE" });
   await out.abort();
   closeSync(fd);

@@ -32,7 +32,7 @@ export const registerCheckTarget: RegisterCommand = (program: Command, cli: Cli)
     const ssh = targetSsh(flags);
     const { checkTarget } = await import("@leapp/packager");
     cli.interruptNote = "the check was stopped";
-    const check: TargetCheck = await checkTarget({ target, ssh, ...(flags.runtime ? { runtime: flags.runtime } : {}), ...(flags.name !== undefined ? { name: flags.name } : {}), ...(cli.signal ? { signal: cli.signal } : {}) });
+    const check: TargetCheck = await checkTarget({ target, ssh, ...(flags.runtime ? { runtime: flags.runtime } : {}), ...(flags.name !== undefined ? { name: flags.name } : {}), signal: cli.signal });
     out.result(check, checkTargetText);
     if (check.problems.length > 0) cli.exitCode = ExitCode.negative;
   });

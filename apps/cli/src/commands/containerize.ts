@@ -126,7 +126,7 @@ export const registerContainerize: RegisterCommand = (program: Command, cli: Cli
           overwrite: flags.overwrite ?? false,
           // A progress display wants the total: walk the guest first when one is shown.
           planFirst: out.options.progress === "json" || out.options.progress === "tty" || (out.options.progress === "auto" && Boolean(cli.streams.stderr.isTTY)),
-          ...(cli.signal ? { signal: cli.signal } : {}),
+          signal: cli.signal,
           // The bar shows the bytes streamed; the walk before it (phase "scan") counts files.
           onProgress: (e) => {
             if (e.phase === "stream") progress.update(e.done, e.total ?? e.done);

@@ -114,7 +114,7 @@ export const registerConvert: RegisterCommand = (program: Command, cli: Cli) => 
         ...(flags.on !== undefined ? { name: flags.on } : {}),
         ...(flags.domainType !== undefined ? { domainType: flags.domainType } : {}),
         ...(flags.backingDir ? { trustedBackingDirs: flags.backingDir } : {}),
-        ...(cli.signal ? { signal: cli.signal } : {}),
+        signal: cli.signal,
         ...(out.showsProgress
           ? {
               onProgress: (event: ProgressEvent) => {

@@ -111,7 +111,7 @@ export const registerCustomize: RegisterCommand = (program: Command, cli: Cli) =
     try {
       const result = await customize(images, operations, {
         ...(output ? { output } : {}),
-        ...(cli.signal ? { signal: cli.signal } : {}),
+        signal: cli.signal,
         dryRun: flags.dryRun ?? false,
         selinuxRelabel: flags.selinuxRelabel ?? true,
         ...(flags.backingDir ? { trustedBackingDirs: flags.backingDir } : {}),

@@ -26,7 +26,7 @@ export const registerDestroyContainer: RegisterCommand = (program: Command, cli:
     if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 0 || timeoutSeconds > 3600) throw new UsageError(`--timeout takes whole seconds from 0 to 3600, not ${flags.timeout}`);
     const { destroyContainer } = await import("@leapp/packager");
     cli.interruptNote = "the removal was stopped; check the container with check-target";
-    const result: DestroyResult = await destroyContainer({ target, ssh, name, ...(flags.runtime ? { runtime: flags.runtime } : {}), removeImage: flags.removeImage ?? false, timeoutSeconds, ...(cli.signal ? { signal: cli.signal } : {}) });
+    const result: DestroyResult = await destroyContainer({ target, ssh, name, ...(flags.runtime ? { runtime: flags.runtime } : {}), removeImage: flags.removeImage ?? false, timeoutSeconds, signal: cli.signal });
     out.result(result, destroyText);
   });
 };

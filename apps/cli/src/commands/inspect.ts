@@ -72,14 +72,14 @@ export const registerInspect: RegisterCommand = (program: Command, cli: Cli) => 
       // Ctrl-C or SIGTERM stops the inspection (an SSH connection is closed): exit 130 or 143.
       cli.interruptNote = "the inspection was stopped";
       const reports: InspectionReport[] = await inspectSources(sources, {
-          ...(cli.signal ? { signal: cli.signal } : {}),
-          ...(flags.identity !== undefined ? { identity: flags.identity } : {}),
-          ...(flags.knownHosts !== undefined ? { knownHosts: flags.knownHosts } : {}),
-          ...(flags.fingerprint !== undefined ? { fingerprint: flags.fingerprint } : {}),
-          ...(flags.sudo ? { sudo: true } : {}),
-          ...(flags.root !== undefined ? { root: flags.root } : {}),
-          ...(flags.backingDir ? { trustedBackingDirs: flags.backingDir } : {}),
-        });
+        signal: cli.signal,
+        ...(flags.identity !== undefined ? { identity: flags.identity } : {}),
+        ...(flags.knownHosts !== undefined ? { knownHosts: flags.knownHosts } : {}),
+        ...(flags.fingerprint !== undefined ? { fingerprint: flags.fingerprint } : {}),
+        ...(flags.sudo ? { sudo: true } : {}),
+        ...(flags.root !== undefined ? { root: flags.root } : {}),
+        ...(flags.backingDir ? { trustedBackingDirs: flags.backingDir } : {}),
+      });
       if (flags.xml) out.result(reports, toVirtInspectorXml);
       else out.result(reports, inspectTexts);
     });

@@ -170,9 +170,8 @@ export const registerMigrate: RegisterCommand = (program: Command, cli: Cli) => 
       };
       // Ctrl-C or SIGTERM: what was made on the host is removed, and leapp exits 130 or 143.
       cli.interruptNote = flags.printPortMap ? "nothing was changed" : "removed what was made on the container host";
-      const signal = cli.signal ? { signal: cli.signal } : {};
       if (flags.printPortMap) {
-        const plan = await planMigration(sources, { ...options, ...signal });
+        const plan = await planMigration(sources, { ...options, signal: cli.signal });
         const json: MigrateJson = { container: plan.container, image: plan.image, target: plan.target, portMap: plan.portMap, runtime: plan.runtime, replaces: plan.replaces };
         out.result(json, portMapText);
         return;
@@ -193,7 +192,7 @@ export const registerMigrate: RegisterCommand = (program: Command, cli: Cli) => 
       try {
         result = await migrateMachine(sources, {
           ...options,
-          ...signal,
+          signal: cli.signal,
           onWarning: (m) => out.note(`warning: ${m}`),
           onProgress: (e) => {
             if (e.phase === "stream") progress.update(e.done, e.total ?? e.done);

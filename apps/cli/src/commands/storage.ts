@@ -130,7 +130,7 @@ export const registerStorage: RegisterCommand = (program: Command, cli: Cli) => 
             sync: options.sync,
             trustedBackingDirs: options.backingDir,
             ...(options.format ? { sourceFormat: options.format } : {}),
-            ...(cli.signal ? { signal: cli.signal } : {}),
+            signal: cli.signal,
             onProgress: (e) => progress.update(e.done, e.total ?? e.done),
           });
           progress.finish();
@@ -153,7 +153,7 @@ export const registerStorage: RegisterCommand = (program: Command, cli: Cli) => 
       const out = cli.output(cmd);
       const { createOverlay, diskInfo } = await import("@leapp/storage");
       cli.interruptNote = `removed the unfinished ${overlay}`;
-      await createOverlay(base, overlay, { overwrite: options.force ?? false, trustedBackingDirs: options.backingDir, ...(cli.signal ? { signal: cli.signal } : {}) });
+      await createOverlay(base, overlay, { overwrite: options.force ?? false, trustedBackingDirs: options.backingDir, signal: cli.signal });
       // The user named the base: its directory is trusted for the report, wherever the overlay is.
       const info = await diskInfo(overlay, { trustedBackingDirs: [...options.backingDir, dirname(base)] });
       out.result({ overlay: info.path, backing: info.backing }, (r) => `created ${r.overlay} on ${r.backing.map((b) => `${b.path} (${b.format})`).join(" <- ")}`);
@@ -171,7 +171,7 @@ export const registerStorage: RegisterCommand = (program: Command, cli: Cli) => 
     .action(async (a: string, b: string, options: { backingDir: string[] }, cmd: Command) => {
       const out = cli.output(cmd);
       const { compareDisks } = await import("@leapp/storage");
-      const result = await compareDisks(a, b, { trustedBackingDirs: options.backingDir, ...(cli.signal ? { signal: cli.signal } : {}) });
+      const result = await compareDisks(a, b, { trustedBackingDirs: options.backingDir, signal: cli.signal });
       if (!result.identical) cli.exitCode = ExitCode.negative;
       out.result({ identical: result.identical, firstDifference: result.firstDifference ?? null, sizeA: result.sizeA, sizeB: result.sizeB }, (r) =>
         r.identical ? "Images are identical." : `Content mismatch at offset ${r.firstDifference}!`,
