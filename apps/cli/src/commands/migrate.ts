@@ -57,6 +57,8 @@ export interface MigrateJson {
   runtime: MigrationPlan["runtime"];
   replaces: boolean;
   containerId?: string;
+  /** The replaced container's image ID, removed: nothing named or used it any more. */
+  removedImage?: string;
   bytes?: number;
   files?: number;
   timings?: MigrationResult["timings"];
@@ -94,6 +96,7 @@ export function migrateText(j: MigrateJson): string {
     ...j.portMap.map(portLine),
     `streamed ${formatBytes(j.bytes ?? 0)} (${j.files ?? 0} files) in ${seconds(t.stream)} s; all in ${seconds(t.total)} s (connect ${seconds(t.connect)}, check ${seconds(t.check)}, inspect ${seconds(t.inspect)}, scan ${seconds(t.scan)}, stream ${seconds(t.stream)}, load ${seconds(t.load)}, start ${seconds(t.start)})`,
   ];
+  if (j.removedImage !== undefined) lines.push(`removed the replaced container's image ${j.removedImage.replace(/^sha256:/, "").slice(0, 12)}: nothing named or used it any more`);
   for (const w of j.warnings ?? []) lines.push(`warning: ${w}`);
   lines.push("", `remove it: leapp destroy-container ${j.target} ${j.container}`);
   return lines.join("\n");
@@ -115,7 +118,7 @@ export const registerMigrate: RegisterCommand = (program: Command, cli: Cli) => 
     .option("--tcp-port <target:source>", "publish source port SOURCE on target port TARGET, or SOURCE alone on its own number (repeatable)", collect, [])
     .addOption(notNegated(new Option("--no-tcp-port <source>", "do not publish this source TCP port (repeatable)").argParser(collect).default([])))
     .option("--print-port-map", "print the port map and change nothing")
-    .option("--force-create", "replace a container of the same name (after the new image is loaded)")
+    .option("--force-create", "replace a container of the same name (after the new image is loaded); its image goes too once nothing names or uses it")
     .addOption(new Option("--compress <kind>", "compress the stream to the host (podman load reads zstd)").choices(["none", "zstd"]).default("none"))
     .option("--exclude <path>", "leave this guest path out of the image (repeatable)", collect, [])
     .option("--include <path>", "bring back a path the defaults leave out (repeatable)", collect, [])
@@ -184,6 +187,11 @@ export const registerMigrate: RegisterCommand = (program: Command, cli: Cli) => 
           if (!finished) bar.finish();
           finished = true;
         },
+        // Ended as `convert` and `containerize` end theirs: an error event, not an end.
+        fail: (err: unknown) => {
+          if (!finished) bar.fail(err);
+          finished = true;
+        },
       };
       // Beside the bar, a line when the long steps after the stream begin.
       const showPhases = !out.options.json && (out.options.progress === "tty" || (out.options.progress === "auto" && Boolean(cli.streams.stderr.isTTY)));
@@ -203,8 +211,10 @@ export const registerMigrate: RegisterCommand = (program: Command, cli: Cli) => 
             }
           },
         });
-      } finally {
         progress.finish();
+      } catch (err) {
+        progress.fail(err);
+        throw err;
       }
       const json: MigrateJson = {
         container: result.container,
@@ -214,6 +224,7 @@ export const registerMigrate: RegisterCommand = (program: Command, cli: Cli) => 
         runtime: result.runtime,
         replaces: result.replaces,
         containerId: result.containerId,
+        ...(result.removedImage !== undefined ? { removedImage: result.removedImage } : {}),
         bytes: result.bytes,
         files: result.files,
         timings: result.timings,

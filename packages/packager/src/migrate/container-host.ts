@@ -203,8 +203,19 @@ export class ContainerHost {
   }
 
   async imageExists(reference: string, signal?: AbortSignal): Promise<boolean> {
+    return (await this.imageId(reference, signal)) !== undefined;
+  }
+
+  /** An image's ID, or undefined when the runtime has no image by that name or ID. */
+  async imageId(reference: string, signal?: AbortSignal): Promise<string | undefined> {
     const r = await this.run(["image", "inspect", "--format", "{{.Id}}", reference], { signal, timeoutMs: QUICK_MS, allowFailure: true });
-    return r.exitCode === 0;
+    return r.exitCode === 0 ? r.text.trim() || undefined : undefined;
+  }
+
+  /** The ID of the image a container was made from, or undefined when there is no such container. */
+  async containerImageId(name: string, signal?: AbortSignal): Promise<string | undefined> {
+    const r = await this.run(["container", "inspect", "--format", "{{.Image}}", name], { signal, timeoutMs: QUICK_MS, allowFailure: true });
+    return r.exitCode === 0 ? r.text.trim() || undefined : undefined;
   }
 
   /**
@@ -246,5 +257,16 @@ export class ContainerHost {
   async removeImage(reference: string, signal?: AbortSignal): Promise<boolean> {
     const r = await this.run(["rmi", reference], { signal, timeoutMs: QUICK_MS, allowFailure: true });
     return r.exitCode === 0;
+  }
+
+  /**
+   * Removes an image that has no name left (its tag went to a newer image) and that no container
+   * uses; an image still named, or used, stays. Whether it was removed.
+   */
+  async removeUnnamedImage(id: string, signal?: AbortSignal): Promise<boolean> {
+    const r = await this.run(["image", "inspect", "--format", "{{len .RepoTags}}", id], { signal, timeoutMs: QUICK_MS, allowFailure: true });
+    if (r.exitCode !== 0 || r.text.trim() !== "0") return false;
+    // Without -f, the runtime refuses while a container (running or not) uses the image.
+    return this.removeImage(id, signal);
   }
 }

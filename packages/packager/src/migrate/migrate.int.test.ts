@@ -4,7 +4,7 @@
 // start — which is how a failed start is seen to leave nothing behind. Runs that boot a real
 // guest are in migrate.slow.test.ts.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync } from "node:fs";
+import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InspectError } from "@leapp/inspect";
 import { buildZooGuest, startContainerHost, type TestContainerHost } from "@leapp/zoo";
 import { PackagerError } from "../errors.js";
+import { connectTarget, ContainerHost } from "./container-host.js";
 import { migrateMachine, planMigration } from "./migrate.js";
 import { checkTarget, destroyContainer } from "./target.js";
 
@@ -21,6 +22,8 @@ const tag = `${process.pid}`;
 const occupied = `leapp-int-occupied-${tag}`;
 const emptyImage = `localhost/leapp-int-empty:${tag}`;
 const listeners: Server[] = [];
+/** Images a test left without a name, removed at the end. */
+const leftImages: string[] = [];
 
 const target = () => ({ target: host.url(), ssh: { identity: host.identity, knownHosts: host.knownHosts } });
 
@@ -34,6 +37,18 @@ async function listen(port = 0): Promise<number> {
 }
 
 const imageThere = (ref: string) => host.podman(["images", "-q", ref]).trim() !== "";
+const imageId = (ref: string) => host.podman(["image", "inspect", "--format", "{{.Id}}", ref]).trim();
+const imageIdThere = (id: string) => host.podman(["image", "inspect", "--format", "{{.Id}}", id], { allowFailure: true }).trim() === id;
+
+/** Imports a one-file image under `reference` (taking the name from an image that had it); its ID. */
+function importImage(reference: string, content: string): string {
+  const dir = mkdtempSync(join(tmpdir(), "leapp-int-image-"));
+  mkdirSync(join(dir, "root"));
+  writeFileSync(join(dir, "root", "content"), content);
+  execFileSync("tar", ["-cf", join(dir, "image.tar"), "-C", join(dir, "root"), "."]);
+  host.podman(["import", "--quiet", join(dir, "image.tar"), reference]);
+  return imageId(reference);
+}
 const containerThere = (name: string) => host.podman(["ps", "-a", "--filter", `name=^${name}$`, "--format", "{{.Names}}"]).trim() === name;
 
 async function rejection(p: Promise<unknown>): Promise<Error & { code?: string }> {
@@ -58,7 +73,8 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const s of listeners) s.close();
   host.podman(["rm", "-f", occupied], { allowFailure: true });
-  for (const ref of [emptyImage, `localhost/leapp-int-el6:${tag}`, `localhost/leapp-int-abort:${tag}`]) host.podman(["rmi", "-f", ref], { allowFailure: true });
+  for (const name of [`leapp-int-user-${tag}`, `leapp-int-el6r-${tag}`]) host.podman(["rm", "-f", name], { allowFailure: true });
+  for (const ref of [emptyImage, `localhost/leapp-int-el6:${tag}`, `localhost/leapp-int-abort:${tag}`, `localhost/leapp-int-replaced:${tag}`, `localhost/leapp-int-el6r:${tag}`, ...leftImages]) host.podman(["rmi", "-f", ref], { allowFailure: true });
   await host?.stop();
 });
 
@@ -183,6 +199,52 @@ describe("migrate-machine undoes what it did", () => {
     expect(streamed).toBeGreaterThan(0);
     expect(imageThere(`localhost/leapp-int-abort:${tag}`)).toBe(false);
     expect(containerThere(`leapp-int-abort-${tag}`)).toBe(false);
+  });
+});
+
+describe("replacing a container: its old image", () => {
+  it("an image left without a name that no container uses is removed; one still named, or used, stays", async () => {
+    const reference = `localhost/leapp-int-replaced:${tag}`;
+    const user = `leapp-int-user-${tag}`;
+    const older = importImage(reference, "older");
+    const newer = importImage(reference, "newer"); // takes the name: the older one has none left
+    leftImages.push(older);
+    const { ssh } = await connectTarget(target());
+    try {
+      const h = new ContainerHost(ssh, "podman", host.url());
+      expect(await h.imageId(reference)).toBe(newer);
+      expect(await h.imageId(`localhost/leapp-int-nothing:${tag}`)).toBeUndefined();
+      host.podman(["create", "--name", user, older, "/nothing"]);
+      expect(await h.containerImageId(user)).toBe(older);
+      expect(await h.containerImageId(`leapp-int-nobody-${tag}`)).toBeUndefined();
+      // Used by a container (not even running): stays.
+      expect(await h.removeUnnamedImage(older)).toBe(false);
+      expect(imageIdThere(older)).toBe(true);
+      host.podman(["rm", user]);
+      // Still named: stays.
+      expect(await h.removeUnnamedImage(newer)).toBe(false);
+      expect(imageIdThere(newer)).toBe(true);
+      expect(await h.removeUnnamedImage(older)).toBe(true);
+      expect(imageIdThere(older)).toBe(false);
+      expect(await h.removeUnnamedImage(older)).toBe(false);
+    } finally {
+      await ssh.close();
+    }
+  });
+
+  it("a replacement that cannot start: the replaced container is gone, its image stays to go back to", async () => {
+    const name = `leapp-int-el6r-${tag}`;
+    const reference = `localhost/leapp-int-el6r:${tag}`;
+    const older = importImage(reference, "the machine before");
+    leftImages.push(older);
+    host.podman(["create", "--name", name, reference, "/nothing"]);
+    const err = await rejection(migrateMachine([tree], { ...target(), name, reference, forceCreate: true }));
+    expect(err.code).toBe("PACKAGER_TARGET_FAILED");
+    expect(containerThere(name)).toBe(false);
+    // The name went to the loaded image (the reference was there before, so it stays), and the
+    // old image, now without a name, is still there.
+    expect(imageId(reference)).not.toBe(older);
+    expect(imageIdThere(older)).toBe(true);
   });
 });
 

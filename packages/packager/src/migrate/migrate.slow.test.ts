@@ -1,7 +1,8 @@
 // The proof on a real guest: the debian-12 zoo guest's disk image (systemd, Apache, OpenSSH)
 // migrated to this machine as a container host reached over SSH — streamed into podman load,
 // started with no command — boots its own systemd, Apache answers on the mapped port with the
-// guest's page; a second migration with forceCreate replaces it on the same ports.
+// guest's page; a second migration with forceCreate replaces it on the same ports, and removes
+// the image its name moved away from.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -71,11 +72,16 @@ describe("migrate-machine: the debian-12 guest's disk image onto a container hos
     expect(host.podman(["exec", name, "systemctl", "is-active", "apache2", "ssh"]).split("\n").filter(Boolean)).toEqual(["active", "active"]);
   });
 
-  it("with forceCreate, replaces the container of that name on the same ports", async () => {
+  it("with forceCreate, replaces the container of that name on the same ports, and the image the name left", async () => {
     const before = JSON.parse(host.podman(["container", "inspect", name]))[0] as { Id: string; Image: string };
     images.push(before.Image);
-    const second = await migrateMachine(zoo.disks, { target: host.url(), ssh: { identity: host.identity, knownHosts: host.knownHosts }, name, reference, forceCreate: true });
+    // Another image under the same name (the machine changed since: here, its docs left out).
+    const second = await migrateMachine(zoo.disks, { target: host.url(), ssh: { identity: host.identity, knownHosts: host.knownHosts }, name, reference, forceCreate: true, exclude: ["/usr/share/doc"] });
     expect(second.replaces).toBe(true);
+    // The first image lost its name to the second, and its container is gone: nothing holds it.
+    expect(second.removedImage).toBe(before.Image);
+    expect(host.podman(["image", "inspect", "--format", "{{.Id}}", before.Image], { allowFailure: true }).trim()).toBe("");
+    expect(JSON.parse(host.podman(["container", "inspect", name]))[0].Image).not.toBe(before.Image);
     // The old container's ports were its own: the new one takes them again.
     expect(second.portMap).toEqual(first.portMap);
     expect(second.containerId).not.toBe(before.Id);

@@ -21,7 +21,12 @@ export interface MigrateOptions extends TargetOptions, OperationOptions {
   tcpPorts?: PortRequest[];
   /** `--no-tcp-port`: source TCP ports left unpublished. */
   noTcpPorts?: number[];
-  /** Replace a container of the same name (stopped with its own stop signal, then removed) once the new image is loaded. */
+  /**
+   * Replace a container of the same name (stopped with its own stop signal, then removed) once
+   * the new image is loaded. Once the new container runs, the old one's image is removed too when
+   * nothing names or uses it any more (its name went to the new image); an image still named or
+   * used stays.
+   */
   forceCreate?: boolean;
   /** The stream to the host compressed as a whole (`podman load` reads zstd). Default none. */
   compression?: "none" | "zstd";
@@ -66,6 +71,8 @@ export interface MigrationTimings {
 
 export interface MigrationResult extends MigrationPlan {
   containerId: string;
+  /** The ID of the replaced container's image, removed because nothing named or used it any more. */
+  removedImage?: string;
   /** Bytes of the image archive streamed to the host (before compression). */
   bytes: number;
   files: number;
@@ -218,7 +225,8 @@ export async function planMigration(source: InspectableGuest | readonly string[]
  * into a container on a container host reached over SSH: checks the host (runtime working,
  * architecture, the name free unless `forceCreate`), streams the image into the runtime's
  * `load` over the same connection (no archive on either side), replaces the old container if
- * asked, then creates and starts the container with the guest's own init and its ports
+ * asked (and, once the new one runs, its image when nothing names or uses it any more), then
+ * creates and starts the container with the guest's own init and its ports
  * published as `portMap` says. An abort or a failure removes what it created on the host (the
  * container, and the image when it was not there before) and rejects with the signal's reason
  * or the error.
@@ -242,11 +250,13 @@ export async function migrateMachine(source: InspectableGuest | readonly string[
     image = streamed.loaded ?? migration.image;
 
     let t = performance.now();
+    let replacedImage: string | undefined;
     if (p.existing) {
       emit(options, "replace", p.existing.name);
+      replacedImage = await host.containerImageId(p.existing.name, signal);
       await host.remove(p.existing.name, signal ? { signal } : {});
     }
-    const replaceMs = performance.now() - t;
+    let replaceMs = performance.now() - t;
 
     t = performance.now();
     emit(options, "start", migration.container);
@@ -261,6 +271,12 @@ export async function migrateMachine(source: InspectableGuest | readonly string[
       throw new PackagerError("PACKAGER_TARGET_FAILED", `the container ${migration.container} on ${migration.target} is ${state ?? "gone"} right after starting${log ? `; its last output: ${log}` : ""}; see '${host.runtime} logs' of a container started by hand from ${image}`);
     }
     const startMs = performance.now() - t;
+
+    // The old image goes only now: had the new container failed, it would still be there to go back to.
+    t = performance.now();
+    let removedImage: string | undefined;
+    if (replacedImage !== undefined && replacedImage !== (await host.imageId(image, signal)) && (await host.removeUnnamedImage(replacedImage, signal))) removedImage = replacedImage;
+    replaceMs += performance.now() - t;
     const timings: MigrationTimings = {
       connect: p.connectMs,
       check: p.checkMs,
@@ -272,7 +288,7 @@ export async function migrateMachine(source: InspectableGuest | readonly string[
       start: Math.round(startMs),
       total: Math.round(performance.now() - started),
     };
-    return { ...migration, image, containerId, bytes: streamed.bytes, files: streamed.files, timings, warnings };
+    return { ...migration, image, containerId, ...(removedImage !== undefined ? { removedImage } : {}), bytes: streamed.bytes, files: streamed.files, timings, warnings };
   } catch (err) {
     // Undo on the host what this migration made (never what was there before it).
     if (createdContainer) await host.remove(migration.container, { timeoutSeconds: 5 }).catch(() => {});
