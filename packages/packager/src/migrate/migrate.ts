@@ -272,10 +272,17 @@ export async function migrateMachine(source: InspectableGuest | readonly string[
     }
     const startMs = performance.now() - t;
 
-    // The old image goes only now: had the new container failed, it would still be there to go back to.
+    // The old image goes only now: had the new container failed, it would still be there to go
+    // back to. Tidying only: a failure here warns, it never undoes the migration.
     t = performance.now();
     let removedImage: string | undefined;
-    if (replacedImage !== undefined && replacedImage !== (await host.imageId(image, signal)) && (await host.removeUnnamedImage(replacedImage, signal))) removedImage = replacedImage;
+    if (replacedImage !== undefined) {
+      try {
+        if (replacedImage !== (await host.imageId(image, signal)) && (await host.removeUnnamedImage(replacedImage, signal))) removedImage = replacedImage;
+      } catch (err) {
+        warn(`the replaced container's image ${replacedImage} was not removed (${(err as Error).message}); remove it with '${host.runtime} rmi' once nothing uses it`);
+      }
+    }
     replaceMs += performance.now() - t;
     const timings: MigrationTimings = {
       connect: p.connectMs,
