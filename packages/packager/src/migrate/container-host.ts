@@ -208,14 +208,18 @@ export class ContainerHost {
 
   /** An image's ID, or undefined when the runtime has no image by that name or ID. */
   async imageId(reference: string, signal?: AbortSignal): Promise<string | undefined> {
-    const r = await this.run(["image", "inspect", "--format", "{{.Id}}", reference], { signal, timeoutMs: QUICK_MS, allowFailure: true });
-    return r.exitCode === 0 ? r.text.trim() || undefined : undefined;
+    return (await this.#inspect("image", "{{.Id}}", reference, signal)) || undefined;
   }
 
   /** The ID of the image a container was made from, or undefined when there is no such container. */
   async containerImageId(name: string, signal?: AbortSignal): Promise<string | undefined> {
-    const r = await this.run(["container", "inspect", "--format", "{{.Image}}", name], { signal, timeoutMs: QUICK_MS, allowFailure: true });
-    return r.exitCode === 0 ? r.text.trim() || undefined : undefined;
+    return (await this.#inspect("container", "{{.Image}}", name, signal)) || undefined;
+  }
+
+  /** One field of an image or container (`inspect --format`), trimmed; undefined when there is no such object. */
+  async #inspect(kind: "image" | "container", format: string, name: string, signal: AbortSignal | undefined): Promise<string | undefined> {
+    const r = await this.run([kind, "inspect", "--format", format, name], { signal, timeoutMs: QUICK_MS, allowFailure: true });
+    return r.exitCode === 0 ? r.text.trim() : undefined;
   }
 
   /**
@@ -236,8 +240,7 @@ export class ContainerHost {
 
   /** The container's state (`running`, `exited`…), or undefined when there is no such container. */
   async state(name: string, signal?: AbortSignal): Promise<string | undefined> {
-    const r = await this.run(["container", "inspect", "--format", "{{.State.Status}}", name], { signal, timeoutMs: QUICK_MS, allowFailure: true });
-    return r.exitCode === 0 ? r.text.trim() : undefined;
+    return this.#inspect("container", "{{.State.Status}}", name, signal);
   }
 
   /** The last lines the container printed (for an error message). */
@@ -264,8 +267,7 @@ export class ContainerHost {
    * uses; an image still named, or used, stays. Whether it was removed.
    */
   async removeUnnamedImage(id: string, signal?: AbortSignal): Promise<boolean> {
-    const r = await this.run(["image", "inspect", "--format", "{{len .RepoTags}}", id], { signal, timeoutMs: QUICK_MS, allowFailure: true });
-    if (r.exitCode !== 0 || r.text.trim() !== "0") return false;
+    if ((await this.#inspect("image", "{{len .RepoTags}}", id, signal)) !== "0") return false;
     // Without -f, the runtime refuses while a container (running or not) uses the image.
     return this.removeImage(id, signal);
   }
